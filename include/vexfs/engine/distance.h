@@ -1,0 +1,59 @@
+// Distance kernels of the vector engine.
+//
+// One scalar reference implementation plus AVX2+FMA and AVX-512 variants,
+// each compiled in its own translation unit with its own target flags
+// (never -march=native, never -ffast-math). The best level the CPU supports
+// is chosen once, at first use; tests and benchmarks may ask for a specific
+// level with KernelsFor().
+//
+// Conventions: `d` is the number of elements (1..65536). Pointers need no
+// particular alignment. Results are plain (non-negated) values: L2 kernels
+// return the squared Euclidean distance, dot kernels return the dot product.
+// float16 is IEEE 754 binary16 stored as uint16_t; int8 vectors are the
+// codes of a scalar quantizer (see quantizer.h).
+//
+// Thread safety: all functions are pure and thread-safe.
+#ifndef VEXFS_ENGINE_DISTANCE_H_
+#define VEXFS_ENGINE_DISTANCE_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "vexfs/engine/index.h"
+
+namespace vexfs::engine {
+
+enum class SimdLevel : uint8_t { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+struct DistanceKernels {
+  SimdLevel level;
+  float (*l2_f32)(const float* a, const float* b, size_t d);
+  float (*dot_f32)(const float* a, const float* b, size_t d);
+  // Query in float32 against a stored float16 vector.
+  float (*l2_f16)(const float* q, const uint16_t* x, size_t d);
+  float (*dot_f16)(const float* q, const uint16_t* x, size_t d);
+  // int8 codes against int8 codes (exact integer arithmetic).
+  int32_t (*l2_i8)(const int8_t* a, const int8_t* b, size_t d);
+  int32_t (*dot_i8)(const int8_t* a, const int8_t* b, size_t d);
+};
+
+// Kernels for the best level this CPU supports; chosen once, thread-safe.
+const DistanceKernels& Kernels();
+// Kernels for `level`, or nullptr when the CPU (or OS) cannot run it.
+const DistanceKernels* KernelsFor(SimdLevel level);
+const char* SimdLevelName(SimdLevel level);
+
+// Distance under `metric` where smaller is better (see Neighbor).
+// REQUIRES: for kCosine both vectors are already L2-normalised.
+float MetricDistance(Metric metric, const float* a, const float* b, size_t d);
+
+// Normalise `v` in place to unit L2 norm; returns false for a zero vector.
+bool NormalizeL2(float* v, size_t d);
+
+// float <-> IEEE binary16 conversion (round to nearest even).
+uint16_t FloatToHalf(float f);
+float HalfToFloat(uint16_t h);
+
+}  // namespace vexfs::engine
+
+#endif  // VEXFS_ENGINE_DISTANCE_H_

@@ -1,0 +1,186 @@
+// AVX-512 F + BW kernels (F16C/FMA are implied on every AVX-512 CPU and are
+// checked by the dispatcher anyway). Compiled for that target via the pragma
+// below; only called after the dispatcher verified CPU and OS support.
+#include <cstddef>
+#include <cstdint>
+
+#include "distance_internal.h"
+
+#if defined(__x86_64__)
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx2,fma,f16c")
+// GCC 12's _mm512_undefined_*() self-initialise and trip -Wuninitialized when
+// inlined (a false positive of the intrinsic headers, not of this code).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+namespace vexfs::engine::internal {
+namespace {
+
+inline __mmask16 Mask16(size_t rem) { return static_cast<__mmask16>((1u << rem) - 1u); }
+inline __mmask32 Mask32(size_t rem) { return static_cast<__mmask32>((1ull << rem) - 1ull); }
+
+inline uint32_t HSumI32(__m512i v) {
+  __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+  __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+  t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+  return static_cast<uint32_t>(_mm_cvtsi128_si32(t));
+}
+
+inline __m512 LoadHalf16(const uint16_t* x) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)));
+}
+// rem in [1, 15]; masked-out lanes are +0.
+inline __m512 LoadHalfTail(const uint16_t* x, size_t rem) {
+  __m512i raw = _mm512_maskz_loadu_epi16(Mask32(rem), x);
+  return _mm512_cvtph_ps(_mm512_castsi512_si256(raw));
+}
+
+float L2F32(const float* a, const float* b, size_t d) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  __m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 64 <= d; i += 64) {
+    __m512 t0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+    __m512 t1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+    __m512 t2 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32));
+    __m512 t3 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48));
+    s0 = _mm512_fmadd_ps(t0, t0, s0);
+    s1 = _mm512_fmadd_ps(t1, t1, s1);
+    s2 = _mm512_fmadd_ps(t2, t2, s2);
+    s3 = _mm512_fmadd_ps(t3, t3, s3);
+  }
+  for (; i + 16 <= d; i += 16) {
+    __m512 t = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+    s0 = _mm512_fmadd_ps(t, t, s0);
+  }
+  if (i < d) {
+    const __mmask16 m = Mask16(d - i);
+    __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i));
+    s1 = _mm512_fmadd_ps(t, t, s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+float DotF32(const float* a, const float* b, size_t d) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  __m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 64 <= d; i += 64) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+    s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
+    s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
+  }
+  for (; i + 16 <= d; i += 16) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+  }
+  if (i < d) {
+    const __mmask16 m = Mask16(d - i);
+    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+}
+
+float L2F16(const float* q, const uint16_t* x, size_t d) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    __m512 t0 = _mm512_sub_ps(_mm512_loadu_ps(q + i), LoadHalf16(x + i));
+    __m512 t1 = _mm512_sub_ps(_mm512_loadu_ps(q + i + 16), LoadHalf16(x + i + 16));
+    s0 = _mm512_fmadd_ps(t0, t0, s0);
+    s1 = _mm512_fmadd_ps(t1, t1, s1);
+  }
+  for (; i + 16 <= d; i += 16) {
+    __m512 t = _mm512_sub_ps(_mm512_loadu_ps(q + i), LoadHalf16(x + i));
+    s0 = _mm512_fmadd_ps(t, t, s0);
+  }
+  if (i < d) {
+    __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(Mask16(d - i), q + i), LoadHalfTail(x + i, d - i));
+    s1 = _mm512_fmadd_ps(t, t, s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+float DotF16(const float* q, const uint16_t* x, size_t d) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), LoadHalf16(x + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), LoadHalf16(x + i + 16), s1);
+  }
+  for (; i + 16 <= d; i += 16) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), LoadHalf16(x + i), s0);
+  }
+  if (i < d) {
+    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(Mask16(d - i), q + i), LoadHalfTail(x + i, d - i),
+                         s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+inline __m512i LoadI8x32(const int8_t* p) {
+  return _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+// rem in [1, 31]; masked-out bytes are 0.
+inline __m512i LoadI8Tail(const int8_t* p, size_t rem) {
+  const __mmask64 m = static_cast<__mmask64>((1ull << rem) - 1ull);
+  return _mm512_cvtepi8_epi16(_mm512_castsi512_si256(_mm512_maskz_loadu_epi8(m, p)));
+}
+
+int32_t L2I8(const int8_t* a, const int8_t* b, size_t d) {
+  __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+  size_t i = 0;
+  for (; i + 64 <= d; i += 64) {
+    __m512i t0 = _mm512_sub_epi16(LoadI8x32(a + i), LoadI8x32(b + i));
+    __m512i t1 = _mm512_sub_epi16(LoadI8x32(a + i + 32), LoadI8x32(b + i + 32));
+    s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(t0, t0));
+    s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(t1, t1));
+  }
+  for (; i + 32 <= d; i += 32) {
+    __m512i t = _mm512_sub_epi16(LoadI8x32(a + i), LoadI8x32(b + i));
+    s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(t, t));
+  }
+  if (i < d) {
+    __m512i t = _mm512_sub_epi16(LoadI8Tail(a + i, d - i), LoadI8Tail(b + i, d - i));
+    s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(t, t));
+  }
+  return static_cast<int32_t>(HSumI32(_mm512_add_epi32(s0, s1)));
+}
+
+int32_t DotI8(const int8_t* a, const int8_t* b, size_t d) {
+  __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+  size_t i = 0;
+  for (; i + 64 <= d; i += 64) {
+    s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(LoadI8x32(a + i), LoadI8x32(b + i)));
+    s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(LoadI8x32(a + i + 32), LoadI8x32(b + i + 32)));
+  }
+  for (; i + 32 <= d; i += 32) {
+    s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(LoadI8x32(a + i), LoadI8x32(b + i)));
+  }
+  if (i < d) {
+    s1 = _mm512_add_epi32(s1,
+                          _mm512_madd_epi16(LoadI8Tail(a + i, d - i), LoadI8Tail(b + i, d - i)));
+  }
+  return static_cast<int32_t>(HSumI32(_mm512_add_epi32(s0, s1)));
+}
+
+}  // namespace
+
+const DistanceKernels kAvx512Kernels = {SimdLevel::kAvx512, L2F32, DotF32, L2F16,
+                                        DotF16,             L2I8,  DotI8};
+
+}  // namespace vexfs::engine::internal
+
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+
+#else  // not x86-64: never selected.
+namespace vexfs::engine::internal {
+const DistanceKernels kAvx512Kernels = kScalarKernels;
+}
+#endif

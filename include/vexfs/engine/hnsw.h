@@ -1,0 +1,114 @@
+// HnswIndex: hierarchical navigable small world graph (Malkov & Yashunin),
+// the vector engine's main approximate index.
+//
+// Layout (faiss-style separation of graph and vectors, hnswlib-style arena):
+//   * level-0 links: one contiguous arena of fixed-stride records
+//     (u32 count + 2*M u32 neighbour slots) indexed by internal id;
+//   * upper levels: a separate sparse structure, allocated only for the
+//     ~1/M of nodes whose level is > 0;
+//   * vectors: a separate 64-byte-aligned array, stride padded to 64 bytes;
+//   * internal ids are dense u32 slots; external ids are u64 (hash map +
+//     slot -> id vector).
+//
+// Semantics:
+//   * Add(id, v) inserts, or replaces the vector of an existing id (the
+//     node's links are repaired, like hnswlib's updatePoint).
+//   * Remove(id) marks the slot deleted: it stays traversable but is never
+//     returned. A later Add of a new id reuses a deleted slot (and repairs
+//     links), so delete/insert churn does not grow the index.
+//   * Cosine vectors are L2-normalised on insert and on query and compared
+//     with a dot product; a zero vector is rejected (EINVAL) under cosine.
+//   * Filtered search: nodes rejected by the filter are traversed but not
+//     returned; a very selective filter (estimated < 2% of live vectors, or
+//     fewer matches than ~2*ef) is answered exactly by a scan of the
+//     matching vectors instead.
+//   * RangeSearch widens ef until the ef-th candidate lies outside the
+//     radius (falling back to an exact scan when ef reaches the size).
+//
+// Limits: dim in [1, 65536]; M in [2, 128]; at most 2^31 - 1 slots.
+//
+// Thread safety: Search, RangeSearch, SearchBatch, Contains, size,
+// MemoryBytes and Serialize may run concurrently with each other. Add,
+// Remove and AddBatch require exclusive access (AddBatch parallelises
+// internally with per-node spin locks on the link lists). Search scratch
+// (visited tags) is per thread and not counted in MemoryBytes().
+#ifndef VEXFS_ENGINE_HNSW_H_
+#define VEXFS_ENGINE_HNSW_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "vexfs/engine/index.h"
+#include "vexfs/status.h"
+
+namespace vexfs::engine {
+
+struct HnswParams {
+  size_t dim = 0;
+  Metric metric = Metric::kL2;
+  // kFloat32 and kFloat16 are supported (f16: float32 query against float16
+  // storage). kInt8 is rejected with ENOTSUP for now.
+  ElementType element_type = ElementType::kFloat32;
+  size_t M = 16;                 // links per node on levels > 0; 2*M on level 0
+  size_t ef_construction = 200;  // beam width while inserting
+  size_t ef_search = 64;         // default beam width when SearchParams.effort == 0
+  size_t max_elements = 0;       // capacity hint; the index grows past it
+  uint64_t seed = 100;           // level generator seed
+};
+
+class HnswIndex final : public VectorIndex {
+ public:
+  // Validates `params` (EINVAL on dim 0 / too large, bad M, ef 0; ENOTSUP
+  // for kInt8).
+  static Result<std::unique_ptr<HnswIndex>> Create(const HnswParams& params);
+  // Parses a blob produced by Serialize(). Corrupted or truncated input
+  // yields Corruption (EUCLEAN) or NotSupported (newer version); never a
+  // crash. Every link, level, count and id is validated.
+  static Result<std::unique_ptr<HnswIndex>> Deserialize(std::span<const uint8_t> blob);
+
+  ~HnswIndex() override;
+  HnswIndex(const HnswIndex&) = delete;
+  HnswIndex& operator=(const HnswIndex&) = delete;
+
+  IndexKind kind() const override { return IndexKind::kHnsw; }
+  size_t dim() const override;
+  Metric metric() const override;
+  size_t size() const override;
+  size_t MemoryBytes() const override;
+
+  Status Add(uint64_t id, std::span<const float> vec) override;
+  Status Remove(uint64_t id) override;
+  bool Contains(uint64_t id) const override;
+
+  // Inserts (or replaces) `ids.size()` vectors; `vecs` holds ids.size()*dim()
+  // floats. All input is validated before anything is inserted, so a bad
+  // vector leaves the index unchanged. New ids are linked by `threads`
+  // workers (0 or 1 = the calling thread only). If an id repeats in the
+  // batch, its last vector wins.
+  Status AddBatch(std::span<const uint64_t> ids, std::span<const float> vecs, size_t threads);
+
+  // effort = ef_search (0 = params().ef_search); the beam is max(ef, k).
+  Result<std::vector<Neighbor>> Search(std::span<const float> query,
+                                       const SearchParams& params) const override;
+  Result<std::vector<Neighbor>> RangeSearch(std::span<const float> query, float radius,
+                                            const SearchParams& params) const override;
+
+  Result<std::vector<uint8_t>> Serialize() const override;
+
+  const HnswParams& params() const;
+  // Internal slots in use, live + deleted (for tests: churn must not grow it).
+  size_t slot_count() const;
+
+  class Impl;  // internal (hnsw_impl.h)
+
+ private:
+  explicit HnswIndex(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vexfs::engine
+
+#endif  // VEXFS_ENGINE_HNSW_H_

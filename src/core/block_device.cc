@@ -1,0 +1,119 @@
+#include "vexfs/block_device.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace vexfs {
+namespace {
+
+Status Errno(const std::string& what) { return Status::Error(errno, what + ": " + strerror(errno)); }
+
+bool InRange(uint64_t block, uint32_t count, uint64_t total) {
+  return block <= total && count <= total - block;
+}
+
+class FileDevice final : public BlockDevice {
+ public:
+  FileDevice(int fd, uint64_t blocks, bool ro) : fd_(fd), blocks_(blocks), ro_(ro) {}
+  ~FileDevice() override { ::close(fd_); }
+
+  uint64_t block_count() const override { return blocks_; }
+  bool read_only() const override { return ro_; }
+
+  Status Read(uint64_t block, uint32_t count, void* buf) override {
+    if (!InRange(block, count, blocks_)) return Status::IoError("read beyond end of device");
+    return Transfer(false, block, count, buf);
+  }
+  Status Write(uint64_t block, uint32_t count, const void* buf) override {
+    if (ro_) return Status::Error(EROFS, "device is read-only");
+    if (!InRange(block, count, blocks_)) return Status::IoError("write beyond end of device");
+    return Transfer(true, block, count, const_cast<void*>(buf));
+  }
+  Status Flush() override {
+    if (ro_) return Status::Ok();
+    if (::fdatasync(fd_) != 0) return Errno("fdatasync");
+    return Status::Ok();
+  }
+
+ private:
+  Status Transfer(bool write, uint64_t block, uint32_t count, void* buf) {
+    auto* p = static_cast<uint8_t*>(buf);
+    size_t left = size_t{count} * kBlockSize;
+    off_t off = static_cast<off_t>(block * kBlockSize);
+    while (left > 0) {
+      ssize_t n = write ? ::pwrite(fd_, p, left, off) : ::pread(fd_, p, left, off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Errno(write ? "pwrite" : "pread");
+      }
+      if (n == 0) return Status::IoError("short transfer at end of device");
+      p += n;
+      left -= static_cast<size_t>(n);
+      off += n;
+    }
+    return Status::Ok();
+  }
+
+  int fd_;
+  uint64_t blocks_;
+  bool ro_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BlockDevice>> OpenBlockDevice(const std::string& path,
+                                                     const OpenOptions& options) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Errno("cannot open " + path);
+  int flags = (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+  const bool is_blk = S_ISBLK(st.st_mode);
+  if (!is_blk && !S_ISREG(st.st_mode)) {
+    return Status::InvalidArgument(path + " is neither a regular file nor a block device");
+  }
+  if (is_blk && options.exclusive && !options.read_only) flags |= O_EXCL;
+  int fd = ::open(path.c_str(), flags);
+  if (fd < 0) return Errno("cannot open " + path);
+  if (options.exclusive) {
+    int op = (options.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB;
+    if (::flock(fd, op) != 0) {
+      int e = errno;
+      ::close(fd);
+      if (e == EWOULDBLOCK) return Status::Error(EBUSY, path + " is in use by another process");
+      errno = e;
+      return Errno("flock " + path);
+    }
+  }
+  uint64_t bytes = 0;
+  if (is_blk) {
+    if (::ioctl(fd, BLKGETSIZE64, &bytes) != 0) {
+      Status s = Errno("BLKGETSIZE64");
+      ::close(fd);
+      return s;
+    }
+  } else {
+    bytes = static_cast<uint64_t>(st.st_size);
+  }
+  return std::unique_ptr<BlockDevice>(
+      new FileDevice(fd, bytes / kBlockSize, options.read_only));
+}
+
+Status MemoryDevice::Read(uint64_t block, uint32_t count, void* buf) {
+  if (!InRange(block, count, block_count())) return Status::IoError("read beyond end of device");
+  std::memcpy(buf, data_.data() + block * kBlockSize, size_t{count} * kBlockSize);
+  return Status::Ok();
+}
+
+Status MemoryDevice::Write(uint64_t block, uint32_t count, const void* buf) {
+  if (!InRange(block, count, block_count())) return Status::IoError("write beyond end of device");
+  std::memcpy(data_.data() + block * kBlockSize, buf, size_t{count} * kBlockSize);
+  return Status::Ok();
+}
+
+}  // namespace vexfs

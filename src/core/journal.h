@@ -1,0 +1,85 @@
+// Journal: the physical write-ahead log of metadata blocks (see the format
+// header and docs/format.md, "Journal").
+//
+// Write protocol of one transaction (Commit):
+//   1. descriptor block(s) + block images, written contiguously;
+//   2. Flush (so images and any earlier data writes are durable);
+//   3. commit block;  4. Flush.
+// Only after step 4 may the images be written to their home blocks.
+// When the log is full the owner checkpoints: writes every committed image
+// home, flushes, and calls Reset(), which starts an empty log.
+//
+// Thread safety: none; the owner serialises all calls.
+#ifndef VEXFS_CORE_JOURNAL_H_
+#define VEXFS_CORE_JOURNAL_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "vexfs/block_device.h"
+#include "vexfs/status.h"
+
+namespace vexfs::core {
+
+struct JournalTxnInfo {
+  uint64_t sequence = 0;
+  uint64_t first_block = 0;  // relative to the journal start
+  uint64_t nblocks = 0;      // descriptors + images + commit
+  std::vector<uint64_t> targets;
+};
+
+struct JournalScan {
+  uint64_t start_sequence = 0;
+  std::vector<JournalTxnInfo> txns;  // valid transactions, in order
+  // Latest image of every block touched by a valid transaction.
+  std::map<uint64_t, std::vector<uint8_t>> images;
+  uint64_t next_sequence = 0;
+  uint64_t end_block = 0;  // relative block after the last valid commit
+};
+
+class Journal {
+ public:
+  // `start`/`blocks`: the journal region; `uuid`: the volume's s_uuid.
+  Journal(BlockDevice* dev, uint64_t start, uint64_t blocks, const uint8_t uuid[16],
+          uint64_t device_blocks);
+
+  // Writes an empty journal superblock (mkfs).
+  Status Format(uint64_t first_sequence);
+  // Reads and validates the journal superblock and every valid transaction
+  // without writing anything. Targets outside [1, device_blocks) or inside
+  // the journal make the journal corrupt (EUCLEAN).
+  Result<JournalScan> Scan();
+  // Scan() + write every image home + Flush + Reset(). `replayed` gets the
+  // number of transactions applied.
+  Status Recover(uint64_t* replayed);
+
+  // Journal blocks a transaction of `images` blocks needs.
+  static uint64_t BlocksNeeded(size_t images);
+  // Blocks still free in the log.
+  uint64_t FreeBlocks() const { return blocks_ - head_; }
+  uint64_t Capacity() const { return blocks_ - 1; }
+  uint64_t next_sequence() const { return sequence_; }
+
+  // Writes one transaction. REQUIRES: FreeBlocks() >= BlocksNeeded(n).
+  // `images[i].second` points at a 4 KiB block image.
+  Status Commit(const std::vector<std::pair<uint64_t, const uint8_t*>>& images);
+  // Starts an empty log after a checkpoint. REQUIRES: every committed image
+  // is durable at home.
+  Status Reset();
+
+ private:
+  Status WriteSuper(uint64_t start_rel, uint64_t sequence);
+
+  BlockDevice* dev_;
+  uint64_t start_, blocks_, device_blocks_;
+  uint8_t uuid_[16];
+  uint64_t head_ = 1;      // next relative block to write
+  uint64_t sequence_ = 1;  // next transaction sequence
+};
+
+}  // namespace vexfs::core
+
+#endif  // VEXFS_CORE_JOURNAL_H_

@@ -1,0 +1,458 @@
+// HnswIndex: construction, insert, update, remove and the public wrappers.
+// Search paths live in hnsw_search.cc, serialization in hnsw_io.cc.
+#include "vexfs/engine/hnsw.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <thread>
+
+#include "hnsw_impl.h"
+
+namespace vexfs::engine {
+
+using hnsw_internal::Cand;
+using hnsw_internal::kMaxLevel;
+using hnsw_internal::kNoNode;
+
+namespace hnsw_internal {
+VisitedTags& ThreadVisited() {
+  thread_local VisitedTags tags;
+  return tags;
+}
+}  // namespace hnsw_internal
+
+HnswIndex::Impl::Impl(const HnswParams& p)
+    : p_(p),
+      dim_(p.dim),
+      M_(p.M),
+      M0_(2 * p.M),
+      link0_bytes_((1 + 2 * p.M) * sizeof(uint32_t)),
+      vec_used_bytes_(p.dim * (p.element_type == ElementType::kFloat16 ? 2 : 4)),
+      vec_bytes_((vec_used_bytes_ + 63) & ~size_t{63}),
+      f16_(p.element_type == ElementType::kFloat16),
+      normalize_(p.metric == Metric::kCosine),
+      sign_(p.metric == Metric::kL2 ? 1.0f : -1.0f),
+      bias_(p.metric == Metric::kCosine ? 1.0f : 0.0f),
+      level_mult_(1.0 / std::log(static_cast<double>(p.M))),
+      rng_(p.seed) {
+  const DistanceKernels& k = Kernels();
+  // Fetched once: the hot loops call through these pointers only.
+  dist_f32_ = p.metric == Metric::kL2 ? k.l2_f32 : k.dot_f32;
+  dist_f16_ = p.metric == Metric::kL2 ? k.l2_f16 : k.dot_f16;
+}
+
+const float* HnswIndex::Impl::NodeAsQuery(uint32_t id, float* scratch) const {
+  if (!f16_) return reinterpret_cast<const float*>(VecPtr(id));
+  const auto* h = reinterpret_cast<const uint16_t*>(VecPtr(id));
+  for (size_t i = 0; i < dim_; ++i) scratch[i] = HalfToFloat(h[i]);
+  return scratch;
+}
+
+void HnswIndex::Impl::StoreVector(uint32_t id, const float* v) {
+  if (f16_) {
+    auto* h = reinterpret_cast<uint16_t*>(VecPtr(id));
+    for (size_t i = 0; i < dim_; ++i) h[i] = FloatToHalf(v[i]);
+  } else {
+    std::memcpy(VecPtr(id), v, dim_ * sizeof(float));
+  }
+}
+
+Status HnswIndex::Impl::PrepareVector(std::span<const float> v, float* out) const {
+  if (v.size() != dim_) {
+    return Status::InvalidArgument("vector has dimension " + std::to_string(v.size()) +
+                                   ", index has " + std::to_string(dim_));
+  }
+  for (size_t i = 0; i < dim_; ++i) {
+    if (!std::isfinite(v[i])) return Status::InvalidArgument("vector has a NaN or Inf component");
+    out[i] = v[i];
+  }
+  if (normalize_ && !NormalizeL2(out, dim_)) {
+    return Status::InvalidArgument("zero vector under the cosine metric");
+  }
+  if (f16_) {
+    for (size_t i = 0; i < dim_; ++i) {
+      if (std::fabs(out[i]) > 65504.0f) return Status::InvalidArgument("value overflows float16");
+    }
+  }
+  return Status::Ok();
+}
+
+Status HnswIndex::Impl::EnsureCapacity(size_t n) {
+  if (n <= capacity_) return Status::Ok();
+  if (n > hnsw_internal::kMaxSlots) return Status::NoSpace("hnsw index is full (2^31-1 slots)");
+  size_t cap = std::max({n, capacity_ + capacity_ / 2, size_t{64}});
+  cap = std::min(cap, size_t{hnsw_internal::kMaxSlots});
+  if (!links0_.Reserve(cap * link0_bytes_) || !vectors_.Reserve(cap * vec_bytes_)) {
+    return Status::Error(ENOMEM, "out of memory growing the hnsw index");
+  }
+  labels_.reserve(cap);
+  levels_.reserve(cap);
+  deleted_.reserve(cap);
+  upper_.reserve(cap);
+  // No lock is held while the index grows (exclusive access).
+  auto locks = std::make_unique<std::atomic<uint8_t>[]>(cap);
+  for (size_t i = 0; i < cap; ++i) locks[i].store(0, std::memory_order_relaxed);
+  locks_ = std::move(locks);
+  ids_.Reserve(cap);
+  capacity_ = cap;
+  return Status::Ok();
+}
+
+int HnswIndex::Impl::RandomLevel() {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  double r = u(rng_);
+  if (r <= 0.0) r = 1e-300;
+  double l = -std::log(r) * level_mult_;
+  return static_cast<int>(std::min<double>(l, kMaxLevel));
+}
+
+uint32_t HnswIndex::Impl::NewSlot(uint64_t label, int level) {
+  auto slot = static_cast<uint32_t>(count_++);
+  labels_.push_back(label);
+  levels_.push_back(static_cast<uint8_t>(level));
+  deleted_.push_back(0);
+  if (level > 0) {
+    size_t words = size_t(level) * (M_ + 1);
+    upper_.push_back(std::make_unique<uint32_t[]>(words));  // zeroed: counts 0
+    upper_words_ += words;
+  } else {
+    upper_.emplace_back();
+  }
+  Links0(slot)[0] = 0;
+  ids_.Put(label, slot);
+  return slot;
+}
+
+void HnswIndex::Impl::SelectHeuristic(std::vector<Cand>& cands, size_t m) const {
+  if (cands.size() <= m) return;
+  std::vector<float> scratch(f16_ ? dim_ : 0);
+  size_t kept = 0;
+  for (size_t i = 0; i < cands.size() && kept < m; ++i) {
+    const Cand c = cands[i];
+    const float* cq = NodeAsQuery(c.id, scratch.data());
+    bool good = true;
+    for (size_t j = 0; j < kept; ++j) {
+      if (Dist(cq, cands[j].id) < c.d) {
+        good = false;
+        break;
+      }
+    }
+    if (good) cands[kept++] = c;
+  }
+  cands.resize(kept);
+}
+
+template <bool kLocked>
+uint32_t HnswIndex::Impl::ConnectNeighbors(uint32_t node, int level, std::vector<Cand>& cands,
+                                           bool is_update) {
+  SelectHeuristic(cands, M_);
+  const size_t mmax = MaxLinks(level);
+  {
+    if constexpr (kLocked) hnsw_internal::SpinLock(locks_[node]);
+    uint32_t* ll = Links(node, level);
+    ll[0] = static_cast<uint32_t>(cands.size());
+    for (size_t i = 0; i < cands.size(); ++i) ll[1 + i] = cands[i].id;
+    if constexpr (kLocked) hnsw_internal::SpinUnlock(locks_[node]);
+  }
+  std::vector<float> scratch(f16_ ? dim_ : 0);
+  std::vector<Cand> pruned;
+  for (const Cand& c : cands) {
+    const uint32_t s = c.id;
+    if constexpr (kLocked) hnsw_internal::SpinLock(locks_[s]);
+    uint32_t* ll = Links(s, level);
+    const uint32_t cnt = ll[0];
+    bool present = false;
+    if (is_update) {
+      for (uint32_t j = 0; j < cnt; ++j) present |= (ll[1 + j] == node);
+    }
+    if (!present) {
+      if (cnt < mmax) {
+        ll[1 + cnt] = node;
+        ll[0] = cnt + 1;
+      } else {
+        // Full: re-select among the old links plus the new node.
+        const float* sq = NodeAsQuery(s, scratch.data());
+        pruned.clear();
+        pruned.push_back({c.d, node});
+        for (uint32_t j = 0; j < cnt; ++j) pruned.push_back({Dist(sq, ll[1 + j]), ll[1 + j]});
+        std::sort(pruned.begin(), pruned.end(), [](const Cand& a, const Cand& b) { return a.d < b.d; });
+        SelectHeuristic(pruned, mmax);
+        ll[0] = static_cast<uint32_t>(pruned.size());
+        for (size_t j = 0; j < pruned.size(); ++j) ll[1 + j] = pruned[j].id;
+      }
+    }
+    if constexpr (kLocked) hnsw_internal::SpinUnlock(locks_[s]);
+  }
+  return cands.empty() ? kNoNode : cands[0].id;
+}
+
+template <bool kLocked>
+void HnswIndex::Impl::Link(uint32_t node, int level, const float* q) {
+  std::unique_lock<std::mutex> glock(entry_mu_, std::defer_lock);
+  if constexpr (kLocked) glock.lock();
+  uint32_t ep = entry_;
+  const int maxl = max_level_;
+  if (ep == kNoNode) {
+    entry_ = node;
+    max_level_ = level;
+    return;
+  }
+  // A node that raises the top level keeps the entry lock for its whole
+  // insert (as hnswlib does); others release it at once.
+  if constexpr (kLocked) {
+    if (level <= maxl) glock.unlock();
+  }
+  float ep_d = Dist(q, ep);
+  for (int l = maxl; l > level; --l) ep = GreedyUpper<kLocked>(q, ep, &ep_d, l);
+  std::vector<Cand> cands;
+  for (int l = std::min(level, maxl); l >= 0; --l) {
+    SearchLayer<kLocked>(q, ep, ep_d, l, p_.ef_construction, &cands);
+    ep = cands[0].id;
+    ep_d = cands[0].d;
+    ConnectNeighbors<kLocked>(node, l, cands, /*is_update=*/false);
+  }
+  if (level > maxl) {
+    entry_ = node;
+    max_level_ = level;
+  }
+}
+
+template void HnswIndex::Impl::Link<false>(uint32_t, int, const float*);
+template void HnswIndex::Impl::Link<true>(uint32_t, int, const float*);
+
+void HnswIndex::Impl::UpdateNode(uint32_t node, const float* q) {
+  StoreVector(node, q);
+  if (entry_ == node && count_ == 1) return;
+  const int level = levels_[node];
+  std::vector<float> scratch(f16_ ? dim_ : 0);
+  std::vector<uint32_t> one_hop, cand_ids;
+  std::vector<Cand> cands;
+  // Re-select the links of the node's neighbours among its 1- and 2-hop
+  // neighbourhood, so edges computed against the old vector are revisited
+  // (hnswlib's updatePoint with probability 1).
+  for (int l = 0; l <= level; ++l) {
+    const uint32_t* ll = Links(node, l);
+    one_hop.assign(ll + 1, ll + 1 + ll[0]);
+    if (one_hop.empty()) continue;
+    cand_ids.clear();
+    cand_ids.push_back(node);
+    for (uint32_t n1 : one_hop) {
+      cand_ids.push_back(n1);
+      const uint32_t* l2 = Links(n1, l);
+      cand_ids.insert(cand_ids.end(), l2 + 1, l2 + 1 + l2[0]);
+    }
+    std::sort(cand_ids.begin(), cand_ids.end());
+    cand_ids.erase(std::unique(cand_ids.begin(), cand_ids.end()), cand_ids.end());
+    for (uint32_t n1 : one_hop) {
+      const float* nq = NodeAsQuery(n1, scratch.data());
+      cands.clear();
+      for (uint32_t c : cand_ids) {
+        if (c != n1) cands.push_back({Dist(nq, c), c});
+      }
+      auto by_d = [](const Cand& a, const Cand& b) { return a.d < b.d; };
+      const size_t keep = std::min(p_.ef_construction, cands.size());
+      std::partial_sort(cands.begin(), cands.begin() + keep, cands.end(), by_d);
+      cands.resize(keep);
+      SelectHeuristic(cands, MaxLinks(l));
+      uint32_t* out = Links(n1, l);
+      out[0] = static_cast<uint32_t>(cands.size());
+      for (size_t i = 0; i < cands.size(); ++i) out[1 + i] = cands[i].id;
+    }
+  }
+  RepairConnections(node, level, q);
+}
+
+void HnswIndex::Impl::RepairConnections(uint32_t node, int level, const float* q) {
+  uint32_t ep = entry_;
+  float ep_d = Dist(q, ep);
+  for (int l = max_level_; l > level; --l) ep = GreedyUpper<false>(q, ep, &ep_d, l);
+  std::vector<Cand> cands;
+  for (int l = level; l >= 0; --l) {
+    SearchLayer<false>(q, ep, ep_d, l, p_.ef_construction, &cands);
+    std::erase_if(cands, [node](const Cand& c) { return c.id == node; });
+    if (cands.empty()) continue;
+    if (deleted_[entry_] && entry_ != node && levels_[entry_] >= l) {
+      // Keep a deleted entry point reachable, as hnswlib does.
+      bool have = false;
+      for (const Cand& c : cands) have |= (c.id == entry_);
+      if (!have) {
+        Cand e{Dist(q, entry_), entry_};
+        auto it = std::upper_bound(cands.begin(), cands.end(), e,
+                                   [](const Cand& a, const Cand& b) { return a.d < b.d; });
+        cands.insert(it, e);
+        if (cands.size() > p_.ef_construction) cands.pop_back();
+      }
+    }
+    ep = cands[0].id;
+    ep_d = cands[0].d;
+    ConnectNeighbors<false>(node, l, cands, /*is_update=*/true);
+  }
+}
+
+Status HnswIndex::Impl::AddPrepared(uint64_t id, const float* q) {
+  uint32_t slot = ids_.Find(id);
+  if (slot != kNoNode) {
+    UpdateNode(slot, q);
+    return Status::Ok();
+  }
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+    labels_[slot] = id;
+    deleted_[slot] = 0;
+    --num_deleted_;
+    ids_.Put(id, slot);
+    UpdateNode(slot, q);
+    return Status::Ok();
+  }
+  VEXFS_RETURN_IF_ERROR(EnsureCapacity(count_ + 1));
+  const int level = RandomLevel();
+  slot = NewSlot(id, level);
+  StoreVector(slot, q);
+  Link<false>(slot, level, q);
+  return Status::Ok();
+}
+
+// ---- public wrappers ---------------------------------------------------------
+
+HnswIndex::HnswIndex(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HnswIndex::~HnswIndex() = default;
+
+Result<std::unique_ptr<HnswIndex>> HnswIndex::Create(const HnswParams& params) {
+  if (params.dim == 0 || params.dim > hnsw_internal::kMaxDim) {
+    return Status::InvalidArgument("hnsw: dim must be in [1, 65536]");
+  }
+  if (params.M < 2 || params.M > hnsw_internal::kMaxM) {
+    return Status::InvalidArgument("hnsw: M must be in [2, 128]");
+  }
+  if (params.ef_construction == 0 || params.ef_search == 0) {
+    return Status::InvalidArgument("hnsw: ef_construction and ef_search must be > 0");
+  }
+  if (params.metric != Metric::kL2 && params.metric != Metric::kInnerProduct &&
+      params.metric != Metric::kCosine) {
+    return Status::InvalidArgument("hnsw: unknown metric");
+  }
+  if (params.element_type == ElementType::kInt8) {
+    return Status::NotSupported("hnsw: int8 storage is not implemented");
+  }
+  if (params.element_type != ElementType::kFloat32 &&
+      params.element_type != ElementType::kFloat16) {
+    return Status::InvalidArgument("hnsw: unknown element type");
+  }
+  auto impl = std::make_unique<Impl>(params);
+  if (params.max_elements > 0) {
+    VEXFS_RETURN_IF_ERROR(
+        impl->EnsureCapacity(std::min<size_t>(params.max_elements, hnsw_internal::kMaxSlots)));
+  }
+  return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(impl)));
+}
+
+size_t HnswIndex::dim() const { return impl_->dim_; }
+Metric HnswIndex::metric() const { return impl_->p_.metric; }
+size_t HnswIndex::size() const { return impl_->count_ - impl_->num_deleted_; }
+size_t HnswIndex::slot_count() const { return impl_->count_; }
+const HnswParams& HnswIndex::params() const { return impl_->p_; }
+
+size_t HnswIndex::MemoryBytes() const {
+  const Impl& m = *impl_;
+  return sizeof(HnswIndex) + sizeof(Impl) + m.links0_.capacity() + m.vectors_.capacity() +
+         m.labels_.capacity() * sizeof(uint64_t) + m.levels_.capacity() +
+         m.deleted_.capacity() + m.upper_.capacity() * sizeof(void*) +
+         m.upper_words_ * sizeof(uint32_t) + m.capacity_ * sizeof(std::atomic<uint8_t>) +
+         m.ids_.MemoryBytes() + m.free_slots_.capacity() * sizeof(uint32_t);
+}
+
+bool HnswIndex::Contains(uint64_t id) const { return impl_->ids_.Find(id) != kNoNode; }
+
+Status HnswIndex::Add(uint64_t id, std::span<const float> vec) {
+  std::vector<float> q(impl_->dim_);
+  VEXFS_RETURN_IF_ERROR(impl_->PrepareVector(vec, q.data()));
+  return impl_->AddPrepared(id, q.data());
+}
+
+Status HnswIndex::Remove(uint64_t id) {
+  Impl& m = *impl_;
+  const uint32_t slot = m.ids_.Find(id);
+  if (slot == kNoNode) return Status::NotFound("hnsw: id not present");
+  m.ids_.Erase(id);
+  m.deleted_[slot] = 1;
+  ++m.num_deleted_;
+  m.free_slots_.push_back(slot);
+  return Status::Ok();
+}
+
+Status HnswIndex::AddBatch(std::span<const uint64_t> ids, std::span<const float> vecs,
+                           size_t threads) {
+  Impl& m = *impl_;
+  const size_t d = m.dim_;
+  if (vecs.size() != ids.size() * d) {
+    return Status::InvalidArgument("hnsw: AddBatch needs ids.size() * dim floats");
+  }
+  const size_t n = ids.size();
+  // Validate everything first so a bad row leaves the index untouched.
+  std::vector<float> prepared(n * d);
+  for (size_t i = 0; i < n; ++i) {
+    VEXFS_RETURN_IF_ERROR(m.PrepareVector(vecs.subspan(i * d, d), prepared.data() + i * d));
+  }
+  // Last occurrence of a repeated id wins.
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return ids[a] < ids[b]; });
+  std::vector<size_t> fresh;
+  std::vector<size_t> serial;
+  for (size_t j = 0; j < n; ++j) {
+    if (j + 1 < n && ids[order[j + 1]] == ids[order[j]]) continue;
+    const size_t i = order[j];
+    if (m.ids_.Find(ids[i]) != kNoNode) {
+      serial.push_back(i);
+    } else {
+      fresh.push_back(i);
+    }
+  }
+  std::sort(fresh.begin(), fresh.end());  // keep the caller's order (and level draws) stable
+  // Updates and deleted-slot reuse need the global repair: do them serially.
+  for (size_t r = std::min(m.free_slots_.size(), fresh.size()); r > 0; --r) {
+    serial.push_back(fresh.back());
+    fresh.pop_back();
+  }
+  for (size_t i : serial) VEXFS_RETURN_IF_ERROR(m.AddPrepared(ids[i], prepared.data() + i * d));
+  if (fresh.empty()) return Status::Ok();
+
+  VEXFS_RETURN_IF_ERROR(m.EnsureCapacity(m.count_ + fresh.size()));
+  std::vector<uint32_t> slots(fresh.size());
+  std::vector<int> levels(fresh.size());
+  for (size_t j = 0; j < fresh.size(); ++j) {
+    levels[j] = m.RandomLevel();
+    slots[j] = m.NewSlot(ids[fresh[j]], levels[j]);
+    m.StoreVector(slots[j], prepared.data() + fresh[j] * d);
+  }
+  size_t start = 0;
+  if (m.entry_ == kNoNode) {
+    m.Link<false>(slots[0], levels[0], prepared.data() + fresh[0] * d);
+    start = 1;
+  }
+  threads = std::max<size_t>(1, std::min(threads, fresh.size()));
+  if (threads == 1) {
+    for (size_t j = start; j < fresh.size(); ++j) {
+      m.Link<false>(slots[j], levels[j], prepared.data() + fresh[j] * d);
+    }
+    return Status::Ok();
+  }
+  std::atomic<size_t> next{start};
+  auto worker = [&] {
+    for (;;) {
+      const size_t j = next.fetch_add(1, std::memory_order_relaxed);
+      if (j >= fresh.size()) return;
+      m.Link<true>(slots[j], levels[j], prepared.data() + fresh[j] * d);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  return Status::Ok();
+}
+
+}  // namespace vexfs::engine

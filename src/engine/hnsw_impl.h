@@ -1,0 +1,296 @@
+// Internal state of HnswIndex, shared by hnsw.cc (insert/update/remove),
+// hnsw_search.cc (query paths) and hnsw_io.cc (serialization).
+// Not a public header.
+#ifndef VEXFS_SRC_ENGINE_HNSW_IMPL_H_
+#define VEXFS_SRC_ENGINE_HNSW_IMPL_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "vexfs/engine/distance.h"
+#include "vexfs/engine/hnsw.h"
+
+namespace vexfs::engine {
+namespace hnsw_internal {
+
+inline constexpr uint32_t kNoNode = 0xFFFFFFFFu;
+inline constexpr uint32_t kMaxSlots = 0x7FFFFFFFu;  // top bit is the pool's "expanded" flag
+inline constexpr int kMaxLevel = 31;
+inline constexpr size_t kMaxM = 128;
+inline constexpr size_t kMaxDim = 65536;
+inline constexpr size_t kMaxK = 10000;
+
+// Growable, zero-filled, 64-byte aligned byte array.
+class AlignedArray {
+ public:
+  AlignedArray() = default;
+  ~AlignedArray() { std::free(p_); }
+  AlignedArray(const AlignedArray&) = delete;
+  AlignedArray& operator=(const AlignedArray&) = delete;
+
+  uint8_t* data() const { return p_; }
+  size_t capacity() const { return cap_; }
+  // Grows to at least `bytes` (rounded up to 64), keeping the contents and
+  // zeroing the new tail. Returns false when out of memory.
+  bool Reserve(size_t bytes) {
+    if (bytes <= cap_) return true;
+    size_t n = (bytes + 63) & ~size_t{63};
+    auto* q = static_cast<uint8_t*>(std::aligned_alloc(64, n));
+    if (q == nullptr) return false;
+    if (cap_ != 0) std::memcpy(q, p_, cap_);
+    std::memset(q + cap_, 0, n - cap_);
+    std::free(p_);
+    p_ = q;
+    cap_ = n;
+    return true;
+  }
+
+ private:
+  uint8_t* p_ = nullptr;
+  size_t cap_ = 0;
+};
+
+// Open-addressing (linear probing, backward-shift delete) map from external
+// u64 id to internal u32 slot: 12 bytes per bucket, load factor <= 0.7.
+class IdMap {
+ public:
+  static constexpr uint32_t kAbsent = kNoNode;
+
+  uint32_t Find(uint64_t key) const {
+    if (size_ == 0) return kAbsent;
+    for (size_t i = Hash(key) & mask_;; i = (i + 1) & mask_) {
+      if (vals_[i] == kAbsent) return kAbsent;
+      if (keys_[i] == key) return vals_[i];
+    }
+  }
+  // Inserts or overwrites.
+  void Put(uint64_t key, uint32_t val) {
+    if ((size_ + 1) * 10 > vals_.size() * 7) Rehash(vals_.empty() ? 16 : vals_.size() * 2);
+    size_t i = Hash(key) & mask_;
+    for (; vals_[i] != kAbsent; i = (i + 1) & mask_) {
+      if (keys_[i] == key) {
+        vals_[i] = val;
+        return;
+      }
+    }
+    keys_[i] = key;
+    vals_[i] = val;
+    ++size_;
+  }
+  void Erase(uint64_t key) {
+    if (size_ == 0) return;
+    size_t i = Hash(key) & mask_;
+    for (;; i = (i + 1) & mask_) {
+      if (vals_[i] == kAbsent) return;
+      if (keys_[i] == key) break;
+    }
+    // Backward shift: pull later members of the probe run into the hole.
+    size_t hole = i;
+    for (size_t j = (i + 1) & mask_; vals_[j] != kAbsent; j = (j + 1) & mask_) {
+      size_t home = Hash(keys_[j]) & mask_;
+      bool movable = (hole <= j) ? (home <= hole || home > j) : (home <= hole && home > j);
+      if (movable) {
+        keys_[hole] = keys_[j];
+        vals_[hole] = vals_[j];
+        hole = j;
+      }
+    }
+    vals_[hole] = kAbsent;
+    --size_;
+  }
+  void Reserve(size_t n) {
+    size_t want = 16;
+    while (want * 7 < n * 10) want *= 2;
+    if (want > vals_.size()) Rehash(want);
+  }
+  size_t size() const { return size_; }
+  size_t MemoryBytes() const { return keys_.capacity() * 8 + vals_.capacity() * 4; }
+
+ private:
+  static size_t Hash(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return static_cast<size_t>(x);
+  }
+  void Rehash(size_t buckets) {
+    std::vector<uint64_t> ok = std::move(keys_);
+    std::vector<uint32_t> ov = std::move(vals_);
+    keys_.assign(buckets, 0);
+    vals_.assign(buckets, kAbsent);
+    mask_ = buckets - 1;
+    size_ = 0;
+    for (size_t i = 0; i < ov.size(); ++i) {
+      if (ov[i] != kAbsent) Put(ok[i], ov[i]);
+    }
+  }
+
+  std::vector<uint64_t> keys_;
+  std::vector<uint32_t> vals_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+};
+
+// One candidate: internal distance (smaller is better) and slot.
+struct Cand {
+  float d;
+  uint32_t id;
+};
+
+// Per-thread visited tags with epochs: a search bumps the epoch instead of
+// clearing the array.
+struct VisitedTags {
+  std::vector<uint16_t> tags;
+  uint16_t epoch = 0;
+  // Returns the tag for a fresh traversal over `n` slots.
+  uint16_t Next(size_t n) {
+    if (tags.size() < n) {
+      tags.assign(n + n / 2 + 64, 0);
+      epoch = 0;
+    }
+    if (++epoch == 0) {
+      std::fill(tags.begin(), tags.end(), uint16_t{0});
+      epoch = 1;
+    }
+    return epoch;
+  }
+};
+VisitedTags& ThreadVisited();
+
+// Tiny test-and-test-and-set lock for one node's link lists.
+inline void SpinLock(std::atomic<uint8_t>& l) {
+  for (int spins = 0;; ++spins) {
+    if (l.load(std::memory_order_relaxed) == 0 && l.exchange(1, std::memory_order_acquire) == 0) {
+      return;
+    }
+    if (spins > 64) std::this_thread::yield();
+  }
+}
+inline void SpinUnlock(std::atomic<uint8_t>& l) { l.store(0, std::memory_order_release); }
+
+}  // namespace hnsw_internal
+
+class HnswIndex::Impl {
+ public:
+  using Cand = hnsw_internal::Cand;
+
+  explicit Impl(const HnswParams& p);
+
+  // ---- geometry / accessors -------------------------------------------
+  uint32_t* Links0(uint32_t id) const {
+    return reinterpret_cast<uint32_t*>(links0_.data() + size_t{id} * link0_bytes_);
+  }
+  // REQUIRES: 1 <= level <= levels_[id].
+  uint32_t* LinksUpper(uint32_t id, int level) const {
+    return upper_[id].get() + size_t(level - 1) * (M_ + 1);
+  }
+  uint32_t* Links(uint32_t id, int level) const {
+    return level == 0 ? Links0(id) : LinksUpper(id, level);
+  }
+  size_t MaxLinks(int level) const { return level == 0 ? M0_ : M_; }
+  const uint8_t* VecPtr(uint32_t id) const { return vectors_.data() + size_t{id} * vec_bytes_; }
+  uint8_t* VecPtr(uint32_t id) { return vectors_.data() + size_t{id} * vec_bytes_; }
+
+  // Distance from a float32 query (already normalised for cosine) to a slot.
+  float Dist(const float* q, uint32_t id) const {
+    float raw = f16_ ? dist_f16_(q, reinterpret_cast<const uint16_t*>(VecPtr(id)), dim_)
+                     : dist_f32_(q, reinterpret_cast<const float*>(VecPtr(id)), dim_);
+    return bias_ + sign_ * raw;
+  }
+  // The stored vector of `id` as float32 (decoded into `scratch` for f16).
+  const float* NodeAsQuery(uint32_t id, float* scratch) const;
+  void StoreVector(uint32_t id, const float* v);
+  void PrefetchVec(uint32_t id) const {
+    const uint8_t* p = VecPtr(id);
+    for (size_t off = 0; off < vec_used_bytes_; off += 64) __builtin_prefetch(p + off);
+  }
+
+  // ---- insert / update (hnsw.cc) ----------------------------------------
+  // Validates and copies `v` (normalised for cosine) to `out`.
+  Status PrepareVector(std::span<const float> v, float* out) const;
+  Status EnsureCapacity(size_t n);
+  int RandomLevel();
+  // Appends a fresh slot with `level`; allocates its upper lists.
+  uint32_t NewSlot(uint64_t label, int level);
+  // Adds a prepared vector (replace if the id exists, else reuse a free slot
+  // or append). Single-threaded.
+  Status AddPrepared(uint64_t id, const float* q);
+  template <bool kLocked>
+  void Link(uint32_t node, int level, const float* q);
+  void UpdateNode(uint32_t node, const float* q);
+  void RepairConnections(uint32_t node, int level, const float* q);
+  template <bool kLocked>
+  uint32_t ConnectNeighbors(uint32_t node, int level, std::vector<Cand>& cands, bool is_update);
+  // hnswlib's getNeighborsByHeuristic2: keep a candidate unless it is closer
+  // to an already kept one than to the base. `cands` sorted ascending.
+  void SelectHeuristic(std::vector<Cand>& cands, size_t m) const;
+
+  // ---- search (hnsw_search.cc) --------------------------------------------
+  template <bool kLocked>
+  uint32_t GreedyUpper(const float* q, uint32_t ep, float* ep_d, int level) const;
+  // Beam search on `level` with a sorted fixed-size pool; `out` receives up
+  // to ef candidates sorted ascending. Deleted nodes are included.
+  template <bool kLocked>
+  void SearchLayer(const float* q, uint32_t ep, float ep_d, int level, size_t ef,
+                   std::vector<Cand>* out) const;
+  // Level-0 search returning only accepted nodes (hnswlib semantics with
+  // deletions: keep exploring until ef accepted results are found).
+  template <class Accept>
+  void SearchLayerAccept(const float* q, uint32_t ep, float ep_d, size_t ef, const Accept& accept,
+                         std::vector<Cand>* out) const;
+  // k-NN over live (and filter-accepted) nodes; result sorted ascending.
+  void Knn(const float* q, size_t k, size_t ef, const IdFilter* filter,
+           std::vector<Cand>* out) const;
+  void BruteForce(const float* q, size_t k, const IdFilter* filter, std::vector<Cand>* out) const;
+  Status PrepareQuery(std::span<const float> query, std::vector<float>* buf,
+                      const float** q) const;
+
+  // ---- state ----------------------------------------------------------------
+  HnswParams p_;
+  size_t dim_;
+  size_t M_;
+  size_t M0_;
+  size_t link0_bytes_;     // (1 + M0) * 4
+  size_t vec_used_bytes_;  // dim * element size
+  size_t vec_bytes_;       // stride, padded to 64
+  bool f16_;
+  bool normalize_;
+  float sign_;
+  float bias_;
+  float (*dist_f32_)(const float*, const float*, size_t);
+  float (*dist_f16_)(const float*, const uint16_t*, size_t);
+  double level_mult_;
+  std::mt19937_64 rng_;
+
+  size_t count_ = 0;     // slots in use (live + deleted)
+  size_t capacity_ = 0;  // slots allocated
+  hnsw_internal::AlignedArray links0_;
+  hnsw_internal::AlignedArray vectors_;
+  std::vector<uint64_t> labels_;
+  std::vector<uint8_t> levels_;
+  std::vector<uint8_t> deleted_;
+  std::vector<std::unique_ptr<uint32_t[]>> upper_;
+  size_t upper_words_ = 0;
+  std::unique_ptr<std::atomic<uint8_t>[]> locks_;
+  hnsw_internal::IdMap ids_;
+  std::vector<uint32_t> free_slots_;
+  size_t num_deleted_ = 0;
+
+  uint32_t entry_ = hnsw_internal::kNoNode;
+  int max_level_ = -1;
+  std::mutex entry_mu_;  // guards entry_/max_level_ during AddBatch
+};
+
+}  // namespace vexfs::engine
+
+#endif  // VEXFS_SRC_ENGINE_HNSW_IMPL_H_

@@ -307,7 +307,7 @@ VEXFS_STATIC_ASSERT(sizeof(struct vexfs_xattr_block) == VEXFS_BLOCK_SIZE, "xattr
 #define VEXFS_INODE_FL_COLLECTION 0x0100u  /* vector layer: directory is a collection */
 
 #define VEXFS_INODE_DATA 64u
-#define VEXFS_XATTR_INLINE 68u
+#define VEXFS_XATTR_INLINE 60u
 
 struct vexfs_inode {
 	__le16 i_mode;        /* 0   S_IFMT | permission bits; 0 = free */

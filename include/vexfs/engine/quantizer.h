@@ -84,7 +84,7 @@ class ScalarQuantizer {
   ScalarQuantizer() = default;
   size_t dim_ = 0;
   Mode mode_ = Mode::kGlobal;
-  std::vector<float> lo_, step_, inv_step_;  // size 1 (global) or dim
+  std::vector<float> lo_, hi_, step_, inv_step_;  // size 1 (global) or dim
 };
 
 // Whole-vector float16 conversion (round to nearest even, see distance.h).

@@ -1,0 +1,557 @@
+#include "vexfs/engine/hnsw.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <set>
+#include <unordered_set>
+#include <vector>
+
+#include "vexfs/engine/serialize.h"
+
+namespace vexfs::engine {
+namespace {
+
+// Deterministic clustered data: `clusters` centres in [-1, 1]^dim, points
+// scattered around them.
+std::vector<float> Clustered(size_t n, size_t dim, uint64_t seed, size_t clusters = 32) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::normal_distribution<float> g(0.0f, 0.2f);
+  std::mt19937_64 crng(1234);  // same centres for data and queries
+  std::vector<float> centres(clusters * dim);
+  for (float& c : centres) c = u(crng);
+  std::vector<float> out(n * dim);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t c = rng() % clusters;
+    for (size_t j = 0; j < dim; ++j) out[i * dim + j] = centres[c * dim + j] + g(rng);
+  }
+  return out;
+}
+
+float RefDistance(Metric m, const float* a, const float* b, size_t d) {
+  double s = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < d; ++i) {
+    if (m == Metric::kL2) {
+      s += double(a[i] - b[i]) * (a[i] - b[i]);
+    } else {
+      s += double(a[i]) * b[i];
+    }
+    na += double(a[i]) * a[i];
+    nb += double(b[i]) * b[i];
+  }
+  if (m == Metric::kL2) return float(s);
+  if (m == Metric::kInnerProduct) return float(-s);
+  return float(1.0 - s / std::sqrt(na * nb));
+}
+
+// Exact k-NN over the ids in `live` (id i owns row i of `data`).
+std::vector<uint64_t> Exact(Metric m, const std::vector<float>& data, size_t dim,
+                            const float* q, size_t k, const std::vector<uint64_t>& live) {
+  std::vector<std::pair<float, uint64_t>> all;
+  for (uint64_t id : live) all.push_back({RefDistance(m, q, &data[id * dim], dim), id});
+  k = std::min(k, all.size());
+  std::partial_sort(all.begin(), all.begin() + k, all.end());
+  std::vector<uint64_t> out;
+  for (size_t i = 0; i < k; ++i) out.push_back(all[i].second);
+  return out;
+}
+
+double Overlap(const std::vector<Neighbor>& got, const std::vector<uint64_t>& truth) {
+  if (truth.empty()) return 1.0;
+  std::set<uint64_t> t(truth.begin(), truth.end());
+  size_t hit = 0;
+  for (const Neighbor& n : got) hit += t.count(n.id);
+  return double(hit) / double(truth.size());
+}
+
+std::vector<uint64_t> Iota(size_t n) {
+  std::vector<uint64_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = i;
+  return v;
+}
+
+HnswParams Params(size_t dim, Metric m) {
+  HnswParams p;
+  p.dim = dim;
+  p.metric = m;
+  p.M = 16;
+  p.ef_construction = 100;
+  p.ef_search = 64;
+  p.seed = 7;
+  return p;
+}
+
+std::unique_ptr<HnswIndex> Build(const HnswParams& p, const std::vector<float>& data) {
+  auto r = HnswIndex::Create(p);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  std::unique_ptr<HnswIndex> idx = std::move(r).value();
+  const size_t n = data.size() / p.dim;
+  for (size_t i = 0; i < n; ++i) {
+    Status s = idx->Add(i, std::span<const float>(&data[i * p.dim], p.dim));
+    EXPECT_TRUE(s.ok()) << s.ToString();
+  }
+  return idx;
+}
+
+double MeanRecall(const HnswIndex& idx, const std::vector<float>& data,
+                  const std::vector<float>& queries, const std::vector<uint64_t>& live,
+                  size_t k, size_t ef, const IdFilter* filter = nullptr) {
+  const size_t dim = idx.dim();
+  const size_t nq = queries.size() / dim;
+  std::vector<uint64_t> cand = live;
+  if (filter != nullptr) std::erase_if(cand, [&](uint64_t id) { return !(*filter)(id); });
+  double sum = 0;
+  for (size_t i = 0; i < nq; ++i) {
+    SearchParams sp;
+    sp.k = k;
+    sp.effort = ef;
+    sp.filter = filter;
+    auto r = idx.Search(std::span<const float>(&queries[i * dim], dim), sp);
+    EXPECT_TRUE(r.ok());
+    if (!r.ok()) return 0;
+    for (size_t j = 1; j < r->size(); ++j) EXPECT_LE((*r)[j - 1].distance, (*r)[j].distance);
+    sum += Overlap(*r, Exact(idx.metric(), data, dim, &queries[i * dim], k, cand));
+  }
+  return sum / double(nq);
+}
+
+constexpr size_t kN = 2000;
+constexpr size_t kDim = 32;
+
+class HnswMetricTest : public ::testing::TestWithParam<Metric> {};
+
+TEST_P(HnswMetricTest, RecallAt10AboveFloor) {
+  const auto data = Clustered(kN, kDim, 1);
+  const auto queries = Clustered(100, kDim, 2);
+  auto idx = Build(Params(kDim, GetParam()), data);
+  EXPECT_EQ(idx->size(), kN);
+  const double recall = MeanRecall(*idx, data, queries, Iota(kN), 10, 100);
+  EXPECT_GE(recall, 0.95);
+}
+
+INSTANTIATE_TEST_SUITE_P(Metrics, HnswMetricTest,
+                         ::testing::Values(Metric::kL2, Metric::kInnerProduct, Metric::kCosine));
+
+TEST(HnswTest, Float16StorageRecall) {
+  const auto data = Clustered(kN, kDim, 1);
+  const auto queries = Clustered(50, kDim, 2);
+  HnswParams p = Params(kDim, Metric::kL2);
+  p.element_type = ElementType::kFloat16;
+  auto idx = Build(p, data);
+  EXPECT_GE(MeanRecall(*idx, data, queries, Iota(kN), 10, 100), 0.9);
+  HnswParams p32 = Params(kDim, Metric::kL2);
+  auto idx32 = Build(p32, data);
+  EXPECT_LT(idx->MemoryBytes(), idx32->MemoryBytes());
+}
+
+TEST(HnswTest, EmptyAndSingle) {
+  auto idx = std::move(HnswIndex::Create(Params(4, Metric::kL2))).value();
+  const float v[4] = {1, 2, 3, 4};
+  SearchParams sp;
+  auto r = idx->Search(v, sp);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->empty());
+  ASSERT_TRUE(idx->Add(42, v).ok());
+  r = idx->Search(v, sp);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].id, 42u);
+  EXPECT_FLOAT_EQ((*r)[0].distance, 0.0f);
+  ASSERT_TRUE(idx->Remove(42).ok());
+  r = idx->Search(v, sp);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->empty());
+  EXPECT_EQ(idx->size(), 0u);
+}
+
+TEST(HnswTest, UpdateReplacesVector) {
+  auto data = Clustered(kN, kDim, 3);
+  auto idx = Build(Params(kDim, Metric::kL2), data);
+  std::vector<float> far(kDim, 25.0f);
+  for (uint64_t id : {uint64_t{5}, uint64_t{77}, uint64_t{1999}}) {
+    far[0] = float(id);
+    ASSERT_TRUE(idx->Add(id, far).ok());
+    std::copy(far.begin(), far.end(), data.begin() + id * kDim);
+    SearchParams sp;
+    sp.k = 1;
+    auto r = idx->Search(far, sp);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->size(), 1u);
+    EXPECT_EQ((*r)[0].id, id);
+    EXPECT_FLOAT_EQ((*r)[0].distance, 0.0f);
+  }
+  EXPECT_EQ(idx->size(), kN);
+  EXPECT_EQ(idx->slot_count(), kN);
+  const auto queries = Clustered(50, kDim, 4);
+  EXPECT_GE(MeanRecall(*idx, data, queries, Iota(kN), 10, 100), 0.95);
+}
+
+TEST(HnswTest, RemovedIdsNeverReturned) {
+  const auto data = Clustered(kN, kDim, 5);
+  auto idx = Build(Params(kDim, Metric::kL2), data);
+  std::vector<uint64_t> live;
+  for (uint64_t i = 0; i < kN; ++i) {
+    if (i % 3 == 0) {
+      ASSERT_TRUE(idx->Remove(i).ok());
+      EXPECT_FALSE(idx->Contains(i));
+    } else {
+      live.push_back(i);
+    }
+  }
+  EXPECT_EQ(idx->Remove(0).err(), ENOENT);
+  EXPECT_EQ(idx->size(), live.size());
+  const auto queries = Clustered(50, kDim, 6);
+  for (size_t q = 0; q < 50; ++q) {
+    SearchParams sp;
+    sp.k = 20;
+    auto r = idx->Search(std::span<const float>(&queries[q * kDim], kDim), sp);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->size(), 20u);
+    for (const Neighbor& n : *r) EXPECT_NE(n.id % 3, 0u) << n.id;
+  }
+  EXPECT_GE(MeanRecall(*idx, data, queries, live, 10, 100), 0.95);
+}
+
+TEST(HnswTest, DeleteReinsertChurnIsBounded) {
+  const size_t n = 1500;
+  std::vector<float> data = Clustered(n + 5 * 150, kDim, 7);  // row per id ever used
+  auto idx = Build(Params(kDim, Metric::kL2), std::vector<float>(data.begin(), data.begin() + n * kDim));
+  std::vector<uint64_t> live = Iota(n);
+  std::mt19937_64 rng(9);
+  uint64_t next_id = n;
+  size_t mem_after_first = 0;
+  for (int round = 0; round < 5; ++round) {
+    std::shuffle(live.begin(), live.end(), rng);
+    for (size_t i = 0; i < 150; ++i) {
+      ASSERT_TRUE(idx->Remove(live.back()).ok());
+      live.pop_back();
+    }
+    for (size_t i = 0; i < 150; ++i) {
+      const uint64_t id = next_id++;
+      ASSERT_TRUE(idx->Add(id, std::span<const float>(&data[id * kDim], kDim)).ok());
+      live.push_back(id);
+    }
+    EXPECT_EQ(idx->slot_count(), n);
+    EXPECT_EQ(idx->size(), n);
+    if (round == 0) mem_after_first = idx->MemoryBytes();
+    EXPECT_LE(idx->MemoryBytes(), mem_after_first + 4096);
+  }
+  std::sort(live.begin(), live.end());
+  const auto queries = Clustered(50, kDim, 8);
+  EXPECT_GE(MeanRecall(*idx, data, queries, live, 10, 100), 0.93);
+}
+
+TEST(HnswTest, FilteredSearchHalfSelective) {
+  const auto data = Clustered(kN, kDim, 11);
+  auto idx = Build(Params(kDim, Metric::kL2), data);
+  const IdFilter even = [](uint64_t id) { return id % 2 == 0; };
+  const auto queries = Clustered(50, kDim, 12);
+  EXPECT_GE(MeanRecall(*idx, data, queries, Iota(kN), 10, 100, &even), 0.95);
+  SearchParams sp;
+  sp.filter = &even;
+  auto r = idx->Search(std::span<const float>(queries.data(), kDim), sp);
+  ASSERT_TRUE(r.ok());
+  for (const Neighbor& n : *r) EXPECT_EQ(n.id % 2, 0u);
+}
+
+TEST(HnswTest, FilteredSearchFivePercent) {
+  const auto data = Clustered(kN, kDim, 13);
+  auto idx = Build(Params(kDim, Metric::kL2), data);
+  const IdFilter f = [](uint64_t id) { return id % 20 == 3; };
+  const auto queries = Clustered(50, kDim, 14);
+  EXPECT_GE(MeanRecall(*idx, data, queries, Iota(kN), 10, 40, &f), 0.9);
+}
+
+TEST(HnswTest, FilteredSearchOnePercent) {
+  const auto data = Clustered(kN, kDim, 15);
+  auto idx = Build(Params(kDim, Metric::kL2), data);
+  const IdFilter f = [](uint64_t id) { return id % 100 == 17; };
+  const auto queries = Clustered(50, kDim, 16);
+  EXPECT_GE(MeanRecall(*idx, data, queries, Iota(kN), 10, 64, &f), 0.95);
+  SearchParams sp;
+  sp.k = 50;  // more than match
+  sp.filter = &f;
+  auto r = idx->Search(std::span<const float>(queries.data(), kDim), sp);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->size(), kN / 100);
+  for (const Neighbor& n : *r) EXPECT_EQ(n.id % 100, 17u);
+}
+
+TEST(HnswTest, RangeSearchMatchesBruteForce) {
+  const auto data = Clustered(kN, kDim, 17);
+  auto idx = Build(Params(kDim, Metric::kL2), data);
+  const auto queries = Clustered(20, kDim, 18);
+  double sum = 0;
+  for (size_t q = 0; q < 20; ++q) {
+    const float* qv = &queries[q * kDim];
+    std::vector<float> d(kN);
+    for (size_t i = 0; i < kN; ++i) d[i] = RefDistance(Metric::kL2, qv, &data[i * kDim], kDim);
+    std::vector<float> sorted = d;
+    std::sort(sorted.begin(), sorted.end());
+    const float radius = sorted[150 + q * 10];  // a few hundred results: forces widening
+    std::vector<uint64_t> truth;
+    for (size_t i = 0; i < kN; ++i) {
+      if (d[i] <= radius) truth.push_back(i);
+    }
+    SearchParams sp;
+    sp.effort = 32;
+    auto r = idx->RangeSearch(std::span<const float>(qv, kDim), radius, sp);
+    ASSERT_TRUE(r.ok());
+    for (const Neighbor& n : *r) EXPECT_LE(n.distance, radius);
+    for (size_t j = 1; j < r->size(); ++j) EXPECT_LE((*r)[j - 1].distance, (*r)[j].distance);
+    sum += Overlap(*r, truth);
+  }
+  EXPECT_GE(sum / 20, 0.95);
+}
+
+TEST(HnswTest, AddBatchTwoThreads) {
+  const auto data = Clustered(3000, kDim, 19);
+  auto idx = std::move(HnswIndex::Create(Params(kDim, Metric::kL2))).value();
+  const auto ids = Iota(3000);
+  ASSERT_TRUE(idx->AddBatch(ids, data, 2).ok());
+  EXPECT_EQ(idx->size(), 3000u);
+  const auto queries = Clustered(50, kDim, 20);
+  EXPECT_GE(MeanRecall(*idx, data, queries, ids, 10, 100), 0.95);
+  // A second batch mixing updates and new ids, with a repeated id.
+  std::vector<uint64_t> ids2 = {10, 3000, 3001, 10};
+  std::vector<float> v2(4 * kDim, 0.5f);
+  v2[3 * kDim] = 9.0f;  // the last vector for id 10 wins
+  ASSERT_TRUE(idx->AddBatch(ids2, v2, 2).ok());
+  EXPECT_EQ(idx->size(), 3002u);
+  SearchParams sp;
+  sp.k = 1;
+  auto r = idx->Search(std::span<const float>(&v2[3 * kDim], kDim), sp);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)[0].id, 10u);
+}
+
+TEST(HnswTest, AddBatchRejectsBadRowAtomically) {
+  auto idx = std::move(HnswIndex::Create(Params(4, Metric::kL2))).value();
+  std::vector<uint64_t> ids = {1, 2, 3};
+  std::vector<float> v(12, 1.0f);
+  v[9] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(idx->AddBatch(ids, v, 2).err(), EINVAL);
+  EXPECT_EQ(idx->size(), 0u);
+  EXPECT_EQ(idx->AddBatch(ids, std::span<const float>(v.data(), 11), 1).err(), EINVAL);
+}
+
+TEST(HnswTest, BadInputIsEinval) {
+  EXPECT_EQ(HnswIndex::Create(Params(0, Metric::kL2)).status().err(), EINVAL);
+  HnswParams bad_m = Params(4, Metric::kL2);
+  bad_m.M = 1;
+  EXPECT_EQ(HnswIndex::Create(bad_m).status().err(), EINVAL);
+  HnswParams i8 = Params(4, Metric::kL2);
+  i8.element_type = ElementType::kInt8;
+  EXPECT_EQ(HnswIndex::Create(i8).status().err(), ENOTSUP);
+
+  auto idx = std::move(HnswIndex::Create(Params(4, Metric::kCosine))).value();
+  const float ok[4] = {1, 0, 0, 0};
+  const float three[3] = {1, 0, 0};
+  const float nan[4] = {1, std::numeric_limits<float>::quiet_NaN(), 0, 0};
+  const float inf[4] = {1, std::numeric_limits<float>::infinity(), 0, 0};
+  const float zero[4] = {0, 0, 0, 0};
+  EXPECT_EQ(idx->Add(1, three).err(), EINVAL);
+  EXPECT_EQ(idx->Add(1, nan).err(), EINVAL);
+  EXPECT_EQ(idx->Add(1, inf).err(), EINVAL);
+  EXPECT_EQ(idx->Add(1, zero).err(), EINVAL);
+  EXPECT_EQ(idx->size(), 0u);
+  ASSERT_TRUE(idx->Add(1, ok).ok());
+  SearchParams sp;
+  EXPECT_EQ(idx->Search(three, sp).status().err(), EINVAL);
+  EXPECT_EQ(idx->Search(nan, sp).status().err(), EINVAL);
+  EXPECT_EQ(idx->Search(inf, sp).status().err(), EINVAL);
+  sp.k = 0;
+  EXPECT_EQ(idx->Search(ok, sp).status().err(), EINVAL);
+  sp.k = 10001;
+  EXPECT_EQ(idx->Search(ok, sp).status().err(), EINVAL);
+  sp.k = 10000;
+  EXPECT_TRUE(idx->Search(ok, sp).ok());
+  EXPECT_EQ(idx->RangeSearch(ok, std::numeric_limits<float>::quiet_NaN(), SearchParams{}).status().err(),
+            EINVAL);
+  EXPECT_EQ(idx->RangeSearch(three, 1.0f, SearchParams{}).status().err(), EINVAL);
+}
+
+TEST(HnswTest, MemoryBytesIsHonest) {
+  const auto data = Clustered(kN, kDim, 21);
+  auto idx = Build(Params(kDim, Metric::kL2), data);
+  const size_t floor = kN * (kDim * 4 + (1 + 32) * 4 + 8);
+  EXPECT_GE(idx->MemoryBytes(), floor);
+  EXPECT_LE(idx->MemoryBytes(), 3 * floor);
+}
+
+// ---- serialization -----------------------------------------------------------
+
+class HnswSerializeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_ = Clustered(500, 16, 31);
+    idx_ = Build(Params(16, Metric::kL2), data_);
+    for (uint64_t id : {uint64_t{3}, uint64_t{99}, uint64_t{250}}) ASSERT_TRUE(idx_->Remove(id).ok());
+    auto b = idx_->Serialize();
+    ASSERT_TRUE(b.ok());
+    blob_ = std::move(b).value();
+    auto v = UnwrapBlob(blob_, IndexKind::kHnsw, 1);
+    ASSERT_TRUE(v.ok());
+    payload_.assign(v->payload.begin(), v->payload.end());
+  }
+  // Offsets inside the payload (see hnsw_io.cc).
+  size_t LabelsOff() const { return 40; }
+  size_t Level0Off() const { return 40 + 500 * (8 + 1 + 1) + 500 * 16 * 4; }
+  void ExpectCorrupt(std::vector<uint8_t> payload) {
+    auto blob = WrapBlob(IndexKind::kHnsw, 1, payload);
+    auto r = HnswIndex::Deserialize(blob);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().err(), EUCLEAN) << r.status().ToString();
+  }
+  static void PutU32(std::vector<uint8_t>& b, size_t off, uint32_t v) {
+    for (int i = 0; i < 4; ++i) b[off + i] = uint8_t(v >> (8 * i));
+  }
+  static uint32_t GetU32(const std::vector<uint8_t>& b, size_t off) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= uint32_t(b[off + i]) << (8 * i);
+    return v;
+  }
+
+  std::vector<float> data_;
+  std::unique_ptr<HnswIndex> idx_;
+  std::vector<uint8_t> blob_;
+  std::vector<uint8_t> payload_;
+};
+
+TEST_F(HnswSerializeTest, RoundTripGivesIdenticalResults) {
+  auto r = HnswIndex::Deserialize(blob_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto& copy = *r;
+  EXPECT_EQ(copy->size(), idx_->size());
+  EXPECT_EQ(copy->slot_count(), idx_->slot_count());
+  EXPECT_FALSE(copy->Contains(99));
+  EXPECT_TRUE(copy->Contains(100));
+  const auto queries = Clustered(30, 16, 32);
+  for (size_t q = 0; q < 30; ++q) {
+    SearchParams sp;
+    sp.k = 10;
+    std::span<const float> qv(&queries[q * 16], 16);
+    auto a = idx_->Search(qv, sp);
+    auto b = copy->Search(qv, sp);
+    ASSERT_TRUE(a.ok() && b.ok());
+    ASSERT_EQ(a->size(), b->size());
+    for (size_t i = 0; i < a->size(); ++i) {
+      EXPECT_EQ((*a)[i].id, (*b)[i].id);
+      EXPECT_EQ((*a)[i].distance, (*b)[i].distance);
+    }
+  }
+  auto again = copy->Serialize();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, blob_);
+  // The loaded index keeps working: reuse of a deleted slot.
+  ASSERT_TRUE(copy->Add(1000, std::span<const float>(&data_[0], 16)).ok());
+  EXPECT_EQ(copy->slot_count(), 500u);
+}
+
+TEST_F(HnswSerializeTest, CorruptBadMagic) {
+  std::vector<uint8_t> b = blob_;
+  b[0] ^= 0xFF;
+  EXPECT_FALSE(HnswIndex::Deserialize(b).ok());
+}
+
+TEST_F(HnswSerializeTest, CorruptTruncatedAtSeveralOffsets) {
+  for (size_t len : {size_t{0}, size_t{10}, size_t{24}, size_t{60}, blob_.size() / 2,
+                     blob_.size() - 1}) {
+    std::vector<uint8_t> b(blob_.begin(), blob_.begin() + len);
+    auto r = HnswIndex::Deserialize(b);
+    EXPECT_FALSE(r.ok()) << "len " << len;
+  }
+}
+
+TEST_F(HnswSerializeTest, CorruptTruncatedPayloadRewrapped) {
+  // A consistent container around a short payload: the parser must notice.
+  for (size_t len : {size_t{0}, size_t{30}, LabelsOff() + 100, Level0Off() + 2, payload_.size() - 4}) {
+    ExpectCorrupt(std::vector<uint8_t>(payload_.begin(), payload_.begin() + len));
+  }
+}
+
+TEST_F(HnswSerializeTest, CorruptFlippedByte) {
+  for (size_t off : {size_t{30}, blob_.size() / 2, blob_.size() - 1}) {
+    std::vector<uint8_t> b = blob_;
+    b[off] ^= 0x10;
+    EXPECT_FALSE(HnswIndex::Deserialize(b).ok()) << off;
+  }
+}
+
+TEST_F(HnswSerializeTest, CorruptTrailingBytes) {
+  std::vector<uint8_t> p = payload_;
+  p.push_back(0);
+  ExpectCorrupt(p);
+}
+
+TEST_F(HnswSerializeTest, CorruptNeighbourIdOutOfRange) {
+  std::vector<uint8_t> p = payload_;
+  ASSERT_GT(GetU32(p, Level0Off()), 0u);
+  PutU32(p, Level0Off() + 4, 500);
+  ExpectCorrupt(p);
+}
+
+TEST_F(HnswSerializeTest, CorruptLinkCountTooLarge) {
+  std::vector<uint8_t> p = payload_;
+  PutU32(p, Level0Off(), 33);
+  ExpectCorrupt(p);
+}
+
+TEST_F(HnswSerializeTest, CorruptEntryPointOutOfRange) {
+  std::vector<uint8_t> p = payload_;
+  PutU32(p, 32, 500);
+  ExpectCorrupt(p);
+}
+
+TEST_F(HnswSerializeTest, CorruptMaxLevelInsane) {
+  std::vector<uint8_t> p = payload_;
+  PutU32(p, 36, 200);
+  ExpectCorrupt(p);
+}
+
+TEST_F(HnswSerializeTest, CorruptNodeLevelAboveMax) {
+  std::vector<uint8_t> p = payload_;
+  p[LabelsOff() + 500 * 8 + 7] = 40;
+  ExpectCorrupt(p);
+}
+
+TEST_F(HnswSerializeTest, CorruptSlotCountHuge) {
+  std::vector<uint8_t> p = payload_;
+  PutU32(p, 28, 0x7FFFFFF0u);
+  ExpectCorrupt(p);
+}
+
+TEST_F(HnswSerializeTest, CorruptDuplicateLiveId) {
+  std::vector<uint8_t> p = payload_;
+  std::memcpy(&p[LabelsOff() + 8], &p[LabelsOff()], 8);  // slot 1 gets slot 0's id
+  ExpectCorrupt(p);
+}
+
+TEST_F(HnswSerializeTest, CorruptNaNVector) {
+  std::vector<uint8_t> p = payload_;
+  const size_t voff = LabelsOff() + 500 * 10;
+  PutU32(p, voff, 0x7FC00000u);
+  ExpectCorrupt(p);
+}
+
+TEST_F(HnswSerializeTest, CorruptBadParameters) {
+  std::vector<uint8_t> p = payload_;
+  PutU32(p, 8, 1);  // M = 1
+  ExpectCorrupt(p);
+  p = payload_;
+  p[4] = 9;  // metric
+  ExpectCorrupt(p);
+}
+
+TEST_F(HnswSerializeTest, WrongKindIsRejected) {
+  auto blob = WrapBlob(IndexKind::kFlat, 1, payload_);
+  EXPECT_FALSE(HnswIndex::Deserialize(blob).ok());
+}
+
+}  // namespace
+}  // namespace vexfs::engine

@@ -33,6 +33,9 @@ class BlockDevice {
   virtual Status Write(uint64_t block, uint32_t count, const void* buf) = 0;
   // Durability barrier: everything written before is on stable storage.
   virtual Status Flush() = 0;
+  // Makes [block, block + count) read as zeros (fast paths: hole punching
+  // for image files, BLKZEROOUT for block devices).
+  virtual Status Zero(uint64_t block, uint64_t count);
   virtual bool read_only() const { return false; }
 };
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 namespace vexfs {
@@ -21,7 +22,8 @@ bool InRange(uint64_t block, uint32_t count, uint64_t total) {
 
 class FileDevice final : public BlockDevice {
  public:
-  FileDevice(int fd, uint64_t blocks, bool ro) : fd_(fd), blocks_(blocks), ro_(ro) {}
+  FileDevice(int fd, uint64_t blocks, bool ro, bool is_blk)
+      : fd_(fd), blocks_(blocks), ro_(ro), is_blk_(is_blk) {}
   ~FileDevice() override { ::close(fd_); }
 
   uint64_t block_count() const override { return blocks_; }
@@ -35,6 +37,19 @@ class FileDevice final : public BlockDevice {
     if (ro_) return Status::Error(EROFS, "device is read-only");
     if (!InRange(block, count, blocks_)) return Status::IoError("write beyond end of device");
     return Transfer(true, block, count, const_cast<void*>(buf));
+  }
+  Status Zero(uint64_t block, uint64_t count) override {
+    if (ro_) return Status::Error(EROFS, "device is read-only");
+    if (!InRange(block, count, blocks_)) return Status::IoError("zero beyond end of device");
+    const off_t off = static_cast<off_t>(block * kBlockSize);
+    const off_t len = static_cast<off_t>(count * kBlockSize);
+    if (is_blk_) {
+      uint64_t range[2] = {static_cast<uint64_t>(off), static_cast<uint64_t>(len)};
+      if (::ioctl(fd_, BLKZEROOUT, range) == 0) return Status::Ok();
+    } else if (::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0) {
+      return Status::Ok();
+    }
+    return BlockDevice::Zero(block, count);
   }
   Status Flush() override {
     if (ro_) return Status::Ok();
@@ -64,6 +79,7 @@ class FileDevice final : public BlockDevice {
   int fd_;
   uint64_t blocks_;
   bool ro_;
+  bool is_blk_;
 };
 
 }  // namespace
@@ -101,7 +117,21 @@ Result<std::unique_ptr<BlockDevice>> OpenBlockDevice(const std::string& path,
     bytes = static_cast<uint64_t>(st.st_size);
   }
   return std::unique_ptr<BlockDevice>(
-      new FileDevice(fd, bytes / kBlockSize, options.read_only));
+      new FileDevice(fd, bytes / kBlockSize, options.read_only, is_blk));
+}
+
+Status BlockDevice::Zero(uint64_t block, uint64_t count) {
+  if (block > block_count() || count > block_count() - block) {
+    return Status::IoError("zero beyond end of device");
+  }
+  std::vector<uint8_t> zeros(size_t{256} * kBlockSize, 0);
+  while (count > 0) {
+    const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(count, 256));
+    VEXFS_RETURN_IF_ERROR(Write(block, n, zeros.data()));
+    block += n;
+    count -= n;
+  }
+  return Status::Ok();
 }
 
 Status MemoryDevice::Read(uint64_t block, uint32_t count, void* buf) {

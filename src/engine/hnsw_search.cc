@@ -271,12 +271,13 @@ Result<std::vector<Neighbor>> HnswIndex::Search(std::span<const float> query,
   if (params.k == 0 || params.k > hnsw_internal::kMaxK) {
     return Status::InvalidArgument("hnsw: k must be in [1, 10000]");
   }
-  std::vector<float> buf;
+  // Per-thread scratch: no allocation besides the result on the hot path.
+  thread_local std::vector<float> buf;
+  thread_local std::vector<Cand> cands;
   const float* q = nullptr;
   VEXFS_RETURN_IF_ERROR(m.PrepareQuery(query, &buf, &q));
   size_t ef = params.effort != 0 ? params.effort : m.p_.ef_search;
   ef = std::max(params.k, std::min(ef, std::max<size_t>(m.count_, 1)));
-  std::vector<Cand> cands;
   m.Knn(q, params.k, ef, params.filter, &cands);
   std::vector<Neighbor> out(cands.size());
   for (size_t i = 0; i < cands.size(); ++i) out[i] = {m.labels_[cands[i].id], cands[i].d};

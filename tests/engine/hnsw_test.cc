@@ -8,6 +8,7 @@
 #include <limits>
 #include <random>
 #include <set>
+#include <string>
 #include <unordered_set>
 #include <vector>
 
@@ -135,7 +136,14 @@ TEST_P(HnswMetricTest, RecallAt10AboveFloor) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Metrics, HnswMetricTest,
-                         ::testing::Values(Metric::kL2, Metric::kInnerProduct, Metric::kCosine));
+                         ::testing::Values(Metric::kL2, Metric::kInnerProduct, Metric::kCosine),
+                         [](const ::testing::TestParamInfo<Metric>& info) {
+                           switch (info.param) {
+                             case Metric::kL2: return std::string("L2");
+                             case Metric::kInnerProduct: return std::string("InnerProduct");
+                             default: return std::string("Cosine");
+                           }
+                         });
 
 TEST(HnswTest, Float16StorageRecall) {
   const auto data = Clustered(kN, kDim, 1);

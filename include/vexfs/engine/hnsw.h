@@ -31,7 +31,9 @@
 // MemoryBytes and Serialize may run concurrently with each other. Add,
 // Remove and AddBatch require exclusive access (AddBatch parallelises
 // internally with per-node spin locks on the link lists). Search scratch
-// (visited tags) is per thread and not counted in MemoryBytes().
+// (visited tags) is per thread and not counted in MemoryBytes(). A filter
+// must not call back into the same index (the per-thread scratch is not
+// re-entrant).
 #ifndef VEXFS_ENGINE_HNSW_H_
 #define VEXFS_ENGINE_HNSW_H_
 

@@ -1,0 +1,132 @@
+// Filesystem: a mounted VexFS volume, addressed by inode numbers like the
+// FUSE low-level API and the kernel VFS.
+//
+// Semantics follow Linux: errno values in failed Statuses (ENOENT, EEXIST,
+// ENOTDIR, EISDIR, ENOTEMPTY, EACCES, EPERM, EXDEV never, ENAMETOOLONG,
+// ENOSPC, EFBIG, EROFS, ENODATA, ERANGE, EINVAL, EIO, EUCLEAN). Permission
+// checks use the Cred passed in (disable with MountOptions::
+// check_permissions when the caller, e.g. the kernel with
+// default_permissions, already checks).
+//
+// Durability: metadata changes are journaled; data is written before the
+// metadata that exposes it (ordered mode). Fsync()/Sync() return after
+// everything written so far is on stable storage. Each call is atomic with
+// respect to a crash: it is either wholly visible after recovery or not at
+// all (a large Write/truncate may be split into several atomic steps).
+//
+// Inode lifetime: an unlinked inode lives while it is referenced
+// (Ref/Forget, the kernel's lookup count); the orphan list frees it at the
+// next mount after a crash.
+//
+// Thread safety: all methods may be called from any thread; they are
+// serialised internally.
+#ifndef VEXFS_FILESYSTEM_H_
+#define VEXFS_FILESYSTEM_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vexfs/block_device.h"
+#include "vexfs/status.h"
+#include "vexfs/types.h"
+
+namespace vexfs {
+
+struct MountOptions {
+  bool read_only = false;
+  // Metadata cache size.
+  size_t cache_mb = 256;
+  // Background commit interval; 0 disables the commit thread (commits then
+  // happen on Sync/Fsync, when the journal fills and at unmount).
+  uint32_t commit_interval_ms = 5000;
+  bool check_permissions = true;
+};
+
+struct MountInfo {
+  uint64_t replayed_transactions = 0;
+  uint64_t orphans_released = 0;
+  bool was_clean = false;
+};
+
+class Filesystem {
+ public:
+  virtual ~Filesystem() = default;
+
+  // Mounts the volume on `dev`: replays the journal, releases orphans.
+  static Result<std::unique_ptr<Filesystem>> Mount(std::unique_ptr<BlockDevice> dev,
+                                                   const MountOptions& options,
+                                                   MountInfo* info = nullptr);
+  // Flushes everything and marks the volume clean. Further calls fail.
+  virtual Status Unmount() = 0;
+
+  static constexpr uint64_t kRootIno = 1;
+
+  // -- Namespace --------------------------------------------------------
+  virtual Result<Attr> Lookup(uint64_t parent, std::string_view name, const Cred& cred) = 0;
+  virtual Result<Attr> GetAttr(uint64_t ino) = 0;
+  virtual Result<Attr> SetAttr(uint64_t ino, const SetAttrRequest& req, const Cred& cred) = 0;
+  // Regular files, FIFOs, sockets, character and block devices.
+  virtual Result<Attr> Mknod(uint64_t parent, std::string_view name, uint32_t mode, uint32_t rdev,
+                             const Cred& cred) = 0;
+  virtual Result<Attr> Mkdir(uint64_t parent, std::string_view name, uint32_t mode,
+                             const Cred& cred) = 0;
+  virtual Result<Attr> Symlink(uint64_t parent, std::string_view name, std::string_view target,
+                               const Cred& cred) = 0;
+  virtual Result<Attr> Link(uint64_t ino, uint64_t new_parent, std::string_view new_name,
+                            const Cred& cred) = 0;
+  virtual Status Unlink(uint64_t parent, std::string_view name, const Cred& cred) = 0;
+  virtual Status Rmdir(uint64_t parent, std::string_view name, const Cred& cred) = 0;
+  // flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE (linux/fs.h values).
+  virtual Status Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                        std::string_view new_name, unsigned flags, const Cred& cred) = 0;
+  virtual Result<std::string> Readlink(uint64_t ino) = 0;
+  // Entries after `cookie` (0 = start, including "." and ".."); fn returns
+  // false to stop.
+  virtual Status ReadDir(uint64_t ino, uint64_t cookie,
+                         const std::function<bool(const DirEntry&)>& fn) = 0;
+  // mask: R_OK | W_OK | X_OK (F_OK = 0 checks existence).
+  virtual Status Access(uint64_t ino, int mask, const Cred& cred) = 0;
+
+  // -- Lifetime ---------------------------------------------------------
+  // Takes one reference (a kernel lookup, an open file).
+  virtual void Ref(uint64_t ino) = 0;
+  // Drops `n` references; an unlinked inode is freed at zero.
+  virtual void Forget(uint64_t ino, uint64_t n) = 0;
+
+  // -- Data -------------------------------------------------------------
+  // Permission check for open(2) flags (O_RDONLY/O_WRONLY/O_RDWR, O_TRUNC).
+  virtual Status CheckOpen(uint64_t ino, int flags, const Cred& cred) = 0;
+  virtual Result<size_t> Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out) = 0;
+  virtual Result<size_t> Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data) = 0;
+  // mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE,
+  // FALLOC_FL_ZERO_RANGE.
+  virtual Status Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) = 0;
+  // SEEK_DATA / SEEK_HOLE. ENXIO past the end.
+  virtual Result<uint64_t> SeekData(uint64_t ino, uint64_t offset, int whence) = 0;
+  virtual Status Fsync(uint64_t ino, bool datasync) = 0;
+  virtual Status Sync() = 0;
+
+  // -- Extended attributes (full names, e.g. "user.tag") -----------------
+  virtual Result<std::vector<uint8_t>> GetXattr(uint64_t ino, std::string_view name,
+                                                const Cred& cred) = 0;
+  // flags: 0, XATTR_CREATE or XATTR_REPLACE.
+  virtual Status SetXattr(uint64_t ino, std::string_view name, std::span<const uint8_t> value,
+                          int flags, const Cred& cred) = 0;
+  virtual Result<std::vector<std::string>> ListXattr(uint64_t ino, const Cred& cred) = 0;
+  virtual Status RemoveXattr(uint64_t ino, std::string_view name, const Cred& cred) = 0;
+
+  virtual Result<FsStats> StatFs() = 0;
+
+  // Convenience for tools and tests: resolves an absolute path from the
+  // root ("/" is the root), following no symlinks.
+  Result<Attr> ResolvePath(std::string_view path, const Cred& cred = Cred::Root());
+};
+
+}  // namespace vexfs
+
+#endif  // VEXFS_FILESYSTEM_H_

@@ -1,0 +1,76 @@
+// Plain value types of the VexFS filesystem API.
+#ifndef VEXFS_TYPES_H_
+#define VEXFS_TYPES_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vexfs {
+
+struct Timespec {
+  int64_t sec = 0;
+  uint32_t nsec = 0;
+  bool operator==(const Timespec&) const = default;
+};
+
+// stat(2)-like attributes of one inode.
+struct Attr {
+  uint64_t ino = 0;
+  uint32_t mode = 0;  // S_IFMT | permissions
+  uint32_t nlink = 0;
+  uint32_t uid = 0, gid = 0;
+  uint32_t rdev = 0;  // Linux dev_t (new_encode_dev)
+  uint64_t size = 0;
+  uint64_t blocks = 0;  // 512-byte units, like st_blocks
+  Timespec atime, mtime, ctime, crtime;
+  uint32_t generation = 0;
+  uint32_t flags = 0;  // VEXFS_INODE_FL_*
+};
+
+// Who is asking. Permission checks follow Linux: uid 0 bypasses
+// read/write checks, needs one x bit to execute.
+struct Cred {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  std::vector<uint32_t> groups;  // supplementary groups
+  static Cred Root() { return Cred{}; }
+  bool InGroup(uint32_t g) const;
+};
+
+struct SetAttrRequest {
+  enum : uint32_t {
+    kMode = 1u << 0,
+    kUid = 1u << 1,
+    kGid = 1u << 2,
+    kSize = 1u << 3,
+    kAtime = 1u << 4,
+    kMtime = 1u << 5,
+    kAtimeNow = 1u << 6,
+    kMtimeNow = 1u << 7,
+    kCtime = 1u << 8,
+  };
+  uint32_t valid = 0;
+  uint32_t mode = 0;
+  uint32_t uid = 0, gid = 0;
+  uint64_t size = 0;
+  Timespec atime, mtime, ctime;
+};
+
+struct DirEntry {
+  std::string name;
+  uint64_t ino = 0;
+  uint8_t type = 0;     // DT_* value
+  uint64_t cookie = 0;  // pass back to ReadDir to continue after this entry
+};
+
+struct FsStats {
+  uint64_t block_size = 4096;
+  uint64_t blocks = 0, free_blocks = 0, available_blocks = 0;
+  uint64_t inodes = 0, free_inodes = 0;
+  uint32_t name_max = 255;
+};
+
+}  // namespace vexfs
+
+#endif  // VEXFS_TYPES_H_

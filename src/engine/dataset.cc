@@ -596,15 +596,17 @@ Result<GroundTruth> ComputeGroundTruth(const FloatMatrix& base, const FloatMatri
 
 double RecallAtK(const GroundTruth& truth, const std::vector<std::vector<Neighbor>>& results) {
   if (truth.k == 0 || results.empty()) return 0.0;
+  const size_t nq = std::min(results.size(), truth.ids.size() / truth.k);
+  if (nq == 0) return 0.0;
   double sum = 0;
-  for (size_t q = 0; q < results.size(); ++q) {
+  for (size_t q = 0; q < nq; ++q) {
     std::unordered_set<uint64_t> want(truth.ids.begin() + q * truth.k,
                                       truth.ids.begin() + (q + 1) * truth.k);
     size_t hit = 0;
     for (size_t i = 0; i < results[q].size() && i < truth.k; ++i) hit += want.count(results[q][i].id);
     sum += static_cast<double>(hit) / truth.k;
   }
-  return sum / results.size();
+  return sum / static_cast<double>(nq);
 }
 
 }  // namespace vexfs::engine

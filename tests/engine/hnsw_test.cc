@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -155,6 +157,45 @@ TEST(HnswTest, Float16StorageRecall) {
   HnswParams p32 = Params(kDim, Metric::kL2);
   auto idx32 = Build(p32, data);
   EXPECT_LT(idx->MemoryBytes(), idx32->MemoryBytes());
+  // float16 payloads round-trip too.
+  auto blob = idx->Serialize();
+  ASSERT_TRUE(blob.ok());
+  auto copy = HnswIndex::Deserialize(*blob);
+  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  SearchParams sp;
+  auto a = idx->Search(std::span<const float>(queries.data(), kDim), sp);
+  auto b = (*copy)->Search(std::span<const float>(queries.data(), kDim), sp);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->size(), b->size());
+  for (size_t i = 0; i < a->size(); ++i) EXPECT_EQ((*a)[i].id, (*b)[i].id);
+}
+
+TEST(HnswTest, ConcurrentSearchesMatchSequential) {
+  const auto data = Clustered(kN, kDim, 23);
+  auto idx = Build(Params(kDim, Metric::kL2), data);
+  const auto queries = Clustered(40, kDim, 24);
+  SearchParams sp;
+  std::vector<std::vector<Neighbor>> expect;
+  for (size_t q = 0; q < 40; ++q) {
+    expect.push_back(idx->Search(std::span<const float>(&queries[q * kDim], kDim), sp).value());
+  }
+  std::atomic<int> mismatches{0};
+  auto worker = [&] {
+    for (int rep = 0; rep < 3; ++rep) {
+      for (size_t q = 0; q < 40; ++q) {
+        auto r = idx->Search(std::span<const float>(&queries[q * kDim], kDim), sp);
+        if (!r.ok() || r->size() != expect[q].size()) {
+          ++mismatches;
+          continue;
+        }
+        for (size_t i = 0; i < r->size(); ++i) mismatches += ((*r)[i].id != expect[q][i].id);
+      }
+    }
+  };
+  std::thread t1(worker), t2(worker);
+  t1.join();
+  t2.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 TEST(HnswTest, EmptyAndSingle) {

@@ -97,6 +97,8 @@ Result<FormatResult> Format(BlockDevice* dev, const FormatOptions& options) {
 
   // Inode table first: it is the bulk of the work on large volumes.
   VEXFS_RETURN_IF_ERROR(dev->Zero(g.itable_start, g.itable_blocks));
+  // A stale log from an earlier filesystem must never replay into this one.
+  VEXFS_RETURN_IF_ERROR(dev->Zero(g.journal_start, g.journal_blocks));
 
   const uint64_t root_leaf = g.data_start, lf_leaf = g.data_start + 1;
   const uint64_t lf_ino = VEXFS_FIRST_INO;
@@ -146,7 +148,9 @@ Result<FormatResult> Format(BlockDevice* dev, const FormatOptions& options) {
   VEXFS_RETURN_IF_ERROR(dev->Write(g.itable_start, 1, itab.data()));
 
   Journal journal(dev, g.journal_start, g.journal_blocks, random, g.block_count);
-  VEXFS_RETURN_IF_ERROR(journal.Format(1));
+  uint32_t first_seq;
+  std::memcpy(&first_seq, random + 12, 4);
+  VEXFS_RETURN_IF_ERROR(journal.Format((first_seq & 0x3fffffffu) + 1));
 
   std::vector<uint8_t> sbb(VEXFS_BLOCK_SIZE, 0);
   auto* sb = reinterpret_cast<vexfs_super_block*>(sbb.data());

@@ -95,7 +95,7 @@ struct SyntheticOptions {
   size_t num_base = 10000;
   size_t num_queries = 100;
   size_t num_clusters = 64;
-  size_t intrinsic_dim = 16;    // <= dim
+  size_t intrinsic_dim = 16;     // <= dim
   float spectrum_decay = 0.85f;  // scale of latent axis j is decay^j, in (0, 1]
   float cluster_spread = 4.0f;   // spread of centres relative to cluster scale
   float noise = 0.05f;           // isotropic noise std
@@ -115,8 +115,8 @@ Result<SyntheticDataset> GenerateSynthetic(const SyntheticOptions& options);
 // the column counts differ, or the data holds NaN/Inf.
 struct GroundTruth {
   size_t k = 0;
-  std::vector<uint64_t> ids;        // queries.rows * k
-  std::vector<float> distances;     // queries.rows * k, Neighbor convention
+  std::vector<uint64_t> ids;     // queries.rows * k
+  std::vector<float> distances;  // queries.rows * k, Neighbor convention
 };
 Result<GroundTruth> ComputeGroundTruth(const FloatMatrix& base, const FloatMatrix& queries,
                                        size_t k, Metric metric, size_t num_threads = 0);

@@ -106,8 +106,8 @@ class FlatIndex final : public VectorIndex {
                                             const SearchParams& params) const override;
   // Cache-blocked: each block of stored vectors is scored against a block
   // of queries while it is hot in cache; query blocks run on worker threads.
-  Result<std::vector<std::vector<Neighbor>>> SearchBatch(
-      std::span<const float> queries, const SearchParams& params) const override;
+  Result<std::vector<std::vector<Neighbor>>> SearchBatch(std::span<const float> queries,
+                                                         const SearchParams& params) const override;
 
   Result<std::vector<uint8_t>> Serialize() const override;
 
@@ -129,11 +129,11 @@ class FlatIndex final : public VectorIndex {
   float ExactDistance(const float* q, uint32_t slot) const;
 
   FlatIndexOptions opt_;
-  std::vector<uint64_t> ids_;                      // slot -> external id
-  std::unordered_map<uint64_t, uint32_t> slots_;   // external id -> slot
-  std::vector<float> f32_;      // kFloat32, kInt8: size() * dim
-  std::vector<uint16_t> f16_;   // kFloat16: size() * dim
-  std::vector<int8_t> codes_;   // kInt8 once trained: size() * dim
+  std::vector<uint64_t> ids_;                     // slot -> external id
+  std::unordered_map<uint64_t, uint32_t> slots_;  // external id -> slot
+  std::vector<float> f32_;                        // kFloat32, kInt8: size() * dim
+  std::vector<uint16_t> f16_;                     // kFloat16: size() * dim
+  std::vector<int8_t> codes_;                     // kInt8 once trained: size() * dim
   std::optional<ScalarQuantizer> quantizer_;
 };
 

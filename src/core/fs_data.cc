@@ -1,0 +1,295 @@
+// File data: read, write, truncate, fallocate, SEEK_DATA/SEEK_HOLE.
+//
+// Data blocks bypass the buffer cache and are written before the
+// operation that maps them commits (ordered mode).
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "core/fs_impl.h"
+
+namespace vexfs::core {
+namespace {
+
+constexpr uint64_t kBs = VEXFS_BLOCK_SIZE;
+constexpr uint64_t kMaxBytes = (VEXFS_MAX_FILE_BLOCKS) * kBs;
+constexpr size_t kChunk = 1 << 20;  // bytes written per atomic operation
+
+}  // namespace
+
+Status FsImpl::WriteChunk(const InodeRef& r, uint64_t offset, std::span<const uint8_t> data) {
+  const uint64_t end = offset + data.size();
+  const uint64_t first = offset / kBs, last = (end - 1) / kBs;
+  Dirty(r);
+  ExtentMap map = Extents(r);
+  std::vector<uint8_t> buf;
+  uint64_t blk = first;
+  uint64_t prev_phys = 0;
+  while (blk <= last) {
+    VEXFS_ASSIGN_OR_RETURN(BlockMapping m, map.Lookup(blk));
+    uint64_t run = std::min<uint64_t>(m.len, last - blk + 1);
+    const uint64_t run_off = blk * kBs;  // file offset of the run
+    // Bytes of `data` that land in this run.
+    const uint64_t lo = std::max(offset, run_off), hi = std::min(end, run_off + run * kBs);
+    uint64_t phys;
+    bool fresh = m.hole() || m.unwritten;
+    if (m.hole()) {
+      const uint64_t goal = prev_phys ? prev_phys + 1 : geo_.data_start + (r.ino * 64) % (geo_.block_count - geo_.data_start);
+      VEXFS_ASSIGN_OR_RETURN(Extent e, blocks_->Alloc(goal, std::min<uint64_t>(run, VEXFS_EXTENT_MAX_LEN)));
+      run = e.len;
+      phys = e.start;
+    } else {
+      phys = m.start;
+    }
+    const uint64_t hi2 = std::min(hi, run_off + run * kBs);
+    const bool partial_head = lo > run_off, partial_tail = hi2 < run_off + run * kBs;
+    buf.resize(run * kBs);
+    if (fresh) {
+      if (partial_head || partial_tail) std::fill(buf.begin(), buf.end(), 0);
+    } else {
+      if (partial_head) VEXFS_RETURN_IF_ERROR(dev_->Read(phys, 1, buf.data()));
+      if (partial_tail && (run > 1 || !partial_head)) {
+        VEXFS_RETURN_IF_ERROR(dev_->Read(phys + run - 1, 1, buf.data() + (run - 1) * kBs));
+      }
+    }
+    std::memcpy(buf.data() + (lo - run_off), data.data() + (lo - offset), hi2 - lo);
+    VEXFS_RETURN_IF_ERROR(dev_->Write(phys, static_cast<uint32_t>(run), buf.data()));
+    if (m.hole()) {
+      VEXFS_RETURN_IF_ERROR(map.Insert(blk, phys, static_cast<uint32_t>(run), false));
+    } else if (m.unwritten) {
+      VEXFS_RETURN_IF_ERROR(map.MarkWritten(blk, blk + run));
+    }
+    prev_phys = phys + run - 1;
+    blk += run;
+  }
+  if (end > Le64(r.raw->i_size)) r.raw->i_size = ToLe64(end);
+  SetTimes(r, false, true, true);
+  return Status::Ok();
+}
+
+Result<size_t> FsImpl::Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data) {
+  std::lock_guard<std::mutex> lock(mu_);
+  VEXFS_RETURN_IF_ERROR(CheckWritable());
+  {
+    VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
+    if (r.is_dir()) return Status::Error(EISDIR, "is a directory");
+    if (!r.is_reg()) return Status::InvalidArgument("not a regular file");
+    if (Le32(r.raw->i_flags) & (VEXFS_INODE_FL_IMMUTABLE)) return Status::Error(EPERM, "immutable file");
+  }
+  if (data.empty()) return size_t{0};
+  if (offset >= kMaxBytes || data.size() > kMaxBytes - offset) {
+    return Status::Error(EFBIG, "write beyond the maximum file size");
+  }
+  size_t done = 0;
+  while (done < data.size()) {
+    const size_t n = std::min(kChunk - (offset + done) % kChunk, data.size() - done);
+    Status s = RunOp([&]() -> Status {
+      VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
+      return WriteChunk(r, offset + done, data.subspan(done, n));
+    });
+    if (!s.ok()) {
+      if (done > 0 && s.err() == ENOSPC) return done;  // short write
+      return s;
+    }
+    done += n;
+  }
+  return done;
+}
+
+Result<size_t> FsImpl::ReadData(const InodeRef& r, uint64_t offset, std::span<uint8_t> out) {
+  const uint64_t size = Le64(r.raw->i_size);
+  if (offset >= size) return size_t{0};
+  const uint64_t end = std::min<uint64_t>(size, offset + out.size());
+  ExtentMap map = Extents(r);
+  std::vector<uint8_t> bounce;
+  uint64_t pos = offset;
+  while (pos < end) {
+    const uint64_t blk = pos / kBs;
+    VEXFS_ASSIGN_OR_RETURN(BlockMapping m, map.Lookup(blk));
+    const uint64_t run_end = std::min<uint64_t>(end, (blk + m.len) * kBs);
+    uint8_t* dst = out.data() + (pos - offset);
+    if (m.hole() || m.unwritten) {
+      std::memset(dst, 0, run_end - pos);
+    } else if (pos % kBs == 0 && run_end % kBs == 0) {
+      VEXFS_RETURN_IF_ERROR(dev_->Read(m.start, static_cast<uint32_t>((run_end - pos) / kBs), dst));
+    } else {
+      const uint64_t nblk = (run_end - 1) / kBs - blk + 1;
+      bounce.resize(nblk * kBs);
+      VEXFS_RETURN_IF_ERROR(dev_->Read(m.start, static_cast<uint32_t>(nblk), bounce.data()));
+      std::memcpy(dst, bounce.data() + (pos - blk * kBs), run_end - pos);
+    }
+    pos = run_end;
+  }
+  return static_cast<size_t>(end - offset);
+}
+
+Result<size_t> FsImpl::Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out) {
+  std::lock_guard<std::mutex> lock(mu_);
+  VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
+  if (r.is_dir()) return Status::Error(EISDIR, "is a directory");
+  if (!r.is_reg()) return Status::InvalidArgument("not a regular file");
+  VEXFS_ASSIGN_OR_RETURN(size_t n, ReadData(r, offset, out));
+  // relatime: update atime when it is older than mtime/ctime or a day old.
+  if (!read_only_ && !cache_->failed() && n > 0) {
+    const int64_t at = static_cast<int64_t>(Le64(r.raw->i_atime));
+    const int64_t mt = static_cast<int64_t>(Le64(r.raw->i_mtime));
+    const int64_t ct = static_cast<int64_t>(Le64(r.raw->i_ctime));
+    if (at <= mt || at <= ct || Now().sec - at >= 24 * 3600) {
+      RunOp([&]() -> Status {
+        VEXFS_ASSIGN_OR_RETURN(InodeRef w, GetInode(ino));
+        Dirty(w);
+        SetTimes(w, true, false, false);
+        return Status::Ok();
+      }).IgnoreError();
+    }
+  }
+  return n;
+}
+
+// Zeroes file bytes [offset, end) that lie inside one block, on disk.
+Status FsImpl::ZeroPartial(const InodeRef& r, uint64_t offset, uint64_t end) {
+  if (end <= offset) return Status::Ok();
+  const uint64_t blk = offset / kBs;
+  VEXFS_ASSIGN_OR_RETURN(BlockMapping m, Extents(r).Lookup(blk));
+  if (m.hole() || m.unwritten) return Status::Ok();
+  std::vector<uint8_t> buf(kBs);
+  VEXFS_RETURN_IF_ERROR(dev_->Read(m.start, 1, buf.data()));
+  std::memset(buf.data() + (offset - blk * kBs), 0, end - offset);
+  return dev_->Write(m.start, 1, buf.data());
+}
+
+Status FsImpl::Truncate(uint64_t ino, uint64_t size) {
+  if (size > kMaxBytes) return Status::Error(EFBIG, "size beyond the maximum file size");
+  uint64_t old_size = 0;
+  VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
+    VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
+    old_size = Le64(r.raw->i_size);
+    Dirty(r);
+    if (size < old_size && size % kBs != 0) {
+      VEXFS_RETURN_IF_ERROR(ZeroPartial(r, size, std::min(old_size, (size / kBs + 1) * kBs)));
+    }
+    r.raw->i_size = ToLe64(size);
+    SetTimes(r, false, true, true);
+    return Status::Ok();
+  }));
+  // Blocks past the new end go in bounded steps; each step leaves a
+  // consistent volume (blocks past EOF are legal).
+  const uint64_t first = (size + kBs - 1) / kBs;
+  for (;;) {
+    bool done = true;
+    VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
+      VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
+      Dirty(r);
+      return Extents(r).Remove(first, VEXFS_MAX_FILE_BLOCKS + 1, 256, &done);
+    }));
+    if (done) return Status::Ok();
+  }
+}
+
+Status FsImpl::AllocateRange(const InodeRef& r, uint64_t first_blk, uint64_t end_blk) {
+  ExtentMap map = Extents(r);
+  uint64_t blk = first_blk;
+  while (blk < end_blk) {
+    VEXFS_ASSIGN_OR_RETURN(BlockMapping m, map.Lookup(blk));
+    const uint64_t run = std::min<uint64_t>(m.len, end_blk - blk);
+    if (!m.hole()) {
+      blk += run;
+      continue;
+    }
+    VEXFS_ASSIGN_OR_RETURN(Extent e, blocks_->Alloc(geo_.data_start, std::min<uint64_t>(run, VEXFS_EXTENT_MAX_LEN)));
+    VEXFS_RETURN_IF_ERROR(map.Insert(blk, e.start, static_cast<uint32_t>(e.len), true));
+    blk += e.len;
+  }
+  return Status::Ok();
+}
+
+Status FsImpl::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
+  std::lock_guard<std::mutex> lock(mu_);
+  VEXFS_RETURN_IF_ERROR(CheckWritable());
+  if (length == 0) return Status::InvalidArgument("zero length");
+  if (offset >= kMaxBytes || length > kMaxBytes - offset) return Status::Error(EFBIG, "range beyond the maximum file size");
+  {
+    VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
+    if (r.is_dir()) return Status::Error(EISDIR, "is a directory");
+    if (!r.is_reg()) return Status::Error(ENODEV, "not a regular file");
+  }
+  const int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
+  if (mode & ~known) return Status::Error(EOPNOTSUPP, "unsupported fallocate mode");
+  if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE)) {
+    return Status::Error(EOPNOTSUPP, "PUNCH_HOLE requires KEEP_SIZE");
+  }
+  if ((mode & FALLOC_FL_PUNCH_HOLE) && (mode & FALLOC_FL_ZERO_RANGE)) {
+    return Status::Error(EOPNOTSUPP, "PUNCH_HOLE and ZERO_RANGE together");
+  }
+  const uint64_t end = offset + length;
+  const bool punch = mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE);
+  if (punch) {
+    // Partial blocks at the edges are zeroed in place; whole blocks unmapped.
+    VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
+      VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
+      const uint64_t size = Le64(r.raw->i_size);
+      const uint64_t zend = std::min(end, std::max(size, offset));
+      const uint64_t head_end = std::min(zend, (offset / kBs + 1) * kBs);
+      if (offset % kBs) VEXFS_RETURN_IF_ERROR(ZeroPartial(r, offset, head_end));
+      if (zend % kBs && zend / kBs > offset / kBs) {
+        VEXFS_RETURN_IF_ERROR(ZeroPartial(r, zend / kBs * kBs, zend));
+      }
+      Dirty(r);
+      SetTimes(r, false, true, true);
+      return Status::Ok();
+    }));
+    const uint64_t first = (offset + kBs - 1) / kBs, last = end / kBs;
+    for (bool done = false; !done && first < last;) {
+      VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
+        VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
+        Dirty(r);
+        return Extents(r).Remove(first, last, 256, &done);
+      }));
+    }
+  }
+  if (mode & FALLOC_FL_PUNCH_HOLE) return Status::Ok();
+  // Allocate unwritten extents over holes, 32 MiB per operation.
+  const uint64_t first = offset / kBs, last = (end + kBs - 1) / kBs;
+  constexpr uint64_t kStep = 8192;
+  for (uint64_t b = first; b < last; b += kStep) {
+    VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
+      VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
+      Dirty(r);
+      return AllocateRange(r, b, std::min(last, b + kStep));
+    }));
+  }
+  return RunOp([&]() -> Status {
+    VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
+    Dirty(r);
+    if (!(mode & FALLOC_FL_KEEP_SIZE) && end > Le64(r.raw->i_size)) r.raw->i_size = ToLe64(end);
+    SetTimes(r, false, !(mode & FALLOC_FL_KEEP_SIZE) || punch, true);
+    return Status::Ok();
+  });
+}
+
+Result<uint64_t> FsImpl::SeekData(uint64_t ino, uint64_t offset, int whence) {
+  std::lock_guard<std::mutex> lock(mu_);
+  VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
+  if (whence != SEEK_DATA && whence != SEEK_HOLE) return Status::InvalidArgument("bad whence");
+  const uint64_t size = Le64(r.raw->i_size);
+  if (offset >= size) return Status::Error(ENXIO, "offset beyond end of file");
+  if (!r.is_reg()) return whence == SEEK_DATA ? offset : size;
+  ExtentMap map = Extents(r);
+  uint64_t pos = offset;
+  while (pos < size) {
+    const uint64_t blk = pos / kBs;
+    VEXFS_ASSIGN_OR_RETURN(BlockMapping m, map.Lookup(blk));
+    const bool data = !m.hole() && !m.unwritten;
+    if (whence == SEEK_DATA && data) return pos;
+    if (whence == SEEK_HOLE && !data) return pos;
+    if (m.len >= UINT32_MAX) break;
+    pos = (blk + m.len) * kBs;
+  }
+  if (whence == SEEK_HOLE) return size;
+  return Status::Error(ENXIO, "no data after offset");
+}
+
+}  // namespace vexfs::core

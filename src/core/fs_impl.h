@@ -1,0 +1,140 @@
+// FsImpl: the Filesystem implementation. Internal header shared by the
+// fs_*.cc files.
+//
+// Locking: one mutex (mu_) serialises every public call; all helpers
+// REQUIRE mu_ held. Mutations run as BufferCache operations via RunOp().
+#ifndef VEXFS_CORE_FS_IMPL_H_
+#define VEXFS_CORE_FS_IMPL_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "core/alloc.h"
+#include "core/cache.h"
+#include "core/dir.h"
+#include "core/extent.h"
+#include "core/journal.h"
+#include "core/layout.h"
+#include "vexfs/filesystem.h"
+
+namespace vexfs::core {
+
+struct InodeRef {
+  uint64_t ino = 0;
+  Buffer* buf = nullptr;
+  vexfs_inode* raw = nullptr;
+  uint32_t mode() const { return Le16(raw->i_mode); }
+  bool is_dir() const;
+  bool is_reg() const;
+  bool is_lnk() const;
+};
+
+class FsImpl final : public Filesystem {
+ public:
+  FsImpl(std::unique_ptr<BlockDevice> dev, const MountOptions& opts);
+  ~FsImpl() override;
+
+  Status DoMount(MountInfo* info);
+
+  Status Unmount() override;
+  Result<Attr> Lookup(uint64_t parent, std::string_view name, const Cred& cred) override;
+  Result<Attr> GetAttr(uint64_t ino) override;
+  Result<Attr> SetAttr(uint64_t ino, const SetAttrRequest& req, const Cred& cred) override;
+  Result<Attr> Mknod(uint64_t parent, std::string_view name, uint32_t mode, uint32_t rdev,
+                     const Cred& cred) override;
+  Result<Attr> Mkdir(uint64_t parent, std::string_view name, uint32_t mode, const Cred& cred) override;
+  Result<Attr> Symlink(uint64_t parent, std::string_view name, std::string_view target,
+                       const Cred& cred) override;
+  Result<Attr> Link(uint64_t ino, uint64_t new_parent, std::string_view new_name,
+                    const Cred& cred) override;
+  Status Unlink(uint64_t parent, std::string_view name, const Cred& cred) override;
+  Status Rmdir(uint64_t parent, std::string_view name, const Cred& cred) override;
+  Status Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                std::string_view new_name, unsigned flags, const Cred& cred) override;
+  Result<std::string> Readlink(uint64_t ino) override;
+  Status ReadDir(uint64_t ino, uint64_t cookie, const std::function<bool(const DirEntry&)>& fn) override;
+  Status Access(uint64_t ino, int mask, const Cred& cred) override;
+  void Ref(uint64_t ino) override;
+  void Forget(uint64_t ino, uint64_t n) override;
+  Status CheckOpen(uint64_t ino, int flags, const Cred& cred) override;
+  Result<size_t> Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out) override;
+  Result<size_t> Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data) override;
+  Status Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) override;
+  Result<uint64_t> SeekData(uint64_t ino, uint64_t offset, int whence) override;
+  Status Fsync(uint64_t ino, bool datasync) override;
+  Status Sync() override;
+  Result<std::vector<uint8_t>> GetXattr(uint64_t ino, std::string_view name, const Cred& cred) override;
+  Status SetXattr(uint64_t ino, std::string_view name, std::span<const uint8_t> value, int flags,
+                  const Cred& cred) override;
+  Result<std::vector<std::string>> ListXattr(uint64_t ino, const Cred& cred) override;
+  Status RemoveXattr(uint64_t ino, std::string_view name, const Cred& cred) override;
+  Result<FsStats> StatFs() override;
+
+ private:
+  friend class XattrStore;
+  // -- fs.cc: inodes, ops, lifetime -----------------------------------
+  Status CheckWritable();
+  // Runs `fn` as one atomic operation; rolls back on failure. Retries once
+  // after a checkpoint when space is only held by quarantined blocks.
+  Status RunOp(const std::function<Status()>& fn);
+  Result<InodeRef> GetInode(uint64_t ino);
+  void Dirty(const InodeRef& r) { cache_->MarkDirty(r.buf, SealKind::kInodeTable); }
+  Result<InodeRef> AllocInode(uint64_t goal);
+  TreeEnv Env(uint64_t owner);
+  ExtentMap Extents(const InodeRef& r) { return ExtentMap(Env(r.ino), r.raw); }
+  Directory Dir(const InodeRef& r) { return Directory(Env(r.ino), r.raw, hash_seed_); }
+  Attr ToAttr(const InodeRef& r) const;
+  Status Perm(const InodeRef& r, int mask, const Cred& cred) const;
+  Timespec Now() const;
+  void SetTimes(const InodeRef& r, bool atime, bool mtime, bool ctime);
+  Result<Buffer*> Super();
+  Status AddOrphan(const InodeRef& r);
+  Status RemoveOrphan(uint64_t ino);
+  // Frees the data of an unlinked inode in bounded steps and finally the
+  // inode itself (each step one operation).
+  Status Reap(uint64_t ino);
+  Status ReapStep(uint64_t ino, bool* done);
+  Status DropLink(const InodeRef& r);  // links--; orphan when zero
+  Status MaybeReap(uint64_t ino);
+  Status ProcessOrphans(uint64_t* released);
+  void CommitThread();
+
+  // -- fs_namei.cc -------------------------------------------------------
+  Result<InodeRef> CheckDirForChange(uint64_t parent, std::string_view name, const Cred& cred);
+  Result<InodeRef> CreateChild(const InodeRef& dir, std::string_view name, uint32_t mode,
+                               uint32_t rdev, const Cred& cred);
+  Status CheckSticky(const InodeRef& dir, const InodeRef& victim, const Cred& cred) const;
+  Result<bool> IsAncestor(uint64_t ancestor, uint64_t ino);
+
+  // -- fs_data.cc -----------------------------------------------------------
+  Status WriteChunk(const InodeRef& r, uint64_t offset, std::span<const uint8_t> data);
+  Result<size_t> ReadData(const InodeRef& r, uint64_t offset, std::span<uint8_t> out);
+  Status Truncate(uint64_t ino, uint64_t size);
+  Status ZeroPartial(const InodeRef& r, uint64_t offset, uint64_t end);
+  Status AllocateRange(const InodeRef& r, uint64_t first_blk, uint64_t end_blk);
+
+  std::mutex mu_;
+  std::unique_ptr<BlockDevice> dev_;
+  MountOptions opts_;
+  Geometry geo_;
+  uint8_t hash_seed_[16];
+  uint8_t uuid_[16];
+  std::unique_ptr<Journal> journal_;
+  std::unique_ptr<BufferCache> cache_;
+  std::unique_ptr<BitmapAllocator> blocks_;
+  std::unique_ptr<BitmapAllocator> inodes_;
+  std::unordered_map<uint64_t, uint64_t> refs_;
+  uint32_t next_generation_ = 1;
+  bool mounted_ = false;
+  bool read_only_ = false;
+  std::thread commit_thread_;
+  std::condition_variable commit_cv_;
+  bool stop_commit_ = false;
+};
+
+}  // namespace vexfs::core
+
+#endif  // VEXFS_CORE_FS_IMPL_H_

@@ -488,7 +488,8 @@ Result<FloatMatrix> NpyToFloat(const NpyArray& a) {
   FloatMatrix m;
   MatrixShape(a, &m.rows, &m.cols);
   const size_t n = m.rows * m.cols;
-  if (n * NpyItemSize(a.type) != a.bytes.size()) return Status::InvalidArgument("npy size mismatch");
+  if (n * NpyItemSize(a.type) != a.bytes.size())
+    return Status::InvalidArgument("npy size mismatch");
   m.data.resize(n);
   for (size_t i = 0; i < n; ++i) m.data[i] = static_cast<float>(NpyValue(a, i));
   return m;
@@ -498,7 +499,8 @@ Result<Int32Matrix> NpyToInt32(const NpyArray& a) {
   Int32Matrix m;
   MatrixShape(a, &m.rows, &m.cols);
   const size_t n = m.rows * m.cols;
-  if (n * NpyItemSize(a.type) != a.bytes.size()) return Status::InvalidArgument("npy size mismatch");
+  if (n * NpyItemSize(a.type) != a.bytes.size())
+    return Status::InvalidArgument("npy size mismatch");
   m.data.resize(n);
   for (size_t i = 0; i < n; ++i) {
     const double v = NpyValue(a, i);
@@ -603,7 +605,8 @@ double RecallAtK(const GroundTruth& truth, const std::vector<std::vector<Neighbo
     std::unordered_set<uint64_t> want(truth.ids.begin() + q * truth.k,
                                       truth.ids.begin() + (q + 1) * truth.k);
     size_t hit = 0;
-    for (size_t i = 0; i < results[q].size() && i < truth.k; ++i) hit += want.count(results[q][i].id);
+    for (size_t i = 0; i < results[q].size() && i < truth.k; ++i)
+      hit += want.count(results[q][i].id);
     sum += static_cast<double>(hit) / truth.k;
   }
   return sum / static_cast<double>(nq);

@@ -119,16 +119,17 @@ uint16_t FloatToHalf(float f) {
     return static_cast<uint16_t>(sign | 0x7E00u | ((u >> 13) & 0x3FFu));
   }
   if (u >= 0x47800000u) return sign | 0x7C00u;  // >= 65536: overflow to inf
-  if (u < 0x38800000u) {                         // below 2^-14: half subnormal or zero
+  if (u < 0x38800000u) {                        // below 2^-14: half subnormal or zero
     // Adding 0.5 puts the binary point so that the float's last mantissa bit
     // weighs 2^-24, the half subnormal ulp; the FPU rounds to nearest even.
     const float magic = 0.5f;
     const float r = std::bit_cast<float>(u) + magic;
-    return static_cast<uint16_t>(sign | (std::bit_cast<uint32_t>(r) - std::bit_cast<uint32_t>(magic)));
+    return static_cast<uint16_t>(sign |
+                                 (std::bit_cast<uint32_t>(r) - std::bit_cast<uint32_t>(magic)));
   }
   const uint32_t mant_odd = (u >> 13) & 1u;
   u += (static_cast<uint32_t>(15 - 127) << 23) + 0xFFFu + mant_odd;  // rebias and round
-  return static_cast<uint16_t>(sign | (u >> 13));  // may carry into inf: correct
+  return static_cast<uint16_t>(sign | (u >> 13));                    // may carry into inf: correct
 }
 
 float HalfToFloat(uint16_t h) { return internal::HalfToFloatInline(h); }

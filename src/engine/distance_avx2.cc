@@ -169,16 +169,15 @@ int32_t DotI8(const int8_t* a, const int8_t* b, size_t d) {
     s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(LoadI8x16(a + i), LoadI8x16(b + i)));
   }
   if (i < d) {
-    s1 = _mm256_add_epi32(s1,
-                          _mm256_madd_epi16(LoadI8Tail(a + i, d - i), LoadI8Tail(b + i, d - i)));
+    s1 =
+        _mm256_add_epi32(s1, _mm256_madd_epi16(LoadI8Tail(a + i, d - i), LoadI8Tail(b + i, d - i)));
   }
   return static_cast<int32_t>(HSumI32(_mm256_add_epi32(s0, s1)));
 }
 
 }  // namespace
 
-const DistanceKernels kAvx2Kernels = {SimdLevel::kAvx2, L2F32, DotF32, L2F16,
-                                      DotF16,           L2I8,  DotI8};
+const DistanceKernels kAvx2Kernels = {SimdLevel::kAvx2, L2F32, DotF32, L2F16, DotF16, L2I8, DotI8};
 
 }  // namespace vexfs::engine::internal
 

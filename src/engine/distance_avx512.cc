@@ -100,7 +100,8 @@ float L2F16(const float* q, const uint16_t* x, size_t d) {
     s0 = _mm512_fmadd_ps(t, t, s0);
   }
   if (i < d) {
-    __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(Mask16(d - i), q + i), LoadHalfTail(x + i, d - i));
+    __m512 t =
+        _mm512_sub_ps(_mm512_maskz_loadu_ps(Mask16(d - i), q + i), LoadHalfTail(x + i, d - i));
     s1 = _mm512_fmadd_ps(t, t, s1);
   }
   return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
@@ -163,16 +164,16 @@ int32_t DotI8(const int8_t* a, const int8_t* b, size_t d) {
     s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(LoadI8x32(a + i), LoadI8x32(b + i)));
   }
   if (i < d) {
-    s1 = _mm512_add_epi32(s1,
-                          _mm512_madd_epi16(LoadI8Tail(a + i, d - i), LoadI8Tail(b + i, d - i)));
+    s1 =
+        _mm512_add_epi32(s1, _mm512_madd_epi16(LoadI8Tail(a + i, d - i), LoadI8Tail(b + i, d - i)));
   }
   return static_cast<int32_t>(HSumI32(_mm512_add_epi32(s0, s1)));
 }
 
 }  // namespace
 
-const DistanceKernels kAvx512Kernels = {SimdLevel::kAvx512, L2F32, DotF32, L2F16,
-                                        DotF16,             L2I8,  DotI8};
+const DistanceKernels kAvx512Kernels = {
+    SimdLevel::kAvx512, L2F32, DotF32, L2F16, DotF16, L2I8, DotI8};
 
 }  // namespace vexfs::engine::internal
 

@@ -58,7 +58,7 @@ int32_t DotI8(const int8_t* a, const int8_t* b, size_t d) {
 
 }  // namespace
 
-const DistanceKernels kScalarKernels = {SimdLevel::kScalar, L2F32, DotF32, L2F16,
-                                        DotF16,             L2I8,  DotI8};
+const DistanceKernels kScalarKernels = {
+    SimdLevel::kScalar, L2F32, DotF32, L2F16, DotF16, L2I8, DotI8};
 
 }  // namespace vexfs::engine::internal

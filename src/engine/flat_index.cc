@@ -86,11 +86,10 @@ Result<std::unique_ptr<FlatIndex>> FlatIndex::Create(const FlatIndexOptions& opt
 }
 
 size_t FlatIndex::MemoryBytes() const {
-  return f32_.capacity() * sizeof(float) + f16_.capacity() * sizeof(uint16_t) +
-         codes_.capacity() + ids_.capacity() * sizeof(uint64_t) +
+  return f32_.capacity() * sizeof(float) + f16_.capacity() * sizeof(uint16_t) + codes_.capacity() +
+         ids_.capacity() * sizeof(uint64_t) +
          slots_.size() * (sizeof(std::pair<uint64_t, uint32_t>) + 2 * sizeof(void*)) +
-         slots_.bucket_count() * sizeof(void*) +
-         (quantizer_ ? 4 * sizeof(float) * opt_.dim : 0);
+         slots_.bucket_count() * sizeof(void*) + (quantizer_ ? 4 * sizeof(float) * opt_.dim : 0);
 }
 
 Status FlatIndex::CheckVector(std::span<const float> v, const char* what) const {
@@ -159,8 +158,9 @@ Status FlatIndex::Train(std::span<const float> sample) {
     }
     data = copy;
   }
-  VEXFS_ASSIGN_OR_RETURN(ScalarQuantizer q,
-                         ScalarQuantizer::Train(data, opt_.dim, ScalarQuantizer::Mode::kPerDimension));
+  VEXFS_ASSIGN_OR_RETURN(
+      ScalarQuantizer q,
+      ScalarQuantizer::Train(data, opt_.dim, ScalarQuantizer::Mode::kPerDimension));
   quantizer_.emplace(std::move(q));
   EncodeAll();
   return Status::Ok();
@@ -322,7 +322,8 @@ void FlatIndex::SearchBlock(const float* queries, size_t nq, const SearchParams&
     sc.keep = approx ? std::min(n, k * opt_.rerank_factor) : k;
     sc.heap.reserve(sc.keep);
     if (approx) {
-      sc.pq = opt_.metric == Metric::kL2 ? quantizer_->PrepareL2(sc.q) : quantizer_->PrepareDot(sc.q);
+      sc.pq =
+          opt_.metric == Metric::kL2 ? quantizer_->PrepareL2(sc.q) : quantizer_->PrepareDot(sc.q);
     }
   }
   if (k > 0) {

@@ -48,8 +48,7 @@ Result<ScalarQuantizer> ScalarQuantizer::FromRanges(size_t dim, std::span<const 
   return q;
 }
 
-Result<ScalarQuantizer> ScalarQuantizer::Train(std::span<const float> data, size_t dim,
-                                               Mode mode) {
+Result<ScalarQuantizer> ScalarQuantizer::Train(std::span<const float> data, size_t dim, Mode mode) {
   if (dim == 0 || dim > kMaxDim) return Status::InvalidArgument("quantizer dim out of range");
   if (data.empty() || data.size() % dim != 0) {
     return Status::InvalidArgument("training data is empty or not a multiple of dim");

@@ -86,7 +86,8 @@ void ByteWriter::PutF32Array(std::span<const float> v) {
   if constexpr (kLittleHost) {
     if (!v.empty()) std::memcpy(p, v.data(), v.size() * 4);
   } else {
-    for (size_t i = 0; i < v.size(); ++i) StoreLe<uint32_t>(p + 4 * i, std::bit_cast<uint32_t>(v[i]));
+    for (size_t i = 0; i < v.size(); ++i)
+      StoreLe<uint32_t>(p + 4 * i, std::bit_cast<uint32_t>(v[i]));
   }
 }
 
@@ -225,8 +226,7 @@ Result<BlobView> UnwrapBlob(std::span<const uint8_t> blob, IndexKind expected_ki
                                 " is newer than supported " + std::to_string(max_version));
   }
   if (h[6] != static_cast<uint8_t>(expected_kind)) {
-    return Status::InvalidArgument("blob holds index kind " + std::to_string(h[6]) +
-                                   ", expected " +
+    return Status::InvalidArgument("blob holds index kind " + std::to_string(h[6]) + ", expected " +
                                    std::to_string(static_cast<unsigned>(expected_kind)));
   }
   const uint64_t len = LoadLe<uint64_t>(h + 8);

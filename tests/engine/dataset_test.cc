@@ -16,7 +16,8 @@ namespace {
 class DatasetTest : public ::testing::Test {
  protected:
   std::string Path(const std::string& name) {
-    std::string p = ::testing::TempDir() + "/vexfs_dataset_" + std::to_string(getpid()) + "_" + name;
+    std::string p =
+        ::testing::TempDir() + "/vexfs_dataset_" + std::to_string(getpid()) + "_" + name;
     paths_.push_back(p);
     return p;
   }
@@ -209,10 +210,9 @@ TEST_F(DatasetTest, NpyGarbage) {
                   .IsCorruption());
   EXPECT_TRUE(ParseNpy(NpyBytes("{'descr': '<f4, 'fortran_order': False}", data)).status().err() !=
               0);
-  EXPECT_TRUE(
-      ParseNpy(NpyBytes("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (1, 2)}", data))
-          .status()
-          .IsCorruption());
+  EXPECT_TRUE(ParseNpy(NpyBytes("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (1, 2)}", data))
+                  .status()
+                  .IsCorruption());
   EXPECT_TRUE(ParseNpy(NpyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1, x)}", data))
                   .status()
                   .IsCorruption());
@@ -360,7 +360,8 @@ TEST_F(DatasetTest, GroundTruthMatchesBruteForce) {
         }
       }
       EXPECT_EQ(gt->ids[q * 5], best);
-      for (size_t j = 1; j < 5; ++j) EXPECT_LE(gt->distances[q * 5 + j - 1], gt->distances[q * 5 + j]);
+      for (size_t j = 1; j < 5; ++j)
+        EXPECT_LE(gt->distances[q * 5 + j - 1], gt->distances[q * 5 + j]);
     }
     // Recall of the truth against itself is 1.
     std::vector<std::vector<Neighbor>> self(40);

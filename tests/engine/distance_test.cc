@@ -15,8 +15,8 @@ namespace {
 std::vector<size_t> TestDims() {
   std::vector<size_t> dims;
   for (size_t d = 1; d <= 80; ++d) dims.push_back(d);
-  for (size_t d : {95, 96, 97, 127, 128, 129, 255, 256, 257, 383, 384, 511, 512, 513, 768, 1000,
-                   1023, 1024, 1025, 1536, 2047, 2048, 3071, 4095, 4096, 4097, 8191}) {
+  for (size_t d : {95,  96,   97,   127,  128,  129,  255,  256,  257,  383,  384,  511,  512, 513,
+                   768, 1000, 1023, 1024, 1025, 1536, 2047, 2048, 3071, 4095, 4096, 4097, 8191}) {
     dims.push_back(d);
   }
   return dims;
@@ -200,9 +200,9 @@ TEST(HalfTest, FloatToHalfEdgeCases) {
   EXPECT_EQ(FloatToHalf(-0.0f), 0x8000);
   EXPECT_EQ(FloatToHalf(1.0f), 0x3C00);
   EXPECT_EQ(FloatToHalf(-2.0f), 0xC000);
-  EXPECT_EQ(FloatToHalf(65504.0f), 0x7BFF);       // max finite
-  EXPECT_EQ(FloatToHalf(65519.0f), 0x7BFF);       // below the halfway point
-  EXPECT_EQ(FloatToHalf(65520.0f), 0x7C00);       // tie rounds to even = inf
+  EXPECT_EQ(FloatToHalf(65504.0f), 0x7BFF);  // max finite
+  EXPECT_EQ(FloatToHalf(65519.0f), 0x7BFF);  // below the halfway point
+  EXPECT_EQ(FloatToHalf(65520.0f), 0x7C00);  // tie rounds to even = inf
   EXPECT_EQ(FloatToHalf(1e6f), 0x7C00);
   EXPECT_EQ(FloatToHalf(-1e6f), 0xFC00);
   EXPECT_EQ(FloatToHalf(kInf), 0x7C00);
@@ -211,14 +211,14 @@ TEST(HalfTest, FloatToHalfEdgeCases) {
   EXPECT_EQ(FloatToHalf(std::ldexp(1.0f, -24)), 0x0001);  // min subnormal
   EXPECT_EQ(FloatToHalf(std::ldexp(1.0f, -25)), 0x0000);  // tie to even -> 0
   EXPECT_EQ(FloatToHalf(std::ldexp(1.5f, -25)), 0x0001);
-  EXPECT_EQ(FloatToHalf(std::ldexp(3.0f, -25)), 0x0002);  // 1.5 ulp: tie to even -> 2
-  EXPECT_EQ(FloatToHalf(std::ldexp(5.0f, -25)), 0x0002);  // 2.5 ulp: tie to even -> 2
+  EXPECT_EQ(FloatToHalf(std::ldexp(3.0f, -25)), 0x0002);     // 1.5 ulp: tie to even -> 2
+  EXPECT_EQ(FloatToHalf(std::ldexp(5.0f, -25)), 0x0002);     // 2.5 ulp: tie to even -> 2
   EXPECT_EQ(FloatToHalf(std::ldexp(1023.0f, -24)), 0x03FF);  // max subnormal
   EXPECT_EQ(FloatToHalf(-std::ldexp(1.0f, -24)), 0x8001);
   EXPECT_EQ(FloatToHalf(1e-10f), 0x0000);
   EXPECT_EQ(FloatToHalf(std::numeric_limits<float>::denorm_min()), 0x0000);
-  EXPECT_EQ(FloatToHalf(1.0f + std::ldexp(1.0f, -11)), 0x3C00);       // tie to even (down)
-  EXPECT_EQ(FloatToHalf(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3C02);   // tie to even (up)
+  EXPECT_EQ(FloatToHalf(1.0f + std::ldexp(1.0f, -11)), 0x3C00);      // tie to even (down)
+  EXPECT_EQ(FloatToHalf(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3C02);  // tie to even (up)
   EXPECT_EQ(FloatToHalf(1.0f + std::ldexp(1.0f, -11) + std::ldexp(1.0f, -20)), 0x3C01);
   const uint16_t nan = FloatToHalf(std::numeric_limits<float>::quiet_NaN());
   EXPECT_EQ(nan & 0x7C00, 0x7C00);

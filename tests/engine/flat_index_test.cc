@@ -195,7 +195,8 @@ TEST(FlatIndexTest, SearchBatchMatchesSearch) {
     auto idx = std::move(FlatIndex::Create(o)).value();
     Fill(idx.get(), data);
     IdFilter odd = [](uint64_t id) { return id % 2 == 1; };
-    for (const IdFilter* f : {static_cast<const IdFilter*>(nullptr), static_cast<const IdFilter*>(&odd)}) {
+    for (const IdFilter* f :
+         {static_cast<const IdFilter*>(nullptr), static_cast<const IdFilter*>(&odd)}) {
       SearchParams p{.k = 15, .filter = f};
       auto batch = idx->SearchBatch(queries, p);
       ASSERT_TRUE(batch.ok());
@@ -368,8 +369,8 @@ TEST(FlatIndexTest, AddBatch) {
 
 // ---- Serialization ----
 
-std::vector<uint8_t> SerializedSample(ElementType e = ElementType::kFloat32,
-                                      Metric m = Metric::kL2, size_t n = 30) {
+std::vector<uint8_t> SerializedSample(ElementType e = ElementType::kFloat32, Metric m = Metric::kL2,
+                                      size_t n = 30) {
   auto idx = MakeIndex(5, m, e);
   Fill(idx.get(), RandomVectors(n, 5, 17));
   if (e == ElementType::kInt8) {

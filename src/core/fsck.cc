@@ -1,5 +1,7 @@
 // CheckVolume driver: superblock, journal, bitmaps, report. See
 // fsck_internal.h for the order of the passes.
+#include <sys/stat.h>
+
 #include <bit>
 #include <cstring>
 
@@ -170,12 +172,6 @@ Status Checker::LoadBitmaps() {
 namespace {
 bool Bit(const std::vector<uint64_t>& v, uint64_t i) { return (v[i >> 6] >> (i & 63)) & 1; }
 
-// Builds and (optionally) writes one bitmap region from `want`, reporting
-// differences against `have` in aggregate.
-struct BitmapDiff {
-  uint64_t set_missing = 0, set_extra = 0;
-  std::string first_missing, first_extra;
-};
 }  // namespace
 
 Status Checker::CheckBitmaps() {

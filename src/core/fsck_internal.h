@@ -36,6 +36,7 @@ struct BuiltTree {
   uint64_t root = 0;
   uint16_t depth = 0;
   uint64_t nodes = 0;
+  std::vector<uint64_t> blocks;  // every node block, leaves first
 };
 
 class Checker {

@@ -681,3 +681,34 @@ TEST(FsckTest, JournalSuperblockCorrupt) {
 
 }  // namespace
 }  // namespace vexfs::testing
+
+// Cross-check with the filesystem core: everything it writes must check out.
+#include "fs_image_util.h"
+
+namespace vexfs::testing {
+namespace {
+
+TEST(FsckFsTest, FilesystemImageIsClean) {
+  MemoryDevice dev(8192);
+  ASSERT_TRUE(BuildFsImage(&dev));
+  CheckReport r = Check(&dev, false);
+  EXPECT_TRUE(r.problems.empty()) << Dump(r);
+  EXPECT_GE(r.regular_files, 400u);
+  EXPECT_EQ(FsckExitCode(r), 0);
+  auto reader = core::VolumeReader::Open(&dev);
+  ASSERT_TRUE(reader.ok());
+  EXPECT_TRUE(core::ResolvePath(**reader, "/d1/d2/moved.bin").ok());
+  EXPECT_TRUE(core::ResolvePath(**reader, "/big/file-with-a-longish-name-399").ok());
+}
+
+TEST(FsckFsTest, FilesystemImageRepairIsNoop) {
+  MemoryDevice dev(8192);
+  ASSERT_TRUE(BuildFsImage(&dev));
+  const auto before = dev.image();
+  CheckReport r = Check(&dev, true);
+  EXPECT_TRUE(r.problems.empty()) << Dump(r);
+  EXPECT_TRUE(before == dev.image());
+}
+
+}  // namespace
+}  // namespace vexfs::testing

@@ -141,6 +141,15 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Deserialize(std::span<const uint8_
   for (uint32_t i = 0; i < n; ++i) {
     if (levels[i] > max_level) return Bad("node level above max level");
     if (deleted[i] > 1) return Bad("invalid deleted flag");
+  }
+  if (n > 0 && levels[entry] != max_level) return Bad("entry point is not on the top level");
+  // Bound what the upper lists may allocate by what the input can hold:
+  // vectors, one level-0 count per slot and one count per upper level.
+  uint64_t upper_levels = 0;
+  for (uint8_t l : levels) upper_levels += l;
+  VEXFS_RETURN_IF_ERROR(
+      r.CheckAvailable(uint64_t{n} * dim * esize + 4 * (uint64_t{n} + upper_levels), 1));
+  for (uint32_t i = 0; i < n; ++i) {
     if (deleted[i] == 0 && m.ids_.Find(labels[i]) != kNoNode) return Bad("duplicate live id");
     const uint32_t prev = m.ids_.Find(labels[i]);
     m.NewSlot(labels[i], levels[i]);
@@ -151,7 +160,6 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Deserialize(std::span<const uint8_
       ++m.num_deleted_;
     }
   }
-  if (n > 0 && levels[entry] != max_level) return Bad("entry point is not on the top level");
   for (size_t i = n; i-- > 0;) {
     if (deleted[i] != 0) m.free_slots_.push_back(static_cast<uint32_t>(i));
   }

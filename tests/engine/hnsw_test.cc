@@ -569,6 +569,14 @@ TEST_F(HnswSerializeTest, CorruptNodeLevelAboveMax) {
   ExpectCorrupt(p);
 }
 
+TEST_F(HnswSerializeTest, CorruptAllLevelsRaised) {
+  // Every node claims the top level: upper lists no longer fit the input.
+  std::vector<uint8_t> p = payload_;
+  const uint8_t top = p[36];
+  for (size_t i = 0; i < 500; ++i) p[LabelsOff() + 500 * 8 + i] = top;
+  ExpectCorrupt(p);
+}
+
 TEST_F(HnswSerializeTest, CorruptSlotCountHuge) {
   std::vector<uint8_t> p = payload_;
   PutU32(p, 28, 0x7FFFFFF0u);

@@ -87,7 +87,7 @@ Result<JournalScan> Journal::Scan() {
         bool bad_target = false;
         for (uint32_t i = 0; i < count; i++) {
           targets[i] = Le64(d->jd_targets[i]);
-          if (targets[i] == 0 || targets[i] >= device_blocks_ ||
+          if (targets[i] >= device_blocks_ ||
               (targets[i] >= start_ && targets[i] < start_ + blocks_)) {
             bad_target = true;
           }

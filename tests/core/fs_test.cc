@@ -1,0 +1,415 @@
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <map>
+#include <random>
+#include <set>
+
+#include "fs_test_util.h"
+
+namespace vexfs {
+namespace {
+
+using testing::Bytes;
+using testing::MountImage;
+using testing::NewImage;
+using testing::ReadAll;
+
+constexpr uint64_t kRoot = Filesystem::kRootIno;
+const Cred kRootCred = Cred::Root();
+
+class FsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    img_ = NewImage(16384, 0, 16384);  // 64 MiB
+    fs_ = MountImage(img_);
+    ASSERT_NE(fs_, nullptr);
+  }
+  void Remount() {
+    ASSERT_TRUE(fs_->Unmount().ok());
+    fs_ = MountImage(img_);
+    ASSERT_NE(fs_, nullptr);
+  }
+  Attr Create(uint64_t parent, const std::string& name, uint32_t mode = 0644) {
+    auto r = fs_->Mknod(parent, name, S_IFREG | mode, 0, kRootCred);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : Attr{};
+  }
+  std::vector<std::string> List(uint64_t dir) {
+    std::vector<std::string> names;
+    EXPECT_TRUE(fs_->ReadDir(dir, 0, [&](const DirEntry& e) {
+                     names.push_back(e.name);
+                     return true;
+                   }).ok());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  std::shared_ptr<std::vector<uint8_t>> img_;
+  std::unique_ptr<Filesystem> fs_;
+};
+
+TEST_F(FsTest, FreshVolumeHasRootAndLostFound) {
+  auto root = fs_->GetAttr(kRoot);
+  ASSERT_TRUE(root.ok());
+  EXPECT_TRUE(S_ISDIR(root->mode));
+  EXPECT_EQ(root->nlink, 3u);
+  EXPECT_EQ(List(kRoot), (std::vector<std::string>{".", "..", "lost+found"}));
+}
+
+TEST_F(FsTest, CreateWriteReadPersist) {
+  Attr a = Create(kRoot, "hello.txt");
+  ASSERT_TRUE(fs_->Write(a.ino, 0, Bytes("hello, world")).ok());
+  EXPECT_EQ(ReadAll(fs_.get(), a.ino), "hello, world");
+  Remount();
+  auto l = fs_->Lookup(kRoot, "hello.txt", kRootCred);
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(ReadAll(fs_.get(), l->ino), "hello, world");
+  EXPECT_EQ(l->size, 12u);
+}
+
+TEST_F(FsTest, LargeAndSparseWrites) {
+  Attr a = Create(kRoot, "big");
+  std::mt19937 rng(1);
+  std::string data(3 * 1024 * 1024 + 123, '\0');
+  for (auto& c : data) c = static_cast<char>(rng());
+  ASSERT_TRUE(fs_->Write(a.ino, 0, Bytes(data)).ok());
+  // A sparse write far away.
+  ASSERT_TRUE(fs_->Write(a.ino, 40ull << 20, Bytes("tail")).ok());
+  Remount();
+  std::string got(data.size(), '\0');
+  auto n = fs_->Read(a.ino, 0, {reinterpret_cast<uint8_t*>(got.data()), got.size()});
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(got, data);
+  std::string hole(4096, 'x');
+  ASSERT_TRUE(fs_->Read(a.ino, 20ull << 20, {reinterpret_cast<uint8_t*>(hole.data()), hole.size()}).ok());
+  EXPECT_EQ(hole, std::string(4096, '\0'));
+  auto st = fs_->GetAttr(a.ino);
+  EXPECT_EQ(st->size, (40ull << 20) + 4);
+  auto d = fs_->SeekData(a.ino, 5ull << 20, SEEK_DATA);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d, 40ull << 20);
+  auto h = fs_->SeekData(a.ino, 0, SEEK_HOLE);
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(*h, (data.size() + 4095) / 4096 * 4096);
+}
+
+TEST_F(FsTest, ManyRandomWritesBuildAnExtentTree) {
+  Attr a = Create(kRoot, "frag");
+  std::map<uint64_t, char> model;
+  std::mt19937 rng(7);
+  for (int i = 0; i < 2000; i++) {
+    uint64_t blk = (rng() % 4000) * 2;  // every other block: no merging
+    char c = static_cast<char>('a' + rng() % 26);
+    ASSERT_TRUE(fs_->Write(a.ino, blk * 4096, Bytes(std::string(4096, c))).ok());
+    model[blk] = c;
+  }
+  Remount();
+  for (auto [blk, c] : model) {
+    char b[4096];
+    ASSERT_TRUE(fs_->Read(a.ino, blk * 4096, {reinterpret_cast<uint8_t*>(b), 4096}).ok());
+    ASSERT_EQ(b[0], c);
+    ASSERT_EQ(b[4095], c);
+  }
+  // Truncate to half and check the rest.
+  SetAttrRequest req;
+  req.valid = SetAttrRequest::kSize;
+  req.size = 4000ull * 4096;
+  ASSERT_TRUE(fs_->SetAttr(a.ino, req, kRootCred).ok());
+  Remount();
+  for (auto [blk, c] : model) {
+    if (blk >= 4000) continue;
+    char b[1];
+    ASSERT_TRUE(fs_->Read(a.ino, blk * 4096, {reinterpret_cast<uint8_t*>(b), 1}).ok());
+    ASSERT_EQ(b[0], c);
+  }
+}
+
+TEST_F(FsTest, TruncateZeroesTheTail) {
+  Attr a = Create(kRoot, "t");
+  ASSERT_TRUE(fs_->Write(a.ino, 0, Bytes(std::string(8192, 'x'))).ok());
+  SetAttrRequest req;
+  req.valid = SetAttrRequest::kSize;
+  req.size = 100;
+  ASSERT_TRUE(fs_->SetAttr(a.ino, req, kRootCred).ok());
+  req.size = 8192;
+  ASSERT_TRUE(fs_->SetAttr(a.ino, req, kRootCred).ok());
+  std::string got = ReadAll(fs_.get(), a.ino);
+  EXPECT_EQ(got.substr(0, 100), std::string(100, 'x'));
+  EXPECT_EQ(got.substr(100), std::string(8192 - 100, '\0'));
+}
+
+TEST_F(FsTest, DirectoryWithManyEntries) {
+  auto d = fs_->Mkdir(kRoot, "d", 0755, kRootCred);
+  ASSERT_TRUE(d.ok());
+  const int n = 5000;
+  for (int i = 0; i < n; i++) {
+    auto made = fs_->Mknod(d->ino, "file-" + std::to_string(i), S_IFREG | 0644, 0, kRootCred);
+    ASSERT_TRUE(made.ok()) << i << " " << made.status().ToString();
+  }
+  Remount();
+  for (int i = 0; i < n; i += 97) {
+    ASSERT_TRUE(fs_->Lookup(d->ino, "file-" + std::to_string(i), kRootCred).ok()) << i;
+  }
+  auto names = List(d->ino);
+  EXPECT_EQ(names.size(), static_cast<size_t>(n + 2));
+  // Resume readdir from a cookie in the middle.
+  uint64_t cookie = 0;
+  int count = 0;
+  ASSERT_TRUE(fs_->ReadDir(d->ino, 0, [&](const DirEntry& e) {
+                   cookie = e.cookie;
+                   return ++count < 1000;
+                 }).ok());
+  std::set<std::string> rest;
+  ASSERT_TRUE(fs_->ReadDir(d->ino, cookie, [&](const DirEntry& e) {
+                   rest.insert(e.name);
+                   return true;
+                 }).ok());
+  EXPECT_EQ(rest.size() + 1000, static_cast<size_t>(n + 2));
+  for (int i = 0; i < n; i++) {
+    ASSERT_TRUE(fs_->Unlink(d->ino, "file-" + std::to_string(i), kRootCred).ok()) << i;
+  }
+  EXPECT_EQ(List(d->ino), (std::vector<std::string>{".", ".."}));
+  ASSERT_TRUE(fs_->Rmdir(kRoot, "d", kRootCred).ok());
+  auto st = fs_->StatFs();
+  ASSERT_TRUE(st.ok());
+  Remount();
+  auto st2 = fs_->StatFs();
+  EXPECT_EQ(st->free_blocks, st2->free_blocks);
+  EXPECT_EQ(st->free_inodes, st2->free_inodes);
+}
+
+TEST_F(FsTest, ErrnoCases) {
+  Attr a = Create(kRoot, "f");
+  EXPECT_EQ(fs_->Mknod(kRoot, "f", S_IFREG | 0644, 0, kRootCred).status().err(), EEXIST);
+  EXPECT_EQ(fs_->Lookup(kRoot, "nope", kRootCred).status().err(), ENOENT);
+  EXPECT_EQ(fs_->Lookup(a.ino, "x", kRootCred).status().err(), ENOTDIR);
+  EXPECT_EQ(fs_->Mknod(kRoot, std::string(256, 'a'), S_IFREG | 0644, 0, kRootCred).status().err(), ENAMETOOLONG);
+  EXPECT_TRUE(fs_->Mknod(kRoot, std::string(255, 'a'), S_IFREG | 0644, 0, kRootCred).ok());
+  EXPECT_EQ(fs_->Rmdir(kRoot, "f", kRootCred).err(), ENOTDIR);
+  EXPECT_EQ(fs_->Unlink(kRoot, "lost+found", kRootCred).err(), EISDIR);
+  auto d = fs_->Mkdir(kRoot, "d", 0755, kRootCred);
+  Create(d->ino, "inner");
+  EXPECT_EQ(fs_->Rmdir(kRoot, "d", kRootCred).err(), ENOTEMPTY);
+  EXPECT_EQ(fs_->Rename(kRoot, "d", d->ino, "sub", 0, kRootCred).err(), EINVAL);
+  EXPECT_EQ(fs_->Rename(kRoot, "f", kRoot, "d", 0, kRootCred).err(), EISDIR);
+  EXPECT_EQ(fs_->Rename(kRoot, "d", kRoot, "f", 0, kRootCred).err(), ENOTDIR);
+  EXPECT_EQ(fs_->Rename(kRoot, "f", kRoot, "lost+found", RENAME_NOREPLACE, kRootCred).err(), EEXIST);
+  EXPECT_EQ(fs_->Rename(kRoot, "f", kRoot, "absent", RENAME_EXCHANGE, kRootCred).err(), ENOENT);
+  EXPECT_EQ(fs_->Link(d->ino, kRoot, "dlink", kRootCred).status().err(), EPERM);
+  EXPECT_EQ(fs_->Write(d->ino, 0, Bytes("x")).status().err(), EISDIR);
+}
+
+TEST_F(FsTest, RenameAndExchange) {
+  auto d1 = fs_->Mkdir(kRoot, "d1", 0755, kRootCred);
+  auto d2 = fs_->Mkdir(kRoot, "d2", 0755, kRootCred);
+  Attr f = Create(d1->ino, "a");
+  ASSERT_TRUE(fs_->Write(f.ino, 0, Bytes("A")).ok());
+  Attr g = Create(d2->ino, "b");
+  ASSERT_TRUE(fs_->Write(g.ino, 0, Bytes("B")).ok());
+  ASSERT_TRUE(fs_->Rename(d1->ino, "a", d2->ino, "b", 0, kRootCred).ok());
+  EXPECT_EQ(fs_->Lookup(d1->ino, "a", kRootCred).status().err(), ENOENT);
+  EXPECT_EQ(ReadAll(fs_.get(), fs_->Lookup(d2->ino, "b", kRootCred)->ino), "A");
+  EXPECT_EQ(fs_->GetAttr(g.ino).status().err(), ESTALE);  // replaced and freed
+  // Move a directory and check link counts and "..".
+  auto sub = fs_->Mkdir(d1->ino, "sub", 0755, kRootCred);
+  EXPECT_EQ(fs_->GetAttr(d1->ino)->nlink, 3u);
+  ASSERT_TRUE(fs_->Rename(d1->ino, "sub", d2->ino, "sub2", 0, kRootCred).ok());
+  EXPECT_EQ(fs_->GetAttr(d1->ino)->nlink, 2u);
+  EXPECT_EQ(fs_->GetAttr(d2->ino)->nlink, 3u);
+  EXPECT_EQ(fs_->Lookup(sub->ino, "..", kRootCred)->ino, d2->ino);
+  // Exchange a file and a directory across parents.
+  Attr x = Create(d1->ino, "x");
+  ASSERT_TRUE(fs_->Rename(d1->ino, "x", d2->ino, "sub2", RENAME_EXCHANGE, kRootCred).ok());
+  EXPECT_EQ(fs_->Lookup(d1->ino, "x", kRootCred)->ino, sub->ino);
+  EXPECT_EQ(fs_->Lookup(d2->ino, "sub2", kRootCred)->ino, x.ino);
+  EXPECT_EQ(fs_->Lookup(sub->ino, "..", kRootCred)->ino, d1->ino);
+  EXPECT_EQ(fs_->GetAttr(d1->ino)->nlink, 3u);
+  EXPECT_EQ(fs_->GetAttr(d2->ino)->nlink, 2u);
+  Remount();
+  EXPECT_EQ(fs_->Lookup(d1->ino, "x", kRootCred)->ino, sub->ino);
+}
+
+TEST_F(FsTest, HardLinksSymlinksAndSpecialFiles) {
+  Attr f = Create(kRoot, "f");
+  ASSERT_TRUE(fs_->Link(f.ino, kRoot, "f2", kRootCred).ok());
+  EXPECT_EQ(fs_->GetAttr(f.ino)->nlink, 2u);
+  ASSERT_TRUE(fs_->Unlink(kRoot, "f", kRootCred).ok());
+  EXPECT_EQ(fs_->GetAttr(f.ino)->nlink, 1u);
+  auto s = fs_->Symlink(kRoot, "short", "target", kRootCred);
+  ASSERT_TRUE(s.ok());
+  std::string long_target(300, 'p');
+  auto l = fs_->Symlink(kRoot, "long", long_target, kRootCred);
+  ASSERT_TRUE(l.ok());
+  auto fifo = fs_->Mknod(kRoot, "fifo", S_IFIFO | 0600, 0, kRootCred);
+  ASSERT_TRUE(fifo.ok());
+  auto dev = fs_->Mknod(kRoot, "null", S_IFCHR | 0666, (1 << 8) | 3, kRootCred);
+  ASSERT_TRUE(dev.ok());
+  Remount();
+  EXPECT_EQ(*fs_->Readlink(s->ino), "target");
+  EXPECT_EQ(*fs_->Readlink(l->ino), long_target);
+  EXPECT_TRUE(S_ISFIFO(fs_->GetAttr(fifo->ino)->mode));
+  EXPECT_EQ(fs_->GetAttr(dev->ino)->rdev, (1u << 8) | 3);
+}
+
+TEST_F(FsTest, Xattrs) {
+  Attr f = Create(kRoot, "f");
+  ASSERT_TRUE(fs_->SetXattr(f.ino, "user.a", Bytes("1"), 0, kRootCred).ok());
+  ASSERT_TRUE(fs_->SetXattr(f.ino, "user.bb", Bytes(std::string(500, 'b')), 0, kRootCred).ok());
+  std::vector<uint8_t> big(16384);
+  for (size_t i = 0; i < big.size(); i++) big[i] = static_cast<uint8_t>(i * 7);
+  ASSERT_TRUE(fs_->SetXattr(f.ino, "user.vexfs.vector", big, 0, kRootCred).ok());
+  std::vector<uint8_t> max(65536, 3);
+  ASSERT_TRUE(fs_->SetXattr(f.ino, "user.max", max, 0, kRootCred).ok());
+  EXPECT_EQ(fs_->SetXattr(f.ino, "user.a", Bytes("2"), XATTR_CREATE, kRootCred).err(), EEXIST);
+  EXPECT_EQ(fs_->SetXattr(f.ino, "user.zz", Bytes("2"), XATTR_REPLACE, kRootCred).err(), ENODATA);
+  EXPECT_EQ(fs_->SetXattr(f.ino, "user.toobig", std::vector<uint8_t>(65537), 0, kRootCred).err(), E2BIG);
+  EXPECT_EQ(fs_->SetXattr(f.ino, "bogus.x", Bytes("1"), 0, kRootCred).err(), EOPNOTSUPP);
+  Remount();
+  EXPECT_EQ(*fs_->GetXattr(f.ino, "user.a", kRootCred), std::vector<uint8_t>{'1'});
+  EXPECT_EQ(fs_->GetXattr(f.ino, "user.bb", kRootCred)->size(), 500u);
+  EXPECT_EQ(*fs_->GetXattr(f.ino, "user.vexfs.vector", kRootCred), big);
+  EXPECT_EQ(*fs_->GetXattr(f.ino, "user.max", kRootCred), max);
+  auto names = fs_->ListXattr(f.ino, kRootCred);
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(names->size(), 4u);
+  ASSERT_TRUE(fs_->RemoveXattr(f.ino, "user.vexfs.vector", kRootCred).ok());
+  EXPECT_EQ(fs_->GetXattr(f.ino, "user.vexfs.vector", kRootCred).status().err(), ENODATA);
+  EXPECT_EQ(fs_->RemoveXattr(f.ino, "user.vexfs.vector", kRootCred).err(), ENODATA);
+  // Deleting the file frees the EA inodes too.
+  auto before = fs_->StatFs();
+  ASSERT_TRUE(fs_->Unlink(kRoot, "f", kRootCred).ok());
+  auto after = fs_->StatFs();
+  EXPECT_EQ(after->free_inodes, before->free_inodes + 2);  // the file and user.max's EA inode
+}
+
+TEST_F(FsTest, UnlinkWhileReferencedKeepsDataUntilForget) {
+  Attr f = Create(kRoot, "f");
+  ASSERT_TRUE(fs_->Write(f.ino, 0, Bytes("still here")).ok());
+  fs_->Ref(f.ino);
+  ASSERT_TRUE(fs_->Unlink(kRoot, "f", kRootCred).ok());
+  EXPECT_EQ(ReadAll(fs_.get(), f.ino), "still here");
+  fs_->Forget(f.ino, 1);
+  EXPECT_EQ(fs_->GetAttr(f.ino).status().err(), ESTALE);
+}
+
+TEST_F(FsTest, OrphanReleasedAfterCrash) {
+  Attr f = Create(kRoot, "f");
+  ASSERT_TRUE(fs_->Write(f.ino, 0, Bytes(std::string(100000, 'z'))).ok());
+  auto free_before = fs_->StatFs()->free_blocks;
+  fs_->Ref(f.ino);
+  ASSERT_TRUE(fs_->Unlink(kRoot, "f", kRootCred).ok());
+  ASSERT_TRUE(fs_->Sync().ok());
+  // Crash: drop the filesystem without unmounting (image keeps what was
+  // written: the shared device has no volatile cache).
+  auto* leaked = fs_.release();
+  (void)leaked;  // intentionally not destroyed: no unmount, no flush
+  MountInfo info;
+  fs_ = MountImage(img_, testing::TestMountOptions(), &info);
+  ASSERT_NE(fs_, nullptr);
+  EXPECT_EQ(info.orphans_released, 1u);
+  EXPECT_GE(fs_->StatFs()->free_blocks, free_before);
+}
+
+TEST_F(FsTest, Fallocate) {
+  Attr f = Create(kRoot, "f");
+  ASSERT_TRUE(fs_->Fallocate(f.ino, 0, 0, 1 << 20).ok());
+  EXPECT_EQ(fs_->GetAttr(f.ino)->size, 1u << 20);
+  EXPECT_GE(fs_->GetAttr(f.ino)->blocks, (1u << 20) / 512);
+  EXPECT_EQ(ReadAll(fs_.get(), f.ino), std::string(1 << 20, '\0'));
+  ASSERT_TRUE(fs_->Write(f.ino, 5000, Bytes("abc")).ok());
+  std::string all = ReadAll(fs_.get(), f.ino);
+  EXPECT_EQ(all.substr(5000, 3), "abc");
+  EXPECT_EQ(all[4999], '\0');
+  EXPECT_EQ(all[5003], '\0');
+  ASSERT_TRUE(fs_->Write(f.ino, 0, Bytes(std::string(1 << 20, 'q'))).ok());
+  ASSERT_TRUE(fs_->Fallocate(f.ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100, 10000).ok());
+  all = ReadAll(fs_.get(), f.ino);
+  EXPECT_EQ(all.substr(0, 100), std::string(100, 'q'));
+  EXPECT_EQ(all.substr(100, 10000), std::string(10000, '\0'));
+  EXPECT_EQ(all[10100], 'q');
+  EXPECT_EQ(fs_->Fallocate(f.ino, FALLOC_FL_PUNCH_HOLE, 0, 10).err(), EOPNOTSUPP);
+  ASSERT_TRUE(fs_->Fallocate(f.ino, FALLOC_FL_KEEP_SIZE, 4 << 20, 1 << 20).ok());
+  EXPECT_EQ(fs_->GetAttr(f.ino)->size, 1u << 20);
+}
+
+TEST_F(FsTest, PermissionsForUnprivilegedUsers) {
+  Cred alice{1000, 1000, {}};
+  Cred bob{1001, 1001, {}};
+  auto tmp = fs_->Mkdir(kRoot, "tmp", 01777, kRootCred);
+  ASSERT_TRUE(tmp.ok());
+  auto af = fs_->Mknod(tmp->ino, "alice", S_IFREG | 0600, 0, alice);
+  ASSERT_TRUE(af.ok());
+  EXPECT_EQ(af->uid, 1000u);
+  EXPECT_EQ(af->gid, 1000u);
+  EXPECT_EQ(fs_->CheckOpen(af->ino, O_RDONLY, bob).err(), EACCES);
+  EXPECT_TRUE(fs_->CheckOpen(af->ino, O_RDWR, alice).ok());
+  EXPECT_EQ(fs_->Unlink(tmp->ino, "alice", bob).err(), EPERM);  // sticky
+  EXPECT_EQ(fs_->Rename(tmp->ino, "alice", tmp->ino, "x", 0, bob).err(), EPERM);
+  SetAttrRequest chmod;
+  chmod.valid = SetAttrRequest::kMode;
+  chmod.mode = 0644;
+  EXPECT_EQ(fs_->SetAttr(af->ino, chmod, bob).status().err(), EPERM);
+  EXPECT_TRUE(fs_->SetAttr(af->ino, chmod, alice).ok());
+  SetAttrRequest chown;
+  chown.valid = SetAttrRequest::kUid;
+  chown.uid = 1001;
+  EXPECT_EQ(fs_->SetAttr(af->ino, chown, alice).status().err(), EPERM);
+  EXPECT_TRUE(fs_->SetAttr(af->ino, chown, kRootCred).ok());
+  // Root-owned 0755 directory: others cannot create.
+  EXPECT_EQ(fs_->Mknod(kRoot, "x", S_IFREG | 0644, 0, alice).status().err(), EACCES);
+  // Search permission.
+  auto priv = fs_->Mkdir(kRoot, "priv", 0700, kRootCred);
+  ASSERT_TRUE(fs_->Mknod(priv->ino, "secret", S_IFREG | 0644, 0, kRootCred).ok());
+  EXPECT_EQ(fs_->Lookup(priv->ino, "secret", alice).status().err(), EACCES);
+  // setgid directory: group inherited.
+  auto sg = fs_->Mkdir(kRoot, "sg", 02777, kRootCred);
+  SetAttrRequest chgrp;
+  chgrp.valid = SetAttrRequest::kGid;
+  chgrp.gid = 500;
+  ASSERT_TRUE(fs_->SetAttr(sg->ino, chgrp, kRootCred).ok());
+  auto inherit = fs_->Mknod(sg->ino, "f", S_IFREG | 0644, 0, alice);
+  EXPECT_EQ(inherit->gid, 500u);
+  auto subdir = fs_->Mkdir(sg->ino, "d", 0755, alice);
+  EXPECT_TRUE(subdir->mode & S_ISGID);
+  EXPECT_EQ(subdir->gid, 500u);
+  EXPECT_EQ(fs_->SetXattr(af->ino, "trusted.x", Bytes("1"), 0, alice).err(), EPERM);
+}
+
+TEST_F(FsTest, ReadOnlyMountRefusesWrites) {
+  Create(kRoot, "f");
+  ASSERT_TRUE(fs_->Unmount().ok());
+  MountOptions o = testing::TestMountOptions();
+  o.read_only = true;
+  fs_ = MountImage(img_, o);
+  ASSERT_NE(fs_, nullptr);
+  EXPECT_TRUE(fs_->Lookup(kRoot, "f", kRootCred).ok());
+  EXPECT_EQ(fs_->Mknod(kRoot, "g", S_IFREG | 0644, 0, kRootCred).status().err(), EROFS);
+}
+
+TEST_F(FsTest, FillingTheVolumeGivesEnospcAndRecovers) {
+  Attr f = Create(kRoot, "fill");
+  std::string chunk(1 << 20, 'f');
+  uint64_t off = 0;
+  Status last;
+  for (int i = 0; i < 200; i++) {
+    auto r = fs_->Write(f.ino, off, Bytes(chunk));
+    if (!r.ok()) {
+      last = r.status();
+      break;
+    }
+    off += *r;
+    if (*r < chunk.size()) break;
+  }
+  EXPECT_LT(off, 64ull << 20);
+  ASSERT_TRUE(fs_->Unlink(kRoot, "fill", kRootCred).ok());
+  // Space freed by the unlink becomes usable again.
+  Attr g = Create(kRoot, "again");
+  EXPECT_TRUE(fs_->Write(g.ino, 0, Bytes(std::string(8 << 20, 'g'))).ok());
+}
+
+}  // namespace
+}  // namespace vexfs

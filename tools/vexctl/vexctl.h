@@ -1,0 +1,32 @@
+// vexctl: inspection tool. One file per subcommand group; main.cc wires
+// them into CLI11. Every command opens the volume read-only and shared.
+#ifndef VEXFS_TOOLS_VEXCTL_VEXCTL_H_
+#define VEXFS_TOOLS_VEXCTL_VEXCTL_H_
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/reader.h"
+#include "vexfs/block_device.h"
+
+namespace vexctl {
+
+// An opened volume: the device and a reader over it.
+struct Volume {
+  std::unique_ptr<vexfs::BlockDevice> dev;
+  std::unique_ptr<vexfs::core::VolumeReader> reader;
+};
+// Prints a message and returns nullptr-holding Volume on failure.
+bool OpenVolume(const std::string& path, Volume* out);
+
+// Each group adds its subcommands to `app`; `run` is set to the action of
+// the selected one, returning the process exit code.
+void AddInfoCommands(CLI::App& app, std::function<int()>* run);
+void AddDumpCommands(CLI::App& app, std::function<int()>* run);
+
+}  // namespace vexctl
+
+#endif  // VEXFS_TOOLS_VEXCTL_VEXCTL_H_

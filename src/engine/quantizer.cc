@@ -4,12 +4,50 @@
 #include <cmath>
 #include <string>
 
+#include "quantizer_internal.h"
 #include "vexfs/engine/distance.h"
 
 namespace vexfs::engine {
+namespace internal {
+namespace {
+
+// Scalar reference: double accumulation, like distance_scalar.cc.
+float L2Sq8(const float* w, const float* s, const int8_t* c, size_t d) {
+  double acc = 0;
+  for (size_t i = 0; i < d; ++i) {
+    const double t = static_cast<double>(w[i]) - static_cast<double>(s[i]) * c[i];
+    acc += t * t;
+  }
+  return static_cast<float>(acc);
+}
+
+float DotSq8(const float* w, const int8_t* c, size_t d) {
+  double acc = 0;
+  for (size_t i = 0; i < d; ++i) acc += static_cast<double>(w[i]) * c[i];
+  return static_cast<float>(acc);
+}
+
+}  // namespace
+
+const Sq8Kernels kScalarSq8Kernels = {SimdLevel::kScalar, L2Sq8, DotSq8};
+
+}  // namespace internal
+
 namespace {
 
 constexpr uint32_t kMaxDim = 1u << 16;
+
+const Sq8Kernels* Sq8TableFor(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kScalar:
+      return &internal::kScalarSq8Kernels;
+    case SimdLevel::kAvx2:
+      return &internal::kAvx2Sq8Kernels;
+    case SimdLevel::kAvx512:
+      return &internal::kAvx512Sq8Kernels;
+  }
+  return &internal::kScalarSq8Kernels;
+}
 
 bool AllFinite(std::span<const float> v) {
   for (float x : v) {
@@ -19,6 +57,15 @@ bool AllFinite(std::span<const float> v) {
 }
 
 }  // namespace
+
+const Sq8Kernels& QuantKernels() {
+  static const Sq8Kernels* const best = Sq8TableFor(Kernels().level);
+  return *best;
+}
+
+const Sq8Kernels* QuantKernelsFor(SimdLevel level) {
+  return KernelsFor(level) != nullptr ? Sq8TableFor(level) : nullptr;
+}
 
 Result<ScalarQuantizer> ScalarQuantizer::FromRanges(size_t dim, std::span<const float> lo,
                                                     std::span<const float> hi) {
@@ -45,6 +92,9 @@ Result<ScalarQuantizer> ScalarQuantizer::FromRanges(size_t dim, std::span<const 
     q.inv_step_[i] = step > 0 ? static_cast<float>(1.0 / step) : 0.0f;
     if (!std::isfinite(q.inv_step_[i])) q.inv_step_[i] = 0.0f;  // denormal step
   }
+  q.step_full_.resize(dim);
+  for (size_t i = 0; i < dim; ++i) q.step_full_[i] = q.step_[n == 1 ? 0 : i];
+  q.kernels_ = &QuantKernels();
   return q;
 }
 
@@ -115,52 +165,12 @@ ScalarQuantizer::PreparedQuery ScalarQuantizer::PrepareDot(const float* q) const
   return pq;
 }
 
-// The loops below keep 8 independent accumulators so the compiler can
-// vectorize them without reassociating (no -ffast-math).
 float ScalarQuantizer::ApproxL2(const PreparedQuery& pq, const int8_t* code) const {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  const float* w = pq.w.data();
-  const size_t d = dim_;
-  size_t i = 0;
-  if (mode_ == Mode::kGlobal) {
-    const float s = step_[0];
-    for (; i + 8 <= d; i += 8) {
-      for (size_t j = 0; j < 8; ++j) {
-        const float t = w[i + j] - s * static_cast<float>(code[i + j]);
-        acc[j] += t * t;
-      }
-    }
-    for (; i < d; ++i) {
-      const float t = w[i] - s * static_cast<float>(code[i]);
-      acc[0] += t * t;
-    }
-  } else {
-    const float* s = step_.data();
-    for (; i + 8 <= d; i += 8) {
-      for (size_t j = 0; j < 8; ++j) {
-        const float t = w[i + j] - s[i + j] * static_cast<float>(code[i + j]);
-        acc[j] += t * t;
-      }
-    }
-    for (; i < d; ++i) {
-      const float t = w[i] - s[i] * static_cast<float>(code[i]);
-      acc[0] += t * t;
-    }
-  }
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  return kernels_->l2(pq.w.data(), step_full_.data(), code, dim_);
 }
 
 float ScalarQuantizer::ApproxDot(const PreparedQuery& pq, const int8_t* code) const {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  const float* w = pq.w.data();
-  const size_t d = dim_;
-  size_t i = 0;
-  for (; i + 8 <= d; i += 8) {
-    for (size_t j = 0; j < 8; ++j) acc[j] += w[i + j] * static_cast<float>(code[i + j]);
-  }
-  for (; i < d; ++i) acc[0] += w[i] * static_cast<float>(code[i]);
-  return pq.bias +
-         (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])));
+  return pq.bias + kernels_->dot(pq.w.data(), code, dim_);
 }
 
 // Layout: u32 dim, u8 mode, u8[3] reserved, then per range (1 or dim):

@@ -167,3 +167,59 @@ TEST(F16VectorTest, EncodeDecode) {
 
 }  // namespace
 }  // namespace vexfs::engine
+
+namespace vexfs::engine {
+namespace {
+
+// Every SIMD level of the asymmetric kernels against the scalar reference,
+// over dimensions that exercise every unroll and tail path.
+TEST(Sq8KernelTest, SimdMatchesScalar) {
+  const Sq8Kernels& ref = *QuantKernelsFor(SimdLevel::kScalar);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  std::uniform_int_distribution<int> u(-128, 127);
+  std::vector<size_t> dims;
+  for (size_t d = 1; d <= 70; ++d) dims.push_back(d);
+  for (size_t d : {95, 96, 127, 128, 129, 255, 256, 384, 511, 768, 1000, 1536, 4097}) {
+    dims.push_back(d);
+  }
+  size_t levels_tested = 0;
+  for (SimdLevel level : {SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    const Sq8Kernels* k = QuantKernelsFor(level);
+    if (k == nullptr) continue;
+    ++levels_tested;
+    EXPECT_EQ(k->level, level);
+    for (size_t d : dims) {
+      // +1 so the kernels also see unaligned pointers.
+      std::vector<float> w(d + 1), s(d + 1);
+      std::vector<int8_t> c(d + 1);
+      for (size_t i = 0; i <= d; ++i) {
+        w[i] = n(rng);
+        s[i] = 0.01f + 0.02f * std::fabs(n(rng));
+        c[i] = static_cast<int8_t>(u(rng));
+      }
+      double l2_mag = 0, dot_mag = 0;
+      for (size_t i = 1; i <= d; ++i) {
+        const double t = double(w[i]) - double(s[i]) * c[i];
+        l2_mag += t * t;
+        dot_mag += std::fabs(double(w[i]) * c[i]);
+      }
+      const float want_l2 = ref.l2(w.data() + 1, s.data() + 1, c.data() + 1, d);
+      const float want_dot = ref.dot(w.data() + 1, c.data() + 1, d);
+      EXPECT_NEAR(k->l2(w.data() + 1, s.data() + 1, c.data() + 1, d), want_l2,
+                  1e-5 * (1 + l2_mag))
+          << SimdLevelName(level) << " d=" << d;
+      EXPECT_NEAR(k->dot(w.data() + 1, c.data() + 1, d), want_dot, 1e-5 * (1 + dot_mag))
+          << SimdLevelName(level) << " d=" << d;
+    }
+  }
+  if (levels_tested == 0) GTEST_SKIP() << "no SIMD level on this CPU";
+}
+
+TEST(Sq8KernelTest, DispatchMatchesDistanceLevel) {
+  EXPECT_EQ(QuantKernels().level, Kernels().level);
+  EXPECT_NE(QuantKernelsFor(SimdLevel::kScalar), nullptr);
+}
+
+}  // namespace
+}  // namespace vexfs::engine

@@ -14,7 +14,9 @@
 //
 // Approximate (asymmetric) distances compare a float32 query with codes
 // without decoding them into memory: Prepare() folds the ranges into a
-// per-query table once, ApproxL2/ApproxDot then cost one float*int8 pass.
+// per-query table once, ApproxL2/ApproxDot then cost one float*int8 pass
+// through the Sq8Kernels below (scalar reference plus AVX2 and AVX-512
+// variants, chosen once at run time like the distance.h kernels).
 // The result equals (up to float rounding) the exact distance between the
 // query and the DECODED vector. For global mode, codes may also be compared
 // with each other through the exact int8 kernels of distance.h: the squared
@@ -30,10 +32,27 @@
 #include <span>
 #include <vector>
 
+#include "vexfs/engine/distance.h"
 #include "vexfs/engine/serialize.h"
 #include "vexfs/status.h"
 
 namespace vexfs::engine {
+
+// Asymmetric kernels: float32 weights `w` (and per-dimension steps `s`)
+// against int8 codes `c`, d in [1, 65536], no alignment needed.
+//   l2(w, s, c, d)  = sum_i (w_i - s_i * c_i)^2
+//   dot(w, c, d)    = sum_i w_i * c_i
+// The scalar level accumulates in double and is the accuracy reference.
+// Pure and thread-safe.
+struct Sq8Kernels {
+  SimdLevel level;
+  float (*l2)(const float* w, const float* s, const int8_t* c, size_t d);
+  float (*dot)(const float* w, const int8_t* c, size_t d);
+};
+// Kernels for the level Kernels() (distance.h) chose; chosen once.
+const Sq8Kernels& QuantKernels();
+// Kernels for `level`, or nullptr when the CPU (or OS) cannot run it.
+const Sq8Kernels* QuantKernelsFor(SimdLevel level);
 
 class ScalarQuantizer {
  public:
@@ -52,6 +71,8 @@ class ScalarQuantizer {
   // Range and step of dimension i (i < dim()).
   float lo(size_t i) const { return lo_[mode_ == Mode::kGlobal ? 0 : i]; }
   float step(size_t i) const { return step_[mode_ == Mode::kGlobal ? 0 : i]; }
+  // step(i) for every dimension (dim() values, also in global mode).
+  std::span<const float> steps() const { return step_full_; }
 
   // REQUIRES: x and code hold dim() elements. NaN encodes as lo.
   void Encode(const float* x, int8_t* code) const;
@@ -85,6 +106,8 @@ class ScalarQuantizer {
   size_t dim_ = 0;
   Mode mode_ = Mode::kGlobal;
   std::vector<float> lo_, hi_, step_, inv_step_;  // size 1 (global) or dim
+  std::vector<float> step_full_;                  // size dim
+  const Sq8Kernels* kernels_ = nullptr;
 };
 
 // Whole-vector float16 conversion (round to nearest even, see distance.h).

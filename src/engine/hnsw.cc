@@ -14,6 +14,7 @@ namespace vexfs::engine {
 using hnsw_internal::Cand;
 using hnsw_internal::kMaxLevel;
 using hnsw_internal::kNoNode;
+using hnsw_internal::kMaxTrainSize;
 
 namespace hnsw_internal {
 VisitedTags& ThreadVisited() {
@@ -28,9 +29,13 @@ HnswIndex::Impl::Impl(const HnswParams& p)
       M_(p.M),
       M0_(2 * p.M),
       link0_bytes_((1 + 2 * p.M) * sizeof(uint32_t)),
-      vec_used_bytes_(p.dim * (p.element_type == ElementType::kFloat16 ? 2 : 4)),
+      vec_used_bytes_(p.dim * (p.element_type == ElementType::kFloat16 ? 2
+                               : p.element_type == ElementType::kInt8  ? 1
+                                                                       : 4)),
       vec_bytes_((vec_used_bytes_ + 63) & ~size_t{63}),
       f16_(p.element_type == ElementType::kFloat16),
+      i8_(p.element_type == ElementType::kInt8),
+      l2_(p.metric == Metric::kL2),
       normalize_(p.metric == Metric::kCosine),
       sign_(p.metric == Metric::kL2 ? 1.0f : -1.0f),
       bias_(p.metric == Metric::kCosine ? 1.0f : 0.0f),
@@ -40,9 +45,42 @@ HnswIndex::Impl::Impl(const HnswParams& p)
   // Fetched once: the hot loops call through these pointers only.
   dist_f32_ = p.metric == Metric::kL2 ? k.l2_f32 : k.dot_f32;
   dist_f16_ = p.metric == Metric::kL2 ? k.l2_f16 : k.dot_f16;
+  const Sq8Kernels& qk = QuantKernels();
+  sq8_l2_ = qk.l2;
+  sq8_dot_ = qk.dot;
+}
+
+void HnswIndex::Impl::SetQuantizer(ScalarQuantizer q) {
+  sq_.emplace(std::move(q));
+  sq_steps_ = sq_->steps().data();
+  sq_offset_.resize(dim_);
+  for (size_t i = 0; i < dim_; ++i) sq_offset_[i] = sq_->lo(i) + 128.0f * sq_->step(i);
+}
+
+// The decoded value is x_i = off_i + s_i c_i with off_i = lo_i + 128 s_i, so
+// (v_i - x_i) = (v_i - off_i) - s_i c_i and v.x = sum v_i off_i + sum (v_i s_i) c_i.
+const float* HnswIndex::Impl::QueryForm(const float* v, float* scratch) const {
+  if (!i8_) return v;
+  const float* off = sq_offset_.data();
+  if (l2_) {
+    for (size_t i = 0; i < dim_; ++i) scratch[i] = v[i] - off[i];
+    scratch[dim_] = 0.0f;
+  } else {
+    double bias = 0;
+    for (size_t i = 0; i < dim_; ++i) {
+      scratch[i] = v[i] * sq_steps_[i];
+      bias += static_cast<double>(v[i]) * off[i];
+    }
+    scratch[dim_] = static_cast<float>(bias);
+  }
+  return scratch;
 }
 
 const float* HnswIndex::Impl::NodeAsQuery(uint32_t id, float* scratch) const {
+  if (i8_) {
+    sq_->Decode(reinterpret_cast<const int8_t*>(VecPtr(id)), scratch);
+    return QueryForm(scratch, scratch + dim_);
+  }
   if (!f16_) return reinterpret_cast<const float*>(VecPtr(id));
   const auto* h = reinterpret_cast<const uint16_t*>(VecPtr(id));
   for (size_t i = 0; i < dim_; ++i) scratch[i] = HalfToFloat(h[i]);
@@ -50,7 +88,9 @@ const float* HnswIndex::Impl::NodeAsQuery(uint32_t id, float* scratch) const {
 }
 
 void HnswIndex::Impl::StoreVector(uint32_t id, const float* v) {
-  if (f16_) {
+  if (i8_) {
+    sq_->Encode(v, reinterpret_cast<int8_t*>(VecPtr(id)));
+  } else if (f16_) {
     auto* h = reinterpret_cast<uint16_t*>(VecPtr(id));
     for (size_t i = 0; i < dim_; ++i) h[i] = FloatToHalf(v[i]);
   } else {
@@ -126,7 +166,7 @@ uint32_t HnswIndex::Impl::NewSlot(uint64_t label, int level) {
 
 void HnswIndex::Impl::SelectHeuristic(std::vector<Cand>& cands, size_t m) const {
   if (cands.size() <= m) return;
-  std::vector<float> scratch(f16_ ? dim_ : 0);
+  std::vector<float> scratch(ScratchFloats());
   size_t kept = 0;
   for (size_t i = 0; i < cands.size() && kept < m; ++i) {
     const Cand c = cands[i];
@@ -155,7 +195,7 @@ uint32_t HnswIndex::Impl::ConnectNeighbors(uint32_t node, int level, std::vector
     for (size_t i = 0; i < cands.size(); ++i) ll[1 + i] = cands[i].id;
     if constexpr (kLocked) hnsw_internal::SpinUnlock(locks_[node]);
   }
-  std::vector<float> scratch(f16_ ? dim_ : 0);
+  std::vector<float> scratch(ScratchFloats());
   std::vector<Cand> pruned;
   for (const Cand& c : cands) {
     const uint32_t s = c.id;
@@ -191,6 +231,8 @@ template <bool kLocked>
 void HnswIndex::Impl::Link(uint32_t node, int level, const float* q) {
   std::unique_lock<std::mutex> glock(entry_mu_, std::defer_lock);
   if constexpr (kLocked) glock.lock();
+  std::vector<float> qbuf(i8_ ? dim_ + 1 : 0);
+  q = QueryForm(q, qbuf.data());
   uint32_t ep = entry_;
   const int maxl = max_level_;
   if (ep == kNoNode) {
@@ -225,7 +267,7 @@ void HnswIndex::Impl::UpdateNode(uint32_t node, const float* q) {
   StoreVector(node, q);
   if (entry_ == node && count_ == 1) return;
   const int level = levels_[node];
-  std::vector<float> scratch(f16_ ? dim_ : 0);
+  std::vector<float> scratch(ScratchFloats());
   std::vector<uint32_t> one_hop, cand_ids;
   std::vector<Cand> cands;
   // Re-select the links of the node's neighbours among its 1- and 2-hop
@@ -264,6 +306,8 @@ void HnswIndex::Impl::UpdateNode(uint32_t node, const float* q) {
 }
 
 void HnswIndex::Impl::RepairConnections(uint32_t node, int level, const float* q) {
+  std::vector<float> qbuf(i8_ ? dim_ + 1 : 0);
+  q = QueryForm(q, qbuf.data());
   uint32_t ep = entry_;
   float ep_d = Dist(q, ep);
   for (int l = max_level_; l > level; --l) ep = GreedyUpper<false>(q, ep, &ep_d, l);
@@ -333,12 +377,12 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Create(const HnswParams& params) {
       params.metric != Metric::kCosine) {
     return Status::InvalidArgument("hnsw: unknown metric");
   }
-  if (params.element_type == ElementType::kInt8) {
-    return Status::NotSupported("hnsw: int8 storage is not implemented");
-  }
   if (params.element_type != ElementType::kFloat32 &&
-      params.element_type != ElementType::kFloat16) {
+      params.element_type != ElementType::kFloat16 && params.element_type != ElementType::kInt8) {
     return Status::InvalidArgument("hnsw: unknown element type");
+  }
+  if (params.int8_train_size == 0 || params.int8_train_size > kMaxTrainSize) {
+    return Status::InvalidArgument("hnsw: int8_train_size must be in [1, 2^20]");
   }
   auto impl = std::make_unique<Impl>(params);
   if (params.max_elements > 0) {
@@ -350,7 +394,9 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Create(const HnswParams& params) {
 
 size_t HnswIndex::dim() const { return impl_->dim_; }
 Metric HnswIndex::metric() const { return impl_->p_.metric; }
-size_t HnswIndex::size() const { return impl_->count_ - impl_->num_deleted_; }
+size_t HnswIndex::size() const {
+  return impl_->count_ - impl_->num_deleted_ + impl_->pending_ids_.size();
+}
 size_t HnswIndex::slot_count() const { return impl_->count_; }
 const HnswParams& HnswIndex::params() const { return impl_->p_; }
 
@@ -360,21 +406,98 @@ size_t HnswIndex::MemoryBytes() const {
          m.labels_.capacity() * sizeof(uint64_t) + m.levels_.capacity() +
          m.deleted_.capacity() + m.upper_.capacity() * sizeof(void*) +
          m.upper_words_ * sizeof(uint32_t) + m.capacity_ * sizeof(std::atomic<uint8_t>) +
-         m.ids_.MemoryBytes() + m.free_slots_.capacity() * sizeof(uint32_t);
+         m.ids_.MemoryBytes() + m.free_slots_.capacity() * sizeof(uint32_t) +
+         (m.sq_ ? 6 * m.dim_ * sizeof(float) : 0) + m.sq_offset_.capacity() * sizeof(float) +
+         m.pending_ids_.capacity() * sizeof(uint64_t) +
+         m.pending_vecs_.capacity() * sizeof(float);
 }
 
-bool HnswIndex::Contains(uint64_t id) const { return impl_->ids_.Find(id) != kNoNode; }
+bool HnswIndex::trained() const { return impl_->trained(); }
+
+void HnswIndex::SetVectorSource(const VectorSource* source) {
+  if (impl_->i8_) impl_->source_ = source;  // other types are exact already
+}
+
+Status HnswIndex::Train(std::span<const float> sample) {
+  Impl& m = *impl_;
+  const size_t d = m.dim_;
+  if (sample.empty() || sample.size() % d != 0) {
+    return Status::InvalidArgument("hnsw: training sample is empty or not a multiple of dim");
+  }
+  for (float x : sample) {
+    if (!std::isfinite(x)) return Status::InvalidArgument("hnsw: training sample holds NaN or Inf");
+  }
+  if (!m.i8_) return Status::Ok();
+  if (m.sq_) return Status::InvalidArgument("hnsw: the int8 quantizer is already trained");
+  std::vector<float> copy(sample.begin(), sample.end());
+  if (m.normalize_) {
+    // The quantizer sees stored (normalised) vectors; zero rows stay zero.
+    for (size_t off = 0; off < copy.size(); off += d) NormalizeL2(copy.data() + off, d);
+  }
+  return m.TrainAndFlush(copy, 1);
+}
+
+ptrdiff_t HnswIndex::Impl::FindPending(uint64_t id) const {
+  for (size_t i = 0; i < pending_ids_.size(); ++i) {
+    if (pending_ids_[i] == id) return static_cast<ptrdiff_t>(i);
+  }
+  return -1;
+}
+
+Status HnswIndex::Impl::AddPending(const uint64_t* ids, const float* prepared, size_t n,
+                                   size_t threads) {
+  for (size_t i = 0; i < n; ++i) {
+    const ptrdiff_t pos = FindPending(ids[i]);
+    if (pos >= 0) {
+      std::memcpy(pending_vecs_.data() + size_t(pos) * dim_, prepared + i * dim_,
+                  dim_ * sizeof(float));
+    } else {
+      pending_ids_.push_back(ids[i]);
+      pending_vecs_.insert(pending_vecs_.end(), prepared + i * dim_, prepared + (i + 1) * dim_);
+    }
+  }
+  if (pending_ids_.size() < p_.int8_train_size) return Status::Ok();
+  return TrainAndFlush(pending_vecs_, threads);
+}
+
+Status HnswIndex::Impl::TrainAndFlush(std::span<const float> sample, size_t threads) {
+  VEXFS_ASSIGN_OR_RETURN(
+      ScalarQuantizer q,
+      ScalarQuantizer::Train(sample, dim_, ScalarQuantizer::Mode::kPerDimension));
+  SetQuantizer(std::move(q));
+  std::vector<uint64_t> ids = std::move(pending_ids_);
+  std::vector<float> vecs = std::move(pending_vecs_);
+  pending_ids_ = {};
+  pending_vecs_ = {};
+  if (ids.empty()) return Status::Ok();
+  return AddPreparedBatch(ids.data(), vecs.data(), ids.size(), threads);
+}
+
+bool HnswIndex::Contains(uint64_t id) const {
+  return impl_->ids_.Find(id) != kNoNode || impl_->FindPending(id) >= 0;
+}
 
 Status HnswIndex::Add(uint64_t id, std::span<const float> vec) {
   std::vector<float> q(impl_->dim_);
   VEXFS_RETURN_IF_ERROR(impl_->PrepareVector(vec, q.data()));
+  if (!impl_->trained()) return impl_->AddPending(&id, q.data(), 1, 1);
   return impl_->AddPrepared(id, q.data());
 }
 
 Status HnswIndex::Remove(uint64_t id) {
   Impl& m = *impl_;
   const uint32_t slot = m.ids_.Find(id);
-  if (slot == kNoNode) return Status::NotFound("hnsw: id not present");
+  if (slot == kNoNode) {
+    const ptrdiff_t pos = m.FindPending(id);
+    if (pos < 0) return Status::NotFound("hnsw: id not present");
+    const size_t last = m.pending_ids_.size() - 1;
+    m.pending_ids_[size_t(pos)] = m.pending_ids_[last];
+    std::memmove(m.pending_vecs_.data() + size_t(pos) * m.dim_,
+                 m.pending_vecs_.data() + last * m.dim_, m.dim_ * sizeof(float));
+    m.pending_ids_.pop_back();
+    m.pending_vecs_.resize(last * m.dim_);
+    return Status::Ok();
+  }
   m.ids_.Erase(id);
   m.deleted_[slot] = 1;
   ++m.num_deleted_;
@@ -395,6 +518,14 @@ Status HnswIndex::AddBatch(std::span<const uint64_t> ids, std::span<const float>
   for (size_t i = 0; i < n; ++i) {
     VEXFS_RETURN_IF_ERROR(m.PrepareVector(vecs.subspan(i * d, d), prepared.data() + i * d));
   }
+  if (!m.trained()) return m.AddPending(ids.data(), prepared.data(), n, threads);
+  return m.AddPreparedBatch(ids.data(), prepared.data(), n, threads);
+}
+
+Status HnswIndex::Impl::AddPreparedBatch(const uint64_t* ids, const float* prepared, size_t n,
+                                         size_t threads) {
+  Impl& m = *this;
+  const size_t d = dim_;
   // Last occurrence of a repeated id wins.
   std::vector<size_t> order(n);
   for (size_t i = 0; i < n; ++i) order[i] = i;
@@ -417,7 +548,7 @@ Status HnswIndex::AddBatch(std::span<const uint64_t> ids, std::span<const float>
     serial.push_back(fresh.back());
     fresh.pop_back();
   }
-  for (size_t i : serial) VEXFS_RETURN_IF_ERROR(m.AddPrepared(ids[i], prepared.data() + i * d));
+  for (size_t i : serial) VEXFS_RETURN_IF_ERROR(m.AddPrepared(ids[i], prepared + i * d));
   if (fresh.empty()) return Status::Ok();
 
   VEXFS_RETURN_IF_ERROR(m.EnsureCapacity(m.count_ + fresh.size()));
@@ -426,17 +557,17 @@ Status HnswIndex::AddBatch(std::span<const uint64_t> ids, std::span<const float>
   for (size_t j = 0; j < fresh.size(); ++j) {
     levels[j] = m.RandomLevel();
     slots[j] = m.NewSlot(ids[fresh[j]], levels[j]);
-    m.StoreVector(slots[j], prepared.data() + fresh[j] * d);
+    m.StoreVector(slots[j], prepared + fresh[j] * d);
   }
   size_t start = 0;
   if (m.entry_ == kNoNode) {
-    m.Link<false>(slots[0], levels[0], prepared.data() + fresh[0] * d);
+    m.Link<false>(slots[0], levels[0], prepared + fresh[0] * d);
     start = 1;
   }
   threads = std::max<size_t>(1, std::min(threads, fresh.size()));
   if (threads == 1) {
     for (size_t j = start; j < fresh.size(); ++j) {
-      m.Link<false>(slots[j], levels[j], prepared.data() + fresh[j] * d);
+      m.Link<false>(slots[j], levels[j], prepared + fresh[j] * d);
     }
     return Status::Ok();
   }
@@ -445,7 +576,7 @@ Status HnswIndex::AddBatch(std::span<const uint64_t> ids, std::span<const float>
     for (;;) {
       const size_t j = next.fetch_add(1, std::memory_order_relaxed);
       if (j >= fresh.size()) return;
-      m.Link<true>(slots[j], levels[j], prepared.data() + fresh[j] * d);
+      m.Link<true>(slots[j], levels[j], prepared + fresh[j] * d);
     }
   };
   std::vector<std::thread> pool;

@@ -11,12 +11,14 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
 
 #include "vexfs/engine/distance.h"
 #include "vexfs/engine/hnsw.h"
+#include "vexfs/engine/quantizer.h"
 
 namespace vexfs::engine {
 namespace hnsw_internal {
@@ -27,6 +29,7 @@ inline constexpr int kMaxLevel = 31;
 inline constexpr size_t kMaxM = 128;
 inline constexpr size_t kMaxDim = 65536;
 inline constexpr size_t kMaxK = 10000;
+inline constexpr size_t kMaxTrainSize = size_t{1} << 20;
 
 // Growable, zero-filled, 64-byte aligned byte array.
 class AlignedArray {
@@ -201,15 +204,31 @@ class HnswIndex::Impl {
   const uint8_t* VecPtr(uint32_t id) const { return vectors_.data() + size_t{id} * vec_bytes_; }
   uint8_t* VecPtr(uint32_t id) { return vectors_.data() + size_t{id} * vec_bytes_; }
 
-  // Distance from a float32 query (already normalised for cosine) to a slot.
+  // Distance from a query in "query form" (see QueryForm) to a slot.
   float Dist(const float* q, uint32_t id) const {
-    float raw = f16_ ? dist_f16_(q, reinterpret_cast<const uint16_t*>(VecPtr(id)), dim_)
-                     : dist_f32_(q, reinterpret_cast<const float*>(VecPtr(id)), dim_);
+    float raw;
+    if (i8_) {
+      const auto* c = reinterpret_cast<const int8_t*>(VecPtr(id));
+      raw = l2_ ? sq8_l2_(q, sq_steps_, c, dim_) : q[dim_] + sq8_dot_(q, c, dim_);
+    } else if (f16_) {
+      raw = dist_f16_(q, reinterpret_cast<const uint16_t*>(VecPtr(id)), dim_);
+    } else {
+      raw = dist_f32_(q, reinterpret_cast<const float*>(VecPtr(id)), dim_);
+    }
     return bias_ + sign_ * raw;
   }
-  // The stored vector of `id` as float32 (decoded into `scratch` for f16).
+  // Floats of scratch QueryForm/NodeAsQuery need.
+  size_t ScratchFloats() const { return i8_ ? 2 * dim_ + 1 : (f16_ ? dim_ : 0); }
+  // A prepared vector `v` (normalised for cosine) in the form Dist() takes:
+  // `v` itself for f32/f16; for int8 the quantizer weights w[dim] plus the
+  // dot-product bias at w[dim], written to scratch[0, dim + 1).
+  const float* QueryForm(const float* v, float* scratch) const;
+  // The stored vector of `id` in query form (decoded into `scratch`, which
+  // holds ScratchFloats() floats, for f16 and int8).
   const float* NodeAsQuery(uint32_t id, float* scratch) const;
   void StoreVector(uint32_t id, const float* v);
+  // kInt8: installs a trained quantizer and its derived tables.
+  void SetQuantizer(ScalarQuantizer q);
   void PrefetchVec(uint32_t id) const {
     const uint8_t* p = VecPtr(id);
     for (size_t off = 0; off < vec_used_bytes_; off += 64) __builtin_prefetch(p + off);
@@ -225,6 +244,16 @@ class HnswIndex::Impl {
   // Adds a prepared vector (replace if the id exists, else reuse a free slot
   // or append). Single-threaded.
   Status AddPrepared(uint64_t id, const float* q);
+  // Inserts prepared vectors (n * dim, ids distinct), new ids linked by
+  // `threads` workers. REQUIRES: trained.
+  Status AddPreparedBatch(const uint64_t* ids, const float* prepared, size_t n, size_t threads);
+  // kInt8 before training: add/replace in the pending buffer, then train
+  // and flush once it holds int8_train_size vectors.
+  Status AddPending(const uint64_t* ids, const float* prepared, size_t n, size_t threads);
+  Status TrainAndFlush(std::span<const float> sample, size_t threads);
+  bool trained() const { return !i8_ || sq_.has_value(); }
+  // Pending position of `id`, or -1.
+  ptrdiff_t FindPending(uint64_t id) const;
   template <bool kLocked>
   void Link(uint32_t node, int level, const float* q);
   void UpdateNode(uint32_t node, const float* q);
@@ -252,8 +281,15 @@ class HnswIndex::Impl {
   void Knn(const float* q, size_t k, size_t ef, const IdFilter* filter,
            std::vector<Cand>* out) const;
   void BruteForce(const float* q, size_t k, const IdFilter* filter, std::vector<Cand>* out) const;
+  // Validates `query` into buf: the prepared (normalised) vector at
+  // buf[0, dim), its query form after it for int8. *q = query form.
   Status PrepareQuery(std::span<const float> query, std::vector<float>* buf,
                       const float** q) const;
+  // Exact scan of the pending buffer (kInt8 before training).
+  void ScanPending(const float* v, size_t k, float radius, const IdFilter* filter,
+                   std::vector<Neighbor>* out) const;
+  // Replaces the distances of `cands` by exact ones from source_, sorted.
+  Status Rerank(const float* v, const std::vector<Cand>& cands, std::vector<Neighbor>* out) const;
 
   // ---- state ----------------------------------------------------------------
   HnswParams p_;
@@ -264,11 +300,25 @@ class HnswIndex::Impl {
   size_t vec_used_bytes_;  // dim * element size
   size_t vec_bytes_;       // stride, padded to 64
   bool f16_;
+  bool i8_;
+  bool l2_;
   bool normalize_;
   float sign_;
   float bias_;
   float (*dist_f32_)(const float*, const float*, size_t);
   float (*dist_f16_)(const float*, const uint16_t*, size_t);
+  float (*sq8_l2_)(const float*, const float*, const int8_t*, size_t);
+  float (*sq8_dot_)(const float*, const int8_t*, size_t);
+
+  // kInt8 state: the quantizer once trained, its per-dimension step and
+  // offset (lo + 128 * step) tables, the pending buffer before training,
+  // and the optional source of originals for re-ranking.
+  std::optional<ScalarQuantizer> sq_;
+  const float* sq_steps_ = nullptr;
+  std::vector<float> sq_offset_;
+  std::vector<uint64_t> pending_ids_;
+  std::vector<float> pending_vecs_;  // prepared (normalised) float32
+  const VectorSource* source_ = nullptr;
   double level_mult_;
   std::mt19937_64 rng_;
 

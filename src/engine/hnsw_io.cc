@@ -1,18 +1,27 @@
-// HnswIndex serialization. The payload (inside the serialize.h blob
-// container, kind kHnsw, version 1) is, all integers little-endian:
+// HnswIndex serialization (spec: docs/hnsw_format.md). The payload (inside
+// the serialize.h blob container, kind kHnsw) is, all integers
+// little-endian:
 //
 //   u32 dim | u8 metric | u8 element_type | u16 reserved (0)
 //   u32 M | u32 ef_construction | u32 ef_search | u64 seed
 //   u32 slot_count (n) | u32 entry (0xFFFFFFFF when n == 0) | i32 max_level
 //   u64 label[n] | u8 level[n] | u8 deleted[n] (0 or 1)
-//   vectors: n * dim f32 (element_type 0) or u16 binary16 (element_type 1)
+//   vectors: n * dim f32 (element_type 0), u16 binary16 (1) or i8 codes (2)
 //   level 0:  for each slot: u32 count (<= 2M), u32 neighbour[count]
 //   upper:    for each slot, for level 1..level[slot]: u32 count (<= M),
 //             u32 neighbour[count]
+//   version 2 only (int8):
+//             u8 has_quantizer | u8[3] reserved (0) | u32 int8_train_size
+//             [ScalarQuantizer::Serialize block when has_quantizer]
+//             u32 pending (p) | u64 pending_id[p] | f32 pending_vec[p * dim]
+//
+// Version 1 is still written for f32/f16 indexes (older readers load
+// them); int8 indexes are written as version 2. Both are read.
 //
 // Every field is validated on load: neighbour ids < n, counts <= the
 // per-level maximum, levels <= 31 and <= max_level, entry at max_level,
 // live labels unique, vectors finite.
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -24,7 +33,7 @@ namespace vexfs::engine {
 using hnsw_internal::kNoNode;
 
 namespace {
-constexpr uint16_t kHnswFormatVersion = 1;
+constexpr uint16_t kHnswFormatVersion = 2;  // newest version read
 
 Status Bad(const std::string& what) { return Status::Corruption("hnsw: " + what); }
 }  // namespace
@@ -48,7 +57,9 @@ Result<std::vector<uint8_t>> HnswIndex::Serialize() const {
   w.PutBytes(m.levels_.data(), n);
   w.PutBytes(m.deleted_.data(), n);
   for (uint32_t i = 0; i < n; ++i) {
-    if (m.f16_) {
+    if (m.i8_) {
+      w.PutBytes(m.VecPtr(i), m.dim_);
+    } else if (m.f16_) {
       w.PutU16Array({reinterpret_cast<const uint16_t*>(m.VecPtr(i)), m.dim_});
     } else {
       w.PutF32Array({reinterpret_cast<const float*>(m.VecPtr(i)), m.dim_});
@@ -64,8 +75,19 @@ Result<std::vector<uint8_t>> HnswIndex::Serialize() const {
       w.PutU32Array({ll, size_t{ll[0]} + 1});
     }
   }
+  if (m.i8_) {
+    w.PutU8(m.sq_ ? 1 : 0);
+    w.PutU8(0);
+    w.PutU8(0);
+    w.PutU8(0);
+    w.PutU32(static_cast<uint32_t>(m.p_.int8_train_size));
+    if (m.sq_) m.sq_->Serialize(&w);
+    w.PutU32(static_cast<uint32_t>(m.pending_ids_.size()));
+    w.PutU64Array(m.pending_ids_);
+    w.PutF32Array(m.pending_vecs_);
+  }
   std::vector<uint8_t> payload = w.Release();
-  return WrapBlob(IndexKind::kHnsw, kHnswFormatVersion, payload);
+  return WrapBlob(IndexKind::kHnsw, m.i8_ ? 2 : 1, payload);
 }
 
 namespace {
@@ -81,6 +103,48 @@ Status ReadLinks(ByteReader& r, uint32_t* dst, size_t max, size_t n) {
   dst[0] = cnt;
   return Status::Ok();
 }
+
+// The version-2 int8 trailer: quantizer state and the pending buffer.
+Status ReadInt8Trailer(ByteReader& r, uint32_t n, HnswIndex::Impl* m) {
+  uint8_t has_q = 0, pad[3];
+  uint32_t train_size = 0, pending = 0;
+  VEXFS_RETURN_IF_ERROR(r.ReadU8(&has_q));
+  VEXFS_RETURN_IF_ERROR(r.ReadBytes(pad, 3));
+  VEXFS_RETURN_IF_ERROR(r.ReadU32(&train_size));
+  if (has_q > 1) return Bad("invalid quantizer flag");
+  if (pad[0] != 0 || pad[1] != 0 || pad[2] != 0) return Bad("trailer reserved bytes not zero");
+  if (train_size == 0 || train_size > hnsw_internal::kMaxTrainSize) {
+    return Bad("invalid int8 train size");
+  }
+  if (n > 0 && has_q == 0) return Bad("int8 graph without a quantizer");
+  m->p_.int8_train_size = train_size;
+  if (has_q) {
+    auto q = ScalarQuantizer::Deserialize(&r);
+    if (!q.ok()) return Bad("quantizer: " + q.status().message());
+    if (q->dim() != m->dim_ || q->mode() != ScalarQuantizer::Mode::kPerDimension) {
+      return Bad("quantizer does not match the index");
+    }
+    m->SetQuantizer(std::move(q).value());
+  }
+  VEXFS_RETURN_IF_ERROR(r.ReadU32(&pending));
+  // Pending vectors exist only before training, and fewer than train_size.
+  if (pending > 0 && (has_q != 0 || pending >= train_size)) return Bad("invalid pending count");
+  VEXFS_RETURN_IF_ERROR(r.CheckAvailable(pending, 8 + 4 * m->dim_));
+  m->pending_ids_.resize(pending);
+  m->pending_vecs_.resize(size_t{pending} * m->dim_);
+  VEXFS_RETURN_IF_ERROR(r.ReadU64Array(m->pending_ids_.data(), pending));
+  VEXFS_RETURN_IF_ERROR(r.ReadF32Array(m->pending_vecs_.data(), m->pending_vecs_.size()));
+  for (float x : m->pending_vecs_) {
+    if (!std::isfinite(x)) return Bad("non-finite pending vector component");
+  }
+  std::vector<uint64_t> sorted = m->pending_ids_;
+  std::sort(sorted.begin(), sorted.end());
+  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
+    return Bad("duplicate pending id");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<HnswIndex>> HnswIndex::Deserialize(std::span<const uint8_t> blob) {
@@ -104,9 +168,11 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Deserialize(std::span<const uint8_
   VEXFS_RETURN_IF_ERROR(r.ReadI32(&max_level));
   if (reserved != 0) return Bad("reserved field is not zero");
   if (metric > static_cast<uint8_t>(Metric::kCosine)) return Bad("unknown metric");
-  if (etype != static_cast<uint8_t>(ElementType::kFloat32) &&
-      etype != static_cast<uint8_t>(ElementType::kFloat16)) {
-    return Bad("unsupported element type");
+  // Version 1 knows f32/f16 only; version 2 is written for int8 only.
+  const uint8_t etype_ok = view.version == 1 ? static_cast<uint8_t>(ElementType::kFloat16)
+                                             : static_cast<uint8_t>(ElementType::kInt8);
+  if (etype > etype_ok || (view.version == 2 && etype != etype_ok)) {
+    return Bad("unsupported element type for format version " + std::to_string(view.version));
   }
   HnswParams p;
   p.dim = dim;
@@ -121,7 +187,9 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Deserialize(std::span<const uint8_
     return Bad("invalid parameters");
   }
   if (n > hnsw_internal::kMaxSlots) return Bad("slot count too large");
-  const size_t esize = etype == static_cast<uint8_t>(ElementType::kFloat16) ? 2 : 4;
+  const size_t esize = etype == static_cast<uint8_t>(ElementType::kFloat16) ? 2
+                       : etype == static_cast<uint8_t>(ElementType::kInt8)  ? 1
+                                                                            : 4;
   // Minimum bytes per slot: label, level, flag, vector, level-0 count.
   VEXFS_RETURN_IF_ERROR(r.CheckAvailable(n, 8 + 1 + 1 + size_t{dim} * esize + 4));
   if (n == 0) {
@@ -164,7 +232,9 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Deserialize(std::span<const uint8_
     if (deleted[i] != 0) m.free_slots_.push_back(static_cast<uint32_t>(i));
   }
   for (uint32_t i = 0; i < n; ++i) {
-    if (m.f16_) {
+    if (m.i8_) {
+      VEXFS_RETURN_IF_ERROR(r.ReadBytes(m.VecPtr(i), dim));  // every code is valid
+    } else if (m.f16_) {
       auto* h = reinterpret_cast<uint16_t*>(m.VecPtr(i));
       VEXFS_RETURN_IF_ERROR(r.ReadU16Array(h, dim));
       for (uint32_t j = 0; j < dim; ++j) {
@@ -189,6 +259,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Deserialize(std::span<const uint8_
       }
     }
   }
+  if (view.version >= 2) VEXFS_RETURN_IF_ERROR(ReadInt8Trailer(r, n, &m));
   VEXFS_RETURN_IF_ERROR(r.ExpectEnd());
   m.entry_ = n == 0 ? kNoNode : entry;
   m.max_level_ = n == 0 ? -1 : max_level;

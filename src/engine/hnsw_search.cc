@@ -259,9 +259,48 @@ void HnswIndex::Impl::Knn(const float* q, size_t k, size_t ef, const IdFilter* f
 
 Status HnswIndex::Impl::PrepareQuery(std::span<const float> query, std::vector<float>* buf,
                                      const float** q) const {
-  buf->resize(dim_);
+  buf->resize(i8_ ? 2 * dim_ + 1 : dim_);
   VEXFS_RETURN_IF_ERROR(PrepareVector(query, buf->data()));
-  *q = buf->data();
+  *q = trained() ? QueryForm(buf->data(), buf->data() + dim_) : buf->data();
+  return Status::Ok();
+}
+
+namespace {
+inline bool NeighborLess(const Neighbor& a, const Neighbor& b) {
+  return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+}
+}  // namespace
+
+void HnswIndex::Impl::ScanPending(const float* v, size_t k, float radius, const IdFilter* filter,
+                                  std::vector<Neighbor>* out) const {
+  out->clear();
+  for (size_t i = 0; i < pending_ids_.size(); ++i) {
+    if (filter != nullptr && !(*filter)(pending_ids_[i])) continue;
+    const float d = MetricDistance(p_.metric, v, pending_vecs_.data() + i * dim_, dim_);
+    if (d <= radius) out->push_back({pending_ids_[i], d});
+  }
+  std::sort(out->begin(), out->end(), NeighborLess);
+  if (out->size() > k) out->resize(k);
+}
+
+Status HnswIndex::Impl::Rerank(const float* v, const std::vector<Cand>& cands,
+                               std::vector<Neighbor>* out) const {
+  thread_local std::vector<float> orig;
+  orig.resize(dim_);
+  out->clear();
+  out->reserve(cands.size());
+  for (const Cand& c : cands) {
+    const uint64_t id = labels_[c.id];
+    VEXFS_RETURN_IF_ERROR(source_->Fetch(id, orig));
+    for (float x : orig) {
+      if (!std::isfinite(x)) return Status::Corruption("hnsw: vector source returned NaN or Inf");
+    }
+    if (normalize_ && !NormalizeL2(orig.data(), dim_)) {
+      return Status::Corruption("hnsw: vector source returned a zero vector under cosine");
+    }
+    out->push_back({id, MetricDistance(p_.metric, v, orig.data(), dim_)});
+  }
+  std::sort(out->begin(), out->end(), NeighborLess);
   return Status::Ok();
 }
 
@@ -276,8 +315,22 @@ Result<std::vector<Neighbor>> HnswIndex::Search(std::span<const float> query,
   thread_local std::vector<Cand> cands;
   const float* q = nullptr;
   VEXFS_RETURN_IF_ERROR(m.PrepareQuery(query, &buf, &q));
+  if (!m.trained()) {
+    std::vector<Neighbor> out;
+    m.ScanPending(buf.data(), params.k, std::numeric_limits<float>::infinity(), params.filter,
+                  &out);
+    return out;
+  }
   size_t ef = params.effort != 0 ? params.effort : m.p_.ef_search;
   ef = std::max(params.k, std::min(ef, std::max<size_t>(m.count_, 1)));
+  if (m.source_ != nullptr) {
+    // Re-rank the whole beam with the originals.
+    m.Knn(q, ef, ef, params.filter, &cands);
+    std::vector<Neighbor> out;
+    VEXFS_RETURN_IF_ERROR(m.Rerank(buf.data(), cands, &out));
+    if (out.size() > params.k) out.resize(params.k);
+    return out;
+  }
   m.Knn(q, params.k, ef, params.filter, &cands);
   std::vector<Neighbor> out(cands.size());
   for (size_t i = 0; i < cands.size(); ++i) out[i] = {m.labels_[cands[i].id], cands[i].d};
@@ -291,6 +344,11 @@ Result<std::vector<Neighbor>> HnswIndex::RangeSearch(std::span<const float> quer
   std::vector<float> buf;
   const float* q = nullptr;
   VEXFS_RETURN_IF_ERROR(m.PrepareQuery(query, &buf, &q));
+  if (!m.trained()) {
+    std::vector<Neighbor> out;
+    m.ScanPending(buf.data(), std::numeric_limits<size_t>::max(), radius, params.filter, &out);
+    return out;
+  }
   const size_t live = m.count_ - m.num_deleted_;
   size_t ef = std::max<size_t>(params.effort != 0 ? params.effort : m.p_.ef_search, 32);
   std::vector<Cand> cands;
@@ -308,6 +366,14 @@ Result<std::vector<Neighbor>> HnswIndex::RangeSearch(std::span<const float> quer
   for (const Cand& c : cands) {
     if (c.d > radius) break;
     out.push_back({m.labels_[c.id], c.d});
+  }
+  if (m.source_ != nullptr) {
+    const size_t hits = out.size();
+    cands.resize(hits);
+    std::vector<Neighbor> exact;
+    VEXFS_RETURN_IF_ERROR(m.Rerank(buf.data(), cands, &exact));
+    std::erase_if(exact, [radius](const Neighbor& nb) { return nb.distance > radius; });
+    return exact;
   }
   return out;
 }

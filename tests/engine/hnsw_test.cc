@@ -396,7 +396,8 @@ TEST(HnswTest, BadInputIsEinval) {
   EXPECT_EQ(HnswIndex::Create(bad_m).status().err(), EINVAL);
   HnswParams i8 = Params(4, Metric::kL2);
   i8.element_type = ElementType::kInt8;
-  EXPECT_EQ(HnswIndex::Create(i8).status().err(), ENOTSUP);
+  i8.int8_train_size = 0;
+  EXPECT_EQ(HnswIndex::Create(i8).status().err(), EINVAL);
 
   auto idx = std::move(HnswIndex::Create(Params(4, Metric::kCosine))).value();
   const float ok[4] = {1, 0, 0, 0};

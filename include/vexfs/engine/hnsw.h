@@ -25,6 +25,35 @@
 //   * RangeSearch widens ef until the ef-th candidate lies outside the
 //     radius (falling back to an exact scan when ef reaches the size).
 //
+// int8 storage (ElementType::kInt8)
+// ---------------------------------
+// Nodes hold only the int8 codes of a per-dimension ScalarQuantizer
+// (quantizer.h); float32 originals are NOT kept in RAM. Graph construction
+// and traversal use asymmetric distances (float32 query against codes).
+//   * Training: the quantizer is trained explicitly with Train(sample), or
+//     automatically on the first `int8_train_size` vectors. Until then the
+//     added vectors wait, as float32, in a pending buffer that searches
+//     scan exactly; training encodes them and links them into the graph.
+//     Vectors outside the trained ranges are clamped per dimension.
+//   * Re-ranking: with a VectorSource set (SetVectorSource), Search fetches
+//     the originals of the whole final beam (max(ef, k) candidates) and
+//     returns the best k by exact float32 distance. Without a source, the
+//     returned distances are those to the decoded codes (approximate).
+//     RangeSearch selects candidates by approximate distance and, with a
+//     source, reports (and filters by) the exact one.
+//   * Memory per node (M links, d dims, bytes, live slots):
+//        codes              d rounded up to 64
+//        level-0 links      4 + 2M*4
+//        id + level + flag  8 + 1 + 1, upper-list pointer 8, lock 1
+//        upper links        (M + 1) * 4 / (M - 1) on average (4.5 at M=16)
+//        id map             12 / load factor (17..34)
+//     e.g. d=384, M=16: ~565 B, against hnswlib at float32 with
+//        d*4 + (4 + 2M*4) + 8 = 1676 B (its "size_data_per_element", not
+//     counting its per-node mutex, level-list pointer and label hash map),
+//     i.e. <= 0.34x. At d=128 the links dominate and the ratio is ~0.47x.
+//     MemoryBytes() counts all of the above plus the quantizer tables and
+//     the pending buffer; it never counts the VectorSource's storage.
+//
 // Limits: dim in [1, 65536]; M in [2, 128]; at most 2^31 - 1 slots.
 //
 // Thread safety: Search, RangeSearch, SearchBatch, Contains, size,
@@ -44,6 +73,7 @@
 #include <vector>
 
 #include "vexfs/engine/index.h"
+#include "vexfs/engine/vector_source.h"
 #include "vexfs/status.h"
 
 namespace vexfs::engine {
@@ -51,20 +81,23 @@ namespace vexfs::engine {
 struct HnswParams {
   size_t dim = 0;
   Metric metric = Metric::kL2;
-  // kFloat32 and kFloat16 are supported (f16: float32 query against float16
-  // storage). kInt8 is rejected with ENOTSUP for now.
+  // kFloat32, kFloat16 (float32 query against float16 storage) and kInt8
+  // (codes only, see above).
   ElementType element_type = ElementType::kFloat32;
   size_t M = 16;                 // links per node on levels > 0; 2*M on level 0
   size_t ef_construction = 200;  // beam width while inserting
   size_t ef_search = 64;         // default beam width when SearchParams.effort == 0
   size_t max_elements = 0;       // capacity hint; the index grows past it
   uint64_t seed = 100;           // level generator seed
+  // kInt8: vectors buffered before the quantizer trains itself on them
+  // (1..1<<20). Ignored for other element types.
+  size_t int8_train_size = 1024;
 };
 
 class HnswIndex final : public VectorIndex {
  public:
-  // Validates `params` (EINVAL on dim 0 / too large, bad M, ef 0; ENOTSUP
-  // for kInt8).
+  // Validates `params` (EINVAL on dim 0 / too large, bad M, ef 0, bad
+  // int8_train_size).
   static Result<std::unique_ptr<HnswIndex>> Create(const HnswParams& params);
   // Parses a blob produced by Serialize(). Corrupted or truncated input
   // yields Corruption (EUCLEAN) or NotSupported (newer version); never a
@@ -99,6 +132,19 @@ class HnswIndex final : public VectorIndex {
                                             const SearchParams& params) const override;
 
   Result<std::vector<uint8_t>> Serialize() const override;
+
+  // kInt8: trains the quantizer on `sample` (n * dim floats, normalised
+  // first under cosine) and links every pending vector into the graph.
+  // EINVAL for a bad sample or if the quantizer is already trained (codes
+  // cannot be re-encoded without the originals); other element types:
+  // validates and does nothing. Requires exclusive access.
+  Status Train(std::span<const float> sample);
+  // True once kInt8 codes exist (always true for other element types).
+  bool trained() const;
+  // kInt8: originals for re-ranking; nullptr (the default) disables it.
+  // Not owned: it must outlive the index or be reset first. Not
+  // serialized. Requires exclusive access.
+  void SetVectorSource(const VectorSource* source);
 
   const HnswParams& params() const;
   // Internal slots in use, live + deleted (for tests: churn must not grow it).

@@ -1,0 +1,299 @@
+// vexfs-fuse: mounts a VexFS volume through FUSE. A thin front end: option
+// parsing in options.cc, the operations table in vexfs_fuse.cc, the
+// filesystem in vexfs_core. See vexfs-fuse(8) and docs/fuse.md.
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "fuse/options.h"
+#include "fuse/vexfs_fuse.h"
+#include "vexfs/block_device.h"
+#include "vexfs/filesystem.h"
+
+namespace vexfs::fusefs {
+namespace {
+
+bool g_daemon = false;  // stderr is /dev/null: report through syslog too
+
+void Error(const std::string& msg) {
+  if (g_daemon) syslog(LOG_ERR, "%s", msg.c_str());
+  std::fprintf(stderr, "vexfs-fuse: %s\n", msg.c_str());
+}
+
+void Notice(const std::string& msg) {
+  if (g_daemon) syslog(LOG_NOTICE, "%s", msg.c_str());
+  else std::fprintf(stderr, "vexfs-fuse: %s\n", msg.c_str());
+}
+
+// Tells the waiting parent (see Daemonize) how start-up went.
+void Notify(int* fd, char code) {
+  if (*fd < 0) return;
+  while (write(*fd, &code, 1) < 0 && errno == EINTR) {
+  }
+  close(*fd);
+  *fd = -1;
+}
+
+// Forks; the parent waits for the child's start-up verdict and exits with
+// it, so `vexfs-fuse` and mount(8) return only when the mount is up or has
+// failed. Forking first, before the device is opened, keeps vexfs_core's
+// threads in the process that uses them. Returns the fd the child reports
+// on, or -1 in the parent after it has its exit code in *exit_code.
+int Daemonize(int* exit_code) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    Error(std::string("pipe: ") + std::strerror(errno));
+    *exit_code = 1;
+    return -1;
+  }
+  const pid_t pid = fork();
+  if (pid < 0) {
+    Error(std::string("fork: ") + std::strerror(errno));
+    *exit_code = 1;
+    return -1;
+  }
+  if (pid > 0) {
+    close(fds[1]);
+    char code = 1;
+    ssize_t n;
+    while ((n = read(fds[0], &code, 1)) < 0 && errno == EINTR) {
+    }
+    if (n != 1) {  // the child died before reporting
+      int st = 0;
+      waitpid(pid, &st, 0);
+      code = 1;
+    }
+    *exit_code = code;
+    return -1;
+  }
+  close(fds[0]);
+  setsid();
+  return fds[1];
+}
+
+// Detaches stdio once the mount is up (the daemon's messages go to syslog).
+void DetachStdio() {
+  const int fd = open("/dev/null", O_RDWR);
+  if (fd < 0) return;
+  dup2(fd, 0);
+  dup2(fd, 1);
+  dup2(fd, 2);
+  if (fd > 2) close(fd);
+  if (chdir("/") != 0) {
+  }
+  g_daemon = true;
+}
+
+// Shutdown on SIGTERM/SIGINT/SIGHUP. The signals are blocked everywhere and
+// taken by sigwait() in a helper thread, which first syncs the mount (with
+// the writeback cache the kernel may still hold dirty pages, and only a
+// running session can receive them), then ends the session and wakes the
+// main thread out of the loop's wait with SIGUSR1. Lock order: Shutdown::mu
+// only.
+struct Shutdown {
+  std::mutex mu;
+  bool loop_done = false;  // the session may be gone: do not touch it
+  fuse_session* se = nullptr;
+  std::string mountpoint;
+  pthread_t main_thread;
+};
+
+void WakeHandler(int) {}
+
+void SignalThread(Shutdown* sd, sigset_t set) {
+  int sig = 0;
+  if (sigwait(&set, &sig) != 0) return;
+  {
+    std::lock_guard<std::mutex> lock(sd->mu);
+    if (sd->loop_done) return;
+  }
+  const int fd = open(sd->mountpoint.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    syncfs(fd);
+    close(fd);
+  }
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(sd->mu);
+      if (sd->loop_done) return;
+      fuse_session_exit(sd->se);
+      pthread_kill(sd->main_thread, SIGUSR1);
+    }
+    // The wake-up can land just before the loop starts waiting: repeat.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+std::string Absolute(const std::string& path) {
+  char buf[PATH_MAX];
+  if (realpath(path.c_str(), buf) == nullptr) return path;
+  return buf;
+}
+
+bool HasOption(const CommandLine& cl, const char* prefix) {
+  for (const auto& o : cl.fuse_options) {
+    if (o.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+sigset_t StopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+// Everything after the fork: returns the process exit code. notify_fd < 0
+// in the foreground; set to -1 once the parent has been told.
+int Serve(const CommandLine& cl, int* notify_fd) {
+  // Blocked before vexfs_core starts its threads, which inherit the mask:
+  // only SignalThread may take them.
+  const sigset_t stop = StopSignals();
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  const std::string target = Absolute(cl.target);
+  const std::string mountpoint = Absolute(cl.mountpoint);
+
+  OpenOptions oo;
+  oo.read_only = cl.mount.read_only;
+  oo.exclusive = true;
+  Result<std::unique_ptr<BlockDevice>> dev = OpenBlockDevice(target, oo);
+  if (!dev.ok()) {
+    if (dev.status().err() == EBUSY) {
+      Error(target + " is in use: another process has the volume open (already mounted?)");
+    } else {
+      Error("cannot open " + target + ": " + dev.status().ToString());
+    }
+    return 1;
+  }
+  MountInfo info;
+  Result<std::unique_ptr<Filesystem>> fs = Filesystem::Mount(std::move(*dev), cl.mount, &info);
+  if (!fs.ok()) {
+    Error("cannot mount " + target + ": " + fs.status().ToString());
+    return 1;
+  }
+
+  FuseContext ctx;
+  ctx.fs = fs->get();
+  ctx.read_only = cl.mount.read_only;
+  ctx.check_permissions = cl.mount.check_permissions;
+  ctx.entry_timeout = ctx.check_permissions ? 0.0 : 1.0;
+  ctx.writeback_cache = !ctx.check_permissions && !ctx.read_only;
+
+  fuse_args args = FUSE_ARGS_INIT(0, nullptr);
+  bool ok = fuse_opt_add_arg(&args, "vexfs-fuse") == 0;
+  if (cl.debug) ok = ok && fuse_opt_add_arg(&args, "-odebug") == 0;
+  char* opts = nullptr;  // comma-joined, commas inside values escaped
+  for (const auto& o : cl.fuse_options) ok = ok && fuse_opt_add_opt_escaped(&opts, o.c_str()) == 0;
+  if (!HasOption(cl, "fsname=")) {
+    ok = ok && fuse_opt_add_opt_escaped(&opts, ("fsname=" + target).c_str()) == 0;
+  }
+  if (!HasOption(cl, "subtype=")) ok = ok && fuse_opt_add_opt_escaped(&opts, "subtype=vexfs") == 0;
+  if (opts != nullptr) ok = ok && fuse_opt_add_arg(&args, (std::string("-o") + opts).c_str()) == 0;
+  free(opts);
+
+  int code = 1;
+  fuse_session* se = ok ? fuse_session_new(&args, &LowLevelOps(), sizeof(fuse_lowlevel_ops), &ctx)
+                        : nullptr;
+  if (se == nullptr) {
+    Error("cannot create the FUSE session (bad options?)");
+  } else if (fuse_session_mount(se, mountpoint.c_str()) != 0) {
+    Error("cannot mount on " + mountpoint);
+    fuse_session_destroy(se);
+    se = nullptr;
+  }
+  fuse_opt_free_args(&args);
+  if (se == nullptr) {
+    fs->get()->Unmount().IgnoreError();
+    return 1;
+  }
+
+  if (*notify_fd >= 0) DetachStdio();
+  Notify(notify_fd, 0);
+  if (!info.was_clean || info.replayed_transactions > 0) {
+    Notice(target + " was not cleanly unmounted: replayed " +
+           std::to_string(info.replayed_transactions) + " journal transactions, released " +
+           std::to_string(info.orphans_released) + " orphans");
+  }
+
+  Shutdown sd;
+  sd.se = se;
+  sd.mountpoint = mountpoint;
+  sd.main_thread = pthread_self();
+  struct sigaction sa{};
+  sa.sa_handler = WakeHandler;  // no SA_RESTART: interrupts the loop's wait
+  sigaction(SIGUSR1, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  std::thread(SignalThread, &sd, StopSignals()).detach();
+
+  int loop_err;
+  if (cl.single_thread) {
+    loop_err = fuse_session_loop(se);
+  } else {
+    fuse_loop_config* lc = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(lc, 0);
+    fuse_loop_cfg_set_max_threads(lc, 16);
+    loop_err = fuse_session_loop_mt(se, lc);
+    fuse_loop_cfg_destroy(lc);
+  }
+  {
+    std::lock_guard<std::mutex> lock(sd.mu);
+    sd.loop_done = true;
+  }
+  fuse_session_unmount(se);
+  code = loop_err < 0 ? 1 : 0;
+  Status s = fs->get()->Unmount();
+  if (!s.ok()) {
+    Error("unmount of " + target + " failed: " + s.ToString());
+    code = 1;
+  }
+  fuse_session_destroy(se);
+  return code;
+}
+
+}  // namespace
+}  // namespace vexfs::fusefs
+
+int main(int argc, char** argv) {
+  using namespace vexfs::fusefs;
+  vexfs::Result<CommandLine> cl = ParseCommandLine(argc, argv);
+  if (!cl.ok()) {
+    std::fprintf(stderr, "vexfs-fuse: %s\nTry 'vexfs-fuse --help'.\n", cl.status().message().c_str());
+    return 1;
+  }
+  if (cl->show_help) {
+    std::fputs(Usage().c_str(), stdout);
+    return 0;
+  }
+  if (cl->show_version) {
+    std::printf("vexfs-fuse %s (FUSE library %s)\n", VEXFS_VERSION, fuse_pkgversion());
+    return 0;
+  }
+  openlog("vexfs-fuse", LOG_PID, LOG_DAEMON);
+  int notify_fd = -1;
+  if (!cl->foreground && !cl->debug) {
+    int code = 0;
+    notify_fd = Daemonize(&code);
+    if (notify_fd < 0) return code;
+  }
+  const int code = Serve(*cl, &notify_fd);
+  Notify(&notify_fd, static_cast<char>(code));  // no-op once reported
+  return code;
+}

@@ -35,11 +35,12 @@ Result<CheckReport> CheckVolume(BlockDevice* dev, const CheckOptions& options) {
   if (options.repair && dev->read_only()) {
     return Status::Error(EROFS, "cannot repair: the device is open read-only");
   }
-  core::Checker c(dev, options);
+  offline::Checker c(dev, options);
   return c.Run();
 }
 
-namespace core {
+namespace offline {
+using namespace vexfs::core;  // NOLINT: format helpers
 namespace {
 std::string Num(uint64_t v) { return std::to_string(v); }
 }  // namespace
@@ -335,5 +336,5 @@ Result<CheckReport> Checker::Run() {
   return rep_;
 }
 
-}  // namespace core
+}  // namespace offline
 }  // namespace vexfs

@@ -24,7 +24,7 @@
 #include "core/reader.h"
 #include "vexfs/fsck.h"
 
-namespace vexfs::core {
+namespace vexfs::offline {
 
 // One record for BuildTree: its key and its packed bytes.
 struct TreeRec {
@@ -147,6 +147,6 @@ class Checker {
   bool root_bad_ = false;
 };
 
-}  // namespace vexfs::core
+}  // namespace vexfs::offline
 
 #endif  // VEXFS_CORE_FSCK_INTERNAL_H_

@@ -8,7 +8,7 @@
 
 #include "core/fsck_internal.h"
 
-namespace vexfs::core {
+namespace vexfs::offline {
 namespace {
 std::string Num(uint64_t v) { return std::to_string(v); }
 bool IsDir(uint16_t mode) { return (mode & S_IFMT) == S_IFDIR; }
@@ -499,4 +499,4 @@ Status Checker::Pass2() {
   return Status::Ok();
 }
 
-}  // namespace vexfs::core
+}  // namespace vexfs::offline

@@ -9,7 +9,7 @@
 
 #include "core/fsck_internal.h"
 
-namespace vexfs::core {
+namespace vexfs::offline {
 namespace {
 
 bool IsDir(uint16_t mode) { return (mode & S_IFMT) == S_IFDIR; }
@@ -340,4 +340,4 @@ Status Checker::ApplyRepairs() {
   return Status::Ok();
 }
 
-}  // namespace vexfs::core
+}  // namespace vexfs::offline

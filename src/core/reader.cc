@@ -8,7 +8,7 @@
 #include <string>
 #include <unordered_set>
 
-namespace vexfs::core {
+namespace vexfs::offline {
 namespace {
 
 std::string Num(uint64_t v) { return std::to_string(v); }
@@ -583,4 +583,4 @@ bool InodeIsZero(const vexfs_inode& inode) {
   return true;
 }
 
-}  // namespace vexfs::core
+}  // namespace vexfs::offline

@@ -25,7 +25,11 @@
 #include "vexfs/block_device.h"
 #include "vexfs/status.h"
 
-namespace vexfs::core {
+// The offline tools' namespace: kept apart from vexfs::core (the mounted
+// filesystem) so the two can never clash on a type name.
+namespace vexfs::offline {
+
+using namespace vexfs::core;  // NOLINT: layout helpers and Geometry
 
 // One problem found while reading a structure. `code` is stable (tests and
 // scripts match on it), `message` is for humans.
@@ -157,6 +161,6 @@ const char* ModeTypeName(uint32_t mode);
 bool ValidModeType(uint32_t mode);
 bool InodeIsZero(const vexfs_inode& inode);
 
-}  // namespace vexfs::core
+}  // namespace vexfs::offline
 
 #endif  // VEXFS_CORE_READER_H_

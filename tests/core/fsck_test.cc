@@ -263,10 +263,10 @@ TEST(FsckTest, BadDirectoryHash) {
   img.WriteRecords(img.dir1, recs);
   DetectRepairClean(&img.dev, "dir.bad_hash");
   // The entry survived the repair with its correct hash.
-  auto r = core::VolumeReader::Open(&img.dev);
+  auto r = offline::VolumeReader::Open(&img.dev);
   ASSERT_TRUE(r.ok());
-  EXPECT_TRUE(core::ResolvePath(**r, "/dir1/b.bin").ok());
-  EXPECT_TRUE(core::ResolvePath(**r, "/dir1/link").ok());
+  EXPECT_TRUE(offline::ResolvePath(**r, "/dir1/b.bin").ok());
+  EXPECT_TRUE(offline::ResolvePath(**r, "/dir1/link").ok());
 }
 
 TEST(FsckTest, DirectoryRecordsOutOfOrder) {
@@ -356,9 +356,9 @@ TEST(FsckTest, UnreachableInodeReconnected) {
   std::erase_if(recs, [&](const Img::Rec& r) { return r.ino == img.b; });
   img.WriteRecords(img.dir1, recs);
   DetectRepairClean(&img.dev, "inode.unreachable");
-  auto r = core::VolumeReader::Open(&img.dev);
+  auto r = offline::VolumeReader::Open(&img.dev);
   ASSERT_TRUE(r.ok());
-  auto found = core::ResolvePath(**r, "/lost+found/#" + std::to_string(img.b));
+  auto found = offline::ResolvePath(**r, "/lost+found/#" + std::to_string(img.b));
   ASSERT_TRUE(found.ok()) << found.status().ToString();
   EXPECT_EQ(*found, img.b);
 }
@@ -369,9 +369,9 @@ TEST(FsckTest, UnreachableDirectoryReconnected) {
   std::erase_if(recs, [&](const Img::Rec& r) { return r.ino == img.dir1; });
   img.WriteRecords(VEXFS_ROOT_INO, recs);
   DetectRepairClean(&img.dev, "inode.unreachable");
-  auto r = core::VolumeReader::Open(&img.dev);
+  auto r = offline::VolumeReader::Open(&img.dev);
   ASSERT_TRUE(r.ok());
-  EXPECT_TRUE(core::ResolvePath(**r, "/lost+found/#" + std::to_string(img.dir1) + "/b.bin").ok());
+  EXPECT_TRUE(offline::ResolvePath(**r, "/lost+found/#" + std::to_string(img.dir1) + "/b.bin").ok());
 }
 
 TEST(FsckTest, DirectoryCycleReconnected) {
@@ -431,9 +431,9 @@ TEST(FsckTest, RootMissingRecreated) {
   Populated img;
   img.PutInode(VEXFS_ROOT_INO, vexfs_inode{}, /*seal=*/false);
   DetectRepairClean(&img.dev, "root.missing");
-  auto r = core::VolumeReader::Open(&img.dev);
+  auto r = offline::VolumeReader::Open(&img.dev);
   ASSERT_TRUE(r.ok());
-  EXPECT_TRUE(core::ResolvePath(**r, "/lost+found").ok());
+  EXPECT_TRUE(offline::ResolvePath(**r, "/lost+found").ok());
 }
 
 TEST(FsckTest, ExtentOutOfRange) {
@@ -515,12 +515,12 @@ TEST(FsckTest, ExtentTreeCycle) {
   img.PutInode(ino, in);
   DetectRepairClean(&img.dev, "tree.cycle");
   // The rebuilt file keeps its four extents.
-  auto r = core::VolumeReader::Open(&img.dev);
+  auto r = offline::VolumeReader::Open(&img.dev);
   ASSERT_TRUE(r.ok());
   vexfs_inode after;
   ASSERT_TRUE((*r)->ReadInode(ino, &after).ok());
-  core::ExtentMap m;
-  core::ReadExtents(**r, ino, after, &m);
+  offline::ExtentMap m;
+  offline::ReadExtents(**r, ino, after, &m);
   EXPECT_TRUE(m.issues.empty());
   EXPECT_EQ(m.extents.size(), 4u);
 }
@@ -695,10 +695,10 @@ TEST(FsckFsTest, FilesystemImageIsClean) {
   EXPECT_TRUE(r.problems.empty()) << Dump(r);
   EXPECT_GE(r.regular_files, 400u);
   EXPECT_EQ(FsckExitCode(r), 0);
-  auto reader = core::VolumeReader::Open(&dev);
+  auto reader = offline::VolumeReader::Open(&dev);
   ASSERT_TRUE(reader.ok());
-  EXPECT_TRUE(core::ResolvePath(**reader, "/d1/d2/moved.bin").ok());
-  EXPECT_TRUE(core::ResolvePath(**reader, "/big/file-with-a-longish-name-399").ok());
+  EXPECT_TRUE(offline::ResolvePath(**reader, "/d1/d2/moved.bin").ok());
+  EXPECT_TRUE(offline::ResolvePath(**reader, "/big/file-with-a-longish-name-399").ok());
 }
 
 TEST(FsckFsTest, FilesystemImageRepairIsNoop) {

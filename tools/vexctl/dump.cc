@@ -28,7 +28,7 @@ std::string Printable(const std::string& s, size_t max = 64) {
   return out;
 }
 
-void PrintIssues(const std::vector<core::Issue>& issues) {
+void PrintIssues(const std::vector<offline::Issue>& issues) {
   for (const auto& i : issues) fmt::print("  ! {}: {}\n", i.code, i.message);
 }
 
@@ -61,12 +61,12 @@ int DumpJournal(Volume& v) {
 }
 
 int DumpInode(Volume& v, const std::string& what) {
-  core::VolumeReader& r = *v.reader;
+  offline::VolumeReader& r = *v.reader;
   uint64_t ino = 0;
   if (!what.empty() && what.find_first_not_of("0123456789") == std::string::npos) {
     ino = std::stoull(what);
   } else {
-    auto res = core::ResolvePath(r, what.empty() ? "/" : what);
+    auto res = offline::ResolvePath(r, what.empty() ? "/" : what);
     if (!res.ok()) {
       fmt::print(stderr, "vexctl: {}: {}\n", what, res.status().message());
       return 1;
@@ -78,13 +78,13 @@ int DumpInode(Volume& v, const std::string& what) {
     fmt::print(stderr, "vexctl: inode {}: {}\n", ino, s.message());
     return 1;
   }
-  if (core::InodeIsZero(in)) {
+  if (offline::InodeIsZero(in)) {
     fmt::print("inode {}: free\n", ino);
     return 0;
   }
   const uint32_t mode = Le16(in.i_mode), flags = Le32(in.i_flags);
   fmt::print("inode {}{}\n", ino, core::InodeCrcOk(in) ? "" : "  (CHECKSUM MISMATCH)");
-  fmt::print("  mode        {:06o} ({})\n", mode, core::ModeTypeName(mode));
+  fmt::print("  mode        {:06o} ({})\n", mode, offline::ModeTypeName(mode));
   fmt::print("  uid/gid     {}/{}\n", Le32(in.i_uid), Le32(in.i_gid));
   fmt::print("  links       {}\n", Le32(in.i_links));
   fmt::print("  size        {}\n", Le64(in.i_size));
@@ -108,8 +108,8 @@ int DumpInode(Volume& v, const std::string& what) {
   fmt::print("  orphan next {}\n", Le64(in.i_orphan_next));
 
   if (S_ISDIR(mode)) {
-    core::DirListing l;
-    core::ReadDir(r, ino, in, &l);
+    offline::DirListing l;
+    offline::ReadDir(r, ino, in, &l);
     fmt::print("  directory: {} entries recorded, {} found, {} node(s) recorded, {} found\n", l.dr_entries,
                l.entries.size(), l.tr_nodes, l.nodes.size());
     for (const auto& e : l.entries) {
@@ -121,8 +121,8 @@ int DumpInode(Volume& v, const std::string& what) {
     fmt::print("  target      {}\n",
                Printable(std::string(reinterpret_cast<const char*>(in.i_data), n), VEXFS_INODE_DATA));
   } else if (S_ISREG(mode) || S_ISLNK(mode)) {
-    core::ExtentMap m;
-    core::ReadExtents(r, ino, in, &m);
+    offline::ExtentMap m;
+    offline::ReadExtents(r, ino, in, &m);
     if (m.tree) {
       fmt::print("  extent tree: depth {}, {} node(s) recorded, {} found:", m.tr_depth, m.tr_nodes,
                  m.nodes.size());
@@ -136,18 +136,18 @@ int DumpInode(Volume& v, const std::string& what) {
     }
     PrintIssues(m.issues);
     if (S_ISLNK(mode)) {
-      auto t = core::ReadFileHead(r, ino, in, VEXFS_SYMLINK_MAX);
+      auto t = offline::ReadFileHead(r, ino, in, VEXFS_SYMLINK_MAX);
       if (t.ok()) fmt::print("  target      {}\n", Printable(*t, VEXFS_SYMLINK_MAX));
     }
   }
-  core::XattrList xl;
-  core::ReadXattrs(r, ino, in, &xl);
+  offline::XattrList xl;
+  offline::ReadXattrs(r, ino, in, &xl);
   if (!xl.entries.empty() || !xl.issues.empty()) {
     fmt::print("  xattrs ({}):\n", xl.entries.size());
     for (const auto& e : xl.entries) {
       std::string where = e.in_block ? "block" : "inline";
       if (e.flags & VEXFS_XATTR_FL_EA_INODE) where = fmt::format("ea inode {}", e.ea_ino);
-      fmt::print("    {}{}  {} bytes  [{}]", core::XattrPrefix(e.index), Printable(e.name, 255), e.value_len,
+      fmt::print("    {}{}  {} bytes  [{}]", offline::XattrPrefix(e.index), Printable(e.name, 255), e.value_len,
                  where);
       if (!(e.flags & VEXFS_XATTR_FL_EA_INODE)) {
         fmt::print("  \"{}\"", Printable(std::string(e.value.begin(), e.value.end()), 48));

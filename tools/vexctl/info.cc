@@ -52,7 +52,7 @@ std::string Uuid(const uint8_t* u) {
 
 // Counts set bits of a bitmap region for items [0, items). -1 when a
 // bitmap block does not verify.
-int64_t CountBits(vexfs::core::VolumeReader& r, uint64_t start, uint64_t nblocks, uint64_t items) {
+int64_t CountBits(vexfs::offline::VolumeReader& r, uint64_t start, uint64_t nblocks, uint64_t items) {
   std::vector<uint8_t> buf(VEXFS_BLOCK_SIZE);
   int64_t n = 0;
   for (uint64_t b = 0; b < nblocks; b++) {

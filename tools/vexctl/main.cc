@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   std::function<int()> run;
   vexctl::AddInfoCommands(app, &run);
   vexctl::AddDumpCommands(app, &run);
+  vexctl::AddVectorCommands(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -26,6 +26,7 @@ bool OpenVolume(const std::string& path, Volume* out);
 // the selected one, returning the process exit code.
 void AddInfoCommands(CLI::App& app, std::function<int()>* run);
 void AddDumpCommands(CLI::App& app, std::function<int()>* run);
+void AddVectorCommands(CLI::App& app, std::function<int()>* run);
 
 }  // namespace vexctl
 

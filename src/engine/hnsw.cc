@@ -13,8 +13,8 @@ namespace vexfs::engine {
 
 using hnsw_internal::Cand;
 using hnsw_internal::kMaxLevel;
-using hnsw_internal::kNoNode;
 using hnsw_internal::kMaxTrainSize;
+using hnsw_internal::kNoNode;
 
 namespace hnsw_internal {
 VisitedTags& ThreadVisited() {
@@ -216,7 +216,8 @@ uint32_t HnswIndex::Impl::ConnectNeighbors(uint32_t node, int level, std::vector
         pruned.clear();
         pruned.push_back({c.d, node});
         for (uint32_t j = 0; j < cnt; ++j) pruned.push_back({Dist(sq, ll[1 + j]), ll[1 + j]});
-        std::sort(pruned.begin(), pruned.end(), [](const Cand& a, const Cand& b) { return a.d < b.d; });
+        std::sort(pruned.begin(), pruned.end(),
+                  [](const Cand& a, const Cand& b) { return a.d < b.d; });
         SelectHeuristic(pruned, mmax);
         ll[0] = static_cast<uint32_t>(pruned.size());
         for (size_t j = 0; j < pruned.size(); ++j) ll[1 + j] = pruned[j].id;
@@ -403,12 +404,11 @@ const HnswParams& HnswIndex::params() const { return impl_->p_; }
 size_t HnswIndex::MemoryBytes() const {
   const Impl& m = *impl_;
   return sizeof(HnswIndex) + sizeof(Impl) + m.links0_.capacity() + m.vectors_.capacity() +
-         m.labels_.capacity() * sizeof(uint64_t) + m.levels_.capacity() +
-         m.deleted_.capacity() + m.upper_.capacity() * sizeof(void*) +
-         m.upper_words_ * sizeof(uint32_t) + m.capacity_ * sizeof(std::atomic<uint8_t>) +
-         m.ids_.MemoryBytes() + m.free_slots_.capacity() * sizeof(uint32_t) +
-         (m.sq_ ? 6 * m.dim_ * sizeof(float) : 0) + m.sq_offset_.capacity() * sizeof(float) +
-         m.pending_ids_.capacity() * sizeof(uint64_t) +
+         m.labels_.capacity() * sizeof(uint64_t) + m.levels_.capacity() + m.deleted_.capacity() +
+         m.upper_.capacity() * sizeof(void*) + m.upper_words_ * sizeof(uint32_t) +
+         m.capacity_ * sizeof(std::atomic<uint8_t>) + m.ids_.MemoryBytes() +
+         m.free_slots_.capacity() * sizeof(uint32_t) + (m.sq_ ? 6 * m.dim_ * sizeof(float) : 0) +
+         m.sq_offset_.capacity() * sizeof(float) + m.pending_ids_.capacity() * sizeof(uint64_t) +
          m.pending_vecs_.capacity() * sizeof(float);
 }
 
@@ -529,8 +529,7 @@ Status HnswIndex::Impl::AddPreparedBatch(const uint64_t* ids, const float* prepa
   // Last occurrence of a repeated id wins.
   std::vector<size_t> order(n);
   for (size_t i = 0; i < n; ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return ids[a] < ids[b]; });
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ids[a] < ids[b]; });
   std::vector<size_t> fresh;
   std::vector<size_t> serial;
   for (size_t j = 0; j < n; ++j) {

@@ -95,7 +95,8 @@ namespace {
 Status ReadLinks(ByteReader& r, uint32_t* dst, size_t max, size_t n) {
   uint32_t cnt = 0;
   VEXFS_RETURN_IF_ERROR(r.ReadU32(&cnt));
-  if (cnt > max) return Bad("link count " + std::to_string(cnt) + " exceeds " + std::to_string(max));
+  if (cnt > max)
+    return Bad("link count " + std::to_string(cnt) + " exceeds " + std::to_string(max));
   VEXFS_RETURN_IF_ERROR(r.ReadU32Array(dst + 1, cnt));
   for (uint32_t j = 0; j < cnt; ++j) {
     if (dst[1 + j] >= n) return Bad("neighbour id out of range");

@@ -142,7 +142,7 @@ void HnswIndex::Impl::SearchLayerAccept(const float* q, uint32_t ep, float ep_d,
   hnsw_internal::VisitedTags& vt = hnsw_internal::ThreadVisited();
   const uint16_t tag = vt.Next(capacity_);
   uint16_t* vis = vt.tags.data();
-  std::vector<Cand> frontier;  // min-heap
+  std::vector<Cand> frontier;     // min-heap
   std::vector<Cand>& top = *out;  // max-heap of accepted nodes, at most ef
   top.clear();
   frontier.reserve(4 * ef);
@@ -242,7 +242,8 @@ void HnswIndex::Impl::Knn(const float* q, size_t k, size_t ef, const IdFilter* f
   if (filter == nullptr && num_deleted_ == 0) {
     SearchLayer<false>(q, ep, ep_d, 0, ef, out);
   } else if (filter == nullptr) {
-    SearchLayerAccept(q, ep, ep_d, ef, [this](uint32_t id) { return deleted_[id] == 0; }, out);
+    SearchLayerAccept(
+        q, ep, ep_d, ef, [this](uint32_t id) { return deleted_[id] == 0; }, out);
   } else {
     SearchLayerAccept(
         q, ep, ep_d, ef,

@@ -71,7 +71,8 @@ void ParallelFor(size_t n, size_t threads, const Fn& fn) {
 }  // namespace
 
 Result<std::unique_ptr<IvfIndex>> IvfIndex::Create(const IvfOptions& o) {
-  if (o.dim == 0 || o.dim > kMaxDim) return Status::InvalidArgument("ivf: dim must be in [1, 65536]");
+  if (o.dim == 0 || o.dim > kMaxDim)
+    return Status::InvalidArgument("ivf: dim must be in [1, 65536]");
   if (static_cast<uint8_t>(o.metric) > 2) return Status::InvalidArgument("ivf: unknown metric");
   if (o.nlist == 0 || o.nlist > kMaxList) {
     return Status::InvalidArgument("ivf: nlist must be in [1, 65536]");
@@ -234,7 +235,8 @@ Status IvfIndex::AddBatch(std::span<const uint64_t> ids, std::span<const float> 
 
 Status IvfIndex::Remove(uint64_t id) {
   auto it = where_.find(id);
-  if (it == where_.end()) return Status::NotFound("ivf: id " + std::to_string(id) + " not in index");
+  if (it == where_.end())
+    return Status::NotFound("ivf: id " + std::to_string(id) + " not in index");
   const Loc loc = it->second;
   where_.erase(it);
   Erase(loc);
@@ -333,7 +335,8 @@ Status IvfIndex::TrainPrepared(std::vector<float> sample) {
       float* ce = cent.data() + c * d;
       if (count[c] == 0) {
         // Re-seed an empty cell with the row farthest from its centre.
-        const size_t far = static_cast<size_t>(std::max_element(adist.begin(), adist.end()) - adist.begin());
+        const size_t far =
+            static_cast<size_t>(std::max_element(adist.begin(), adist.end()) - adist.begin());
         std::memcpy(ce, x + far * d, d * sizeof(float));
         adist[far] = 0;
         continue;

@@ -31,7 +31,9 @@ struct Rng {
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
   }
-  double Uniform() { return (static_cast<double>(Next() >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+  double Uniform() {
+    return (static_cast<double>(Next() >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+  }
   double Gauss() {
     const double u = Uniform(), v = Uniform();
     return std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * v);
@@ -87,7 +89,8 @@ LshIndex::LshIndex(const LshOptions& opt) : opt_(opt), tables_(opt.num_tables) {
 }
 
 Result<std::unique_ptr<LshIndex>> LshIndex::Create(const LshOptions& o) {
-  if (o.dim == 0 || o.dim > kMaxDim) return Status::InvalidArgument("lsh: dim must be in [1, 65536]");
+  if (o.dim == 0 || o.dim > kMaxDim)
+    return Status::InvalidArgument("lsh: dim must be in [1, 65536]");
   if (static_cast<uint8_t>(o.metric) > 2) return Status::InvalidArgument("lsh: unknown metric");
   if (o.num_tables == 0 || o.num_tables > kMaxTables) {
     return Status::InvalidArgument("lsh: num_tables must be in [1, 64]");
@@ -122,7 +125,8 @@ Status LshIndex::Prepare(std::span<const float> v, float* out, const char* what)
                                    std::to_string(opt_.dim));
   }
   for (size_t i = 0; i < v.size(); ++i) {
-    if (!std::isfinite(v[i])) return Status::InvalidArgument(std::string("lsh: ") + what + " holds NaN or Inf");
+    if (!std::isfinite(v[i]))
+      return Status::InvalidArgument(std::string("lsh: ") + what + " holds NaN or Inf");
     out[i] = v[i];
   }
   if (opt_.metric == Metric::kCosine && !NormalizeL2(out, opt_.dim)) {
@@ -221,14 +225,16 @@ Status LshIndex::AddBatch(std::span<const uint64_t> ids, std::span<const float> 
   for (size_t i = 0; i < ids.size(); ++i) {
     VEXFS_RETURN_IF_ERROR(Prepare(vecs.subspan(i * d, d), prepared.data() + i * d, "vector"));
   }
-  if (ids_.size() + ids.size() > UINT32_MAX) return Status::NoSpace("lsh: index would exceed 2^32 - 1");
+  if (ids_.size() + ids.size() > UINT32_MAX)
+    return Status::NoSpace("lsh: index would exceed 2^32 - 1");
   for (size_t i = 0; i < ids.size(); ++i) AddPrepared(ids[i], prepared.data() + i * d);
   return Status::Ok();
 }
 
 Status LshIndex::Remove(uint64_t id) {
   auto it = slots_.find(id);
-  if (it == slots_.end()) return Status::NotFound("lsh: id " + std::to_string(id) + " not in index");
+  if (it == slots_.end())
+    return Status::NotFound("lsh: id " + std::to_string(id) + " not in index");
   const uint32_t slot = it->second;
   slots_.erase(it);
   Unhash(slot);
@@ -322,7 +328,8 @@ void LshIndex::Candidates(const float* q, size_t probes, std::vector<uint32_t>* 
       if (a.maxpos + 1 < K) {
         const uint32_t nxt = a.maxpos + 1;
         // shift: replace the largest position by the next one.
-        heap.push({a.score - margin[a.maxpos] + margin[nxt], (a.mask & ~(1u << a.maxpos)) | (1u << nxt), nxt});
+        heap.push({a.score - margin[a.maxpos] + margin[nxt],
+                   (a.mask & ~(1u << a.maxpos)) | (1u << nxt), nxt});
         // expand: add the next position.
         heap.push({a.score + margin[nxt], a.mask | (1u << nxt), nxt});
       }

@@ -39,7 +39,8 @@ float L2Sq8(const float* w, const float* s, const int8_t* c, size_t d) {
   __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
   size_t i = 0;
   for (; i + 64 <= d; i += 64) {
-    __m512 t0 = _mm512_fnmadd_ps(_mm512_loadu_ps(s + i), LoadCodes16(c + i), _mm512_loadu_ps(w + i));
+    __m512 t0 =
+        _mm512_fnmadd_ps(_mm512_loadu_ps(s + i), LoadCodes16(c + i), _mm512_loadu_ps(w + i));
     __m512 t1 = _mm512_fnmadd_ps(_mm512_loadu_ps(s + i + 16), LoadCodes16(c + i + 16),
                                  _mm512_loadu_ps(w + i + 16));
     __m512 t2 = _mm512_fnmadd_ps(_mm512_loadu_ps(s + i + 32), LoadCodes16(c + i + 32),

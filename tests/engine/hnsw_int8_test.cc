@@ -140,9 +140,12 @@ INSTANTIATE_TEST_SUITE_P(Metrics, HnswInt8MetricTest,
                          ::testing::Values(Metric::kL2, Metric::kInnerProduct, Metric::kCosine),
                          [](const ::testing::TestParamInfo<Metric>& info) {
                            switch (info.param) {
-                             case Metric::kL2: return std::string("L2");
-                             case Metric::kInnerProduct: return std::string("InnerProduct");
-                             default: return std::string("Cosine");
+                             case Metric::kL2:
+                               return std::string("L2");
+                             case Metric::kInnerProduct:
+                               return std::string("InnerProduct");
+                             default:
+                               return std::string("Cosine");
                            }
                          });
 
@@ -166,7 +169,8 @@ TEST(HnswInt8Test, PendingVectorsAreSearchedExactlyUntilTraining) {
   ASSERT_EQ(r->size(), 1u);
   EXPECT_EQ((*r)[0].id, 3u);
   EXPECT_EQ((*r)[0].distance, 0.0f);
-  auto range = idx->RangeSearch(std::span<const float>(&data[3 * kDim], kDim), 0.0f, SearchParams{});
+  auto range =
+      idx->RangeSearch(std::span<const float>(&data[3 * kDim], kDim), 0.0f, SearchParams{});
   ASSERT_TRUE(range.ok());
   ASSERT_EQ(range->size(), 1u);
   // Filters apply to the pending scan too.
@@ -259,7 +263,8 @@ TEST(HnswInt8Test, RangeSearchWithRerankIsExact) {
 // (1/(M-1) upper levels per element on average). Its per-element mutex and
 // label hash map are NOT counted, which favours hnswlib.
 double HnswlibF32Bytes(size_t n, size_t dim, size_t M) {
-  const double per = double(dim) * 4 + (4 + 2.0 * M * 4) + 8 + 8 + 4 + (4 + 4.0 * M) / double(M - 1);
+  const double per =
+      double(dim) * 4 + (4 + 2.0 * M * 4) + 8 + 8 + 4 + (4 + 4.0 * M) / double(M - 1);
   return per * double(n);
 }
 

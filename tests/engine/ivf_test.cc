@@ -55,7 +55,8 @@ double Recall(const IvfIndex& idx, const std::vector<float>& data, const std::ve
   double hit = 0;
   for (size_t q = 0; q < nq; ++q) {
     std::vector<std::pair<double, uint64_t>> all(n);
-    for (size_t i = 0; i < n; ++i) all[i] = {RefDistance(idx.metric(), &qs[q * d], &data[i * d], d), i};
+    for (size_t i = 0; i < n; ++i)
+      all[i] = {RefDistance(idx.metric(), &qs[q * d], &data[i * d], d), i};
     std::partial_sort(all.begin(), all.begin() + k, all.end());
     std::set<uint64_t> t;
     for (size_t i = 0; i < k; ++i) t.insert(all[i].second);
@@ -126,9 +127,12 @@ INSTANTIATE_TEST_SUITE_P(Metrics, IvfMetricTest,
                          ::testing::Values(Metric::kL2, Metric::kInnerProduct, Metric::kCosine),
                          [](const ::testing::TestParamInfo<Metric>& info) {
                            switch (info.param) {
-                             case Metric::kL2: return std::string("L2");
-                             case Metric::kInnerProduct: return std::string("InnerProduct");
-                             default: return std::string("Cosine");
+                             case Metric::kL2:
+                               return std::string("L2");
+                             case Metric::kInnerProduct:
+                               return std::string("InnerProduct");
+                             default:
+                               return std::string("Cosine");
                            }
                          });
 
@@ -252,7 +256,8 @@ TEST(IvfTest, RangeSearchAllCellsIsExact) {
   auto r = idx->RangeSearch(std::span<const float>(q, kDim), 1.0f, sp);
   ASSERT_TRUE(r.ok());
   size_t want = 0;
-  for (size_t i = 0; i < 1500; ++i) want += RefDistance(Metric::kL2, q, &data[i * kDim], kDim) <= 1.0;
+  for (size_t i = 0; i < 1500; ++i)
+    want += RefDistance(Metric::kL2, q, &data[i * kDim], kDim) <= 1.0;
   EXPECT_EQ(r->size(), want);
   for (const Neighbor& nb : *r) EXPECT_LE(nb.distance, 1.0f);
 }
@@ -340,7 +345,9 @@ TEST_F(IvfSerializeTest, UntrainedRoundTrip) {
   EXPECT_FALSE((*r)->trained());
   EXPECT_EQ((*r)->size(), 50u);
 }
-TEST_F(IvfSerializeTest, EmptyInput) { EXPECT_EQ(IvfIndex::Deserialize({}).status().err(), EUCLEAN); }
+TEST_F(IvfSerializeTest, EmptyInput) {
+  EXPECT_EQ(IvfIndex::Deserialize({}).status().err(), EUCLEAN);
+}
 TEST_F(IvfSerializeTest, BadMagic) {
   blob_[1] ^= 1;
   EXPECT_EQ(IvfIndex::Deserialize(blob_).status().err(), EUCLEAN);

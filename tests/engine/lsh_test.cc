@@ -119,9 +119,12 @@ INSTANTIATE_TEST_SUITE_P(Metrics, LshMetricTest,
                          ::testing::Values(Metric::kL2, Metric::kInnerProduct, Metric::kCosine),
                          [](const ::testing::TestParamInfo<Metric>& info) {
                            switch (info.param) {
-                             case Metric::kL2: return std::string("L2");
-                             case Metric::kInnerProduct: return std::string("InnerProduct");
-                             default: return std::string("Cosine");
+                             case Metric::kL2:
+                               return std::string("L2");
+                             case Metric::kInnerProduct:
+                               return std::string("InnerProduct");
+                             default:
+                               return std::string("Cosine");
                            }
                          });
 
@@ -186,7 +189,8 @@ TEST(LshTest, UpdateRemoveAndSlotReuse) {
     for (uint64_t id = 0; id < 100; ++id) ASSERT_TRUE(idx->Remove(id).ok());
     EXPECT_EQ(idx->size(), 400u);
     for (uint64_t id = 0; id < 100; ++id) {
-      ASSERT_TRUE(idx->Add(1000 + round * 100 + id, std::span<const float>(&data[id * kDim], kDim)).ok());
+      ASSERT_TRUE(
+          idx->Add(1000 + round * 100 + id, std::span<const float>(&data[id * kDim], kDim)).ok());
     }
     for (uint64_t id = 0; id < 100; ++id) {
       ASSERT_TRUE(idx->Remove(1000 + round * 100 + id).ok());

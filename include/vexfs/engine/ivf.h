@@ -16,9 +16,9 @@
 // Vectors are assigned to cells by L2 distance to the centroids for every
 // metric (compact cells); queries probe the cells with the smallest L2
 // distance, or for kInnerProduct the largest <q, centroid>. Inner-product
-// recall still depends on norms varying little within a cell. Distances follow Neighbor and are exact; a true
-// neighbour is missed only when its cell is not probed. RangeSearch
-// reports the probed vectors within the radius (same caveat).
+// recall still depends on norms varying little within a cell. Distances follow Neighbor and are
+// exact; a true neighbour is missed only when its cell is not probed. RangeSearch reports the
+// probed vectors within the radius (same caveat).
 //
 // Storage is float32 only (ElementType kInt8/kFloat16 are not offered).
 // Ids are any uint64_t; Add() of an existing id replaces it (re-assigning
@@ -54,12 +54,12 @@ namespace vexfs::engine {
 struct IvfOptions {
   size_t dim = 0;  // 1..65536
   Metric metric = Metric::kL2;
-  size_t nlist = 64;           // cells, 1..65536
-  size_t default_nprobe = 8;   // cells probed when effort == 0
-  size_t train_size = 0;       // auto-train threshold; 0 = 32 * nlist
-  size_t kmeans_iters = 10;    // Lloyd iterations, 1..100
+  size_t nlist = 64;          // cells, 1..65536
+  size_t default_nprobe = 8;  // cells probed when effort == 0
+  size_t train_size = 0;      // auto-train threshold; 0 = 32 * nlist
+  size_t kmeans_iters = 10;   // Lloyd iterations, 1..100
   uint64_t seed = 1234;
-  size_t num_threads = 0;      // k-means and SearchBatch workers; 0 = hardware
+  size_t num_threads = 0;  // k-means and SearchBatch workers; 0 = hardware
 };
 
 class IvfIndex final : public VectorIndex {

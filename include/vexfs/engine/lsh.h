@@ -56,13 +56,13 @@
 namespace vexfs::engine {
 
 struct LshOptions {
-  size_t dim = 0;                  // 1..65536
+  size_t dim = 0;  // 1..65536
   Metric metric = Metric::kCosine;
-  size_t num_tables = 8;           // L, 1..64
-  size_t num_bits = 12;            // K, 1..32
-  size_t default_probes = 16;      // buckets probed per table when effort == 0
+  size_t num_tables = 8;       // L, 1..64
+  size_t num_bits = 12;        // K, 1..32
+  size_t default_probes = 16;  // buckets probed per table when effort == 0
   uint64_t seed = 42;
-  size_t num_threads = 0;          // SearchBatch workers; 0 = hardware concurrency
+  size_t num_threads = 0;  // SearchBatch workers; 0 = hardware concurrency
 };
 
 class LshIndex final : public VectorIndex {
@@ -117,8 +117,8 @@ class LshIndex final : public VectorIndex {
   // Projections of a prepared vector onto every plane (L*K values).
   void Project(const float* v, float* proj) const;
   uint32_t KeyOf(const float* proj, size_t table) const;
-  void Insert(uint32_t slot);       // hashes vectors_[slot] into the tables
-  void Unhash(uint32_t slot);       // removes slot from its buckets
+  void Insert(uint32_t slot);  // hashes vectors_[slot] into the tables
+  void Unhash(uint32_t slot);  // removes slot from its buckets
   void AddPrepared(uint64_t id, const float* v);
   void Rehash();
   // Collects candidate slots for a prepared query (deduplicated).
@@ -127,13 +127,13 @@ class LshIndex final : public VectorIndex {
   float Distance(const float* q, uint32_t slot) const;
 
   LshOptions opt_;
-  std::vector<float> planes_;  // L*K unit vectors of dim floats
-  std::vector<float> center_;  // empty or dim floats (kL2 only)
-  std::vector<uint64_t> ids_;  // slot -> id
-  std::vector<uint8_t> live_;  // slot -> 0/1
-  std::vector<float> vectors_;  // slot * dim
-  std::vector<uint32_t> keys_;  // slot * L: bucket key per table
-  std::vector<uint32_t> free_;  // free slots
+  std::vector<float> planes_;                     // L*K unit vectors of dim floats
+  std::vector<float> center_;                     // empty or dim floats (kL2 only)
+  std::vector<uint64_t> ids_;                     // slot -> id
+  std::vector<uint8_t> live_;                     // slot -> 0/1
+  std::vector<float> vectors_;                    // slot * dim
+  std::vector<uint32_t> keys_;                    // slot * L: bucket key per table
+  std::vector<uint32_t> free_;                    // free slots
   std::unordered_map<uint64_t, uint32_t> slots_;  // live id -> slot
   std::vector<std::unordered_map<uint32_t, std::vector<uint32_t>>> tables_;
 };

@@ -36,8 +36,10 @@ void Error(const std::string& msg) {
 }
 
 void Notice(const std::string& msg) {
-  if (g_daemon) syslog(LOG_NOTICE, "%s", msg.c_str());
-  else std::fprintf(stderr, "vexfs-fuse: %s\n", msg.c_str());
+  if (g_daemon)
+    syslog(LOG_NOTICE, "%s", msg.c_str());
+  else
+    std::fprintf(stderr, "vexfs-fuse: %s\n", msg.c_str());
 }
 
 // Tells the waiting parent (see Daemonize) how start-up went.
@@ -210,8 +212,8 @@ int Serve(const CommandLine& cl, int* notify_fd) {
   free(opts);
 
   int code = 1;
-  fuse_session* se = ok ? fuse_session_new(&args, &LowLevelOps(), sizeof(fuse_lowlevel_ops), &ctx)
-                        : nullptr;
+  fuse_session* se =
+      ok ? fuse_session_new(&args, &LowLevelOps(), sizeof(fuse_lowlevel_ops), &ctx) : nullptr;
   if (se == nullptr) {
     Error("cannot create the FUSE session (bad options?)");
   } else if (fuse_session_mount(se, mountpoint.c_str()) != 0) {
@@ -237,7 +239,7 @@ int Serve(const CommandLine& cl, int* notify_fd) {
   sd.se = se;
   sd.mountpoint = mountpoint;
   sd.main_thread = pthread_self();
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = WakeHandler;  // no SA_RESTART: interrupts the loop's wait
   sigaction(SIGUSR1, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
@@ -275,7 +277,8 @@ int main(int argc, char** argv) {
   using namespace vexfs::fusefs;
   vexfs::Result<CommandLine> cl = ParseCommandLine(argc, argv);
   if (!cl.ok()) {
-    std::fprintf(stderr, "vexfs-fuse: %s\nTry 'vexfs-fuse --help'.\n", cl.status().message().c_str());
+    std::fprintf(stderr, "vexfs-fuse: %s\nTry 'vexfs-fuse --help'.\n",
+                 cl.status().message().c_str());
     return 1;
   }
   if (cl->show_help) {

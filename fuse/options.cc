@@ -10,16 +10,16 @@ namespace {
 // Passed through to libfuse, which maps them to mount(2) flags or to FUSE
 // mount options.
 constexpr std::string_view kFuseFlags[] = {
-    "allow_other", "allow_root", "auto_unmount", "suid",     "nosuid",     "dev",
-    "nodev",       "exec",       "noexec",       "async",    "sync",       "dirsync",
-    "atime",       "noatime",    "diratime",     "nodiratime", "relatime", "norelatime",
-    "strictatime", "nostrictatime", "lazytime",  "nolazytime",
+    "allow_other", "allow_root",    "auto_unmount", "suid",       "nosuid",   "dev",
+    "nodev",       "exec",          "noexec",       "async",      "sync",     "dirsync",
+    "atime",       "noatime",       "diratime",     "nodiratime", "relatime", "norelatime",
+    "strictatime", "nostrictatime", "lazytime",     "nolazytime",
 };
-constexpr std::string_view kFusePrefixed[] = {"fsname=", "subtype=", "max_read=", "context=",
-                                              "fscontext=", "defcontext=", "rootcontext="};
+constexpr std::string_view kFusePrefixed[] = {
+    "fsname=", "subtype=", "max_read=", "context=", "fscontext=", "defcontext=", "rootcontext="};
 // fstab and mount(8) bookkeeping with no meaning to the filesystem.
-constexpr std::string_view kIgnored[] = {"defaults", "auto", "noauto", "user",  "nouser",
-                                         "users",    "owner", "group", "_netdev", "nofail"};
+constexpr std::string_view kIgnored[] = {"defaults", "auto",  "noauto", "user",    "nouser",
+                                         "users",    "owner", "group",  "_netdev", "nofail"};
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
@@ -27,7 +27,8 @@ Status ParseU64(std::string_view key, std::string_view v, uint64_t max, uint64_t
   uint64_t n = 0;
   auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
   if (v.empty() || ec != std::errc() || end != v.data() + v.size() || n > max) {
-    return Status::InvalidArgument("bad value for " + std::string(key) + ": '" + std::string(v) + "'");
+    return Status::InvalidArgument("bad value for " + std::string(key) + ": '" + std::string(v) +
+                                   "'");
   }
   *out = n;
   return Status::Ok();

@@ -22,8 +22,8 @@
 namespace vexfs::fusefs {
 
 struct CommandLine {
-  std::string target;      // image file or block device
-  std::string mountpoint;  // as given; made absolute by the caller
+  std::string target;          // image file or block device
+  std::string mountpoint;      // as given; made absolute by the caller
   bool foreground = false;     // -f: do not daemonize
   bool debug = false;          // -d or -o debug: libfuse request trace on stderr
   bool single_thread = false;  // -s: fuse_session_loop instead of the _mt loop

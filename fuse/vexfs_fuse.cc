@@ -37,13 +37,14 @@ Cred CredOf(fuse_req_t req) {
       groups.resize(n);
       n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
     }
-    for (int i = 0; i < n && i < static_cast<int>(groups.size()); ++i) cred.groups.push_back(groups[i]);
+    for (int i = 0; i < n && i < static_cast<int>(groups.size()); ++i)
+      cred.groups.push_back(groups[i]);
   }
   return cred;
 }
 
 struct stat ToStat(const Attr& a) {
-  struct stat st{};
+  struct stat st {};
   st.st_ino = a.ino;
   st.st_mode = a.mode;
   st.st_nlink = a.nlink;
@@ -218,7 +219,7 @@ int DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus,
   buf->resize(size);
   size_t pos = 0;
   for (const DirEntry& d : entries) {
-    struct stat st{};
+    struct stat st {};
     st.st_ino = d.ino;
     st.st_mode = static_cast<mode_t>(d.type) << 12;
     const off_t next = static_cast<off_t>(d.cookie);
@@ -264,7 +265,9 @@ int DoFallocate(fuse_req_t req, fuse_ino_t ino, int mode, uint64_t off, uint64_t
   return 0;
 }
 
-int DoXattrReply(const std::vector<uint8_t>& value, size_t size) { return value.size() > size ? ERANGE : 0; }
+int DoXattrReply(const std::vector<uint8_t>& value, size_t size) {
+  return value.size() > size ? ERANGE : 0;
+}
 
 // -- Handlers: call one do_op, reply exactly once. -----------------------------
 
@@ -389,7 +392,8 @@ void VxOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fuse_reply_open(req, fi);
 }
 
-void VxCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+void VxCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi) {
   // A new file may be opened for writing whatever its mode: no CheckOpen.
   fuse_entry_param e{};
   const int err = EntryFrom(req, Fs(req)->Mknod(parent, name, mode, 0, CredOf(req)), &e);
@@ -397,8 +401,10 @@ void VxCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, 
     fuse_reply_err(req, err);
     return;
   }
-  if (fi->flags & O_DIRECT) fi->direct_io = 1;
-  else fi->keep_cache = 1;
+  if (fi->flags & O_DIRECT)
+    fi->direct_io = 1;
+  else
+    fi->keep_cache = 1;
   if (fuse_reply_create(req, &e, fi) != 0) Fs(req)->Forget(e.ino, 1);
 }
 
@@ -473,7 +479,7 @@ void VxStatFs(fuse_req_t req, fuse_ino_t) {
     fuse_reply_err(req, r.status().err());
     return;
   }
-  struct statvfs sv{};
+  struct statvfs sv {};
   sv.f_bsize = r->block_size;
   sv.f_frsize = r->block_size;
   sv.f_blocks = r->blocks;

@@ -58,10 +58,10 @@ void ExpectFsckClean(const std::string& image, const char* when) {
   EXPECT_TRUE(r->checked) << when;
 }
 
-TEST(FuseLifecycle, SigtermUnmountsCleanly) {
+void SigtermUnmountsCleanly(const std::string& opts) {
   VEXFS_SKIP_UNLESS_FUSE();
   Volume vol;
-  ASSERT_TRUE(vol.Mount()) << vol.log();
+  ASSERT_TRUE(vol.Mount(opts)) << vol.log();
   const std::string data = Pattern(3 << 20, 1);
   // Left open and unsynced: with the writeback cache these pages may still
   // sit in the kernel when the signal arrives.
@@ -86,10 +86,18 @@ TEST(FuseLifecycle, SigtermUnmountsCleanly) {
     ASSERT_TRUE((*fs)->Unmount().ok());
   }
   ExpectFsckClean(vol.image(), "after SIGTERM");
-  ASSERT_TRUE(vol.Mount()) << vol.log();
-  EXPECT_EQ(ReadAll(vol.P("open-file")), data);
+  ASSERT_TRUE(vol.Mount(opts)) << vol.log();
+  EXPECT_TRUE(ReadAll(vol.P("open-file")) == data) << "open-file lost its unsynced data";
   EXPECT_EQ(ReadAll(vol.P("closed-file")), "closed");
   EXPECT_EQ(vol.Unmount(), 0) << vol.log();
+}
+
+TEST(FuseLifecycle, SigtermUnmountsCleanly) { SigtermUnmountsCleanly(""); }
+
+// With the writeback cache the open file's pages may still be in the
+// kernel: the daemon's syncfs() on SIGTERM must fetch them.
+TEST(FuseLifecycle, SigtermUnmountsCleanlyWritebackCache) {
+  SigtermUnmountsCleanly("default_permissions");
 }
 
 TEST(FuseLifecycle, KillNineKeepsFsyncedData) {
@@ -114,7 +122,7 @@ TEST(FuseLifecycle, KillNineKeepsFsyncedData) {
   for (int i = 0; i < 8; ++i) {
     ASSERT_TRUE(WriteAll(vol.P("unsynced-" + std::to_string(i)), Pattern(300000, 50 + i), false));
   }
-  ASSERT_EQ(unlink(vol.P("dir/synced-0").c_str()), 0);  // an unsynced unlink
+  ASSERT_EQ(unlink(vol.P("dir/synced-0").c_str()), 0);              // an unsynced unlink
   const int open_fd = open(vol.P("dir/synced-1").c_str(), O_RDWR);  // held across the kill
   ASSERT_GE(open_fd, 0);
 
@@ -128,13 +136,14 @@ TEST(FuseLifecycle, KillNineKeepsFsyncedData) {
     ASSERT_TRUE(dev.ok());
     Result<CheckReport> r = CheckVolume(dev->get(), CheckOptions{});
     ASSERT_TRUE(r.ok()) << r.status().ToString();
-    for (const Problem& p : r->problems) ADD_FAILURE() << "crashed image: " << p.code << ": " << p.message;
+    for (const Problem& p : r->problems)
+      ADD_FAILURE() << "crashed image: " << p.code << ": " << p.message;
   }
 
   ASSERT_TRUE(vol.Mount()) << vol.log();
   EXPECT_NE(vol.log().find("not cleanly unmounted"), std::string::npos) << vol.log();
   for (size_t i = 1; i < synced.size(); ++i) {
-    EXPECT_EQ(ReadAll(vol.P(synced[i].first)), synced[i].second) << synced[i].first;
+    EXPECT_TRUE(ReadAll(vol.P(synced[i].first)) == synced[i].second) << synced[i].first;
   }
   const std::string first = ReadAll(vol.P("dir/synced-0"));
   EXPECT_TRUE(first == synced[0].second || first.rfind("<", 0) == 0);

@@ -95,8 +95,8 @@ class Fsx {
     std::string out;
     for (const Event& e : history_) {
       if ((byte >= e.off && byte < e.off + e.len) || (e.what == "truncate" && e.off <= byte)) {
-        out += "\n  op " + std::to_string(e.op) + " " + e.what + " [" + std::to_string(e.off) + ", +" +
-               std::to_string(e.len) + ") size " + std::to_string(e.size_after);
+        out += "\n  op " + std::to_string(e.op) + " " + e.what + " [" + std::to_string(e.off) +
+               ", +" + std::to_string(e.len) + ") size " + std::to_string(e.size_after);
       }
     }
     return out.size() > 3000 ? out.substr(out.size() - 3000) : out;
@@ -174,10 +174,11 @@ class Fsx {
     const size_t off = Offset(kMaxSize - 1);
     const size_t len = std::min(Pick(1, 131072), kMaxSize - off);
     const int kind = static_cast<int>(Pick(0, 2));
-    const int mode = kind == 0 ? 0
+    const int mode = kind == 0   ? 0
                      : kind == 1 ? FALLOC_FL_KEEP_SIZE
                                  : FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
-    if (fallocate(fd_, mode, off, len) != 0) return Fail(i, "fallocate mode " + std::to_string(mode));
+    if (fallocate(fd_, mode, off, len) != 0)
+      return Fail(i, "fallocate mode " + std::to_string(mode));
     if (kind == 0 && model_.size() < off + len) model_.resize(off + len, 0);
     if (kind == 2 && off < model_.size()) {
       std::fill(model_.begin() + off, model_.begin() + std::min(model_.size(), off + len), 0);

@@ -56,7 +56,9 @@ class FuseMount : public ::testing::Test {
 };
 
 TEST_F(FuseMount, DaemonModeReturnsOnceMounted) {
-  ASSERT_EQ(RunCmd({VEXFS_FUSE_BIN, vol_->image(), vol_->mnt(), "-o", "allow_other,cache_mb=16"}, out_), 0)
+  ASSERT_EQ(
+      RunCmd({VEXFS_FUSE_BIN, vol_->image(), vol_->mnt(), "-o", "allow_other,cache_mb=16"}, out_),
+      0)
       << Slurp(out_);
   EXPECT_TRUE(IsMountPoint(vol_->mnt()));
   EXPECT_TRUE(RoundTrip());
@@ -119,8 +121,8 @@ class MountHelper : public FuseMount {
 
 TEST_F(MountHelper, MountTypeFuseVexfs) {
   ASSERT_EQ(RunCmd({"mount", "-t", "fuse.vexfs", vol_->image(), vol_->mnt(), "-o",
-                 "allow_other,commit_ms=100,noatime"},
-                out_),
+                    "allow_other,commit_ms=100,noatime"},
+                   out_),
             0)
       << Slurp(out_);
   ASSERT_TRUE(IsMountPoint(vol_->mnt()));

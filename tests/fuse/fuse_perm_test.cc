@@ -53,7 +53,8 @@ TEST_P(FusePerm, NonOwnerCannotChmodOrChown) {
   EXPECT_EQ(AsNobody([&] { return Err(chmod(f.c_str(), 0600)); }), 0);
   EXPECT_EQ(AsNobody([&] { return Err(chown(f.c_str(), 0, -1)); }), EPERM);
   EXPECT_EQ(AsNobody([&] { return Err(chown(f.c_str(), -1, kGroup)); }), EPERM);  // not a member
-  EXPECT_EQ(RunAs(kNobody, kNobody, {kGroup}, [&] { return Err(chown(f.c_str(), -1, kGroup)); }), 0);
+  EXPECT_EQ(RunAs(kNobody, kNobody, {kGroup}, [&] { return Err(chown(f.c_str(), -1, kGroup)); }),
+            0);
   struct stat st;
   ASSERT_EQ(stat(f.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0600u);

@@ -204,7 +204,7 @@ TEST_F(FusePosix, HardLinksSymlinksAndFifo) {
   ASSERT_EQ(lstat(P("s").c_str(), &a), 0);
   EXPECT_TRUE(S_ISLNK(a.st_mode));
   EXPECT_EQ(a.st_size, 1);
-  EXPECT_EQ(ReadFile("s"), "data");  // followed
+  EXPECT_EQ(ReadFile("s"), "data");                                 // followed
   EXPECT_EQ(Err(open(P("long").c_str(), O_RDONLY)), ENAMETOOLONG);  // one 1000-byte component
 
   ASSERT_EQ(mkfifo(P("fifo").c_str(), 0600), 0);
@@ -228,8 +228,10 @@ TEST_F(FusePosix, ReaddirListsEveryEntryOnce) {
   std::set<std::string> want;
   for (int i = 0; i < 1500; ++i) {
     const std::string n = "entry-with-a-longish-name-" + std::to_string(i);
-    if (i % 10 == 0) ASSERT_EQ(mkdir(P("big/" + n).c_str(), 0755), 0);
-    else WriteFile("big/" + n, "");
+    if (i % 10 == 0)
+      ASSERT_EQ(mkdir(P("big/" + n).c_str(), 0755), 0);
+    else
+      WriteFile("big/" + n, "");
     want.insert(n);
   }
   auto list = [&]() {
@@ -349,7 +351,8 @@ TEST_F(FusePosix, XattrRoundTrips) {
   EXPECT_EQ(Err(listxattr(f.c_str(), names.data(), 1)), ERANGE);
   ASSERT_EQ(listxattr(f.c_str(), names.data(), names.size()), ln);
   std::set<std::string> got;
-  for (size_t p = 0; p < names.size(); p += strlen(names.c_str() + p) + 1) got.insert(names.c_str() + p);
+  for (size_t p = 0; p < names.size(); p += strlen(names.c_str() + p) + 1)
+    got.insert(names.c_str() + p);
   EXPECT_EQ(got, (std::set<std::string>{"user.a", "user.empty", "user.big16", "user.big64"}));
   ASSERT_EQ(removexattr(f.c_str(), "user.a"), 0);
   EXPECT_EQ(Err(removexattr(f.c_str(), "user.a")), ENODATA);
@@ -442,7 +445,7 @@ TEST_F(FusePosix, FlockAndFcntlLocksBetweenProcesses) {
   const int fd = open(P("lock").c_str(), O_RDWR);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(flock(fd, LOCK_EX), 0);
-  struct flock fl{};
+  struct flock fl {};
   fl.l_type = F_WRLCK;
   fl.l_whence = SEEK_SET;
   fl.l_start = 0;
@@ -454,7 +457,7 @@ TEST_F(FusePosix, FlockAndFcntlLocksBetweenProcesses) {
     const int c = open(path.c_str(), O_RDWR);
     if (c < 0) return 100;
     if (flock(c, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK) return 101;
-    struct flock w{};
+    struct flock w {};
     w.l_type = F_WRLCK;
     w.l_whence = SEEK_SET;
     w.l_start = 2;
@@ -472,7 +475,7 @@ TEST_F(FusePosix, FlockAndFcntlLocksBetweenProcesses) {
   close(fd);  // drops the POSIX lock too
   const int after = RunAs(0, 0, {}, [&]() {
     const int c = open(path.c_str(), O_RDWR);
-    struct flock w{};
+    struct flock w {};
     w.l_type = F_WRLCK;
     w.l_whence = SEEK_SET;
     return flock(c, LOCK_EX | LOCK_NB) == 0 && fcntl(c, F_SETLK, &w) == 0 ? 0 : 1;

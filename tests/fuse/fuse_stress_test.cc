@@ -21,7 +21,9 @@ constexpr int kWriters = 4;
 constexpr int kRounds = 60;
 constexpr size_t kStripe = 16384;
 
-uint8_t Byte(int who, int round, size_t k) { return static_cast<uint8_t>(who * 61 + round * 7 + k); }
+uint8_t Byte(int who, int round, size_t k) {
+  return static_cast<uint8_t>(who * 61 + round * 7 + k);
+}
 
 // Returns 0 or a line number that failed.
 int Writer(const Volume& vol, int who) {

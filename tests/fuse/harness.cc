@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,6 +31,8 @@ int64_t NowMs() {
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
   const pid_t pid = fork();
   if (pid != 0) return pid;
+  // Should the test process die, a daemon gets SIGTERM and unmounts.
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (!log.empty()) {
     const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {

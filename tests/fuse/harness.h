@@ -72,10 +72,10 @@ inline int Err(long rc) { return rc < 0 ? errno : 0; }
 
 }  // namespace vexfs::fusetest
 
-#define VEXFS_SKIP_UNLESS_FUSE()                                        \
-  do {                                                                  \
-    const std::string _why = ::vexfs::fusetest::SkipReason();           \
-    if (!_why.empty()) GTEST_SKIP() << _why;                            \
+#define VEXFS_SKIP_UNLESS_FUSE()                              \
+  do {                                                        \
+    const std::string _why = ::vexfs::fusetest::SkipReason(); \
+    if (!_why.empty()) GTEST_SKIP() << _why;                  \
   } while (0)
 
 #endif  // VEXFS_TESTS_FUSE_HARNESS_H_

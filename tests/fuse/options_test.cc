@@ -56,7 +56,8 @@ TEST(FuseOptions, DefaultPermissionsTurnsLibraryChecksOff) {
 }
 
 TEST(FuseOptions, FstabWordsAreIgnored) {
-  auto cl = Parse({"img", "/mnt", "-o", "defaults,rw,nofail,_netdev,x-systemd.automount,noauto,user"});
+  auto cl =
+      Parse({"img", "/mnt", "-o", "defaults,rw,nofail,_netdev,x-systemd.automount,noauto,user"});
   ASSERT_TRUE(cl.ok()) << cl.status().ToString();
   EXPECT_EQ(cl->fuse_options, std::vector<std::string>{"rw"});
 }

@@ -246,23 +246,7 @@ int DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus,
 }
 
 int DoFallocate(fuse_req_t req, fuse_ino_t ino, int mode, uint64_t off, uint64_t len) {
-  Status s = Fs(req)->Fallocate(ino, mode, off, len);
-  if (!s.ok()) return s.err();
-  // WORKAROUND (vexfs_core bug, reported): PUNCH_HOLE/ZERO_RANGE of a range
-  // that starts on a block boundary and ends inside the same block leaves
-  // the bytes unzeroed. Zero them with a write until the library is fixed.
-  const uint64_t end = off + len;
-  if ((mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) && off % kBlockSize == 0 &&
-      end % kBlockSize != 0 && end / kBlockSize == off / kBlockSize) {
-    Result<Attr> a = Fs(req)->GetAttr(ino);
-    if (!a.ok()) return a.status().err();
-    if (a->size > off) {
-      const std::vector<uint8_t> zeros(std::min(end, a->size) - off, 0);
-      Result<size_t> w = Fs(req)->Write(ino, off, zeros);
-      if (!w.ok()) return w.status().err();
-    }
-  }
-  return 0;
+  return Fs(req)->Fallocate(ino, mode, off, len).err();
 }
 
 int DoXattrReply(const std::vector<uint8_t>& value, size_t size) {

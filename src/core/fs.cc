@@ -67,7 +67,6 @@ Status FsImpl::DoMount(MountInfo* info) {
   geo_ = GeometryOf(*sb);
   std::memcpy(hash_seed_, sb->s_hash_seed, 16);
   std::memcpy(uuid_, sb->s_uuid, 16);
-  info->was_clean = (Le32(sb->s_state) & VEXFS_STATE_CLEAN) != 0;
 
   journal_ = std::make_unique<Journal>(dev_.get(), geo_.journal_start, geo_.journal_blocks, uuid_,
                                        geo_.block_count);
@@ -80,6 +79,9 @@ Status FsImpl::DoMount(MountInfo* info) {
     VEXFS_RETURN_IF_ERROR(journal_->Recover(&replayed));
     info->replayed_transactions = replayed;
   }
+  // The state as of the last commit (replay may have changed it).
+  VEXFS_RETURN_IF_ERROR(dev_->Read(0, 1, b0.data()));
+  info->was_clean = (Le32(sb->s_state) & VEXFS_STATE_CLEAN) != 0 && info->replayed_transactions == 0;
   const size_t max_buffers = std::max<size_t>(opts_.cache_mb, 1) * (1 << 20) / VEXFS_BLOCK_SIZE;
   cache_ = std::make_unique<BufferCache>(dev_.get(), journal_.get(), max_buffers);
   blocks_ = std::make_unique<BitmapAllocator>(cache_.get(), geo_.bbitmap_start, geo_.bbitmap_blocks,

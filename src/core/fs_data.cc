@@ -234,7 +234,7 @@ Status FsImpl::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t lengt
       const uint64_t zend = std::min(end, std::max(size, offset));
       const uint64_t head_end = std::min(zend, (offset / kBs + 1) * kBs);
       if (offset % kBs) VEXFS_RETURN_IF_ERROR(ZeroPartial(r, offset, head_end));
-      if (zend % kBs && zend / kBs > offset / kBs) {
+      if (zend % kBs && (zend / kBs > offset / kBs || offset % kBs == 0)) {
         VEXFS_RETURN_IF_ERROR(ZeroPartial(r, zend / kBs * kBs, zend));
       }
       Dirty(r);

@@ -336,6 +336,29 @@ TEST_F(FsTest, Fallocate) {
   EXPECT_EQ(fs_->GetAttr(f.ino)->size, 1u << 20);
 }
 
+TEST_F(FsTest, PunchAlignedStartWithinOneBlock) {
+  Attr f = Create(kRoot, "f");
+  ASSERT_TRUE(fs_->Write(f.ino, 0, Bytes(std::string(40000, 'e'))).ok());
+  ASSERT_TRUE(fs_->Fallocate(f.ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 24576, 1212).ok());
+  std::string all = ReadAll(fs_.get(), f.ino);
+  EXPECT_EQ(all.substr(24576, 1212), std::string(1212, '\0'));
+  EXPECT_EQ(all[24575], 'e');
+  EXPECT_EQ(all[24576 + 1212], 'e');
+}
+
+TEST_F(FsTest, WasCleanIsFalseAfterACrash) {
+  Create(kRoot, "f");
+  ASSERT_TRUE(fs_->Sync().ok());
+  auto* leaked = fs_.release();  // crash: no unmount
+  (void)leaked;
+  MountInfo info;
+  fs_ = MountImage(img_, testing::TestMountOptions(), &info);
+  ASSERT_NE(fs_, nullptr);
+  EXPECT_GT(info.replayed_transactions, 0u);
+  EXPECT_FALSE(info.was_clean);
+  Remount();
+}
+
 TEST_F(FsTest, PermissionsForUnprivilegedUsers) {
   Cred alice{1000, 1000, {}};
   Cred bob{1001, 1001, {}};

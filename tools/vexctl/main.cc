@@ -14,7 +14,7 @@ bool OpenVolume(const std::string& path, Volume* out) {
     fmt::print(stderr, "vexctl: {}\n", dev.status().message());
     return false;
   }
-  auto r = vexfs::core::VolumeReader::Open(dev->get());
+  auto r = vexfs::offline::VolumeReader::Open(dev->get());
   if (!r.ok()) {
     fmt::print(stderr, "vexctl: {}: not a usable VexFS volume: {}\n", path, r.status().message());
     return false;

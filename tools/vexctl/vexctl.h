@@ -14,10 +14,12 @@
 
 namespace vexctl {
 
+namespace offline = vexfs::offline;
+
 // An opened volume: the device and a reader over it.
 struct Volume {
   std::unique_ptr<vexfs::BlockDevice> dev;
-  std::unique_ptr<vexfs::core::VolumeReader> reader;
+  std::unique_ptr<vexfs::offline::VolumeReader> reader;
 };
 // Prints a message and returns nullptr-holding Volume on failure.
 bool OpenVolume(const std::string& path, Volume* out);

@@ -167,6 +167,7 @@ struct Options {
   size_t search_reps = 2;
   size_t flat_nq = 0;  // 0 = all queries
   size_t ivf_niter = 10;
+  size_t ivf_train_per_list = 64;
   uint64_t seed = 42;
   std::string out = "ann_results.json";
   bool quick = false;
@@ -232,6 +233,7 @@ class Bench {
     cfg.nlist = std::max<size_t>(1, static_cast<size_t>(4 * std::sqrt(static_cast<double>(n))));
     cfg.seed = 100;
     cfg.ivf_niter = opt_.ivf_niter;
+    cfg.ivf_train_per_list = opt_.ivf_train_per_list;
 
     std::vector<Job> jobs = {
         {"vexfs-flat", build_threads, MakeVexfsFlatRunner},
@@ -441,6 +443,9 @@ int Main(int argc, char** argv) {
   app.add_option("--search-reps", o.search_reps, "timed passes per point; the fastest is kept");
   app.add_option("--flat-nq", o.flat_nq, "time exact (flat) indexes on this many queries (0 = all)");
   app.add_option("--ivf-niter", o.ivf_niter, "IVF k-means iterations")->check(CLI::Range(1, 100));
+  app.add_option("--ivf-train-per-list", o.ivf_train_per_list,
+                 "IVF trains on min(n, nlist * this) rows")
+      ->check(CLI::Range(1, 256));
   app.add_option("--seed", o.seed, "synthetic data seed");
   app.add_option("--clusters", o.shape.clusters, "synthetic: number of clusters (0 = preset)");
   app.add_option("--intrinsic-dim", o.shape.intrinsic, "synthetic: latent rank (0 = preset)");

@@ -83,10 +83,13 @@ const Series* Find(const DatasetGroup& g, const std::string& engine, const std::
 std::string ParamText(const json& p) {
   std::string out;
   for (const auto& [k, v] : p["params"].items()) {
-    if (k == "M" || k == "ef_construction" || k == "nlist") continue;  // constant per series
+    // Constant per series: shown in the titles and the JSON.
+    if (k == "M" || k == "ef_construction" || k == "nlist" || k == "kmeans_iter" || k == "train_n") {
+      continue;
+    }
     out += fmt::format("{}{}={}", out.empty() ? "" : ",", k == "ef_search" ? "ef" : k, v.dump());
   }
-  return out;
+  return out.empty() ? "exact" : out;
 }
 
 std::string Num(std::optional<double> v, const char* f = "{:.0f}") {
@@ -112,9 +115,13 @@ std::optional<double> Field(const Series* s, const char* name) {
 
 std::string DatasetTitle(const DatasetGroup& g) {
   const json& p = *g.first;
+  size_t nq = 0;  // exact indexes may have used a prefix of the queries
+  for (const Series& s : g.series) {
+    for (const json* q : s.points) nq = std::max(nq, q->value("nq", size_t{0}));
+  }
   return fmt::format("{}: n={}, dim={}, metric={}, {} queries, k={}", g.name, p["n"].get<size_t>(),
-                     p["dim"].get<size_t>(), p["metric"].get<std::string>(),
-                     p.value("nq", size_t{0}), p.value("k", size_t{10}));
+                     p["dim"].get<size_t>(), p["metric"].get<std::string>(), nq,
+                     p.value("k", size_t{10}));
 }
 
 }  // namespace
@@ -130,7 +137,24 @@ std::string MarkdownReport(const json& points, const std::string& preamble) {
   for (const DatasetGroup& g : Group(points)) {
     md += fmt::format("## {}\n\n", DatasetTitle(g));
     md += "### Best QPS at recall@10 >= target\n\n";
-    md += "Cell: QPS (search parameter, recall). — = target not reached in the sweep.\n\n";
+    md += "Cell: QPS (search parameter, recall). — = target not reached in the sweep.";
+    for (const Series& s : g.series) {
+      const json& p = *s.points.front();
+      if (s.index == "ivf-flat" && p["params"].contains("nlist")) {
+        md += fmt::format(" IVF: nlist={}, trained on {} rows, {} k-means iterations.",
+                          p["params"]["nlist"].dump(), p["params"].value("train_n", 0),
+                          p["params"].value("kmeans_iter", 0));
+        break;
+      }
+    }
+    for (const Series& s : g.series) {
+      if (s.index.rfind("flat", 0) == 0) {
+        md += fmt::format(" Exact (flat) indexes timed on {} queries, one pass.",
+                          s.points.front()->value("nq", 0));
+        break;
+      }
+    }
+    md += "\n\n";
     md += "| engine | index | build threads | >= 0.90 | >= 0.95 | >= 0.99 | max recall |\n";
     md += "|---|---|---|---|---|---|---|\n";
     for (const Series& s : g.series) {
@@ -236,17 +260,24 @@ std::string GnuplotScript(const json& points, const std::string& png_path) {
                           (*p)["qps"].get<double>());
       }
       gp += "EOD\n";
-      blocks[gi].push_back(fmt::format("{} w lp lw 2 pt {} ps 1.2 t '{} {}'", name,
+      blocks[gi].push_back(fmt::format("{} u (nines($1)):2 w lp lw 2 pt {} ps 1.2 t '{} {}'", name,
                                        s.points.size() == 1 ? 9 : 7, s.engine, s.index));
     }
   }
   gp += fmt::format("set multiplot layout {},1\n", rows);
   gp += "set logscale y\nset grid\nset key outside right top\n";
-  gp += "set xlabel 'recall@10'\nset ylabel 'queries/s (1 thread, log scale)'\n";
-  gp += "set xrange [0.5:1.005]\n";
+  gp += "set xlabel 'recall@10 (nines scale; dashed: 0.90 / 0.95 / 0.99)'\nset ylabel 'queries/s (1 thread, log scale)'\n";
+  // "Nines" scale: x = -log10(1 - recall), so 0.9, 0.99 and 0.999 are
+  // evenly spaced; recall 1 is drawn at 4 (1 - recall clamped to 1e-4).
+  gp += "nines(r) = -log10(1.0001 - r)\n";
+  gp += "set xrange [0.25:4.1]\n";
+  gp += "set xtics ('0.5' nines(0.5), '0.8' nines(0.8), '0.9' nines(0.9), '0.95' nines(0.95), "
+        "'0.99' nines(0.99), '0.999' nines(0.999), '1' nines(1.0))\n";
   for (size_t gi = 0; gi < groups.size(); ++gi) {
     gp += fmt::format("set title \"{}\" noenhanced\n", DatasetTitle(groups[gi]));
-    for (double t : kTargets) gp += fmt::format("set arrow from {0},graph 0 to {0},graph 1 nohead dt 3 lc 'gray'\n", t);
+    for (double t : kTargets) {
+      gp += fmt::format("set arrow from nines({0}),graph 0 to nines({0}),graph 1 nohead dt 2 lc 'gray40'\n", t);
+    }
     gp += "plot ";
     for (size_t i = 0; i < blocks[gi].size(); ++i) gp += (i ? ", \\\n     " : "") + blocks[gi][i];
     gp += "\nunset arrow\n";

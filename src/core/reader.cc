@@ -76,8 +76,9 @@ struct TreeWalker {
       return;
     }
     const uint32_t count = Le16(n.tn_count);
-    if (count == 0 || count > VEXFS_TREE_INDEX_MAX) {
-      Bad("tree.bad_count", "internal node " + Num(block) + " has " + Num(count) + " entries");
+    if (count == 0 || count > VEXFS_TREE_INDEX_MAX || Le16(n.tn_used) != count * sizeof(vexfs_tree_index)) {
+      Bad("tree.bad_count", "internal node " + Num(block) + " has " + Num(count) + " entries in " +
+                                Num(Le16(n.tn_used)) + " bytes");
       return;
     }
     // Keep the children whose keys are strictly increasing and inside the
@@ -255,9 +256,10 @@ void ReadExtents(VolumeReader& r, uint64_t ino, const vexfs_inode& inode, Extent
   w.leaf = [&](const vexfs_tree_node& n, uint64_t block, uint64_t lo, uint64_t hi) {
     uint32_t count = Le16(n.tn_count);
     const uint32_t max = VEXFS_TREE_NODE_SPACE / sizeof(vexfs_extent);
-    if (count > max) {
-      Add(&out->issues, "tree.bad_count", who + "extent leaf " + Num(block) + " claims " + Num(count) + " records");
-      count = max;
+    if (count > max || Le16(n.tn_used) != count * sizeof(vexfs_extent)) {
+      Add(&out->issues, "tree.bad_count", who + "extent leaf " + Num(block) + " claims " + Num(count) +
+                                              " records in " + Num(Le16(n.tn_used)) + " bytes");
+      count = std::min(count, max);
     }
     for (uint32_t i = 0; i < count; i++) {
       vexfs_extent e;

@@ -712,3 +712,31 @@ TEST(FsckFsTest, FilesystemImageRepairIsNoop) {
 
 }  // namespace
 }  // namespace vexfs::testing
+
+namespace vexfs::testing {
+namespace {
+
+TEST(FsckTest, ExtentLeafBadUsed) {
+  MemoryDevice dev(8192);
+  ASSERT_TRUE(BuildFsImage(&dev));
+  auto r = offline::VolumeReader::Open(&dev);
+  ASSERT_TRUE(r.ok());
+  auto ino = offline::ResolvePath(**r, "/fragmented");
+  ASSERT_TRUE(ino.ok());
+  vexfs_inode in;
+  ASSERT_TRUE((*r)->ReadInode(*ino, &in).ok());
+  offline::ExtentMap m;
+  offline::ReadExtents(**r, *ino, in, &m);
+  ASSERT_TRUE(m.tree);
+  ASSERT_GE(m.nodes.size(), 2u);
+  // The last node visited is a leaf; break its byte count.
+  uint8_t* leaf = dev.image().data() + m.nodes.back() * VEXFS_BLOCK_SIZE;
+  auto* n = reinterpret_cast<vexfs_tree_node*>(leaf);
+  ASSERT_EQ(Le16(n->tn_level), 0);
+  n->tn_used = ToLe16(Le16(n->tn_used) + 16);
+  SealBlock(leaf);
+  DetectRepairClean(&dev, "tree.bad_count");
+}
+
+}  // namespace
+}  // namespace vexfs::testing

@@ -10,4 +10,4 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libgtest-dev libgmock-dev libbenchmark-dev \
   libfuse3-dev fuse3 libcli11-dev nlohmann-json3-dev libfmt-dev \
   libhnswlib-dev libfaiss-dev gnuplot-nox \
-  util-linux e2fsprogs python3 >/dev/null
+  util-linux e2fsprogs python3 fio >/dev/null

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Turns run.sh's results.jsonl into the JSON array and the markdown table.
+
+usage: report.py RESULTS.jsonl QUICK SIZE_MIB NFILES RAND_OPS DROP_OK OUT.json OUT.md
+
+Every row of the JSON array is one (workload, system) measurement with its
+value under the unit's name (MiB_per_s or ops_per_s). Rows of the VexFS
+systems also carry ratio_vs_passthrough_ll and ratio_vs_host: VexFS's
+throughput divided by the other system's, so 1.0 is parity and higher is
+better for VexFS. A ratio is null when the other system was not measured.
+"""
+import json
+import sys
+
+VEXFS_SYSTEMS = ("vexfs", "vexfs_default")
+COLUMNS = ("vexfs", "vexfs_default", "passthrough_ll", "host")
+LABEL = {
+    "vexfs": "VexFS (default_permissions)",
+    "vexfs_default": "VexFS (VexFS checks)",
+    "passthrough_ll": "passthrough_ll",
+    "host": "host",
+}
+WORKLOADS = {
+    "seq_write": "sequential write 1 MiB blocks + fsync",
+    "seq_read": "sequential read 1 MiB blocks, cold",
+    "rand_read_4k": "4 KiB random read, O_DIRECT",
+    "rand_write_4k": "4 KiB random write, buffered + fsync",
+    "create": "create empty files",
+    "stat": "stat, cold",
+    "readdir": "readdir entries, cold",
+    "unlink": "unlink, cold",
+}
+
+
+def ratio(a, b):
+    return round(a / b, 3) if a is not None and b else None
+
+
+def main(argv):
+    results, quick, size_mib, nfiles, rand_ops, drop_ok, out_json, out_md = argv[1:9]
+    rows = [json.loads(line) for line in open(results) if line.strip()]
+    value = {(r["workload"], r["system"]): r["value"] for r in rows}
+    units = {r["workload"]: r["unit"] for r in rows}
+    systems = [c for c in COLUMNS if any(r["system"] == c for r in rows)]
+    workloads = [w for w in WORKLOADS if w in units]
+
+    files = {(r["workload"], r["system"]): r.get("files") for r in rows}
+    out = []
+    for w in workloads:
+        for s in systems:
+            v = value.get((w, s))
+            if v is None:
+                continue
+            row = {"workload": w, "system": s, units[w]: round(v, 1)}
+            if files.get((w, s)) is not None:
+                row["files"] = files[(w, s)]
+            if s in VEXFS_SYSTEMS:
+                row["ratio_vs_passthrough_ll"] = ratio(v, value.get((w, "passthrough_ll")))
+                row["ratio_vs_host"] = ratio(v, value.get((w, "host")))
+            out.append(row)
+    with open(out_json, "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+
+    head = ["workload", "unit"] + [LABEL[s] for s in systems]
+    for s in systems:
+        if s in VEXFS_SYSTEMS:
+            tag = "VexFS" if s == "vexfs" else "VexFS-checks"
+            if "passthrough_ll" in systems:
+                head.append(f"{tag}/passthrough_ll")
+            if "host" in systems:
+                head.append(f"{tag}/host")
+    lines = [
+        f"{'Quick' if quick == '1' else 'Full'} run: {size_mib} MiB file, "
+        f"{rand_ops} random 4 KiB ops, {nfiles} files; drop_caches "
+        f"{'before every measurement' if drop_ok == '1' else 'NOT available: reads may be cached'}.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|",
+    ]
+    notes = set()
+    for w in workloads:
+        cells = [f"{w} ({WORKLOADS[w]})", units[w].replace("_per_s", "/s")]
+        for s in systems:
+            v = value.get((w, s))
+            cell = "-" if v is None else f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+            n = files.get((w, s))
+            if n is not None and str(n) != nfiles:
+                cell += f" ({n} files)"
+                notes.add(s)
+            cells.append(cell)
+        for s in systems:
+            if s in VEXFS_SYSTEMS:
+                for other in ("passthrough_ll", "host"):
+                    if other in systems:
+                        r = ratio(value.get((w, s)), value.get((w, other)))
+                        cells.append("-" if r is None else f"{r:.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    for s in sorted(notes):
+        lines.append("")
+        lines.append(f"{LABEL[s]} ran the metadata workloads on fewer files: its fd per "
+                     "inode hits RLIMIT_NOFILE, whose hard limit could not be raised.")
+    with open(out_md, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

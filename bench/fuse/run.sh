@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# bench/fuse/run.sh: VexFS through FUSE vs libfuse's passthrough_ll vs the host
+# filesystem, in one run on this machine. See bench/fuse/README.md.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: bench/fuse/run.sh [--quick] [--out FILE.json] [--systems LIST]
+
+Builds vexfs-fuse and mkfs.vexfs (Release, build-bench/), passthrough_ll from
+libfuse3-dev's example source and meta_bench, then measures sequential write
+and read, 4 KiB O_DIRECT random read and write, and create/stat/readdir/unlink
+for each system. Needs root, /dev/fuse, fio, fusermount3 and python3.
+
+  --quick        256 MiB file and 20,000 files (default 1 GiB and 100,000)
+  --out FILE     write the JSON array to FILE and the markdown table to
+                 FILE with .md instead of .json (default: table on stdout only)
+  --systems L    comma-separated subset of
+                 vexfs,vexfs_default,passthrough_ll,host (default: all)
+EOF
+}
+
+QUICK=0
+OUT=""
+SYSTEMS="vexfs,vexfs_default,passthrough_ll,host"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --out) OUT="${2:?--out needs a file}"; shift ;;
+    --out=*) OUT="${1#--out=}" ;;
+    --systems) SYSTEMS="${2:?--systems needs a list}"; shift ;;
+    --systems=*) SYSTEMS="${1#--systems=}" ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$QUICK" = 1 ]; then
+  SIZE_MIB=256; NFILES=20000; IMG_SIZE=1G
+else
+  SIZE_MIB=1024; NFILES=100000; IMG_SIZE=4G
+fi
+RAND_OPS=20000
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BUILD="$REPO/build-bench"
+AUX="$BUILD/fuse-bench"  # passthrough_ll and meta_bench live here
+log() { echo "[fuse-bench $(date +%T)] $*" >&2; }
+die() { echo "run.sh: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (drop_caches, mounts)"
+[ -c /dev/fuse ] || die "/dev/fuse is missing"
+for t in fio fusermount3 python3 cmake ninja cc c++ pkg-config mountpoint; do
+  command -v "$t" >/dev/null || die "$t not found (scripts/install-deps.sh installs it)"
+done
+
+# ---- build ---------------------------------------------------------------
+log "building vexfs-fuse and mkfs.vexfs in $BUILD (Release)"
+mkdir -p "$AUX/src"
+cmake -S "$REPO" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DVEXFS_BUILD_TESTS=OFF \
+  >"$AUX/cmake.log" 2>&1 || { cat "$AUX/cmake.log" >&2; die "cmake configure failed"; }
+cmake --build "$BUILD" --target vexfs-fuse mkfs.vexfs -j2 >"$AUX/build.log" 2>&1 ||
+  { tail -40 "$AUX/build.log" >&2; die "build failed"; }
+EX=/usr/share/doc/libfuse3-dev/examples
+for f in passthrough_ll.c passthrough_helpers.h; do
+  if [ -f "$EX/$f" ]; then cp "$EX/$f" "$AUX/src/$f"
+  elif [ -f "$EX/$f.gz" ]; then zcat "$EX/$f.gz" >"$AUX/src/$f"
+  else die "$EX/$f not found (is libfuse3-dev installed?)"; fi
+done
+# shellcheck disable=SC2046  # pkg-config output is meant to be split
+cc -O2 -o "$AUX/passthrough_ll" "$AUX/src/passthrough_ll.c" $(pkg-config --cflags --libs fuse3) ||
+  die "compiling passthrough_ll failed"
+c++ -std=c++20 -O2 -Wall -Wextra -o "$AUX/meta_bench" "$REPO/bench/fuse/meta_bench.cc" ||
+  die "compiling meta_bench failed"
+
+# ---- scratch space, mounts and cleanup --------------------------------------
+TMP="$(mktemp -d /var/tmp/vexfs-fuse-bench.XXXXXX)"
+MOUNTS=()
+PIDS=()
+cleanup() {
+  local rc=$? m p i
+  trap - EXIT INT TERM
+  for m in "${MOUNTS[@]}"; do
+    if mountpoint -q "$m"; then
+      fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null ||
+        echo "run.sh: could not unmount $m" >&2
+    fi
+  done
+  for p in "${PIDS[@]}"; do
+    for i in $(seq 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$p" 2>/dev/null; then kill "$p" 2>/dev/null || true; fi
+    wait "$p" 2>/dev/null || true
+  done
+  rm -rf "$TMP"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$TMP/logs"
+log "scratch directory $TMP ($(findmnt -no FSTYPE -T "$TMP") on $(findmnt -no SOURCE -T "$TMP"))"
+
+wait_mounted() {  # MOUNTPOINT PID LOG
+  local i
+  for i in $(seq 100); do
+    mountpoint -q "$1" && return 0
+    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; die "daemon for $1 exited"; }
+    sleep 0.1
+  done
+  cat "$3" >&2
+  die "$1 did not come up in 10 s"
+}
+
+declare -A DIR
+IFS=, read -r -a SYS <<<"$SYSTEMS"
+for s in "${SYS[@]}"; do
+  case "$s" in
+    vexfs|vexfs_default)
+      "$BUILD/bin/mkfs.vexfs" -q -s "$IMG_SIZE" "$TMP/$s.img"
+      mkdir "$TMP/mnt_$s"
+      opts=()
+      [ "$s" = vexfs ] && opts=(-o default_permissions)
+      MOUNTS+=("$TMP/mnt_$s")
+      "$BUILD/bin/vexfs-fuse" "$TMP/$s.img" "$TMP/mnt_$s" -f "${opts[@]}" \
+        >"$TMP/logs/$s.log" 2>&1 &
+      PIDS+=($!)
+      wait_mounted "$TMP/mnt_$s" "$!" "$TMP/logs/$s.log"
+      DIR[$s]="$TMP/mnt_$s" ;;
+    passthrough_ll)
+      mkdir "$TMP/pt_src" "$TMP/mnt_pt"
+      MOUNTS+=("$TMP/mnt_pt")
+      # writeback + default_permissions: the same kernel caching as the vexfs
+      # system (writeback cache, 1 s entry and attribute timeouts).
+      # It holds an O_PATH fd for every inode the kernel knows: NFILES of them.
+      (ulimit -n "$(ulimit -Hn)"
+       exec "$AUX/passthrough_ll" -f -o "source=$TMP/pt_src,writeback,default_permissions" \
+         "$TMP/mnt_pt") >"$TMP/logs/pt.log" 2>&1 &
+      PIDS+=($!)
+      wait_mounted "$TMP/mnt_pt" "$!" "$TMP/logs/pt.log"
+      DIR[$s]="$TMP/mnt_pt" ;;
+    host)
+      mkdir "$TMP/host"
+      DIR[$s]="$TMP/host" ;;
+    *) die "unknown system $s" ;;
+  esac
+done
+log "systems: ${SYS[*]}; file ${SIZE_MIB} MiB, ${RAND_OPS} random ops, ${NFILES} files"
+
+DROP_OK=1
+drop_caches() {
+  sync
+  if ! echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; then
+    [ "$DROP_OK" = 1 ] && log "WARNING: cannot write /proc/sys/vm/drop_caches; reads may be cached"
+    DROP_OK=0
+  fi
+}
+
+RESULTS="$TMP/results.jsonl"
+: >"$RESULTS"
+record() {  # WORKLOAD SYSTEM UNIT VALUE [FILES]
+  printf '{"workload":"%s","system":"%s","unit":"%s","value":%s,"files":%s}\n' \
+    "$1" "$2" "$3" "$4" "${5:-null}" >>"$RESULTS"
+  log "$(printf '%-14s %-15s %12.1f %s' "$1" "$2" "$4" "$3")"
+}
+
+# fio JSON -> one number. FIELD: read_mibs, write_mibs, read_iops, write_iops.
+fio_value() {
+  python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))["jobs"][0]
+d, what = sys.argv[2].split("_")
+print(j[d]["bw_bytes"] / 2**20 if what == "mibs" else j[d]["iops"])' "$1" "$2"
+}
+
+run_fio() {  # WORKLOAD SYSTEM FIELD UNIT fio-args...
+  local w=$1 s=$2 field=$3 unit=$4 out="$TMP/logs/fio.json"
+  shift 4
+  fio --name="$w" --filename="${DIR[$s]}/seqfile" --size="${SIZE_MIB}m" --ioengine=psync \
+    --iodepth=1 --numjobs=1 --fallocate=none --output-format=json "$@" >"$out" \
+    2>"$TMP/logs/fio.err" || { cat "$TMP/logs/fio.err" >&2; die "fio $w on $s failed"; }
+  record "$w" "$s" "$unit" "$(fio_value "$out" "$field")"
+}
+
+# Each workload runs on every system before the next starts, so the numbers
+# compared in one ratio were taken minutes apart at most.
+for s in "${SYS[@]}"; do
+  drop_caches
+  run_fio seq_write "$s" write_mibs MiB_per_s --rw=write --bs=1m --end_fsync=1
+done
+for s in "${SYS[@]}"; do
+  drop_caches
+  run_fio seq_read "$s" read_mibs MiB_per_s --rw=read --bs=1m
+done
+for s in "${SYS[@]}"; do
+  drop_caches
+  run_fio rand_read_4k "$s" read_iops ops_per_s --rw=randread --bs=4k --direct=1 \
+    --number_ios="$RAND_OPS" --randseed=42
+done
+for s in "${SYS[@]}"; do
+  drop_caches
+  # Buffered, not O_DIRECT: passthrough_ll hands libfuse's unaligned write
+  # buffer to an O_DIRECT fd, which fails with EINVAL. Nearly every write
+  # still reaches the daemon as its own 4 KiB WRITE, during the final fsync.
+  run_fio rand_write_4k "$s" write_iops ops_per_s --rw=randwrite --bs=4k \
+    --number_ios="$RAND_OPS" --randseed=43 --end_fsync=1
+done
+for s in "${SYS[@]}"; do rm -f "${DIR[$s]}/seqfile"; done
+
+# passthrough_ll keeps an O_PATH fd open for every inode the kernel holds, so
+# it cannot create (or stat, or readdirplus) more files than RLIMIT_NOFILE
+# allows; when the hard limit cannot be raised (no CAP_SYS_RESOURCE, as in
+# containers), it gets fewer files and the table says so.
+PT_MAX=$(( $(ulimit -Hn) - 1000 ))
+for phase in create stat readdir unlink; do
+  for s in "${SYS[@]}"; do
+    n=$NFILES
+    if [ "$s" = passthrough_ll ] && [ "$n" -gt "$PT_MAX" ]; then
+      n=$PT_MAX
+      [ "$phase" = create ] && log "passthrough_ll: $n files only (RLIMIT_NOFILE hard limit $(ulimit -Hn))"
+    fi
+    drop_caches
+    line="$("$AUX/meta_bench" "$phase" "${DIR[$s]}/meta" "$n")" ||
+      die "meta_bench $phase on $s failed"
+    record "$phase" "$s" ops_per_s \
+      "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ops_per_s"])' "$line")" "$n"
+  done
+done
+
+# ---- report ------------------------------------------------------------------
+REPORT_ARGS=("$RESULTS" "$QUICK" "$SIZE_MIB" "$NFILES" "$RAND_OPS" "$DROP_OK")
+JSON_OUT="${OUT:-$TMP/out.json}"
+MD_OUT="${JSON_OUT%.json}.md"
+[ "$MD_OUT" = "$JSON_OUT" ] && MD_OUT="$JSON_OUT.md"
+python3 "$REPO/bench/fuse/report.py" "${REPORT_ARGS[@]}" "$JSON_OUT" "$MD_OUT"
+cat "$MD_OUT"
+[ -n "$OUT" ] && log "wrote $JSON_OUT and $MD_OUT"
+exit 0

@@ -389,23 +389,33 @@ Status Checker::Pass2() {
   inodes_[VEXFS_ROOT_INO].parent_dir = VEXFS_ROOT_INO;
 
   uint64_t lf = 0;
+  bool lf_failed = false;
+  std::unordered_set<std::string> lf_names;
   auto reconnect = [&](uint64_t ino, Ino& in) -> Status {
-    Report("inode.unreachable", "inode " + Num(ino) + " (" + ModeTypeName(in.mode) +
-                                    ") is not reachable; reconnecting to /lost+found", true);
-    if (!writable_) {
-      mark(ino);  // avoid cascading reports in check-only mode
+    const std::string msg = "inode " + Num(ino) + " (" + ModeTypeName(in.mode) + ") is not reachable";
+    if (writable_ && lf == 0 && !lf_failed) {
+      Status s = EnsureLostFound(&lf);
+      if (!s.ok() && s.err() != EEXIST && s.err() != ENOSPC) return s;
+      lf_failed = !s.ok();
+      if (lf_failed) {
+        Report("lost+found.unusable", s.message(), false);
+      } else {
+        for (const auto& x : dirs_[lf].entries) lf_names.insert(x.name);
+      }
+    }
+    if (!writable_ || lf_failed) {
+      Report("inode.unreachable", msg, lf_failed ? false : true);
+      mark(ino);  // avoid cascading reports
       return Status::Ok();
     }
-    if (lf == 0) VEXFS_RETURN_IF_ERROR(EnsureLostFound(&lf));
+    Report("inode.unreachable", msg + "; reconnecting to /lost+found", true);
     DirEntry e;
     Dir& l = dirs_[lf];
     e.name = "#" + Num(ino);
-    for (int k = 1; k < 1000; k++) {  // keep the name unique in lost+found
-      bool clash = false;
-      for (const auto& x : l.entries) clash = clash || x.name == e.name;
-      if (!clash) break;
+    for (int k = 1; k < 1000 && lf_names.count(e.name); k++) {  // keep names unique
       e.name = "#" + Num(ino) + "." + Num(k);
     }
+    lf_names.insert(e.name);
     e.ino = ino;
     e.type = FileTypeOfMode(in.mode);
     e.hash = DirHash(seed, e.name);

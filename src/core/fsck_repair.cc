@@ -312,7 +312,7 @@ Status Checker::MakeEmptyDir(uint64_t ino, uint64_t parent, uint16_t perm) {
 Status Checker::ApplyRepairs() {
   for (uint64_t ino : to_clear_) VEXFS_RETURN_IF_ERROR(ClearInode(ino));
   for (auto& [ino, in] : inodes_) {
-    if (in.clear || in.reserved) continue;
+    if (in.clear) continue;
     Dir* d = IsDir(in.mode) ? &dirs_[ino] : nullptr;
     const bool need = in.dirty || in.rebuild_extents || in.rewrite_xattrs || (d && d->rebuild) ||
                       in.blocks != in.ExpectBlocks();

@@ -740,3 +740,103 @@ TEST(FsckTest, ExtentLeafBadUsed) {
 
 }  // namespace
 }  // namespace vexfs::testing
+
+namespace vexfs::testing {
+namespace {
+
+// A "crash" snapshot taken after Sync while a file is unlinked but still
+// open: the journal may hold transactions and the orphan list is live.
+// fsck -n must see a consistent post-replay state, -y must release the
+// orphan and leave a clean volume.
+TEST(FsckFsTest, CrashSnapshotWithOrphanIsConsistent) {
+  MemoryDevice dev(8192);
+  ASSERT_TRUE(BuildFsImage(&dev));
+  MountOptions mo;
+  mo.commit_interval_ms = 0;
+  mo.check_permissions = false;
+  auto m = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  Filesystem& fs = **m;
+  const Cred c = Cred::Root();
+  auto f = fs.Mknod(Filesystem::kRootIno, "open-unlinked", S_IFREG | 0644, 0, c);
+  ASSERT_TRUE(f.ok());
+  std::vector<uint8_t> data(5 * 4096, 'o');
+  ASSERT_TRUE(fs.Write(f->ino, 0, data).ok());
+  fs.Ref(f->ino);
+  ASSERT_TRUE(fs.Unlink(Filesystem::kRootIno, "open-unlinked", c).ok());
+  auto g = fs.Mknod(Filesystem::kRootIno, "fresh", S_IFREG | 0644, 0, c);
+  ASSERT_TRUE(g.ok());
+  ASSERT_TRUE(fs.Write(g->ino, 0, data).ok());
+  ASSERT_TRUE(fs.Sync().ok());
+  MemoryDevice snap(dev.image());
+  fs.Forget(f->ino, 1);
+  ASSERT_TRUE(fs.Unmount().ok());
+
+  CheckReport r = Check(&snap, false);
+  EXPECT_TRUE(r.problems.empty()) << Dump(r);
+  EXPECT_EQ(r.orphans, 1u);
+  CheckReport y = Check(&snap, true);
+  EXPECT_EQ(y.errors_left(), 0u) << Dump(y);
+  CheckReport again = Check(&snap, false);
+  EXPECT_TRUE(again.problems.empty()) << Dump(again);
+  EXPECT_EQ(again.orphans, 0u);
+  // The unmounted original is clean too.
+  CheckReport orig = Check(&dev, false);
+  EXPECT_TRUE(orig.problems.empty()) << Dump(orig);
+}
+
+}  // namespace
+}  // namespace vexfs::testing
+
+namespace vexfs::testing {
+namespace {
+
+TEST(FsckTest, LostFoundMissingIsRecreated) {
+  Populated img;
+  // Drop /lost+found (inode 8) entirely, then orphan b.bin from dir1.
+  auto recs = img.Records(VEXFS_ROOT_INO);
+  std::erase_if(recs, [](const Img::Rec& r) { return r.name == "lost+found"; });
+  img.WriteRecords(VEXFS_ROOT_INO, recs);
+  const uint64_t lf_leaf = img.DirLeaf(VEXFS_FIRST_INO);
+  img.PutInode(VEXFS_FIRST_INO, vexfs_inode{}, /*seal=*/false);
+  img.SetBit(img.g.ibitmap_start, VEXFS_FIRST_INO - 1, false);
+  img.SetBit(img.g.bbitmap_start, lf_leaf, false);
+  vexfs_inode root = img.Inode(VEXFS_ROOT_INO);
+  root.i_links = ToLe32(Le32(root.i_links) - 1);
+  img.PutInode(VEXFS_ROOT_INO, root);
+  img.sb.s_free_blocks = ToLe64(Le64(img.sb.s_free_blocks) + 1);
+  img.sb.s_free_inodes = ToLe64(Le64(img.sb.s_free_inodes) + 1);
+  img.StoreSuper();
+  ASSERT_TRUE(Check(&img.dev, false).problems.empty()) << Dump(Check(&img.dev, false));
+  auto d1 = img.Records(img.dir1);
+  std::erase_if(d1, [&](const Img::Rec& r) { return r.ino == img.b; });
+  img.WriteRecords(img.dir1, d1);
+  DetectRepairClean(&img.dev, "inode.unreachable");
+  auto r = offline::VolumeReader::Open(&img.dev);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(offline::ResolvePath(**r, "/lost+found/#" + std::to_string(img.b)).ok());
+}
+
+TEST(FsckTest, LostFoundNotADirectoryLeavesErrors) {
+  Populated img;
+  auto recs = img.Records(VEXFS_ROOT_INO);
+  for (auto& rec : recs) {
+    if (rec.name == "a.txt") {
+      rec.name = "lost+found";
+      rec.hash = DirHash(img.sb.s_hash_seed, rec.name);
+    }
+  }
+  std::erase_if(recs, [&](const Img::Rec& r) { return r.ino == VEXFS_FIRST_INO; });
+  std::sort(recs.begin(), recs.end(), [](const Img::Rec& a, const Img::Rec& b) {
+    return a.hash != b.hash ? a.hash < b.hash : a.name < b.name;
+  });
+  img.WriteRecords(VEXFS_ROOT_INO, recs);
+  // The old lost+found (inode 8) is now unreachable, and there is nowhere
+  // to put it.
+  auto r = Check(&img.dev, true);
+  EXPECT_TRUE(r.Has("lost+found.unusable")) << Dump(r);
+  EXPECT_EQ(FsckExitCode(r), 4);
+}
+
+}  // namespace
+}  // namespace vexfs::testing

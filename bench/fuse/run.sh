@@ -227,7 +227,11 @@ for phase in create stat readdir unlink; do
 done
 
 # ---- report ------------------------------------------------------------------
-REPORT_ARGS=("$RESULTS" "$QUICK" "$SIZE_MIB" "$NFILES" "$RAND_OPS" "$DROP_OK")
+# The build is of the working tree, which other people may be editing.
+SRC="git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+git -C "$REPO" diff --quiet HEAD -- src fuse include 2>/dev/null ||
+  SRC="$SRC + uncommitted changes in src/, fuse/ or include/"
+REPORT_ARGS=("$RESULTS" "$QUICK" "$SIZE_MIB" "$NFILES" "$RAND_OPS" "$DROP_OK" "$SRC")
 JSON_OUT="${OUT:-$TMP/out.json}"
 MD_OUT="${JSON_OUT%.json}.md"
 [ "$MD_OUT" = "$JSON_OUT" ] && MD_OUT="$JSON_OUT.md"

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cctype>
+#include <charconv>
 #include <string>
 
 #include "core/journal.h"
@@ -64,7 +65,11 @@ int DumpInode(Volume& v, const std::string& what) {
   offline::VolumeReader& r = *v.reader;
   uint64_t ino = 0;
   if (!what.empty() && what.find_first_not_of("0123456789") == std::string::npos) {
-    ino = std::stoull(what);
+    const auto [end, ec] = std::from_chars(what.data(), what.data() + what.size(), ino);
+    if (ec != std::errc() || end != what.data() + what.size()) {
+      fmt::print(stderr, "vexctl: {}: not an inode number\n", what);
+      return 1;
+    }
   } else {
     auto res = offline::ResolvePath(r, what.empty() ? "/" : what);
     if (!res.ok()) {

@@ -489,7 +489,8 @@ uint32_t ParseXattrArea(const uint8_t* area, uint32_t len, int64_t count, bool i
       *ok = false;
       continue;
     }
-    if ((h.xe_flags & ~VEXFS_XATTR_FL_EA_INODE) != 0 || (ea && e.value_len > VEXFS_XATTR_VALUE_MAX)) {
+    if ((h.xe_flags & ~VEXFS_XATTR_FL_EA_INODE) != 0 || (ea && e.value_len > VEXFS_XATTR_VALUE_MAX) ||
+        (!ea && e.value_len > VEXFS_XATTR_BLOCK_VALUE_MAX)) {
       Add(&out->issues, "xattr.bad_entry", who + "entry '" + e.name + "' has bad flags or size");
       *ok = false;
       continue;

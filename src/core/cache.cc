@@ -235,10 +235,11 @@ Status BufferCache::Commit() {
   std::vector<std::pair<uint64_t, const uint8_t*>> images;
   images.reserve(running_.size());
   for (Buffer* b : running_) images.emplace_back(b->blocknr, b->data);
-  if (Status s = journal_->Commit(images); !s.ok()) {
+  if (Status s = journal_->Commit(images, ordered_data_); !s.ok()) {
     failed_ = true;
     return s;
   }
+  ordered_data_ = false;
   stats_.commits++;
   stats_.journal_blocks_written += need;
   for (Buffer* b : running_) {

@@ -96,6 +96,10 @@ class BufferCache {
   void SetCommitHook(std::function<void()> hook) { commit_hook_ = std::move(hook); }
   void SetCheckpointHook(std::function<void()> hook) { checkpoint_hook_ = std::move(hook); }
 
+  // File data was written to blocks that the running transaction makes
+  // reachable: its commit needs a flush before the commit block.
+  void NoteOrderedData() { ordered_data_ = true; }
+
   size_t running_blocks() const { return running_.size(); }
   const CacheStats& stats() const { return stats_; }
   // Once set, nothing more is written (the volume hit an I/O error).
@@ -131,6 +135,7 @@ class BufferCache {
   std::function<void()> checkpoint_hook_;
   CacheStats stats_;
   bool failed_ = false;
+  bool ordered_data_ = false;
 };
 
 }  // namespace vexfs::core

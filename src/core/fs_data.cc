@@ -57,6 +57,7 @@ Status FsImpl::WriteChunk(const InodeRef& r, uint64_t offset, std::span<const ui
     }
     std::memcpy(buf.data() + (lo - run_off), data.data() + (lo - offset), hi2 - lo);
     VEXFS_RETURN_IF_ERROR(dev_->Write(phys, static_cast<uint32_t>(run), buf.data()));
+    if (fresh) cache_->NoteOrderedData();
     if (m.hole()) {
       VEXFS_RETURN_IF_ERROR(map.Insert(blk, phys, static_cast<uint32_t>(run), false));
     } else if (m.unwritten) {

@@ -16,6 +16,12 @@ struct AlignedBlock {
   alignas(64) uint8_t b[VEXFS_BLOCK_SIZE];
 };
 
+// One step of the image hash chain (see vexfs_journal_commit).
+uint64_t ChainImage(const uint8_t key[16], uint64_t h, uint64_t target, const uint8_t* image) {
+  uint64_t words[3] = {htole64(h), htole64(target), htole64(SipHash24(key, image, VEXFS_BLOCK_SIZE))};
+  return SipHash24(key, words, sizeof(words));
+}
+
 }  // namespace
 
 Journal::Journal(BlockDevice* dev, uint64_t start, uint64_t blocks, const uint8_t uuid[16],
@@ -71,7 +77,7 @@ Result<JournalScan> Journal::Scan() {
     info.sequence = seq;
     info.first_block = txn_start;
     std::vector<std::pair<uint64_t, std::vector<uint8_t>>> pending;
-    uint32_t data_crc = ~0u;
+    uint64_t data_hash = seq;
     bool committed = false;
     while (pos < blocks_) {
       VEXFS_RETURN_IF_ERROR(dev_->Read(start_ + pos, 1, blk.b));
@@ -96,7 +102,7 @@ Result<JournalScan> Journal::Scan() {
         pos++;
         for (uint32_t i = 0; i < count; i++, pos++) {
           VEXFS_RETURN_IF_ERROR(dev_->Read(start_ + pos, 1, image.data()));
-          data_crc = Crc32cExtend(data_crc, image.data(), VEXFS_BLOCK_SIZE);
+          data_hash = ChainImage(uuid_, data_hash, targets[i], image.data());
           pending.emplace_back(targets[i], image);
           info.targets.push_back(targets[i]);
         }
@@ -106,7 +112,7 @@ Result<JournalScan> Journal::Scan() {
         if (!VerifyBlock(blk.b, magic, start_ + pos).ok()) break;
         const auto* c = reinterpret_cast<const vexfs_journal_commit*>(blk.b);
         if (Le64(c->jc_sequence) != seq) break;
-        if (Le32(c->jc_data_crc) != ~data_crc) break;
+        if (Le64(c->jc_data_hash) != data_hash) break;
         if (Le32(c->jc_nblocks) != pos - txn_start) break;
         committed = true;
         pos++;
@@ -139,13 +145,13 @@ Status Journal::Recover(uint64_t* replayed) {
   return WriteSuper(1, sequence_);
 }
 
-Status Journal::Commit(const std::vector<std::pair<uint64_t, const uint8_t*>>& images) {
+Status Journal::Commit(const std::vector<std::pair<uint64_t, const uint8_t*>>& images, bool data_barrier) {
   if (images.empty()) return Status::Ok();
   const uint64_t need = BlocksNeeded(images.size());
   if (need > FreeBlocks()) return Status::NoSpace("journal full");
   const uint64_t txn_start = head_;
   std::vector<uint8_t> run((need - 1) * VEXFS_BLOCK_SIZE);
-  uint32_t data_crc = ~0u;
+  uint64_t data_hash = sequence_;
   uint64_t rel = head_;
   size_t out = 0;
   for (size_t i = 0; i < images.size(); i += VEXFS_JDESC_MAX) {
@@ -161,7 +167,7 @@ Status Journal::Commit(const std::vector<std::pair<uint64_t, const uint8_t*>>& i
     rel++;
     for (size_t j = 0; j < n; j++, out++, rel++) {
       std::memcpy(run.data() + out * VEXFS_BLOCK_SIZE, images[i + j].second, VEXFS_BLOCK_SIZE);
-      data_crc = Crc32cExtend(data_crc, images[i + j].second, VEXFS_BLOCK_SIZE);
+      data_hash = ChainImage(uuid_, data_hash, images[i + j].first, images[i + j].second);
     }
   }
   // Large runs go out in chunks so a single request stays reasonable.
@@ -170,12 +176,12 @@ Status Journal::Commit(const std::vector<std::pair<uint64_t, const uint8_t*>>& i
     const uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(kChunk, out - off));
     VEXFS_RETURN_IF_ERROR(dev_->Write(start_ + head_ + off, n, run.data() + off * VEXFS_BLOCK_SIZE));
   }
-  VEXFS_RETURN_IF_ERROR(dev_->Flush());
+  if (data_barrier) VEXFS_RETURN_IF_ERROR(dev_->Flush());
   AlignedBlock cb;
   InitBlockHeader(cb.b, VEXFS_JCOMMIT_MAGIC, start_ + rel, 0);
   auto* c = reinterpret_cast<vexfs_journal_commit*>(cb.b);
   c->jc_sequence = ToLe64(sequence_);
-  c->jc_data_crc = ToLe32(~data_crc);
+  c->jc_data_hash = ToLe64(data_hash);
   c->jc_nblocks = ToLe32(static_cast<uint32_t>(rel - txn_start));
   struct timeval tv;
   gettimeofday(&tv, nullptr);

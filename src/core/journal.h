@@ -3,7 +3,8 @@
 //
 // Write protocol of one transaction (Commit):
 //   1. descriptor block(s) + block images, written contiguously;
-//   2. Flush (so images and any earlier data writes are durable);
+//   2. Flush (so newly written file data is durable before the commit;
+//      skipped when the transaction exposes no new data blocks);
 //   3. commit block;  4. Flush.
 // Only after step 4 may the images be written to their home blocks.
 // When the log is full the owner checkpoints: writes every committed image
@@ -64,8 +65,12 @@ class Journal {
   uint64_t next_sequence() const { return sequence_; }
 
   // Writes one transaction. REQUIRES: FreeBlocks() >= BlocksNeeded(n).
-  // `images[i].second` points at a 4 KiB block image.
-  Status Commit(const std::vector<std::pair<uint64_t, const uint8_t*>>& images);
+  // `images[i].second` points at a 4 KiB block image. `data_barrier`: the
+  // transaction exposes newly written data blocks, so a flush must separate
+  // them from the commit block; without it one flush after the commit
+  // suffices (a commit whose images did not all land fails its checksum and
+  // is ignored at replay).
+  Status Commit(const std::vector<std::pair<uint64_t, const uint8_t*>>& images, bool data_barrier = true);
   // Starts an empty log after a checkpoint. REQUIRES: every committed image
   // is durable at home.
   Status Reset();

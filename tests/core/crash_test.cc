@@ -348,12 +348,32 @@ void RunReorderedCrashPoints(uint64_t seed, int ops, size_t samples_per_point, s
     if (i % stride != 0 || pending.size() < 2) continue;
     for (size_t s = 0; s < samples_per_point; s++) {
       std::vector<uint8_t> image = durable;
+      std::string applied;
       for (size_t k : pending) {
         if (rng() % 2) {
           std::memcpy(image.data() + rec.log[k].block * kBlockSize, rec.log[k].data.data(), kBlockSize);
+          applied += " " + std::to_string(rec.log[k].block);
         }
       }
+      std::vector<uint8_t> copy = image;
       std::string err = CheckCrash(std::move(image), rec, last_sync_op, e.op);
+      if (!err.empty() && std::getenv("VEXFS_SAVE_FAILED")) {
+        FILE* f = std::fopen(std::getenv("VEXFS_SAVE_FAILED"), "w");
+        std::fwrite(copy.data(), 1, copy.size(), f);
+        std::fclose(f);
+      }
+      if (!err.empty() && std::getenv("VEXFS_SAVE_FAILED")) {
+        std::printf("applied:%s\n", applied.c_str());
+        for (size_t k : pending) {
+          std::printf("pending %llu crc_new=%08x crc_durable=%08x same_as_durable=%d\n", (unsigned long long)rec.log[k].block,
+                      Crc32c(rec.log[k].data.data(), kBlockSize), Crc32c(durable.data() + rec.log[k].block * kBlockSize, kBlockSize),
+                      std::memcmp(durable.data() + rec.log[k].block * kBlockSize, rec.log[k].data.data(), kBlockSize) == 0);
+        }
+        for (size_t k = (i > 60 ? i - 60 : 0); k <= i; k++) {
+          std::printf("ev %zu op %zu blk %lld%s\n", k, rec.log[k].op, rec.log[k].block == UINT64_MAX ? -1LL : (long long)rec.log[k].block,
+                      std::find(pending.begin(), pending.end(), k) != pending.end() ? " pending" : "");
+        }
+      }
       ASSERT_EQ(err, "") << "reordered crash at write " << i << " sample " << s << " (op " << e.op << ")";
       checked++;
     }

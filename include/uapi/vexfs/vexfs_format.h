@@ -345,8 +345,8 @@ VEXFS_STATIC_ASSERT(sizeof(struct vexfs_inode) == VEXFS_INODE_SIZE, "inode size"
  * descriptor blocks, each followed by the blocks it lists (full images of
  * the target blocks), then one commit block. All blocks of a transaction
  * carry its sequence number. A transaction is valid when every descriptor
- * and the commit check out (magic, crc, sequence) and jc_data_crc matches
- * the crc32c chained over all listed images in order. Replay starts at
+ * and the commit check out (magic, crc, sequence) and jc_data_hash matches
+ * the hash of all listed images in order (see below). Replay starts at
  * js_start with sequence js_sequence and applies valid transactions in
  * order until the first invalid one. js_start = 0 means the journal is
  * empty. See docs/format.md for the write and checkpoint rules.
@@ -376,11 +376,22 @@ VEXFS_STATIC_ASSERT(sizeof(struct vexfs_journal_desc) == VEXFS_BLOCK_SIZE, "jdes
 struct vexfs_journal_commit {
 	struct vexfs_block_header jc_hdr; /* 0 */
 	__le64 jc_sequence;  /* 24 */
-	__le32 jc_data_crc;  /* 32 crc32c over the images, in order */
-	__le32 jc_nblocks;   /* 36 descriptor + image blocks before this one */
-	__le64 jc_time;      /* 40 commit time, seconds */
-	__le32 jc_time_ns;   /* 48 */
-	__le32 jc_reserved0;
+	__le32 jc_nblocks;   /* 32 descriptor + image blocks before this one */
+	__le32 jc_reserved0; /* 36 */
+	__le64 jc_data_hash; /* 40 VEXFS_JOURNAL_HASH over the images, in order */
+	__le64 jc_time;      /* 48 commit time, seconds */
+	__le32 jc_time_ns;   /* 56 */
+	__le32 jc_reserved1; /* 60 */
 };
+
+/*
+ * Image hash of a transaction (jc_data_hash). A CRC cannot be used here:
+ * inode-table images are sequences of records that end in their own
+ * CRC-32C, and CRC residues make a CRC over such records independent of
+ * their contents. With k = s_uuid as the SipHash-2-4 key:
+ *   h = sequence
+ *   for each image i in order:
+ *     h = SipHash24(k, le64(h) || le64(target_i) || le64(SipHash24(k, image_i)))
+ */
 
 #endif /* VEXFS_UAPI_FORMAT_H */

@@ -1,0 +1,103 @@
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "core/journal.h"
+#include "core/layout.h"
+#include "vexfs/block_device.h"
+
+namespace vexfs::core {
+namespace {
+
+const uint8_t kUuid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+
+// An inode-table-like block: 16 records that each end in their own crc32c.
+std::vector<uint8_t> InodeTableImage(uint8_t fill) {
+  std::vector<uint8_t> b(VEXFS_BLOCK_SIZE);
+  for (uint32_t i = 0; i < VEXFS_INODES_PER_BLOCK; i++) {
+    auto* ino = reinterpret_cast<vexfs_inode*>(b.data() + i * VEXFS_INODE_SIZE);
+    std::memset(ino, fill + i, sizeof(*ino));
+    SealInode(ino);
+  }
+  return b;
+}
+
+TEST(JournalTest, CommitThenScanReturnsImages) {
+  MemoryDevice dev(1024);
+  Journal j(&dev, 1, 64, kUuid, 1024);
+  ASSERT_TRUE(j.Format(100).ok());
+  auto a = InodeTableImage(1), b = InodeTableImage(2);
+  ASSERT_TRUE(j.Commit({{500, a.data()}, {501, b.data()}}, false).ok());
+  auto scan = j.Scan();
+  ASSERT_TRUE(scan.ok());
+  ASSERT_EQ(scan->txns.size(), 1u);
+  EXPECT_EQ(scan->images.at(500), a);
+  EXPECT_EQ(scan->images.at(501), b);
+}
+
+// Regression: a CRC over self-checksummed records does not depend on their
+// contents, so a stale inode-table image once passed the commit check.
+TEST(JournalTest, StaleSelfChecksummedImageInvalidatesTheTransaction) {
+  MemoryDevice dev(1024);
+  Journal j(&dev, 1, 64, kUuid, 1024);
+  ASSERT_TRUE(j.Format(100).ok());
+  auto a = InodeTableImage(1), b = InodeTableImage(2);
+  ASSERT_TRUE(j.Commit({{500, a.data()}, {501, b.data()}}, false).ok());
+  // The first image (journal block 2 = absolute 3) never reached the disk.
+  auto stale = InodeTableImage(9);
+  ASSERT_TRUE(dev.Write(3, 1, stale.data()).ok());
+  auto scan = j.Scan();
+  ASSERT_TRUE(scan.ok());
+  EXPECT_TRUE(scan->txns.empty());
+}
+
+TEST(JournalTest, TornCommitBlockInvalidatesTheTransaction) {
+  MemoryDevice dev(1024);
+  Journal j(&dev, 1, 64, kUuid, 1024);
+  ASSERT_TRUE(j.Format(100).ok());
+  auto a = InodeTableImage(1);
+  ASSERT_TRUE(j.Commit({{500, a.data()}}).ok());
+  ASSERT_TRUE(j.Commit({{501, a.data()}}).ok());
+  // Tear the second commit block (journal block 6 = absolute 7).
+  std::vector<uint8_t> blk(VEXFS_BLOCK_SIZE);
+  ASSERT_TRUE(dev.Read(7, 1, blk.data()).ok());
+  std::memset(blk.data() + 2048, 0, 2048);
+  blk[40] ^= 1;
+  ASSERT_TRUE(dev.Write(7, 1, blk.data()).ok());
+  auto scan = j.Scan();
+  ASSERT_TRUE(scan.ok());
+  EXPECT_EQ(scan->txns.size(), 1u);
+}
+
+TEST(JournalTest, RecoverAppliesImagesAndStartsAFreshLog) {
+  MemoryDevice dev(1024);
+  Journal j(&dev, 1, 64, kUuid, 1024);
+  ASSERT_TRUE(j.Format(7).ok());
+  auto a = InodeTableImage(3);
+  ASSERT_TRUE(j.Commit({{600, a.data()}}).ok());
+  Journal j2(&dev, 1, 64, kUuid, 1024);
+  uint64_t replayed = 0;
+  ASSERT_TRUE(j2.Recover(&replayed).ok());
+  EXPECT_EQ(replayed, 1u);
+  std::vector<uint8_t> home(VEXFS_BLOCK_SIZE);
+  ASSERT_TRUE(dev.Read(600, 1, home.data()).ok());
+  EXPECT_EQ(home, a);
+  EXPECT_EQ(j2.next_sequence(), 8u);
+  auto scan = j2.Scan();
+  ASSERT_TRUE(scan.ok());
+  EXPECT_TRUE(scan->txns.empty());
+}
+
+TEST(JournalTest, TargetsInsideTheJournalAreRejected) {
+  MemoryDevice dev(1024);
+  Journal j(&dev, 1, 64, kUuid, 1024);
+  ASSERT_TRUE(j.Format(1).ok());
+  auto a = InodeTableImage(1);
+  ASSERT_TRUE(j.Commit({{10, a.data()}}).ok());  // block 10 lies in the journal
+  auto scan = j.Scan();
+  ASSERT_TRUE(scan.ok());
+  EXPECT_TRUE(scan->txns.empty());
+}
+
+}  // namespace
+}  // namespace vexfs::core

@@ -1,8 +1,8 @@
 // fsck.vexfs: offline consistency check and repair (see man/fsck.vexfs.8).
 // A thin wrapper over vexfs::CheckVolume; exit codes follow fsck(8).
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <CLI/CLI.hpp>
 #include <string>
 
 #include "vexfs/block_device.h"
@@ -51,13 +51,15 @@ int main(int argc, char** argv) {
   if (!res.ok()) {
     fmt::print(stderr, "fsck.vexfs: {}: {}\n", target, res.status().message());
     if (res.status().IsCorruption()) {
-      fmt::print(stderr, "fsck.vexfs: {} does not hold a usable VexFS volume (no valid superblock)\n",
+      fmt::print(stderr,
+                 "fsck.vexfs: {} does not hold a usable VexFS volume (no valid superblock)\n",
                  target);
     }
     return rc;
   }
   const vexfs::CheckReport& r = *res;
-  if (r.journal_replayed) fmt::print("{}: replayed {} journal transaction(s)\n", target, r.journal_replayed);
+  if (r.journal_replayed)
+    fmt::print("{}: replayed {} journal transaction(s)\n", target, r.journal_replayed);
   if (r.journal_pending) {
     fmt::print("{}: journal holds {} committed transaction(s); checked as if replayed\n", target,
                r.journal_pending);
@@ -71,9 +73,10 @@ int main(int argc, char** argv) {
     fmt::print("{}: {}{}: {}\n", target, p.fixed ? "FIXED " : "", p.code, p.message);
   }
   if (verbose) {
-    fmt::print("{:>10} directories\n{:>10} regular files\n{:>10} symbolic links\n{:>10} special files\n"
-               "{:>10} orphans\n",
-               r.directories, r.regular_files, r.symlinks, r.special_files, r.orphans);
+    fmt::print(
+        "{:>10} directories\n{:>10} regular files\n{:>10} symbolic links\n{:>10} special files\n"
+        "{:>10} orphans\n",
+        r.directories, r.regular_files, r.symlinks, r.special_files, r.orphans);
   }
   fmt::print("{}: {}{}/{} inodes, {}/{} blocks\n", target,
              r.errors_left() ? "UNCORRECTED ERRORS, " : (r.errors_fixed() ? "REPAIRED, " : ""),

@@ -42,7 +42,7 @@ struct Problem {
 
 struct CheckReport {
   std::vector<Problem> problems;
-  bool checked = false;         // false: skipped as clean (no force)
+  bool checked = false;           // false: skipped as clean (no force)
   uint64_t journal_replayed = 0;  // transactions replayed (repair) ...
   uint64_t journal_pending = 0;   // ... or found and overlaid (no repair)
   uint64_t inodes_used = 0;

@@ -75,8 +75,9 @@ Status Checker::OpenSuper() {
     vexfs_super_block sb;
     std::memcpy(&sb, buf.data(), sizeof(sb));
     if (ValidateSuper(sb, nblocks, nullptr).ok() && Le64(sb.s_block_count) == nblocks) {
-      Report("super.bad_primary", "primary superblock: " + primary.status().message() +
-                                      "; using the backup in block " + Num(nblocks - 1),
+      Report("super.bad_primary",
+             "primary superblock: " + primary.status().message() + "; using the backup in block " +
+                 Num(nblocks - 1),
              true);
       if (writable_) {
         VEXFS_RETURN_IF_ERROR(dev_->Write(0, 1, buf.data()));
@@ -132,8 +133,9 @@ Status Checker::CheckBackupSuper() {
          std::memcmp(b.s_hash_seed, sb.s_hash_seed, 16) == 0;
   }
   if (!ok) {
-    Report("super.bad_backup", "backup superblock in block " + Num(g_.block_count - 1) +
-                                   " is missing or differs from the primary",
+    Report("super.bad_backup",
+           "backup superblock in block " + Num(g_.block_count - 1) +
+               " is missing or differs from the primary",
            true);
     super_dirty_ = true;
   }
@@ -189,8 +191,8 @@ Status Checker::CheckBitmaps() {
   for (uint64_t w = 0; w < used_.size(); w++) want_b[w] = used_[w];
   for (uint64_t i = g_.block_count; i < bbits; i++) set(want_b, i);
 
-  auto diff = [&](const std::vector<uint64_t>& want, const std::vector<uint64_t>& have, uint64_t nbits,
-                  uint64_t limit, const char* what, uint64_t base) {
+  auto diff = [&](const std::vector<uint64_t>& want, const std::vector<uint64_t>& have,
+                  uint64_t nbits, uint64_t limit, const char* what, uint64_t base) {
     uint64_t missing = 0, extra = 0;
     std::string fm, fe;
     for (uint64_t i = 0; i < nbits; i++) {
@@ -210,11 +212,12 @@ Status Checker::CheckBitmaps() {
   auto [bb_missing, bb_extra] = diff(want_b, disk_bbm_, bbits, g_.block_count, "bbitmap", 0);
   if (!ibm_damaged_) {
     if (ib_missing.first) {
-      Report("ibitmap.used_but_free", Num(ib_missing.first) + " used inode(s) marked free: " + ib_missing.second,
-             true);
+      Report("ibitmap.used_but_free",
+             Num(ib_missing.first) + " used inode(s) marked free: " + ib_missing.second, true);
     }
     if (ib_extra.first) {
-      Report("ibitmap.leak", Num(ib_extra.first) + " unused inode(s) marked in use: " + ib_extra.second, true);
+      Report("ibitmap.leak",
+             Num(ib_extra.first) + " unused inode(s) marked in use: " + ib_extra.second, true);
     }
   }
   if (!bbm_damaged_) {
@@ -223,7 +226,8 @@ Status Checker::CheckBitmaps() {
              Num(bb_missing.first) + " used block(s) marked free: " + bb_missing.second, true);
     }
     if (bb_extra.first) {
-      Report("block.leak", Num(bb_extra.first) + " unused block(s) marked in use: " + bb_extra.second, true);
+      Report("block.leak",
+             Num(bb_extra.first) + " unused block(s) marked in use: " + bb_extra.second, true);
     }
   }
   rep_.blocks_used = 0;
@@ -250,8 +254,10 @@ Status Checker::CheckBitmaps() {
     }
     return Status::Ok();
   };
-  VEXFS_RETURN_IF_ERROR(write(g_.ibitmap_start, g_.ibitmap_blocks, want_i, disk_ibm_, ibm_damaged_));
-  VEXFS_RETURN_IF_ERROR(write(g_.bbitmap_start, g_.bbitmap_blocks, want_b, disk_bbm_, bbm_damaged_));
+  VEXFS_RETURN_IF_ERROR(
+      write(g_.ibitmap_start, g_.ibitmap_blocks, want_i, disk_ibm_, ibm_damaged_));
+  VEXFS_RETURN_IF_ERROR(
+      write(g_.bbitmap_start, g_.bbitmap_blocks, want_b, disk_bbm_, bbm_damaged_));
   return Status::Ok();
 }
 
@@ -267,7 +273,8 @@ Status Checker::FinishSuper() {
                " (blocks/inodes), actual " + Num(free_blocks) + "/" + Num(free_inodes),
            true);
   }
-  if (state & VEXFS_STATE_ERRORS) Report("super.errors_flag", "the volume is marked as having errors", true);
+  if (state & VEXFS_STATE_ERRORS)
+    Report("super.errors_flag", "the volume is marked as having errors", true);
   if (Le64(sb.s_orphan_head) != orphan_head_) super_dirty_ = true;
   if (!writable_) return Status::Ok();
   const bool any_fix = rep_.errors_fixed() > 0 || rep_.journal_replayed > 0;
@@ -327,10 +334,18 @@ Result<CheckReport> Checker::Run() {
   for (const auto& [ino, in] : inodes_) {
     if (in.clear) continue;
     switch (in.mode & S_IFMT) {
-      case S_IFDIR: rep_.directories++; break;
-      case S_IFREG: rep_.regular_files++; break;
-      case S_IFLNK: rep_.symlinks++; break;
-      default: rep_.special_files++; break;
+      case S_IFDIR:
+        rep_.directories++;
+        break;
+      case S_IFREG:
+        rep_.regular_files++;
+        break;
+      case S_IFLNK:
+        rep_.symlinks++;
+        break;
+      default:
+        rep_.special_files++;
+        break;
     }
   }
   return rep_;

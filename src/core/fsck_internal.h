@@ -58,13 +58,13 @@ class Checker {
     uint32_t links = 0;
     uint64_t parent = 0;
     uint64_t size = 0;
-    uint64_t blocks = 0;        // i_blocks as stored
-    uint64_t data_blocks = 0;   // blocks mapped by kept extents
-    uint32_t refs = 0;          // directory entries naming it
-    uint32_t subdirs = 0;       // directories only
-    uint64_t parent_dir = 0;    // directory holding its (first) entry
+    uint64_t blocks = 0;       // i_blocks as stored
+    uint64_t data_blocks = 0;  // blocks mapped by kept extents
+    uint32_t refs = 0;         // directory entries naming it
+    uint32_t subdirs = 0;      // directories only
+    uint64_t parent_dir = 0;   // directory holding its (first) entry
     uint32_t ea_refs = 0;
-    bool reserved = false;      // inodes 2..7
+    bool reserved = false;  // inodes 2..7
     bool clear = false;
     bool reachable = false;
     bool on_orphan_list = false;
@@ -133,17 +133,18 @@ class Checker {
   bool super_dirty_ = false;
   uint64_t orphan_head_ = 0;
 
-  std::vector<uint64_t> used_;       // blocks claimed (1 bit per block)
-  std::vector<uint64_t> disk_bbm_;   // on-disk block bitmap
-  std::vector<uint64_t> disk_ibm_;   // on-disk inode bitmap (bit n-1 = inode n)
+  std::vector<uint64_t> used_;      // blocks claimed (1 bit per block)
+  std::vector<uint64_t> disk_bbm_;  // on-disk block bitmap
+  std::vector<uint64_t> disk_ibm_;  // on-disk inode bitmap (bit n-1 = inode n)
   bool bbm_damaged_ = false, ibm_damaged_ = false;
   uint64_t alloc_cursor_ = 0;
 
-  std::map<uint64_t, Ino> inodes_;   // allocated inodes that check out
+  std::map<uint64_t, Ino> inodes_;  // allocated inodes that check out
   std::map<uint64_t, Dir> dirs_;
-  std::set<uint64_t> to_clear_;      // inodes to zero on repair
-  std::set<uint64_t> orphans_;       // inodes on a valid orphan list
-  std::map<uint64_t, std::vector<std::pair<uint64_t, uint32_t>>> ea_users_;  // ea ino -> (owner, len)
+  std::set<uint64_t> to_clear_;  // inodes to zero on repair
+  std::set<uint64_t> orphans_;   // inodes on a valid orphan list
+  std::map<uint64_t, std::vector<std::pair<uint64_t, uint32_t>>>
+      ea_users_;  // ea ino -> (owner, len)
   bool root_bad_ = false;
 };
 

@@ -50,7 +50,8 @@ Status Checker::ProcessOrphans() {
   // Each step visits a new inode, so the walk ends within inode_count steps.
   while (ino != 0) {
     if (!r_->ValidIno(ino)) {
-      Report("orphan.bad_inode", "orphan list points at inode " + Num(ino) + " outside the table", true);
+      Report("orphan.bad_inode", "orphan list points at inode " + Num(ino) + " outside the table",
+             true);
       break;
     }
     if (!seen.insert(ino).second) {
@@ -59,8 +60,9 @@ Status Checker::ProcessOrphans() {
     }
     vexfs_inode inode;
     VEXFS_RETURN_IF_ERROR(r_->ReadInode(ino, &inode));
-    if (InodeIsZero(inode) || !InodeCrcOk(inode) || !(Le32(inode.i_flags) & VEXFS_INODE_FL_ORPHAN) ||
-        Le32(inode.i_links) != 0 || ino < VEXFS_FIRST_INO) {
+    if (InodeIsZero(inode) || !InodeCrcOk(inode) ||
+        !(Le32(inode.i_flags) & VEXFS_INODE_FL_ORPHAN) || Le32(inode.i_links) != 0 ||
+        ino < VEXFS_FIRST_INO) {
       Report("orphan.bad_inode",
              "orphan list entry " + Num(ino) + " is not an unlinked inode marked as orphan", true);
       break;
@@ -147,7 +149,8 @@ Status Checker::CheckInode(uint64_t ino, const vexfs_inode& inode) {
 
   uint32_t bad_flags = 0;
   if ((in.flags & VEXFS_INODE_FL_EA) && !IsReg(mode)) bad_flags |= VEXFS_INODE_FL_EA;
-  if ((in.flags & VEXFS_INODE_FL_INLINE_SYMLINK) && !IsLnk(mode)) bad_flags |= VEXFS_INODE_FL_INLINE_SYMLINK;
+  if ((in.flags & VEXFS_INODE_FL_INLINE_SYMLINK) && !IsLnk(mode))
+    bad_flags |= VEXFS_INODE_FL_INLINE_SYMLINK;
   if (bad_flags) {
     Report("inode.bad_flags", who + "flags " + Num(bad_flags) + " do not fit its type", true);
     in.flags &= ~bad_flags;
@@ -171,21 +174,25 @@ Status Checker::CheckInode(uint64_t ino, const vexfs_inode& inode) {
     in.rebuild_extents = !m.issues.empty();
     for (uint64_t n : m.nodes) {
       if (!ClaimRange(n, 1)) {
-        Report("block.multiply_claimed", who + "extent tree node " + Num(n) + " is also used elsewhere", true);
+        Report("block.multiply_claimed",
+               who + "extent tree node " + Num(n) + " is also used elsewhere", true);
         in.rebuild_extents = true;
         continue;
       }
       in.nodes.push_back(n);
     }
     if (m.tree && m.tr_nodes != m.nodes.size()) {
-      Report("extent.bad_nodes", who + "tree root says " + Num(m.tr_nodes) + " nodes, found " +
-                                     Num(m.nodes.size()), true);
+      Report("extent.bad_nodes",
+             who + "tree root says " + Num(m.tr_nodes) + " nodes, found " + Num(m.nodes.size()),
+             true);
       in.rebuild_extents = true;
     }
     for (const auto& e : m.extents) {
       if (!ClaimRange(e.start, e.len)) {
-        Report("block.multiply_claimed", who + "blocks " + Num(e.start) + "+" + Num(e.len) +
-                                             " are also used elsewhere; dropping the extent", true);
+        Report("block.multiply_claimed",
+               who + "blocks " + Num(e.start) + "+" + Num(e.len) +
+                   " are also used elsewhere; dropping the extent",
+               true);
         in.rebuild_extents = true;
         continue;
       }
@@ -205,20 +212,24 @@ Status Checker::CheckInode(uint64_t ino, const vexfs_inode& inode) {
     d.entries = std::move(l.entries);
     for (uint64_t n : l.nodes) {
       if (!ClaimRange(n, 1)) {
-        Report("block.multiply_claimed", who + "directory node " + Num(n) + " is also used elsewhere", true);
+        Report("block.multiply_claimed",
+               who + "directory node " + Num(n) + " is also used elsewhere", true);
         d.rebuild = true;
         continue;
       }
       in.nodes.push_back(n);
     }
     if (l.tr_nodes != l.nodes.size()) {
-      Report("dir.bad_nodes", who + "tree root says " + Num(l.tr_nodes) + " nodes, found " +
-                                  Num(l.nodes.size()), true);
+      Report("dir.bad_nodes",
+             who + "tree root says " + Num(l.tr_nodes) + " nodes, found " + Num(l.nodes.size()),
+             true);
       d.rebuild = true;
     }
     if (!d.rebuild && in.size != uint64_t{in.nodes.size()} * VEXFS_BLOCK_SIZE) {
-      Report("dir.bad_size", who + "directory size " + Num(in.size) + ", expected " +
-                                 Num(in.nodes.size() * VEXFS_BLOCK_SIZE), true);
+      Report("dir.bad_size",
+             who + "directory size " + Num(in.size) + ", expected " +
+                 Num(in.nodes.size() * VEXFS_BLOCK_SIZE),
+             true);
       in.size = in.nodes.size() * VEXFS_BLOCK_SIZE;
       in.dirty = true;
     }
@@ -232,7 +243,8 @@ Status Checker::CheckInode(uint64_t ino, const vexfs_inode& inode) {
     if (ClaimRange(xl.block, 1)) {
       in.xattr_block = xl.block;
     } else {
-      Report("block.multiply_claimed", who + "xattr block " + Num(xl.block) + " is also used elsewhere", true);
+      Report("block.multiply_claimed",
+             who + "xattr block " + Num(xl.block) + " is also used elsewhere", true);
       in.rewrite_xattrs = true;
     }
   }
@@ -242,9 +254,11 @@ Status Checker::CheckInode(uint64_t ino, const vexfs_inode& inode) {
     }
   }
 
-  const bool rebuilding = in.rebuild_extents || in.rewrite_xattrs || (IsDir(mode) && dirs_[ino].rebuild);
+  const bool rebuilding =
+      in.rebuild_extents || in.rewrite_xattrs || (IsDir(mode) && dirs_[ino].rebuild);
   if (!rebuilding && in.blocks != in.ExpectBlocks()) {
-    Report("inode.bad_blocks", who + "i_blocks " + Num(in.blocks) + ", owns " + Num(in.ExpectBlocks()), true);
+    Report("inode.bad_blocks",
+           who + "i_blocks " + Num(in.blocks) + ", owns " + Num(in.ExpectBlocks()), true);
     in.dirty = true;
   }
   return Status::Ok();
@@ -297,8 +311,10 @@ Status Checker::Pass2() {
     for (const auto& [owner, len] : users) {
       Ino& o = inodes_[owner];
       if (!valid || it->second.ea_refs > 0) {
-        Report("xattr.bad_ea_ref", "inode " + Num(owner) + ": xattr value inode " + Num(ea) +
-                                       (valid ? " is shared" : " is not an EA inode"), true);
+        Report("xattr.bad_ea_ref",
+               "inode " + Num(owner) + ": xattr value inode " + Num(ea) +
+                   (valid ? " is shared" : " is not an EA inode"),
+               true);
         o.drop_ea.insert(ea);
         o.rewrite_xattrs = true;
         continue;
@@ -307,19 +323,22 @@ Status Checker::Pass2() {
       t.ea_refs++;
       t.reachable = true;
       if (t.size != len) {
-        Report("ea.bad_size", "EA inode " + Num(ea) + " size " + Num(t.size) + ", xattr says " + Num(len), true);
+        Report("ea.bad_size",
+               "EA inode " + Num(ea) + " size " + Num(t.size) + ", xattr says " + Num(len), true);
         t.size = len;
         t.dirty = true;
       }
       if (t.links != 1) {
-        Report("inode.bad_links", "EA inode " + Num(ea) + " has " + Num(t.links) + " links, expected 1", true);
+        Report("inode.bad_links",
+               "EA inode " + Num(ea) + " has " + Num(t.links) + " links, expected 1", true);
         t.links = 1;
         t.dirty = true;
       }
     }
   }
   for (auto& [ino, in] : inodes_) {
-    if (in.clear || !(in.flags & VEXFS_INODE_FL_EA) || in.ea_refs > 0 || orphans_.count(ino)) continue;
+    if (in.clear || !(in.flags & VEXFS_INODE_FL_EA) || in.ea_refs > 0 || orphans_.count(ino))
+      continue;
     Report("ea.unreferenced", "EA inode " + Num(ino) + " is not referenced by any xattr", true);
     UnclaimAll(in);
     in.clear = true;
@@ -354,7 +373,8 @@ Status Checker::Pass2() {
       Ino& t = it->second;
       const uint8_t ft = FileTypeOfMode(t.mode);
       if (e.type != ft) {
-        Report("dir.bad_type", who + e.name + "' has type " + Num(e.type) + ", inode is " + Num(ft), true);
+        Report("dir.bad_type", who + e.name + "' has type " + Num(e.type) + ", inode is " + Num(ft),
+               true);
         e.type = ft;
         d.rebuild = true;
       }
@@ -392,7 +412,8 @@ Status Checker::Pass2() {
   bool lf_failed = false;
   std::unordered_set<std::string> lf_names;
   auto reconnect = [&](uint64_t ino, Ino& in) -> Status {
-    const std::string msg = "inode " + Num(ino) + " (" + ModeTypeName(in.mode) + ") is not reachable";
+    const std::string msg =
+        "inode " + Num(ino) + " (" + ModeTypeName(in.mode) + ") is not reachable";
     if (writable_ && lf == 0 && !lf_failed) {
       Status s = EnsureLostFound(&lf);
       if (!s.ok() && s.err() != EEXIST && s.err() != ENOSPC) return s;
@@ -451,11 +472,14 @@ Status Checker::Pass2() {
     VEXFS_RETURN_IF_ERROR(reconnect(top, t));
   }
   for (auto& [ino, in] : inodes_) {
-    if (in.clear || in.reachable || in.reserved || IsDir(in.mode) || (in.flags & VEXFS_INODE_FL_EA)) continue;
+    if (in.clear || in.reachable || in.reserved || IsDir(in.mode) || (in.flags & VEXFS_INODE_FL_EA))
+      continue;
     if (orphans_.count(ino)) continue;  // legitimately unreachable
     if (in.refs == 0 && in.links == 0) {
-      const char* code = (in.flags & VEXFS_INODE_FL_ORPHAN) ? "orphan.not_listed" : "inode.unlinked";
-      Report(code, "inode " + Num(ino) + " has no links and is not on the orphan list; freeing it", true);
+      const char* code =
+          (in.flags & VEXFS_INODE_FL_ORPHAN) ? "orphan.not_listed" : "inode.unlinked";
+      Report(code, "inode " + Num(ino) + " has no links and is not on the orphan list; freeing it",
+             true);
       UnclaimAll(in);
       in.clear = true;
       to_clear_.insert(ino);
@@ -478,14 +502,15 @@ Status Checker::Pass2() {
     if (IsDir(in.mode)) {
       want = 2 + in.subdirs;
       if (in.parent_dir != 0 && in.parent != in.parent_dir) {
-        Report("dir.bad_parent", who + "parent " + Num(in.parent) + ", expected " + Num(in.parent_dir), true);
+        Report("dir.bad_parent",
+               who + "parent " + Num(in.parent) + ", expected " + Num(in.parent_dir), true);
         in.parent = in.parent_dir;
         in.dirty = true;
       }
       Dir& d = dirs_[ino];
       if (!d.rebuild && d.dr_entries != d.entries.size()) {
-        Report("dir.bad_entries", who + "entry count " + Num(d.dr_entries) + ", found " +
-                                      Num(d.entries.size()), true);
+        Report("dir.bad_entries",
+               who + "entry count " + Num(d.dr_entries) + ", found " + Num(d.entries.size()), true);
         in.dirty = true;
       }
     } else if (in.flags & VEXFS_INODE_FL_EA) {
@@ -496,7 +521,8 @@ Status Checker::Pass2() {
       want = in.refs;
     }
     if (in.links != want) {
-      Report("inode.bad_links", who + "link count " + Num(in.links) + ", expected " + Num(want), true);
+      Report("inode.bad_links", who + "link count " + Num(in.links) + ", expected " + Num(want),
+             true);
       in.links = want;
       in.dirty = true;
     }

@@ -21,7 +21,8 @@ void PutLe64(uint8_t* p, uint64_t v) {
 
 size_t XattrEntrySize(const XattrEntry& e) {
   const bool ea = (e.flags & VEXFS_XATTR_FL_EA_INODE) != 0;
-  const size_t n = sizeof(vexfs_xattr_entry) + (ea ? 8 : 0) + e.name.size() + (ea ? 0 : e.value.size());
+  const size_t n =
+      sizeof(vexfs_xattr_entry) + (ea ? 8 : 0) + e.name.size() + (ea ? 0 : e.value.size());
   return (n + 3) & ~size_t{3};
 }
 
@@ -87,7 +88,8 @@ Result<uint64_t> Checker::AllocInode() {
   return Status::NoSpace("no free inode left for the repair");
 }
 
-Result<BuiltTree> Checker::BuildTree(uint32_t magic, uint64_t owner, const std::vector<TreeRec>& recs) {
+Result<BuiltTree> Checker::BuildTree(uint32_t magic, uint64_t owner,
+                                     const std::vector<TreeRec>& recs) {
   // Pack leaves; a run of equal keys is never split across two leaves
   // unless it alone overflows a node.
   std::vector<std::pair<size_t, size_t>> leaves;  // [begin, end) into recs
@@ -164,9 +166,10 @@ Status Checker::RebuildDir(uint64_t ino, Dir& d, vexfs_inode* inode) {
   std::sort(d.entries.begin(), d.entries.end(), [](const DirEntry& a, const DirEntry& b) {
     return a.hash != b.hash ? a.hash < b.hash : a.name < b.name;
   });
-  d.entries.erase(std::unique(d.entries.begin(), d.entries.end(),
-                              [](const DirEntry& a, const DirEntry& b) { return a.name == b.name; }),
-                  d.entries.end());
+  d.entries.erase(
+      std::unique(d.entries.begin(), d.entries.end(),
+                  [](const DirEntry& a, const DirEntry& b) { return a.name == b.name; }),
+      d.entries.end());
   std::vector<TreeRec> recs;
   recs.reserve(d.entries.size());
   for (const auto& e : d.entries) {
@@ -223,7 +226,8 @@ Status Checker::RebuildExtents(uint64_t ino, Ino& in, vexfs_inode* inode) {
     const vexfs_extent x = pack(e);
     TreeRec r;
     r.key = e.logical;
-    r.bytes.assign(reinterpret_cast<const uint8_t*>(&x), reinterpret_cast<const uint8_t*>(&x) + sizeof(x));
+    r.bytes.assign(reinterpret_cast<const uint8_t*>(&x),
+                   reinterpret_cast<const uint8_t*>(&x) + sizeof(x));
     recs.push_back(std::move(r));
   }
   VEXFS_ASSIGN_OR_RETURN(BuiltTree t, BuildTree(VEXFS_EXTENT_MAGIC, ino, recs));

@@ -24,7 +24,8 @@ constexpr uint64_t kNoHi = ~0ull;
 
 // Leaf callback: the verified leaf, its block and the key range [lo, hi)
 // its parent allows (hi == kNoHi: unbounded).
-using LeafFn = std::function<void(const vexfs_tree_node&, uint64_t block, uint64_t lo, uint64_t hi)>;
+using LeafFn =
+    std::function<void(const vexfs_tree_node&, uint64_t block, uint64_t lo, uint64_t hi)>;
 
 struct TreeWalker {
   VolumeReader& r;
@@ -62,7 +63,8 @@ struct TreeWalker {
     }
     const auto& n = *reinterpret_cast<const vexfs_tree_node*>(buf.data());
     if (Le64(n.tn_hdr.bh_owner) != owner) {
-      Bad("tree.bad_owner", "node " + Num(block) + " belongs to inode " + Num(Le64(n.tn_hdr.bh_owner)));
+      Bad("tree.bad_owner",
+          "node " + Num(block) + " belongs to inode " + Num(Le64(n.tn_hdr.bh_owner)));
       return;
     }
     if (Le16(n.tn_level) != level) {
@@ -76,7 +78,8 @@ struct TreeWalker {
       return;
     }
     const uint32_t count = Le16(n.tn_count);
-    if (count == 0 || count > VEXFS_TREE_INDEX_MAX || Le16(n.tn_used) != count * sizeof(vexfs_tree_index)) {
+    if (count == 0 || count > VEXFS_TREE_INDEX_MAX ||
+        Le16(n.tn_used) != count * sizeof(vexfs_tree_index)) {
       Bad("tree.bad_count", "internal node " + Num(block) + " has " + Num(count) + " entries in " +
                                 Num(Le16(n.tn_used)) + " bytes");
       return;
@@ -111,7 +114,9 @@ struct TreeWalker {
   }
 };
 
-bool InRange(uint64_t key, uint64_t lo, uint64_t hi) { return key >= lo && (hi == kNoHi || key < hi); }
+bool InRange(uint64_t key, uint64_t lo, uint64_t hi) {
+  return key >= lo && (hi == kNoHi || key < hi);
+}
 
 }  // namespace
 
@@ -123,7 +128,8 @@ Result<std::unique_ptr<VolumeReader>> VolumeReader::Open(BlockDevice* dev) {
   return r;
 }
 
-std::unique_ptr<VolumeReader> VolumeReader::FromSuper(BlockDevice* dev, const vexfs_super_block& sb) {
+std::unique_ptr<VolumeReader> VolumeReader::FromSuper(BlockDevice* dev,
+                                                      const vexfs_super_block& sb) {
   std::unique_ptr<VolumeReader> r(new VolumeReader(dev));
   r->sb_ = sb;
   r->geo_ = GeometryOf(sb);
@@ -135,7 +141,8 @@ void VolumeReader::SetOverlay(std::map<uint64_t, std::vector<uint8_t>> images) {
 }
 
 Status VolumeReader::Reload() {
-  if (dev_->block_count() < 1) return Status::Corruption("device is empty (smaller than one 4 KiB block)");
+  if (dev_->block_count() < 1)
+    return Status::Corruption("device is empty (smaller than one 4 KiB block)");
   std::vector<uint8_t> buf(VEXFS_BLOCK_SIZE);
   if (auto it = overlay_.find(0); it != overlay_.end()) {
     std::memcpy(buf.data(), it->second.data(), VEXFS_BLOCK_SIZE);
@@ -257,8 +264,9 @@ void ReadExtents(VolumeReader& r, uint64_t ino, const vexfs_inode& inode, Extent
     uint32_t count = Le16(n.tn_count);
     const uint32_t max = VEXFS_TREE_NODE_SPACE / sizeof(vexfs_extent);
     if (count > max || Le16(n.tn_used) != count * sizeof(vexfs_extent)) {
-      Add(&out->issues, "tree.bad_count", who + "extent leaf " + Num(block) + " claims " + Num(count) +
-                                              " records in " + Num(Le16(n.tn_used)) + " bytes");
+      Add(&out->issues, "tree.bad_count",
+          who + "extent leaf " + Num(block) + " claims " + Num(count) + " records in " +
+              Num(Le16(n.tn_used)) + " bytes");
       count = std::min(count, max);
     }
     for (uint32_t i = 0; i < count; i++) {
@@ -303,13 +311,15 @@ void ReadDir(VolumeReader& r, uint64_t ino, const vexfs_inode& inode, DirListing
     const uint32_t count = Le16(n.tn_count);
     uint32_t used = Le16(n.tn_used);
     if (used > VEXFS_TREE_NODE_SPACE) {
-      bad("dir.record_overflow", "leaf " + Num(block) + " tn_used " + Num(used) + " exceeds the node");
+      bad("dir.record_overflow",
+          "leaf " + Num(block) + " tn_used " + Num(used) + " exceeds the node");
       used = VEXFS_TREE_NODE_SPACE;
     }
     uint32_t off = 0, i = 0;
     for (; i < count; i++) {
       if (off + VEXFS_DIR_REC_HDR > used) {
-        bad("dir.record_overflow", "leaf " + Num(block) + " record " + Num(i) + " runs past tn_used");
+        bad("dir.record_overflow",
+            "leaf " + Num(block) + " record " + Num(i) + " runs past tn_used");
         break;
       }
       const uint8_t* p = n.tn_space + off;
@@ -335,11 +345,13 @@ void ReadDir(VolumeReader& r, uint64_t ino, const vexfs_inode& inode, DirListing
       }
       const uint64_t want = DirHash(seed, e.name);
       if (e.hash != want) {
-        bad("dir.bad_hash", "entry '" + e.name + "' has hash " + Num(e.hash) + ", expected " + Num(want));
+        bad("dir.bad_hash",
+            "entry '" + e.name + "' has hash " + Num(e.hash) + ", expected " + Num(want));
         e.hash = want;  // salvage with the right hash; the rebuild re-sorts
       } else if (!InRange(e.hash, lo, hi)) {
         bad("dir.key_range", "entry '" + e.name + "' outside its leaf's key range");
-      } else if (have_prev && (e.hash < prev_hash || (e.hash == prev_hash && e.name <= prev_name))) {
+      } else if (have_prev &&
+                 (e.hash < prev_hash || (e.hash == prev_hash && e.name <= prev_name))) {
         bad("dir.order", "entry '" + e.name + "' out of order");
       } else if (have_prev && e.hash == prev_hash && block != prev_leaf) {
         bad("dir.hash_split", "entries with hash " + Num(e.hash) + " span two leaves");
@@ -428,11 +440,16 @@ Result<uint64_t> ResolvePath(VolumeReader& r, std::string_view path) {
 
 const char* XattrPrefix(uint8_t index) {
   switch (index) {
-    case VEXFS_XATTR_INDEX_USER: return "user.";
-    case VEXFS_XATTR_INDEX_TRUSTED: return "trusted.";
-    case VEXFS_XATTR_INDEX_SECURITY: return "security.";
-    case VEXFS_XATTR_INDEX_SYSTEM: return "system.";
-    default: return "?";
+    case VEXFS_XATTR_INDEX_USER:
+      return "user.";
+    case VEXFS_XATTR_INDEX_TRUSTED:
+      return "trusted.";
+    case VEXFS_XATTR_INDEX_SECURITY:
+      return "security.";
+    case VEXFS_XATTR_INDEX_SYSTEM:
+      return "system.";
+    default:
+      return "?";
   }
 }
 
@@ -485,11 +502,13 @@ uint32_t ParseXattrArea(const uint8_t* area, uint32_t len, int64_t count, bool i
     if (!ea) e.value.assign(p, p + e.value_len);
     pos += static_cast<uint32_t>(need);
     if (e.index < VEXFS_XATTR_INDEX_USER || e.index > VEXFS_XATTR_INDEX_SYSTEM) {
-      Add(&out->issues, "xattr.bad_index", who + "entry '" + e.name + "' has name index " + Num(e.index));
+      Add(&out->issues, "xattr.bad_index",
+          who + "entry '" + e.name + "' has name index " + Num(e.index));
       *ok = false;
       continue;
     }
-    if ((h.xe_flags & ~VEXFS_XATTR_FL_EA_INODE) != 0 || (ea && e.value_len > VEXFS_XATTR_VALUE_MAX) ||
+    if ((h.xe_flags & ~VEXFS_XATTR_FL_EA_INODE) != 0 ||
+        (ea && e.value_len > VEXFS_XATTR_VALUE_MAX) ||
         (!ea && e.value_len > VEXFS_XATTR_BLOCK_VALUE_MAX)) {
       Add(&out->issues, "xattr.bad_entry", who + "entry '" + e.name + "' has bad flags or size");
       *ok = false;
@@ -510,7 +529,8 @@ void ReadXattrs(VolumeReader& r, uint64_t ino, const vexfs_inode& inode, XattrLi
   out->block = Le64(inode.i_xattr_block);
   if (out->block == 0) return;
   if (!r.InDataArea(out->block, 1)) {
-    Add(&out->issues, "xattr.block_out_of_range", who + "block " + Num(out->block) + " outside the data area");
+    Add(&out->issues, "xattr.block_out_of_range",
+        who + "block " + Num(out->block) + " outside the data area");
     return;
   }
   std::vector<uint8_t> buf(VEXFS_BLOCK_SIZE);
@@ -524,26 +544,30 @@ void ReadXattrs(VolumeReader& r, uint64_t ino, const vexfs_inode& inode, XattrLi
   }
   const auto& xb = *reinterpret_cast<const vexfs_xattr_block*>(buf.data());
   if (Le64(xb.xb_hdr.bh_owner) != ino) {
-    Add(&out->issues, "xattr.bad_owner", who + "block " + Num(out->block) + " belongs to inode " +
-                                             Num(Le64(xb.xb_hdr.bh_owner)));
+    Add(&out->issues, "xattr.bad_owner",
+        who + "block " + Num(out->block) + " belongs to inode " + Num(Le64(xb.xb_hdr.bh_owner)));
     return;
   }
   out->block_ok = true;
   const uint32_t used = Le32(xb.xb_used), count = Le32(xb.xb_count);
   if (used > VEXFS_XATTR_BLOCK_SPACE || count > VEXFS_XATTR_BLOCK_SPACE / 12) {
-    Add(&out->issues, "xattr.overflow", who + "block claims " + Num(count) + " entries in " + Num(used) + " bytes");
-    ParseXattrArea(xb.xb_space, VEXFS_XATTR_BLOCK_SPACE, VEXFS_XATTR_BLOCK_SPACE / 12, true, who, out, &ok);
+    Add(&out->issues, "xattr.overflow",
+        who + "block claims " + Num(count) + " entries in " + Num(used) + " bytes");
+    ParseXattrArea(xb.xb_space, VEXFS_XATTR_BLOCK_SPACE, VEXFS_XATTR_BLOCK_SPACE / 12, true, who,
+                   out, &ok);
     return;
   }
   const uint32_t consumed = ParseXattrArea(xb.xb_space, used, count, true, who, out, &ok);
   if (ok && consumed != used) {
-    Add(&out->issues, "xattr.bad_used", who + "block xb_used " + Num(used) + " but entries use " + Num(consumed));
+    Add(&out->issues, "xattr.bad_used",
+        who + "block xb_used " + Num(used) + " but entries use " + Num(consumed));
   }
 }
 
 // ---- Misc --------------------------------------------------------------
 
-Result<std::string> ReadFileHead(VolumeReader& r, uint64_t ino, const vexfs_inode& inode, size_t max) {
+Result<std::string> ReadFileHead(VolumeReader& r, uint64_t ino, const vexfs_inode& inode,
+                                 size_t max) {
   const uint64_t size = std::min<uint64_t>(Le64(inode.i_size), max);
   std::string out(size, '\0');
   if (size == 0) return out;
@@ -565,14 +589,22 @@ Result<std::string> ReadFileHead(VolumeReader& r, uint64_t ino, const vexfs_inod
 
 const char* ModeTypeName(uint32_t mode) {
   switch (mode & S_IFMT) {
-    case S_IFREG: return "reg";
-    case S_IFDIR: return "dir";
-    case S_IFLNK: return "lnk";
-    case S_IFCHR: return "chr";
-    case S_IFBLK: return "blk";
-    case S_IFIFO: return "fifo";
-    case S_IFSOCK: return "sock";
-    default: return "bad";
+    case S_IFREG:
+      return "reg";
+    case S_IFDIR:
+      return "dir";
+    case S_IFLNK:
+      return "lnk";
+    case S_IFCHR:
+      return "chr";
+    case S_IFBLK:
+      return "blk";
+    case S_IFIFO:
+      return "fifo";
+    case S_IFSOCK:
+      return "sock";
+    default:
+      return "bad";
   }
 }
 

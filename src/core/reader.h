@@ -87,8 +87,8 @@ struct ExtentRec {
 };
 
 struct ExtentMap {
-  bool tree = false;               // eh_depth == 1
-  uint64_t tr_nodes = 0;           // as recorded in the tree root
+  bool tree = false;      // eh_depth == 1
+  uint64_t tr_nodes = 0;  // as recorded in the tree root
   uint16_t tr_depth = 0;
   std::vector<ExtentRec> extents;  // salvaged: valid, sorted, non-overlapping
   std::vector<uint64_t> nodes;     // tree node blocks that checked out
@@ -109,8 +109,8 @@ struct DirEntry {
 };
 
 struct DirListing {
-  uint64_t tr_nodes = 0;    // as recorded
-  uint64_t dr_entries = 0;  // as recorded
+  uint64_t tr_nodes = 0;          // as recorded
+  uint64_t dr_entries = 0;        // as recorded
   std::vector<DirEntry> entries;  // salvaged, in on-disk order
   std::vector<uint64_t> nodes;
   std::vector<Issue> issues;

@@ -62,7 +62,8 @@ inline bool BuildFsImage(MemoryDevice* dev) {
   check(big.status(), "mkdir big");
   if (!ok) return false;
   for (int i = 0; i < 400 && ok; i++) {
-    auto f = fs.Mknod(big->ino, "file-with-a-longish-name-" + std::to_string(i), S_IFREG | 0644, 0, c);
+    auto f =
+        fs.Mknod(big->ino, "file-with-a-longish-name-" + std::to_string(i), S_IFREG | 0644, 0, c);
     check(f.status(), "create in big");
   }
   std::vector<uint8_t> data(3 * 4096 + 100, 'x');
@@ -75,7 +76,8 @@ inline bool BuildFsImage(MemoryDevice* dev) {
   check(frag.status(), "create fragmented");
   if (!ok) return false;
   std::vector<uint8_t> blk(4096, 'f');
-  for (int i = 0; i < 300 && ok; i++) check(fs.Write(frag->ino, uint64_t(i) * 2 * 4096, blk).status(), "write frag");
+  for (int i = 0; i < 300 && ok; i++)
+    check(fs.Write(frag->ino, uint64_t(i) * 2 * 4096, blk).status(), "write frag");
   auto pre = fs.Mknod(Filesystem::kRootIno, "prealloc", S_IFREG | 0600, 0, c);
   check(pre.status(), "create prealloc");
   if (!ok) return false;

@@ -114,7 +114,8 @@ TEST(FsckTest, SuperRegionOverlapIsOperationalError) {
 
 TEST(FsckTest, GarbageImageIsOperationalError) {
   MemoryDevice dev(256);
-  for (size_t i = 0; i < dev.image().size(); i++) dev.image()[i] = static_cast<uint8_t>(i * 131 + 7);
+  for (size_t i = 0; i < dev.image().size(); i++)
+    dev.image()[i] = static_cast<uint8_t>(i * 131 + 7);
   auto r = CheckVolume(&dev, CheckOptions{false, true});
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(FsckExitCode(r), 8);
@@ -371,7 +372,8 @@ TEST(FsckTest, UnreachableDirectoryReconnected) {
   DetectRepairClean(&img.dev, "inode.unreachable");
   auto r = offline::VolumeReader::Open(&img.dev);
   ASSERT_TRUE(r.ok());
-  EXPECT_TRUE(offline::ResolvePath(**r, "/lost+found/#" + std::to_string(img.dir1) + "/b.bin").ok());
+  EXPECT_TRUE(
+      offline::ResolvePath(**r, "/lost+found/#" + std::to_string(img.dir1) + "/b.bin").ok());
 }
 
 TEST(FsckTest, DirectoryCycleReconnected) {

@@ -190,7 +190,8 @@ class Img {
     vexfs_inode in = NewInode(S_IFREG | 0644, 1);
     if (nblocks) {
       const uint64_t b = AllocBlocks(nblocks);
-      for (uint32_t k = 0; k < nblocks; k++) std::memset(Raw(b + k), 'a' + k % 26, VEXFS_BLOCK_SIZE);
+      for (uint32_t k = 0; k < nblocks; k++)
+        std::memset(Raw(b + k), 'a' + k % 26, VEXFS_BLOCK_SIZE);
       SetInlineExtents(&in, {Ext(0, nblocks, b)});
     } else {
       SetInlineExtents(&in, {});
@@ -231,7 +232,8 @@ class Img {
     return ino;
   }
   // Appends an inline xattr entry with an inline value.
-  void AddInlineXattr(uint64_t ino, uint8_t index, const std::string& name, const std::string& value) {
+  void AddInlineXattr(uint64_t ino, uint8_t index, const std::string& name,
+                      const std::string& value) {
     vexfs_inode in = Inode(ino);
     size_t pos = 0;
     while (pos + 8 <= VEXFS_XATTR_INLINE && in.i_xattr[pos + 1] != 0) {
@@ -253,7 +255,8 @@ class Img {
 
 inline std::string Dump(const CheckReport& r) {
   std::string s;
-  for (const auto& p : r.problems) s += "  [" + p.code + (p.fixed ? " fixed] " : "] ") + p.message + "\n";
+  for (const auto& p : r.problems)
+    s += "  [" + p.code + (p.fixed ? " fixed] " : "] ") + p.message + "\n";
   return s;
 }
 

@@ -39,7 +39,8 @@ std::vector<uint64_t> MetadataBlocks(const std::vector<uint8_t>& img) {
     uint32_t magic;
     std::memcpy(&magic, img.data() + b * VEXFS_BLOCK_SIZE, 4);
     magic = le32toh(magic);
-    if (magic == VEXFS_EXTENT_MAGIC || magic == VEXFS_DIR_MAGIC || magic == VEXFS_XATTR_MAGIC) out.push_back(b);
+    if (magic == VEXFS_EXTENT_MAGIC || magic == VEXFS_DIR_MAGIC || magic == VEXFS_XATTR_MAGIC)
+      out.push_back(b);
   }
   return out;
 }
@@ -84,8 +85,8 @@ void ReadEverything(MemoryDevice* dev) {
     offline::XattrList x;
     offline::ReadXattrs(rd, ino, in, &x);
   }
-  for (const char* p : {"/", "/d1/d2/moved.bin", "/big/file-with-a-longish-name-7", "/d1/../d1/long",
-                        "/lost+found/x"}) {
+  for (const char* p : {"/", "/d1/d2/moved.bin", "/big/file-with-a-longish-name-7",
+                        "/d1/../d1/long", "/lost+found/x"}) {
     (void)offline::ResolvePath(rd, p);
   }
 }
@@ -124,8 +125,9 @@ TEST(HostileImageTest, RandomBitFlipsNeverCrash) {
         ASSERT_TRUE(again.ok());
         if (!again->problems.empty()) {
           unclean_after_repair++;
-          ADD_FAILURE() << "not clean after repair (iteration " << it << "):\n" << Dump(*again)
-                        << "repair pass:\n" << Dump(*fixed);
+          ADD_FAILURE() << "not clean after repair (iteration " << it << "):\n"
+                        << Dump(*again) << "repair pass:\n"
+                        << Dump(*fixed);
         }
         ReadEverything(&dev);
       }

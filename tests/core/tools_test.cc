@@ -45,14 +45,19 @@ class ToolsTest : public ::testing::Test {
   }
   void TearDown() override { (void)Exec("rm -rf '" + dir_ + "'"); }
   void Save(const std::vector<uint8_t>& img) {
-    std::ofstream(image_, std::ios::binary).write(reinterpret_cast<const char*>(img.data()), img.size());
+    std::ofstream(image_, std::ios::binary)
+        .write(reinterpret_cast<const char*>(img.data()), img.size());
   }
   std::vector<uint8_t> Load() {
     std::ifstream f(image_, std::ios::binary);
     return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), {});
   }
-  std::string Fsck(const std::string& args) { return std::string(VEXFS_BIN_DIR) + "/fsck.vexfs " + args; }
-  std::string Ctl(const std::string& args) { return std::string(VEXFS_BIN_DIR) + "/vexctl " + args; }
+  std::string Fsck(const std::string& args) {
+    return std::string(VEXFS_BIN_DIR) + "/fsck.vexfs " + args;
+  }
+  std::string Ctl(const std::string& args) {
+    return std::string(VEXFS_BIN_DIR) + "/vexctl " + args;
+  }
 
   std::string dir_, image_;
 };

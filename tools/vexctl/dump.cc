@@ -42,12 +42,13 @@ int DumpJournal(Volume& v) {
     fmt::print(stderr, "vexctl: journal: {}\n", scan.status().message());
     return 1;
   }
-  fmt::print("journal: blocks {}..{}, start sequence {}, next sequence {}, {} valid transaction(s)\n",
-             g.journal_start, g.journal_start + g.journal_blocks - 1, scan->start_sequence,
-             scan->next_sequence, scan->txns.size());
+  fmt::print(
+      "journal: blocks {}..{}, start sequence {}, next sequence {}, {} valid transaction(s)\n",
+      g.journal_start, g.journal_start + g.journal_blocks - 1, scan->start_sequence,
+      scan->next_sequence, scan->txns.size());
   for (const auto& t : scan->txns) {
-    fmt::print("txn {}: journal blocks {}..{} ({} blocks), {} target(s):", t.sequence, t.first_block,
-               t.first_block + t.nblocks - 1, t.nblocks, t.targets.size());
+    fmt::print("txn {}: journal blocks {}..{} ({} blocks), {} target(s):", t.sequence,
+               t.first_block, t.first_block + t.nblocks - 1, t.nblocks, t.targets.size());
     size_t shown = 0;
     for (uint64_t b : t.targets) {
       if (shown++ == 32) {
@@ -94,10 +95,14 @@ int DumpInode(Volume& v, const std::string& what) {
   fmt::print("  links       {}\n", Le32(in.i_links));
   fmt::print("  size        {}\n", Le64(in.i_size));
   fmt::print("  blocks      {}\n", Le64(in.i_blocks));
-  fmt::print("  atime       {}.{:09}\n", static_cast<int64_t>(Le64(in.i_atime)), Le32(in.i_atime_ns));
-  fmt::print("  mtime       {}.{:09}\n", static_cast<int64_t>(Le64(in.i_mtime)), Le32(in.i_mtime_ns));
-  fmt::print("  ctime       {}.{:09}\n", static_cast<int64_t>(Le64(in.i_ctime)), Le32(in.i_ctime_ns));
-  fmt::print("  crtime      {}.{:09}\n", static_cast<int64_t>(Le64(in.i_crtime)), Le32(in.i_crtime_ns));
+  fmt::print("  atime       {}.{:09}\n", static_cast<int64_t>(Le64(in.i_atime)),
+             Le32(in.i_atime_ns));
+  fmt::print("  mtime       {}.{:09}\n", static_cast<int64_t>(Le64(in.i_mtime)),
+             Le32(in.i_mtime_ns));
+  fmt::print("  ctime       {}.{:09}\n", static_cast<int64_t>(Le64(in.i_ctime)),
+             Le32(in.i_ctime_ns));
+  fmt::print("  crtime      {}.{:09}\n", static_cast<int64_t>(Le64(in.i_crtime)),
+             Le32(in.i_crtime_ns));
   std::string fl;
   if (flags & VEXFS_INODE_FL_EA) fl += " ea";
   if (flags & VEXFS_INODE_FL_INLINE_SYMLINK) fl += " inline_symlink";
@@ -115,16 +120,18 @@ int DumpInode(Volume& v, const std::string& what) {
   if (S_ISDIR(mode)) {
     offline::DirListing l;
     offline::ReadDir(r, ino, in, &l);
-    fmt::print("  directory: {} entries recorded, {} found, {} node(s) recorded, {} found\n", l.dr_entries,
-               l.entries.size(), l.tr_nodes, l.nodes.size());
+    fmt::print("  directory: {} entries recorded, {} found, {} node(s) recorded, {} found\n",
+               l.dr_entries, l.entries.size(), l.tr_nodes, l.nodes.size());
     for (const auto& e : l.entries) {
-      fmt::print("    {:>10}  type {:>2}  hash {:016x}  {}\n", e.ino, e.type, e.hash, Printable(e.name, 255));
+      fmt::print("    {:>10}  type {:>2}  hash {:016x}  {}\n", e.ino, e.type, e.hash,
+                 Printable(e.name, 255));
     }
     PrintIssues(l.issues);
   } else if (S_ISLNK(mode) && (flags & VEXFS_INODE_FL_INLINE_SYMLINK)) {
     const size_t n = std::min<uint64_t>(Le64(in.i_size), VEXFS_INODE_DATA);
-    fmt::print("  target      {}\n",
-               Printable(std::string(reinterpret_cast<const char*>(in.i_data), n), VEXFS_INODE_DATA));
+    fmt::print(
+        "  target      {}\n",
+        Printable(std::string(reinterpret_cast<const char*>(in.i_data), n), VEXFS_INODE_DATA));
   } else if (S_ISREG(mode) || S_ISLNK(mode)) {
     offline::ExtentMap m;
     offline::ReadExtents(r, ino, in, &m);
@@ -136,8 +143,9 @@ int DumpInode(Volume& v, const std::string& what) {
     }
     fmt::print("  extents ({}, {} data blocks):\n", m.extents.size(), m.data_blocks());
     for (const auto& e : m.extents) {
-      fmt::print("    logical {:>10}..{:<10} -> {:>10}..{:<10}{}\n", e.logical, uint64_t{e.logical} + e.len - 1,
-                 e.start, e.start + e.len - 1, e.unwritten ? " unwritten" : "");
+      fmt::print("    logical {:>10}..{:<10} -> {:>10}..{:<10}{}\n", e.logical,
+                 uint64_t{e.logical} + e.len - 1, e.start, e.start + e.len - 1,
+                 e.unwritten ? " unwritten" : "");
     }
     PrintIssues(m.issues);
     if (S_ISLNK(mode)) {
@@ -152,8 +160,8 @@ int DumpInode(Volume& v, const std::string& what) {
     for (const auto& e : xl.entries) {
       std::string where = e.in_block ? "block" : "inline";
       if (e.flags & VEXFS_XATTR_FL_EA_INODE) where = fmt::format("ea inode {}", e.ea_ino);
-      fmt::print("    {}{}  {} bytes  [{}]", offline::XattrPrefix(e.index), Printable(e.name, 255), e.value_len,
-                 where);
+      fmt::print("    {}{}  {} bytes  [{}]", offline::XattrPrefix(e.index), Printable(e.name, 255),
+                 e.value_len, where);
       if (!(e.flags & VEXFS_XATTR_FL_EA_INODE)) {
         fmt::print("  \"{}\"", Printable(std::string(e.value.begin(), e.value.end()), 48));
       }

@@ -46,13 +46,14 @@ std::string Hex(const uint8_t* p, size_t n) {
 
 std::string Uuid(const uint8_t* u) {
   const std::string h = Hex(u, 16);
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" +
-         h.substr(20);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
+         "-" + h.substr(20);
 }
 
 // Counts set bits of a bitmap region for items [0, items). -1 when a
 // bitmap block does not verify.
-int64_t CountBits(vexfs::offline::VolumeReader& r, uint64_t start, uint64_t nblocks, uint64_t items) {
+int64_t CountBits(vexfs::offline::VolumeReader& r, uint64_t start, uint64_t nblocks,
+                  uint64_t items) {
   std::vector<uint8_t> buf(VEXFS_BLOCK_SIZE);
   int64_t n = 0;
   for (uint64_t b = 0; b < nblocks; b++) {
@@ -72,8 +73,10 @@ int RunInfo(const std::string& target, bool json) {
   if (!OpenVolume(target, &v)) return 1;
   const vexfs_super_block& sb = v.reader->super();
   const vexfs::core::Geometry& g = v.reader->geometry();
-  const int64_t used_blocks = CountBits(*v.reader, g.bbitmap_start, g.bbitmap_blocks, g.block_count);
-  const int64_t used_inodes = CountBits(*v.reader, g.ibitmap_start, g.ibitmap_blocks, g.inode_count);
+  const int64_t used_blocks =
+      CountBits(*v.reader, g.bbitmap_start, g.bbitmap_blocks, g.block_count);
+  const int64_t used_inodes =
+      CountBits(*v.reader, g.ibitmap_start, g.ibitmap_blocks, g.inode_count);
   vexfs::core::Journal j(v.dev.get(), g.journal_start, g.journal_blocks, sb.s_uuid, g.block_count);
   auto scan = j.Scan();
   const uint32_t state = Le32(sb.s_state);
@@ -138,23 +141,28 @@ int RunInfo(const std::string& target, bool json) {
   for (const auto& f : features) feat += (feat.empty() ? "" : " ") + f;
   fmt::print("Features:          {}\n", feat);
   fmt::print("Block size:        {}\n", VEXFS_BLOCK_SIZE);
-  fmt::print("Blocks:            {} ({} MiB)\n", g.block_count, g.block_count * VEXFS_BLOCK_SIZE >> 20);
+  fmt::print("Blocks:            {} ({} MiB)\n", g.block_count,
+             g.block_count * VEXFS_BLOCK_SIZE >> 20);
   fmt::print("Inodes:            {}\n", g.inode_count);
   if (used_blocks >= 0) fmt::print("Used blocks:       {}\n", used_blocks);
   if (used_inodes >= 0) fmt::print("Used inodes:       {}\n", used_inodes);
-  fmt::print("Free hint:         {} blocks, {} inodes\n", Le64(sb.s_free_blocks), Le64(sb.s_free_inodes));
-  fmt::print("Journal:           blocks {}..{} ({})\n", g.journal_start, g.journal_start + g.journal_blocks - 1,
-             g.journal_blocks);
-  fmt::print("Inode bitmap:      blocks {}..{}\n", g.ibitmap_start, g.ibitmap_start + g.ibitmap_blocks - 1);
-  fmt::print("Block bitmap:      blocks {}..{}\n", g.bbitmap_start, g.bbitmap_start + g.bbitmap_blocks - 1);
-  fmt::print("Inode table:       blocks {}..{}\n", g.itable_start, g.itable_start + g.itable_blocks - 1);
+  fmt::print("Free hint:         {} blocks, {} inodes\n", Le64(sb.s_free_blocks),
+             Le64(sb.s_free_inodes));
+  fmt::print("Journal:           blocks {}..{} ({})\n", g.journal_start,
+             g.journal_start + g.journal_blocks - 1, g.journal_blocks);
+  fmt::print("Inode bitmap:      blocks {}..{}\n", g.ibitmap_start,
+             g.ibitmap_start + g.ibitmap_blocks - 1);
+  fmt::print("Block bitmap:      blocks {}..{}\n", g.bbitmap_start,
+             g.bbitmap_start + g.bbitmap_blocks - 1);
+  fmt::print("Inode table:       blocks {}..{}\n", g.itable_start,
+             g.itable_start + g.itable_blocks - 1);
   fmt::print("Data area:         blocks {}..{} (backup superblock in {})\n", g.data_start,
              g.block_count - 2, g.block_count - 1);
   fmt::print("Root inode:        {}\n", Le64(sb.s_root_ino));
   fmt::print("Orphan list head:  {}\n", Le64(sb.s_orphan_head));
   fmt::print("Mount count:       {}\n", Le32(sb.s_mount_count));
-  fmt::print("Times:             mkfs {} mount {} write {}\n", Le64(sb.s_mkfs_time), Le64(sb.s_mount_time),
-             Le64(sb.s_write_time));
+  fmt::print("Times:             mkfs {} mount {} write {}\n", Le64(sb.s_mkfs_time),
+             Le64(sb.s_mount_time), Le64(sb.s_write_time));
   if (scan.ok()) {
     fmt::print("Journal sequence:  {} (next {})\n", scan->start_sequence, scan->next_sequence);
     fmt::print("Journal txns:      {} valid{}\n", scan->txns.size(),

@@ -842,3 +842,103 @@ TEST(FsckTest, LostFoundNotADirectoryLeavesErrors) {
 
 }  // namespace
 }  // namespace vexfs::testing
+
+namespace vexfs::testing {
+namespace {
+
+// Corruptions of structures only the Filesystem writes (EA inodes, xattr
+// blocks) on a real image.
+struct FsImg : Img {
+  FsImg() : Img(Build()) {}
+  static std::vector<uint8_t> Build() {
+    MemoryDevice dev(8192);
+    EXPECT_TRUE(BuildFsImage(&dev));
+    return dev.image();
+  }
+  uint64_t Path(const std::string& p) {
+    auto r = offline::VolumeReader::Open(&dev);
+    EXPECT_TRUE(r.ok());
+    auto ino = offline::ResolvePath(**r, p);
+    EXPECT_TRUE(ino.ok()) << p;
+    return ino.ok() ? *ino : 0;
+  }
+  offline::XattrList Xattrs(uint64_t ino) {
+    auto r = offline::VolumeReader::Open(&dev);
+    vexfs_inode in;
+    EXPECT_TRUE((*r)->ReadInode(ino, &in).ok());
+    offline::XattrList x;
+    offline::ReadXattrs(**r, ino, in, &x);
+    return x;
+  }
+  uint64_t EaInode() {
+    for (const auto& e : Xattrs(Path("/d1/d2/moved.bin")).entries) {
+      if (e.flags & VEXFS_XATTR_FL_EA_INODE) return e.ea_ino;
+    }
+    ADD_FAILURE() << "no EA inode";
+    return 0;
+  }
+};
+
+TEST(FsckFsTest, EaInodeWrongSize) {
+  FsImg img;
+  const uint64_t ea = img.EaInode();
+  vexfs_inode in = img.Inode(ea);
+  in.i_size = ToLe64(3);
+  img.PutInode(ea, in);
+  DetectRepairClean(&img.dev, "ea.bad_size");
+}
+
+TEST(FsckFsTest, EaInodeInDirectory) {
+  FsImg img;
+  img.AddEntry(VEXFS_ROOT_INO, "peek", img.EaInode(), VEXFS_FT_REG);
+  DetectRepairClean(&img.dev, "dir.entry_to_ea_inode");
+}
+
+TEST(FsckFsTest, XattrBlockBadCrcDropsItsEntries) {
+  FsImg img;
+  const uint64_t f = img.Path("/d1/d2/moved.bin");
+  const uint64_t blk = Le64(img.Inode(f).i_xattr_block);
+  ASSERT_NE(blk, 0u);
+  img.Raw(blk)[40] ^= 0x55;
+  DetectRepairClean(&img.dev, "xattr.bad_block");
+  // Inline entries survive.
+  bool small = false;
+  for (const auto& e : img.Xattrs(f).entries) small = small || e.name == "small";
+  EXPECT_TRUE(small);
+}
+
+TEST(FsckFsTest, XattrBlockWrongOwner) {
+  FsImg img;
+  const uint64_t f = img.Path("/d1/d2/moved.bin");
+  const uint64_t blk = Le64(img.Inode(f).i_xattr_block);
+  ASSERT_NE(blk, 0u);
+  reinterpret_cast<vexfs_block_header*>(img.Raw(blk))->bh_owner = ToLe64(f + 1);
+  img.Reseal(blk);
+  DetectRepairClean(&img.dev, "xattr.bad_owner");
+}
+
+// The journal carries block 0: fsck -n must check the superblock it
+// would have after replay.
+TEST(FsckTest, JournalCarryingSuperblockIsOverlaid) {
+  Populated img;
+  Journal j(&img.dev, img.g.journal_start, img.g.journal_blocks, img.sb.s_uuid, img.g.block_count);
+  ASSERT_TRUE(j.Recover(nullptr).ok());
+  std::vector<uint8_t> b0(img.Raw(0), img.Raw(0) + VEXFS_BLOCK_SIZE);
+  vexfs_super_block sb;
+  std::memcpy(&sb, b0.data(), sizeof(sb));
+  std::memcpy(sb.s_label, "replayed", 9);
+  SealSuper(&sb);
+  std::memcpy(b0.data(), &sb, sizeof(sb));
+  ASSERT_TRUE(j.Commit({{0, b0.data()}}).ok());
+  CheckReport r = Check(&img.dev, false);
+  EXPECT_EQ(r.journal_pending, 1u);
+  EXPECT_TRUE(r.problems.empty()) << Dump(r);
+  CheckReport y = Check(&img.dev, true);
+  EXPECT_EQ(y.journal_replayed, 1u);
+  img.LoadSuper();
+  EXPECT_STREQ(img.sb.s_label, "replayed");
+  EXPECT_TRUE(Check(&img.dev, false).problems.empty());
+}
+
+}  // namespace
+}  // namespace vexfs::testing

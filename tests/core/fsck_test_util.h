@@ -33,6 +33,9 @@ class Img {
     LoadSuper();
   }
 
+  // Adopts an existing image (e.g. one written by the Filesystem).
+  explicit Img(std::vector<uint8_t> image) : dev(std::move(image)) { LoadSuper(); }
+
   MemoryDevice dev;
   vexfs_super_block sb{};
   Geometry g;

@@ -89,7 +89,10 @@ Status FsImpl::DoMount(MountInfo* info) {
   inodes_ = std::make_unique<BitmapAllocator>(cache_.get(), geo_.ibitmap_start, geo_.ibitmap_blocks,
                                               geo_.inode_count, false);
   cache_->SetCommitHook([this] { blocks_->OnCommit(); });
-  cache_->SetCheckpointHook([this] { blocks_->OnCheckpoint(); });
+  cache_->SetCheckpointHook([this] {
+    std::unique_lock<std::shared_mutex> quiesce(io_mu_);  // no read in flight
+    blocks_->OnCheckpoint();
+  });
   VEXFS_RETURN_IF_ERROR(blocks_->Load());
   VEXFS_RETURN_IF_ERROR(inodes_->Load());
   {

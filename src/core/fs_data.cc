@@ -100,39 +100,63 @@ Result<size_t> FsImpl::Write(uint64_t ino, uint64_t offset, std::span<const uint
   return done;
 }
 
-Result<size_t> FsImpl::ReadData(const InodeRef& r, uint64_t offset, std::span<uint8_t> out) {
+Result<std::vector<ReadSegment>> FsImpl::PlanRead(const InodeRef& r, uint64_t offset, size_t len,
+                                                   size_t* total) {
+  std::vector<ReadSegment> plan;
+  *total = 0;
   const uint64_t size = Le64(r.raw->i_size);
-  if (offset >= size) return size_t{0};
-  const uint64_t end = std::min<uint64_t>(size, offset + out.size());
+  if (offset >= size) return plan;
+  const uint64_t end = std::min<uint64_t>(size, offset + len);
   ExtentMap map = Extents(r);
-  std::vector<uint8_t> bounce;
   uint64_t pos = offset;
   while (pos < end) {
     const uint64_t blk = pos / kBs;
     VEXFS_ASSIGN_OR_RETURN(BlockMapping m, map.Lookup(blk));
     const uint64_t run_end = std::min<uint64_t>(end, (blk + m.len) * kBs);
-    uint8_t* dst = out.data() + (pos - offset);
-    if (m.hole() || m.unwritten) {
-      std::memset(dst, 0, run_end - pos);
-    } else if (pos % kBs == 0 && run_end % kBs == 0) {
-      VEXFS_RETURN_IF_ERROR(dev_->Read(m.start, static_cast<uint32_t>((run_end - pos) / kBs), dst));
-    } else {
-      const uint64_t nblk = (run_end - 1) / kBs - blk + 1;
-      bounce.resize(nblk * kBs);
-      VEXFS_RETURN_IF_ERROR(dev_->Read(m.start, static_cast<uint32_t>(nblk), bounce.data()));
-      std::memcpy(dst, bounce.data() + (pos - blk * kBs), run_end - pos);
-    }
+    ReadSegment seg;
+    seg.out_offset = pos - offset;
+    seg.bytes = run_end - pos;
+    seg.phys = (m.hole() || m.unwritten) ? 0 : m.start;
+    seg.skip = pos - blk * kBs;
+    plan.push_back(seg);
     pos = run_end;
   }
-  return static_cast<size_t>(end - offset);
+  *total = static_cast<size_t>(end - offset);
+  return plan;
+}
+
+Status FsImpl::ExecuteRead(const std::vector<ReadSegment>& plan, std::span<uint8_t> out) {
+  std::vector<uint8_t> bounce;
+  for (const ReadSegment& seg : plan) {
+    uint8_t* dst = out.data() + seg.out_offset;
+    if (seg.phys == 0) {
+      std::memset(dst, 0, seg.bytes);
+    } else if (seg.skip == 0 && seg.bytes % kBs == 0) {
+      VEXFS_RETURN_IF_ERROR(dev_->Read(seg.phys, static_cast<uint32_t>(seg.bytes / kBs), dst));
+    } else {
+      const uint64_t nblk = (seg.skip + seg.bytes + kBs - 1) / kBs;
+      bounce.resize(nblk * kBs);
+      VEXFS_RETURN_IF_ERROR(dev_->Read(seg.phys, static_cast<uint32_t>(nblk), bounce.data()));
+      std::memcpy(dst, bounce.data() + seg.skip, seg.bytes);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<size_t> FsImpl::ReadData(const InodeRef& r, uint64_t offset, std::span<uint8_t> out) {
+  size_t total = 0;
+  VEXFS_ASSIGN_OR_RETURN(auto plan, PlanRead(r, offset, out.size(), &total));
+  VEXFS_RETURN_IF_ERROR(ExecuteRead(plan, out));
+  return total;
 }
 
 Result<size_t> FsImpl::Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
   if (r.is_dir()) return Status::Error(EISDIR, "is a directory");
   if (!r.is_reg()) return Status::InvalidArgument("not a regular file");
-  VEXFS_ASSIGN_OR_RETURN(size_t n, ReadData(r, offset, out));
+  size_t n = 0;
+  VEXFS_ASSIGN_OR_RETURN(auto plan, PlanRead(r, offset, out.size(), &n));
   // relatime: update atime when it is older than mtime/ctime or a day old.
   if (!read_only_ && !cache_->failed() && n > 0) {
     const int64_t at = static_cast<int64_t>(Le64(r.raw->i_atime));
@@ -147,6 +171,13 @@ Result<size_t> FsImpl::Read(uint64_t ino, uint64_t offset, std::span<uint8_t> ou
       }).IgnoreError();
     }
   }
+  // The device reads run without the filesystem lock. Blocks freed
+  // meanwhile stay quarantined until a checkpoint, and a checkpoint waits
+  // for readers (io_mu_), so a racing truncate can never hand these blocks
+  // to another file while we read them.
+  std::shared_lock<std::shared_mutex> io(io_mu_);
+  lock.unlock();
+  VEXFS_RETURN_IF_ERROR(ExecuteRead(plan, out));
   return n;
 }
 

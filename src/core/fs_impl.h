@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -21,6 +22,12 @@
 #include "vexfs/filesystem.h"
 
 namespace vexfs::core {
+
+// One piece of a planned read: `bytes` bytes for out[out_offset...] from
+// physical block `phys` starting `skip` bytes in (phys 0: zeros).
+struct ReadSegment {
+  uint64_t out_offset = 0, bytes = 0, phys = 0, skip = 0;
+};
 
 struct InodeRef {
   uint64_t ino = 0;
@@ -112,11 +119,16 @@ class FsImpl final : public Filesystem {
   // -- fs_data.cc -----------------------------------------------------------
   Status WriteChunk(const InodeRef& r, uint64_t offset, std::span<const uint8_t> data);
   Result<size_t> ReadData(const InodeRef& r, uint64_t offset, std::span<uint8_t> out);
+  Result<std::vector<ReadSegment>> PlanRead(const InodeRef& r, uint64_t offset, size_t len, size_t* total);
+  Status ExecuteRead(const std::vector<ReadSegment>& plan, std::span<uint8_t> out);
   Status Truncate(uint64_t ino, uint64_t size);
   Status ZeroPartial(const InodeRef& r, uint64_t offset, uint64_t end);
   Status AllocateRange(const InodeRef& r, uint64_t first_blk, uint64_t end_blk);
 
   std::mutex mu_;
+  // Held shared by data reads running outside mu_; taken exclusively (with
+  // mu_ held) before quarantined blocks are released. Lock order: mu_, io_mu_.
+  std::shared_mutex io_mu_;
   std::unique_ptr<BlockDevice> dev_;
   MountOptions opts_;
   Geometry geo_;

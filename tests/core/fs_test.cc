@@ -5,7 +5,9 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
+#include <thread>
 #include <random>
 #include <set>
 
@@ -357,6 +359,51 @@ TEST_F(FsTest, WasCleanIsFalseAfterACrash) {
   EXPECT_GT(info.replayed_transactions, 0u);
   EXPECT_FALSE(info.was_clean);
   Remount();
+}
+
+TEST_F(FsTest, ConcurrentCallersKeepTheVolumeConsistent) {
+  std::vector<uint64_t> inos;
+  for (int i = 0; i < 4; i++) inos.push_back(Create(kRoot, "c" + std::to_string(i)).ino);
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; t++) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      std::vector<uint8_t> buf(64 * 1024);
+      for (int i = 0; i < 300; i++) {
+        const uint64_t ino = inos[rng() % inos.size()];
+        const uint64_t off = (rng() % 64) * 4096;
+        switch (rng() % 4) {
+          case 0:
+          case 1:
+            std::fill(buf.begin(), buf.end(), static_cast<uint8_t>(t + 1));
+            if (!fs_->Write(ino, off, buf).ok()) errors++;
+            break;
+          case 2:
+            if (!fs_->Read(ino, off, buf).ok()) errors++;
+            break;
+          case 3: {
+            SetAttrRequest r;
+            r.valid = SetAttrRequest::kSize;
+            r.size = off;
+            if (!fs_->SetAttr(ino, r, kRootCred).ok()) errors++;
+            break;
+          }
+        }
+        if (i % 50 == 0 && !fs_->Sync().ok()) errors++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(errors.load(), 0);
+  Remount();
+  for (uint64_t ino : inos) {
+    auto a = fs_->GetAttr(ino);
+    ASSERT_TRUE(a.ok());
+    std::string data = ReadAll(fs_.get(), ino);
+    EXPECT_EQ(data.size(), a->size);
+  }
 }
 
 TEST_F(FsTest, PermissionsForUnprivilegedUsers) {

@@ -54,6 +54,8 @@ void Checker::Report(const std::string& code, const std::string& msg, bool fixab
     rep_.problems.push_back(std::move(p));
   } else if (rep_.problems.size() == kMaxProblems) {
     rep_.problems.push_back({"fsck.too_many", "further problems not listed", p.fixed});
+  } else if (!p.fixed) {
+    rep_.problems.back().fixed = false;  // the summary stays honest for the exit code
   }
 }
 

@@ -80,7 +80,6 @@ class Checker {
   };
   struct Dir {
     std::vector<DirEntry> entries;
-    std::vector<uint64_t> nodes;  // node blocks this directory claimed
     uint64_t tr_nodes = 0, dr_entries = 0;
     bool rebuild = false;
   };

@@ -407,6 +407,11 @@ Status Checker::Pass2() {
   };
   mark(VEXFS_ROOT_INO);
   inodes_[VEXFS_ROOT_INO].parent_dir = VEXFS_ROOT_INO;
+  // Reserved directories (e.g. a vector-layer catalogue in inode 2) are
+  // roots of their own: what they name is reachable.
+  for (auto& [ino, in] : inodes_) {
+    if (in.reserved && !in.clear && IsDir(in.mode) && !in.reachable) mark(ino);
+  }
 
   uint64_t lf = 0;
   bool lf_failed = false;

@@ -942,3 +942,29 @@ TEST(FsckTest, JournalCarryingSuperblockIsOverlaid) {
 
 }  // namespace
 }  // namespace vexfs::testing
+
+namespace vexfs::testing {
+namespace {
+
+// A directory in a reserved inode (the vector layer's catalogue, inode 2)
+// is a root of its own: its children are reachable, nothing is moved.
+TEST(FsckTest, ReservedDirectoryIsARoot) {
+  Populated img;
+  const uint64_t leaf = img.AllocBlocks(1);
+  InitBlockHeader(img.Raw(leaf), VEXFS_DIR_MAGIC, leaf, VEXFS_VECTOR_INO);
+  img.Reseal(leaf);
+  vexfs_inode in = Img::NewInode(S_IFDIR | 0700, 2);
+  in.i_size = ToLe64(VEXFS_BLOCK_SIZE);
+  in.i_blocks = ToLe64(1);
+  in.i_parent = ToLe64(VEXFS_VECTOR_INO);
+  auto* dr = reinterpret_cast<vexfs_dir_root*>(in.i_data);
+  dr->dr_tree.tr_root = ToLe64(leaf);
+  dr->dr_tree.tr_nodes = ToLe64(1);
+  img.PutInode(VEXFS_VECTOR_INO, in);
+  img.MkFile(VEXFS_VECTOR_INO, "segment-0", 2);
+  CheckReport r = Check(&img.dev, false);
+  EXPECT_TRUE(r.problems.empty()) << Dump(r);
+}
+
+}  // namespace
+}  // namespace vexfs::testing

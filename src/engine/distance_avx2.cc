@@ -128,6 +128,42 @@ float DotF16(const float* q, const uint16_t* x, size_t d) {
   return HSum(_mm256_add_ps(s0, s1));
 }
 
+float L2F16F16(const uint16_t* a, const uint16_t* b, size_t d) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 16 <= d; i += 16) {
+    __m256 t0 = _mm256_sub_ps(LoadHalf8(a + i), LoadHalf8(b + i));
+    __m256 t1 = _mm256_sub_ps(LoadHalf8(a + i + 8), LoadHalf8(b + i + 8));
+    s0 = _mm256_fmadd_ps(t0, t0, s0);
+    s1 = _mm256_fmadd_ps(t1, t1, s1);
+  }
+  for (; i + 8 <= d; i += 8) {
+    __m256 t = _mm256_sub_ps(LoadHalf8(a + i), LoadHalf8(b + i));
+    s0 = _mm256_fmadd_ps(t, t, s0);
+  }
+  if (i < d) {
+    __m256 t = _mm256_sub_ps(LoadHalfTail(a + i, d - i), LoadHalfTail(b + i, d - i));
+    s1 = _mm256_fmadd_ps(t, t, s1);
+  }
+  return HSum(_mm256_add_ps(s0, s1));
+}
+
+float DotF16F16(const uint16_t* a, const uint16_t* b, size_t d) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 16 <= d; i += 16) {
+    s0 = _mm256_fmadd_ps(LoadHalf8(a + i), LoadHalf8(b + i), s0);
+    s1 = _mm256_fmadd_ps(LoadHalf8(a + i + 8), LoadHalf8(b + i + 8), s1);
+  }
+  for (; i + 8 <= d; i += 8) {
+    s0 = _mm256_fmadd_ps(LoadHalf8(a + i), LoadHalf8(b + i), s0);
+  }
+  if (i < d) {
+    s1 = _mm256_fmadd_ps(LoadHalfTail(a + i, d - i), LoadHalfTail(b + i, d - i), s1);
+  }
+  return HSum(_mm256_add_ps(s0, s1));
+}
+
 inline __m256i LoadI8x16(const int8_t* p) {
   return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
@@ -177,7 +213,15 @@ int32_t DotI8(const int8_t* a, const int8_t* b, size_t d) {
 
 }  // namespace
 
-const DistanceKernels kAvx2Kernels = {SimdLevel::kAvx2, L2F32, DotF32, L2F16, DotF16, L2I8, DotI8};
+const DistanceKernels kAvx2Kernels = {.level = SimdLevel::kAvx2,
+                                      .l2_f32 = L2F32,
+                                      .dot_f32 = DotF32,
+                                      .l2_f16 = L2F16,
+                                      .dot_f16 = DotF16,
+                                      .l2_f16_f16 = L2F16F16,
+                                      .dot_f16_f16 = DotF16F16,
+                                      .l2_i8 = L2I8,
+                                      .dot_i8 = DotI8};
 
 }  // namespace vexfs::engine::internal
 

@@ -124,6 +124,42 @@ float DotF16(const float* q, const uint16_t* x, size_t d) {
   return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
+float L2F16F16(const uint16_t* a, const uint16_t* b, size_t d) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    __m512 t0 = _mm512_sub_ps(LoadHalf16(a + i), LoadHalf16(b + i));
+    __m512 t1 = _mm512_sub_ps(LoadHalf16(a + i + 16), LoadHalf16(b + i + 16));
+    s0 = _mm512_fmadd_ps(t0, t0, s0);
+    s1 = _mm512_fmadd_ps(t1, t1, s1);
+  }
+  for (; i + 16 <= d; i += 16) {
+    __m512 t = _mm512_sub_ps(LoadHalf16(a + i), LoadHalf16(b + i));
+    s0 = _mm512_fmadd_ps(t, t, s0);
+  }
+  if (i < d) {
+    __m512 t = _mm512_sub_ps(LoadHalfTail(a + i, d - i), LoadHalfTail(b + i, d - i));
+    s1 = _mm512_fmadd_ps(t, t, s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+float DotF16F16(const uint16_t* a, const uint16_t* b, size_t d) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    s0 = _mm512_fmadd_ps(LoadHalf16(a + i), LoadHalf16(b + i), s0);
+    s1 = _mm512_fmadd_ps(LoadHalf16(a + i + 16), LoadHalf16(b + i + 16), s1);
+  }
+  for (; i + 16 <= d; i += 16) {
+    s0 = _mm512_fmadd_ps(LoadHalf16(a + i), LoadHalf16(b + i), s0);
+  }
+  if (i < d) {
+    s1 = _mm512_fmadd_ps(LoadHalfTail(a + i, d - i), LoadHalfTail(b + i, d - i), s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
 inline __m512i LoadI8x32(const int8_t* p) {
   return _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
@@ -172,8 +208,15 @@ int32_t DotI8(const int8_t* a, const int8_t* b, size_t d) {
 
 }  // namespace
 
-const DistanceKernels kAvx512Kernels = {
-    SimdLevel::kAvx512, L2F32, DotF32, L2F16, DotF16, L2I8, DotI8};
+const DistanceKernels kAvx512Kernels = {.level = SimdLevel::kAvx512,
+                                        .l2_f32 = L2F32,
+                                        .dot_f32 = DotF32,
+                                        .l2_f16 = L2F16,
+                                        .dot_f16 = DotF16,
+                                        .l2_f16_f16 = L2F16F16,
+                                        .dot_f16_f16 = DotF16F16,
+                                        .l2_i8 = L2I8,
+                                        .dot_i8 = DotI8};
 
 }  // namespace vexfs::engine::internal
 

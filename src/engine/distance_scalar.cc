@@ -39,6 +39,25 @@ float DotF16(const float* q, const uint16_t* x, size_t d) {
   return static_cast<float>(s);
 }
 
+float L2F16F16(const uint16_t* a, const uint16_t* b, size_t d) {
+  double s = 0;
+  for (size_t i = 0; i < d; ++i) {
+    const double t =
+        static_cast<double>(HalfToFloatInline(a[i])) - static_cast<double>(HalfToFloatInline(b[i]));
+    s += t * t;
+  }
+  return static_cast<float>(s);
+}
+
+float DotF16F16(const uint16_t* a, const uint16_t* b, size_t d) {
+  double s = 0;
+  for (size_t i = 0; i < d; ++i) {
+    s +=
+        static_cast<double>(HalfToFloatInline(a[i])) * static_cast<double>(HalfToFloatInline(b[i]));
+  }
+  return static_cast<float>(s);
+}
+
 int32_t L2I8(const int8_t* a, const int8_t* b, size_t d) {
   uint32_t s = 0;
   for (size_t i = 0; i < d; ++i) {
@@ -58,7 +77,14 @@ int32_t DotI8(const int8_t* a, const int8_t* b, size_t d) {
 
 }  // namespace
 
-const DistanceKernels kScalarKernels = {
-    SimdLevel::kScalar, L2F32, DotF32, L2F16, DotF16, L2I8, DotI8};
+const DistanceKernels kScalarKernels = {.level = SimdLevel::kScalar,
+                                        .l2_f32 = L2F32,
+                                        .dot_f32 = DotF32,
+                                        .l2_f16 = L2F16,
+                                        .dot_f16 = DotF16,
+                                        .l2_f16_f16 = L2F16F16,
+                                        .dot_f16_f16 = DotF16F16,
+                                        .l2_i8 = L2I8,
+                                        .dot_i8 = DotI8};
 
 }  // namespace vexfs::engine::internal

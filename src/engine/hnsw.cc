@@ -45,6 +45,7 @@ HnswIndex::Impl::Impl(const HnswParams& p)
   // Fetched once: the hot loops call through these pointers only.
   dist_f32_ = p.metric == Metric::kL2 ? k.l2_f32 : k.dot_f32;
   dist_f16_ = p.metric == Metric::kL2 ? k.l2_f16 : k.dot_f16;
+  dist_f16_f16_ = p.metric == Metric::kL2 ? k.l2_f16_f16 : k.dot_f16_f16;
   const Sq8Kernels& qk = QuantKernels();
   sq8_l2_ = qk.l2;
   sq8_dot_ = qk.dot;
@@ -76,15 +77,10 @@ const float* HnswIndex::Impl::QueryForm(const float* v, float* scratch) const {
   return scratch;
 }
 
-const float* HnswIndex::Impl::NodeAsQuery(uint32_t id, float* scratch) const {
-  if (i8_) {
-    sq_->Decode(reinterpret_cast<const int8_t*>(VecPtr(id)), scratch);
-    return QueryForm(scratch, scratch + dim_);
-  }
-  if (!f16_) return reinterpret_cast<const float*>(VecPtr(id));
-  const auto* h = reinterpret_cast<const uint16_t*>(VecPtr(id));
-  for (size_t i = 0; i < dim_; ++i) scratch[i] = HalfToFloat(h[i]);
-  return scratch;
+const float* HnswIndex::Impl::PairForm(uint32_t id, float* scratch) const {
+  if (!i8_) return nullptr;
+  sq_->Decode(reinterpret_cast<const int8_t*>(VecPtr(id)), scratch);
+  return QueryForm(scratch, scratch + dim_);
 }
 
 void HnswIndex::Impl::StoreVector(uint32_t id, const float* v) {
@@ -170,10 +166,10 @@ void HnswIndex::Impl::SelectHeuristic(std::vector<Cand>& cands, size_t m) const 
   size_t kept = 0;
   for (size_t i = 0; i < cands.size() && kept < m; ++i) {
     const Cand c = cands[i];
-    const float* cq = NodeAsQuery(c.id, scratch.data());
+    const float* cf = kept > 0 ? PairForm(c.id, scratch.data()) : nullptr;
     bool good = true;
     for (size_t j = 0; j < kept; ++j) {
-      if (Dist(cq, cands[j].id) < c.d) {
+      if (DistPair(c.id, cf, cands[j].id) < c.d) {
         good = false;
         break;
       }
@@ -212,10 +208,12 @@ uint32_t HnswIndex::Impl::ConnectNeighbors(uint32_t node, int level, std::vector
         ll[0] = cnt + 1;
       } else {
         // Full: re-select among the old links plus the new node.
-        const float* sq = NodeAsQuery(s, scratch.data());
+        const float* sf = PairForm(s, scratch.data());
         pruned.clear();
         pruned.push_back({c.d, node});
-        for (uint32_t j = 0; j < cnt; ++j) pruned.push_back({Dist(sq, ll[1 + j]), ll[1 + j]});
+        for (uint32_t j = 0; j < cnt; ++j) {
+          pruned.push_back({DistPair(s, sf, ll[1 + j]), ll[1 + j]});
+        }
         std::sort(pruned.begin(), pruned.end(),
                   [](const Cand& a, const Cand& b) { return a.d < b.d; });
         SelectHeuristic(pruned, mmax);
@@ -288,10 +286,10 @@ void HnswIndex::Impl::UpdateNode(uint32_t node, const float* q) {
     std::sort(cand_ids.begin(), cand_ids.end());
     cand_ids.erase(std::unique(cand_ids.begin(), cand_ids.end()), cand_ids.end());
     for (uint32_t n1 : one_hop) {
-      const float* nq = NodeAsQuery(n1, scratch.data());
+      const float* nf = PairForm(n1, scratch.data());
       cands.clear();
       for (uint32_t c : cand_ids) {
-        if (c != n1) cands.push_back({Dist(nq, c), c});
+        if (c != n1) cands.push_back({DistPair(n1, nf, c), c});
       }
       auto by_d = [](const Cand& a, const Cand& b) { return a.d < b.d; };
       const size_t keep = std::min(p_.ef_construction, cands.size());

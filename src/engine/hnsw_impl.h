@@ -217,15 +217,31 @@ class HnswIndex::Impl {
     }
     return bias_ + sign_ * raw;
   }
-  // Floats of scratch QueryForm/NodeAsQuery need.
-  size_t ScratchFloats() const { return i8_ ? 2 * dim_ + 1 : (f16_ ? dim_ : 0); }
+  // Distance between two stored nodes; `a_form` = PairForm(a). f32 and
+  // f16 compare the stored vectors directly (f16 with the f16-vs-f16
+  // kernel: no conversion); int8 uses `a` decoded into query form.
+  float DistPair(uint32_t a, const float* a_form, uint32_t b) const {
+    if (i8_) return Dist(a_form, b);
+    float raw;
+    if (f16_) {
+      raw = dist_f16_f16_(reinterpret_cast<const uint16_t*>(VecPtr(a)),
+                          reinterpret_cast<const uint16_t*>(VecPtr(b)), dim_);
+    } else {
+      raw = dist_f32_(reinterpret_cast<const float*>(VecPtr(a)),
+                      reinterpret_cast<const float*>(VecPtr(b)), dim_);
+    }
+    return bias_ + sign_ * raw;
+  }
+  // Floats of scratch QueryForm (int8) and PairForm need.
+  size_t ScratchFloats() const { return i8_ ? 2 * dim_ + 1 : 0; }
   // A prepared vector `v` (normalised for cosine) in the form Dist() takes:
   // `v` itself for f32/f16; for int8 the quantizer weights w[dim] plus the
   // dot-product bias at w[dim], written to scratch[0, dim + 1).
   const float* QueryForm(const float* v, float* scratch) const;
-  // The stored vector of `id` in query form (decoded into `scratch`, which
-  // holds ScratchFloats() floats, for f16 and int8).
-  const float* NodeAsQuery(uint32_t id, float* scratch) const;
+  // The left side of DistPair(id, ...): for int8 the stored codes decoded
+  // into query form in `scratch` (ScratchFloats() floats); nullptr for f32
+  // and f16, which need no preparation.
+  const float* PairForm(uint32_t id, float* scratch) const;
   void StoreVector(uint32_t id, const float* v);
   // kInt8: installs a trained quantizer and its derived tables.
   void SetQuantizer(ScalarQuantizer q);
@@ -306,6 +322,7 @@ class HnswIndex::Impl {
   float bias_;
   float (*dist_f32_)(const float*, const float*, size_t);
   float (*dist_f16_)(const float*, const uint16_t*, size_t);
+  float (*dist_f16_f16_)(const uint16_t*, const uint16_t*, size_t);
   float (*sq8_l2_)(const float*, const float*, const int8_t*, size_t);
   float (*sq8_dot_)(const float*, const int8_t*, size_t);
 

@@ -83,6 +83,9 @@ TEST(DistanceTest, ScalarReferenceSmallCases) {
   const uint16_t h[3] = {FloatToHalf(4), FloatToHalf(6), FloatToHalf(3)};
   EXPECT_EQ(s.l2_f16(a, h, 3), 25.0f);
   EXPECT_EQ(s.dot_f16(a, h, 3), 25.0f);
+  const uint16_t g[3] = {FloatToHalf(1), FloatToHalf(2), FloatToHalf(3)};
+  EXPECT_EQ(s.l2_f16_f16(g, h, 3), 25.0f);
+  EXPECT_EQ(s.dot_f16_f16(g, h, 3), 25.0f);
   const int8_t i[2] = {-128, 127}, j[2] = {127, -128};
   EXPECT_EQ(s.l2_i8(i, j, 2), 2 * 255 * 255);
   EXPECT_EQ(s.dot_i8(i, j, 2), 2 * -128 * 127);
@@ -123,6 +126,29 @@ TEST(DistanceTest, F16KernelsMatchScalar) {
         const double r_l2 = ref.l2_f16(q, x, d);
         EXPECT_NEAR(k.l2_f16(q, x, d), r_l2, Tol(r_l2)) << SimdLevelName(level) << " d=" << d;
         EXPECT_NEAR(k.dot_f16(q, x, d), ref.dot_f16(q, x, d), Tol(sabs))
+            << SimdLevelName(level) << " d=" << d;
+      }
+    }
+  }
+}
+
+TEST(DistanceTest, F16F16KernelsMatchScalar) {
+  const DistanceKernels& ref = *KernelsFor(SimdLevel::kScalar);
+  for (SimdLevel level : SimdLevels()) {
+    const DistanceKernels& k = *KernelsFor(level);
+    for (size_t d : TestDims()) {
+      Vectors v = MakeVectors(d, static_cast<uint32_t>(d) + 11);
+      std::vector<uint16_t> g(d + 1);
+      for (size_t t = 0; t <= d; ++t) g[t] = FloatToHalf(v.b[t]);
+      for (size_t off : {0, 1}) {
+        const uint16_t* x = v.h.data() + off;
+        const uint16_t* y = g.data() + off;
+        double sabs = 0;
+        for (size_t t = 0; t < d; ++t)
+          sabs += std::fabs(double(HalfToFloat(x[t])) * HalfToFloat(y[t]));
+        const double r_l2 = ref.l2_f16_f16(x, y, d);
+        EXPECT_NEAR(k.l2_f16_f16(x, y, d), r_l2, Tol(r_l2)) << SimdLevelName(level) << " d=" << d;
+        EXPECT_NEAR(k.dot_f16_f16(x, y, d), ref.dot_f16_f16(x, y, d), Tol(sabs))
             << SimdLevelName(level) << " d=" << d;
       }
     }

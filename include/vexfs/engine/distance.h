@@ -32,6 +32,10 @@ struct DistanceKernels {
   // Query in float32 against a stored float16 vector.
   float (*l2_f16)(const float* q, const uint16_t* x, size_t d);
   float (*dot_f16)(const float* q, const uint16_t* x, size_t d);
+  // Stored float16 against stored float16 (graph construction compares
+  // stored nodes with each other).
+  float (*l2_f16_f16)(const uint16_t* a, const uint16_t* b, size_t d);
+  float (*dot_f16_f16)(const uint16_t* a, const uint16_t* b, size_t d);
   // int8 codes against int8 codes (exact integer arithmetic).
   int32_t (*l2_i8)(const int8_t* a, const int8_t* b, size_t d);
   int32_t (*dot_i8)(const int8_t* a, const int8_t* b, size_t d);

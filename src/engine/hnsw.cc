@@ -246,12 +246,25 @@ void HnswIndex::Impl::Link(uint32_t node, int level, const float* q) {
   }
   float ep_d = Dist(q, ep);
   for (int l = maxl; l > level; --l) ep = GreedyUpper<kLocked>(q, ep, &ep_d, l);
-  std::vector<Cand> cands;
-  for (int l = std::min(level, maxl); l >= 0; --l) {
-    SearchLayer<kLocked>(q, ep, ep_d, l, p_.ef_construction, &cands);
-    ep = cands[0].id;
-    ep_d = cands[0].d;
-    ConnectNeighbors<kLocked>(node, l, cands, /*is_update=*/false);
+  // Search every level top-down first, then connect bottom-up. Connecting
+  // top-down (hnswlib's order) makes the node reachable on level l while its
+  // level l-1 list is still empty: a concurrent insert that descends through
+  // it finds only the node, links to it alone, and its back-link is then
+  // overwritten when the node writes its own level l-1 list, leaving the
+  // other node unreachable (hnswlib avoids this by holding the new node's
+  // lock for its whole insert). Bottom-up, no other node can reach this one
+  // on level l before its level-l list is written, so that write never
+  // clobbers a back-link. Single-threaded the graph is the same either way:
+  // a search on level l-1 reads no level-l list.
+  const int top = std::min(level, maxl);
+  std::vector<std::vector<Cand>> cands(size_t(top) + 1);
+  for (int l = top; l >= 0; --l) {
+    SearchLayer<kLocked>(q, ep, ep_d, l, p_.ef_construction, &cands[l]);
+    ep = cands[l][0].id;
+    ep_d = cands[l][0].d;
+  }
+  for (int l = 0; l <= top; ++l) {
+    ConnectNeighbors<kLocked>(node, l, cands[l], /*is_update=*/false);
   }
   if (level > maxl) {
     entry_ = node;

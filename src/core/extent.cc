@@ -161,6 +161,8 @@ Status ExtentMap::StoreAll(std::vector<ExtentRec>& recs) {
   return Status::Ok();
 }
 
+static Result<uint64_t> NextLeafKey(Tree<ExtentCodec>& tree, const TreePath& path);
+
 Result<BlockMapping> ExtentMap::Lookup(uint64_t logical) {
   BlockMapping m;
   m.logical = logical;
@@ -176,13 +178,7 @@ Result<BlockMapping> ExtentMap::Lookup(uint64_t logical) {
     VEXFS_RETURN_IF_ERROR(tree.DecodeLeaf(path, &recs));
     if (recs.empty() || recs.back().end() <= logical) {
       // The next extent may start in the following leaf.
-      TreePath p2 = path;
-      VEXFS_ASSIGN_OR_RETURN(bool more, tree.Next(p2));
-      if (more) {
-        std::vector<ExtentRec> nxt;
-        VEXFS_RETURN_IF_ERROR(tree.DecodeLeaf(p2, &nxt));
-        if (!nxt.empty()) next_start = nxt.front().logical;
-      }
+      VEXFS_ASSIGN_OR_RETURN(next_start, NextLeafKey(tree, path));
     }
   }
   auto it = std::upper_bound(recs.begin(), recs.end(), logical,
@@ -233,12 +229,6 @@ Status ExtentMap::Insert(uint64_t logical, uint64_t start, uint32_t len, bool un
 // Applies `fn` to the extents of one leaf's worth of records that overlap
 // [lo, hi), producing the new record list.
 namespace {
-
-struct RangeEdit {
-  std::vector<ExtentRec> out;
-  std::vector<Extent> freed;
-  size_t touched = 0;
-};
 
 // Removes [lo, hi) from recs (up to `budget` overlapping extents).
 RangeEdit CutRange(const std::vector<ExtentRec>& recs, uint64_t lo, uint64_t hi, size_t budget) {
@@ -302,6 +292,58 @@ RangeEdit WriteRange(const std::vector<ExtentRec>& recs, uint64_t lo, uint64_t h
 
 }  // namespace
 
+// Smallest key of the leaf after `path`, UINT64_MAX when it is the last.
+static Result<uint64_t> NextLeafKey(Tree<ExtentCodec>& tree, const TreePath& path) {
+  TreePath p2 = path;
+  VEXFS_ASSIGN_OR_RETURN(bool more, tree.Next(p2));
+  if (!more) return UINT64_MAX;
+  std::vector<ExtentRec> nxt;
+  VEXFS_RETURN_IF_ERROR(tree.DecodeLeaf(p2, &nxt));
+  if (!nxt.empty()) return nxt.front().logical;
+  // An empty leaf: its index key still bounds it from below.
+  return Le64(Index(p2[p2.size() - 2].buf)[p2[p2.size() - 2].idx].ti_key);
+}
+
+Status ExtentMap::EditTreeRange(uint64_t logical, uint64_t end, size_t budget, const RangeEditor& edit,
+                                bool* done) {
+  *done = true;
+  TreeRootMem root = LoadRoot();
+  Tree<ExtentCodec> tree(env_, &root);
+  uint64_t cur = logical;
+  for (int guard = 0; guard < 1 << 20; guard++) {
+    VEXFS_ASSIGN_OR_RETURN(TreePath path, tree.Descend(cur));
+    std::vector<ExtentRec> recs;
+    VEXFS_RETURN_IF_ERROR(tree.DecodeLeaf(path, &recs));
+    // Found before this leaf changes (Rewrite invalidates the path).
+    VEXFS_ASSIGN_OR_RETURN(uint64_t next_key, NextLeafKey(tree, path));
+    RangeEdit e = edit(recs, budget);
+    if (e.touched > 0) {
+      for (const Extent& f : e.freed) VEXFS_RETURN_IF_ERROR(FreeBlocks(f.start, f.len));
+      VEXFS_RETURN_IF_ERROR(tree.Rewrite(path, e.out));
+      budget -= std::min(budget, e.touched);
+    }
+    if (next_key >= end) break;
+    if (budget == 0) {
+      *done = false;
+      break;
+    }
+    cur = std::max(next_key, cur + 1);
+  }
+  // An emptied tree goes back to an empty inline map.
+  if (root.depth == 0 && *done) {
+    std::vector<ExtentRec> left;
+    VEXFS_ASSIGN_OR_RETURN(TreePath p, tree.Descend(0));
+    VEXFS_RETURN_IF_ERROR(tree.DecodeLeaf(p, &left));
+    if (left.size() <= VEXFS_EXTENT_INLINE) {
+      VEXFS_RETURN_IF_ERROR(tree.Destroy());
+      WriteInline(left);
+      return Status::Ok();
+    }
+  }
+  StoreRoot(root);
+  return Status::Ok();
+}
+
 Status ExtentMap::Remove(uint64_t logical, uint64_t end, size_t max_extents, bool* done) {
   *done = true;
   if (end <= logical) return Status::Ok();
@@ -315,53 +357,11 @@ Status ExtentMap::Remove(uint64_t logical, uint64_t end, size_t max_extents, boo
     WriteInline(e.out);
     return Status::Ok();
   }
-  TreeRootMem root = LoadRoot();
-  Tree<ExtentCodec> tree(env_, &root);
-  uint64_t cur = logical;
-  size_t budget = max_extents;
-  for (int guard = 0; guard < 1 << 20; guard++) {
-    VEXFS_ASSIGN_OR_RETURN(TreePath path, tree.Descend(cur));
-    std::vector<ExtentRec> recs;
-    VEXFS_RETURN_IF_ERROR(tree.DecodeLeaf(path, &recs));
-    // First key of the next leaf, found before this leaf changes.
-    uint64_t next_key = UINT64_MAX;
-    {
-      TreePath p2 = path;
-      VEXFS_ASSIGN_OR_RETURN(bool more, tree.Next(p2));
-      if (more) {
-        std::vector<ExtentRec> nxt;
-        VEXFS_RETURN_IF_ERROR(tree.DecodeLeaf(p2, &nxt));
-        next_key = nxt.empty() ? Le64(Index(p2[p2.size() - 2].buf)[p2[p2.size() - 2].idx].ti_key)
-                               : nxt.front().logical;
-      }
-    }
-    RangeEdit e = CutRange(recs, logical, end, budget);
-    if (e.touched > 0) {
-      for (const Extent& f : e.freed) VEXFS_RETURN_IF_ERROR(FreeBlocks(f.start, f.len));
-      VEXFS_RETURN_IF_ERROR(tree.Rewrite(path, e.out));
-      budget -= e.touched;
-    }
-    if (next_key >= end) break;
-    if (budget == 0) {
-      *done = false;
-      break;
-    }
-    cur = std::max(next_key, cur + 1);
-  }
-  // An emptied tree goes back to an empty inline map.
-  if (root.depth == 0 && *done) {
-    std::vector<ExtentRec> left;
-    TreePath p;
-    VEXFS_ASSIGN_OR_RETURN(p, tree.Descend(0));
-    VEXFS_RETURN_IF_ERROR(tree.DecodeLeaf(p, &left));
-    if (left.size() <= VEXFS_EXTENT_INLINE) {
-      VEXFS_RETURN_IF_ERROR(tree.Destroy());
-      WriteInline(left);
-      return Status::Ok();
-    }
-  }
-  StoreRoot(root);
-  return Status::Ok();
+  return EditTreeRange(logical, end, max_extents,
+                       [&](const std::vector<ExtentRec>& recs, size_t budget) {
+                         return CutRange(recs, logical, end, budget);
+                       },
+                       done);
 }
 
 Status ExtentMap::MarkWritten(uint64_t logical, uint64_t end) {
@@ -372,30 +372,10 @@ Status ExtentMap::MarkWritten(uint64_t logical, uint64_t end) {
     if (e.touched == 0) return Status::Ok();
     return StoreAll(e.out);
   }
-  TreeRootMem root = LoadRoot();
-  Tree<ExtentCodec> tree(env_, &root);
-  uint64_t cur = logical;
-  for (int guard = 0; guard < 1 << 20; guard++) {
-    VEXFS_ASSIGN_OR_RETURN(TreePath path, tree.Descend(cur));
-    std::vector<ExtentRec> recs;
-    VEXFS_RETURN_IF_ERROR(tree.DecodeLeaf(path, &recs));
-    uint64_t next_key = UINT64_MAX;
-    {
-      TreePath p2 = path;
-      VEXFS_ASSIGN_OR_RETURN(bool more, tree.Next(p2));
-      if (more) {
-        std::vector<ExtentRec> nxt;
-        VEXFS_RETURN_IF_ERROR(tree.DecodeLeaf(p2, &nxt));
-        if (!nxt.empty()) next_key = nxt.front().logical;
-      }
-    }
-    RangeEdit e = WriteRange(recs, logical, end);
-    if (e.touched > 0) VEXFS_RETURN_IF_ERROR(tree.Rewrite(path, e.out));
-    if (next_key >= end) break;
-    cur = std::max(next_key, cur + 1);
-  }
-  StoreRoot(root);
-  return Status::Ok();
+  bool done = true;
+  return EditTreeRange(logical, end, SIZE_MAX,
+                       [&](const std::vector<ExtentRec>& recs, size_t) { return WriteRange(recs, logical, end); },
+                       &done);
 }
 
 Status ExtentMap::ForEach(const std::function<bool(const ExtentRec&)>& fn) {

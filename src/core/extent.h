@@ -24,6 +24,13 @@ struct ExtentRec {
   uint64_t end() const { return logical + len; }
 };
 
+// The result of editing one leaf's records.
+struct RangeEdit {
+  std::vector<ExtentRec> out;
+  std::vector<Extent> freed;
+  size_t touched = 0;
+};
+
 struct ExtentCodec {
   using Rec = ExtentRec;
   static constexpr bool kUniqueKeys = true;
@@ -73,6 +80,11 @@ class ExtentMap {
   void StoreRoot(const TreeRootMem& r);
   Status StoreAll(std::vector<ExtentRec>& recs);  // inline -> inline or tree
   Status FreeBlocks(uint64_t start, uint64_t len);
+  // Applies `edit` leaf by leaf to the tree records overlapping
+  // [logical, end), freeing what it cuts, until `budget` extents were
+  // touched (`*done` false when work remains).
+  using RangeEditor = std::function<RangeEdit(const std::vector<ExtentRec>&, size_t budget)>;
+  Status EditTreeRange(uint64_t logical, uint64_t end, size_t budget, const RangeEditor& edit, bool* done);
 
   TreeEnv env_;
   vexfs_inode* inode_;

@@ -95,7 +95,7 @@ Status ValidateSuper(const vexfs_super_block& in, uint64_t device_blocks, bool* 
     }
     prev_end = r.start + r.len;
   }
-  if (g.journal_blocks < 16) return Status::Corruption("superblock: journal too small");
+  if (g.journal_blocks < 64) return Status::Corruption("superblock: journal too small");
   if (g.data_start != prev_end || g.data_start >= g.block_count) return Status::Corruption("superblock: bad data start");
   if (g.ibitmap_blocks != (g.inode_count + VEXFS_BITMAP_BITS - 1) / VEXFS_BITMAP_BITS) {
     return Status::Corruption("superblock: inode bitmap size does not match inode count");

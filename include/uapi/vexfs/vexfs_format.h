@@ -74,7 +74,8 @@
 	 VEXFS_FEATURE_INCOMPAT_EA_INODE)
 #define VEXFS_FEATURE_RO_COMPAT_SUPP VEXFS_FEATURE_RO_COMPAT_METADATA_CSUM
 
-/* ---- Superblock (block 0, bytes 0..1023; a backup copy in the last block) */
+/* ---- Superblock (block 0, bytes 0..1023; a backup copy of block 0 in the
+ * last block, written by mkfs and refreshed at every clean unmount) */
 
 #define VEXFS_STATE_CLEAN 0x0001u  /* unmounted cleanly, journal empty */
 #define VEXFS_STATE_ERRORS 0x0002u /* an error was detected; run fsck */
@@ -138,7 +139,8 @@ VEXFS_STATIC_ASSERT(sizeof(struct vexfs_block_header) == 24, "block header size"
  * Inode and block bitmaps are arrays of blocks, each a block header followed
  * by VEXFS_BITMAP_BITS bits (bit i of byte j = item j * 8 + i). Bitmap block
  * b of a region covers items [b * VEXFS_BITMAP_BITS, (b + 1) * ...). A set
- * bit means allocated. Bits past the end of the volume are set.
+ * bit means allocated. Bits past the last item (s_block_count blocks,
+ * s_inode_count inodes) are set.
  * Inode bit n covers inode number n + 1.
  */
 #define VEXFS_BITMAP_HDR 32u
@@ -162,6 +164,8 @@ VEXFS_STATIC_ASSERT(sizeof(struct vexfs_bitmap_block) == VEXFS_BLOCK_SIZE, "bitm
  * sorted by key: fixed 16-byte extents in extent trees (magic EXTENT),
  * variable directory records in directory trees (magic DIR). All leaves
  * are at the same depth. An empty tree is a single empty leaf.
+ * tn_used is 16 * tn_count for index nodes and extent leaves, and the sum
+ * of the record sizes for directory leaves.
  */
 #define VEXFS_TREE_NODE_HDR 40u
 #define VEXFS_TREE_NODE_SPACE (VEXFS_BLOCK_SIZE - VEXFS_TREE_NODE_HDR) /* 4056 */
@@ -207,7 +211,7 @@ VEXFS_STATIC_ASSERT(sizeof(struct vexfs_tree_root) == 24, "tree root size");
 
 struct vexfs_extent_header {
 	__le16 eh_magic;   /* VEXFS_EXTENT_HDR_MAGIC */
-	__le16 eh_entries; /* inline extents in use (eh_depth == 0) */
+	__le16 eh_entries; /* inline extents in use (eh_depth == 0), else 0 */
 	__le16 eh_max;     /* VEXFS_EXTENT_INLINE */
 	__le16 eh_depth;   /* 0 = inline, 1 = tree */
 };
@@ -222,8 +226,8 @@ VEXFS_STATIC_ASSERT(sizeof(struct vexfs_extent) == 16, "extent size");
 
 /* ---- Directories ------------------------------------------------------------
  * A directory is a tree keyed by hash(name): the 64-bit SipHash-2-4 of the
- * name bytes under s_hash_seed, shifted right by one and raised to at least
- * VEXFS_DIR_HASH_MIN. Records with equal hashes are kept in one leaf,
+ * name bytes under s_hash_seed, shifted right by one; a result below
+ * VEXFS_DIR_HASH_MIN has VEXFS_DIR_HASH_MIN added. Records with equal hashes are kept in one leaf,
  * sorted by name; the hash is also the readdir cookie (cookies below
  * VEXFS_DIR_HASH_MIN are ".", ".." and the start). "." and ".." are not
  * stored: ".." is the directory's i_parent. i_data holds vexfs_dir_root.
@@ -260,8 +264,9 @@ VEXFS_STATIC_ASSERT(sizeof(struct vexfs_dir_root) == 64, "dir root size");
 /* ---- Extended attributes -----------------------------------------------------
  * Entries live in the inode (i_xattr, up to VEXFS_XATTR_INLINE bytes) and in
  * one xattr block per inode (i_xattr_block). A value larger than
- * VEXFS_XATTR_BLOCK_VALUE_MAX is stored as the data of an EA inode
- * (VEXFS_INODE_FL_EA) and the entry carries its number. Entries are packed,
+ * VEXFS_XATTR_BLOCK_VALUE_MAX (2048 bytes) is stored as the data of an EA
+ * inode (VEXFS_INODE_FL_EA, i_parent = the owning inode, one link) and the
+ * entry carries its number; smaller values are stored in the entry. Entries are packed,
  * each 4-byte aligned; a zero xe_name_len ends the list.
  */
 #define VEXFS_XATTR_INDEX_USER 1
@@ -354,11 +359,12 @@ VEXFS_STATIC_ASSERT(sizeof(struct vexfs_inode) == VEXFS_INODE_SIZE, "inode size"
 struct vexfs_journal_super {
 	struct vexfs_block_header js_hdr; /* 0  blocknr = absolute block */
 	__le64 js_blocks;    /* 24 journal length including this block */
-	__le64 js_start;     /* 32 relative block of the oldest live transaction, 0 = empty */
+	__le64 js_start;     /* 32 relative block of the first transaction: 1 in v1 (0 is read as 1) */
 	__le64 js_sequence;  /* 40 sequence expected at js_start (or next to write) */
 	__u8 js_uuid[16];    /* 48 copy of s_uuid */
 	__le64 js_reserved[64];
 };
+VEXFS_STATIC_ASSERT(sizeof(struct vexfs_journal_super) == 576, "journal super size");
 
 #define VEXFS_JDESC_HDR 48u
 #define VEXFS_JDESC_MAX ((VEXFS_BLOCK_SIZE - VEXFS_JDESC_HDR) / 8u) /* 506 */
@@ -383,6 +389,7 @@ struct vexfs_journal_commit {
 	__le32 jc_time_ns;   /* 56 */
 	__le32 jc_reserved1; /* 60 */
 };
+VEXFS_STATIC_ASSERT(sizeof(struct vexfs_journal_commit) == 64, "journal commit size");
 
 /*
  * Image hash of a transaction (jc_data_hash). A CRC cannot be used here:

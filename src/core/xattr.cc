@@ -85,7 +85,7 @@ size_t EncodeEntry(const XattrItem& it, uint8_t* p) {
   }
   std::memcpy(p + q, it.name.data(), it.name.size());
   q += it.name.size();
-  if (!it.ea_ino) {
+  if (!it.ea_ino && !it.value.empty()) {
     std::memcpy(p + q, it.value.data(), it.value.size());
     q += it.value.size();
   }

@@ -31,6 +31,18 @@ class FsTest : public ::testing::Test {
     fs_ = MountImage(img_);
     ASSERT_NE(fs_, nullptr);
   }
+  // Remounts with a power switch; CutPower() then simulates a crash.
+  void RemountWithPowerSwitch() {
+    ASSERT_TRUE(fs_->Unmount().ok());
+    power_ = std::make_shared<std::atomic<bool>>(false);
+    fs_ = MountImage(img_, testing::TestMountOptions(), nullptr, power_);
+    ASSERT_NE(fs_, nullptr);
+  }
+  void CutPower() {
+    power_->store(true);
+    fs_.reset();  // its unmount fails: nothing more reaches the image
+  }
+  std::shared_ptr<std::atomic<bool>> power_;
   void Remount() {
     ASSERT_TRUE(fs_->Unmount().ok());
     fs_ = MountImage(img_);
@@ -260,6 +272,7 @@ TEST_F(FsTest, HardLinksSymlinksAndSpecialFiles) {
 TEST_F(FsTest, Xattrs) {
   Attr f = Create(kRoot, "f");
   ASSERT_TRUE(fs_->SetXattr(f.ino, "user.a", Bytes("1"), 0, kRootCred).ok());
+  ASSERT_TRUE(fs_->SetXattr(f.ino, "user.empty", {}, 0, kRootCred).ok());
   ASSERT_TRUE(fs_->SetXattr(f.ino, "user.bb", Bytes(std::string(500, 'b')), 0, kRootCred).ok());
   std::vector<uint8_t> big(16384);
   for (size_t i = 0; i < big.size(); i++) big[i] = static_cast<uint8_t>(i * 7);
@@ -277,7 +290,8 @@ TEST_F(FsTest, Xattrs) {
   EXPECT_EQ(*fs_->GetXattr(f.ino, "user.max", kRootCred), max);
   auto names = fs_->ListXattr(f.ino, kRootCred);
   ASSERT_TRUE(names.ok());
-  EXPECT_EQ(names->size(), 4u);
+  EXPECT_EQ(names->size(), 5u);
+  EXPECT_TRUE(fs_->GetXattr(f.ino, "user.empty", kRootCred)->empty());
   ASSERT_TRUE(fs_->RemoveXattr(f.ino, "user.vexfs.vector", kRootCred).ok());
   EXPECT_EQ(fs_->GetXattr(f.ino, "user.vexfs.vector", kRootCred).status().err(), ENODATA);
   EXPECT_EQ(fs_->RemoveXattr(f.ino, "user.vexfs.vector", kRootCred).err(), ENODATA);
@@ -301,14 +315,12 @@ TEST_F(FsTest, UnlinkWhileReferencedKeepsDataUntilForget) {
 TEST_F(FsTest, OrphanReleasedAfterCrash) {
   Attr f = Create(kRoot, "f");
   ASSERT_TRUE(fs_->Write(f.ino, 0, Bytes(std::string(100000, 'z'))).ok());
+  RemountWithPowerSwitch();
   auto free_before = fs_->StatFs()->free_blocks;
   fs_->Ref(f.ino);
   ASSERT_TRUE(fs_->Unlink(kRoot, "f", kRootCred).ok());
   ASSERT_TRUE(fs_->Sync().ok());
-  // Crash: drop the filesystem without unmounting (image keeps what was
-  // written: the shared device has no volatile cache).
-  auto* leaked = fs_.release();
-  (void)leaked;  // intentionally not destroyed: no unmount, no flush
+  CutPower();
   MountInfo info;
   fs_ = MountImage(img_, testing::TestMountOptions(), &info);
   ASSERT_NE(fs_, nullptr);
@@ -349,10 +361,10 @@ TEST_F(FsTest, PunchAlignedStartWithinOneBlock) {
 }
 
 TEST_F(FsTest, WasCleanIsFalseAfterACrash) {
+  RemountWithPowerSwitch();
   Create(kRoot, "f");
   ASSERT_TRUE(fs_->Sync().ok());
-  auto* leaked = fs_.release();  // crash: no unmount
-  (void)leaked;
+  CutPower();
   MountInfo info;
   fs_ = MountImage(img_, testing::TestMountOptions(), &info);
   ASSERT_NE(fs_, nullptr);

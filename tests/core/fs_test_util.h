@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -19,7 +20,11 @@ namespace vexfs::testing {
 // (drop the Filesystem) and mount the same bytes again.
 class SharedMemoryDevice : public BlockDevice {
  public:
-  explicit SharedMemoryDevice(std::shared_ptr<std::vector<uint8_t>> img) : img_(std::move(img)) {}
+  // `power_cut`, when given and set, makes every later write and flush fail
+  // without touching the image: the machine lost power.
+  explicit SharedMemoryDevice(std::shared_ptr<std::vector<uint8_t>> img,
+                              std::shared_ptr<std::atomic<bool>> power_cut = nullptr)
+      : img_(std::move(img)), cut_(std::move(power_cut)) {}
   uint64_t block_count() const override { return img_->size() / kBlockSize; }
   Status Read(uint64_t block, uint32_t count, void* buf) override {
     if (block + count > block_count()) return Status::IoError("read beyond end");
@@ -27,14 +32,16 @@ class SharedMemoryDevice : public BlockDevice {
     return Status::Ok();
   }
   Status Write(uint64_t block, uint32_t count, const void* buf) override {
+    if (cut_ && *cut_) return Status::IoError("power cut");
     if (block + count > block_count()) return Status::IoError("write beyond end");
     std::memcpy(img_->data() + block * kBlockSize, buf, size_t{count} * kBlockSize);
     return Status::Ok();
   }
-  Status Flush() override { return Status::Ok(); }
+  Status Flush() override { return cut_ && *cut_ ? Status::IoError("power cut") : Status::Ok(); }
 
  private:
   std::shared_ptr<std::vector<uint8_t>> img_;
+  std::shared_ptr<std::atomic<bool>> cut_;
 };
 
 inline std::shared_ptr<std::vector<uint8_t>> NewImage(uint64_t blocks, uint64_t journal_blocks = 0,
@@ -59,8 +66,9 @@ inline MountOptions TestMountOptions() {
 
 inline std::unique_ptr<Filesystem> MountImage(std::shared_ptr<std::vector<uint8_t>> img,
                                               MountOptions o = TestMountOptions(),
-                                              MountInfo* info = nullptr) {
-  auto r = Filesystem::Mount(std::make_unique<SharedMemoryDevice>(img), o, info);
+                                              MountInfo* info = nullptr,
+                                              std::shared_ptr<std::atomic<bool>> power_cut = nullptr) {
+  auto r = Filesystem::Mount(std::make_unique<SharedMemoryDevice>(img, power_cut), o, info);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   if (!r.ok()) return nullptr;
   return std::move(r).value();

@@ -86,7 +86,9 @@ class Filesystem {
                         std::string_view new_name, unsigned flags, const Cred& cred) = 0;
   virtual Result<std::string> Readlink(uint64_t ino) = 0;
   // Entries after `cookie` (0 = start, including "." and ".."); fn returns
-  // false to stop.
+  // false to stop. fn runs without the filesystem lock and may call back
+  // into the Filesystem; entries are read in batches, so a concurrent
+  // change may or may not be seen (as with readdir(3)).
   virtual Status ReadDir(uint64_t ino, uint64_t cookie,
                          const std::function<bool(const DirEntry&)>& fn) = 0;
   // mask: R_OK | W_OK | X_OK (F_OK = 0 checks existence).

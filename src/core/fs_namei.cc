@@ -349,20 +349,29 @@ Status FsImpl::Rename(uint64_t parent, std::string_view name, uint64_t new_paren
 }
 
 Status FsImpl::ReadDir(uint64_t ino, uint64_t cookie, const std::function<bool(const DirEntry&)>& fn) {
-  std::lock_guard<std::mutex> lock(mu_);
-  VEXFS_ASSIGN_OR_RETURN(InodeRef dir, GetInode(ino));
-  if (!dir.is_dir()) return Status::Error(ENOTDIR, "not a directory");
-  if (cookie == 0) {
-    if (!fn(DirEntry{".", dir.ino, VEXFS_FT_DIR, 1})) return Status::Ok();
-    cookie = 1;
+  // Entries are gathered in batches under the lock and handed to `fn`
+  // without it, so `fn` may call back into the filesystem.
+  constexpr size_t kBatch = 128;
+  std::vector<DirEntry> batch;
+  for (;;) {
+    batch.clear();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      VEXFS_ASSIGN_OR_RETURN(InodeRef dir, GetInode(ino));
+      if (!dir.is_dir()) return Status::Error(ENOTDIR, "not a directory");
+      if (cookie == 0) batch.push_back(DirEntry{".", dir.ino, VEXFS_FT_DIR, 1});
+      if (cookie <= 1) batch.push_back(DirEntry{"..", Le64(dir.raw->i_parent), VEXFS_FT_DIR, 2});
+      VEXFS_RETURN_IF_ERROR(Dir(dir).ReadFrom(std::max<uint64_t>(cookie, 2), [&](const DirRec& r) {
+        batch.push_back(DirEntry{r.name, r.ino, r.type, r.hash});
+        return batch.size() < kBatch;
+      }));
+    }
+    for (const DirEntry& e : batch) {
+      if (!fn(e)) return Status::Ok();
+    }
+    if (batch.size() < kBatch) return Status::Ok();
+    cookie = batch.back().cookie;
   }
-  if (cookie == 1) {
-    if (!fn(DirEntry{"..", Le64(dir.raw->i_parent), VEXFS_FT_DIR, 2})) return Status::Ok();
-    cookie = 2;
-  }
-  return Dir(dir).ReadFrom(cookie, [&](const DirRec& r) {
-    return fn(DirEntry{r.name, r.ino, r.type, r.hash});
-  });
 }
 
 Result<Attr> FsImpl::SetAttr(uint64_t ino, const SetAttrRequest& req, const Cred& cred) {

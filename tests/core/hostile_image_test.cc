@@ -3,6 +3,8 @@
 // are often re-sealed after the bit flips so the damage gets past the
 // checksums and reaches the structural checks. Runs under ASan in CI.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstring>
@@ -10,6 +12,7 @@
 #include <set>
 
 #include "core/journal.h"
+#include "vexfs/filesystem.h"
 #include "core/reader.h"
 #include "fs_image_util.h"
 #include "fsck_test_util.h"
@@ -139,6 +142,82 @@ TEST(HostileImageTest, RandomBitFlipsNeverCrash) {
   EXPECT_EQ(unclean_after_repair, 0);
 }
 
+// Mounts the image with the library and uses it like a program would.
+// Every call may fail; none may crash or hang.
+bool UseEverything(std::vector<uint8_t> img) {
+  MountOptions mo;
+  mo.commit_interval_ms = 0;
+  mo.cache_mb = 4;
+  auto fsr = Filesystem::Mount(std::make_unique<MemoryDevice>(std::move(img)), mo);
+  if (!fsr.ok()) return false;
+  Filesystem* fs = fsr->get();
+  const Cred root;
+  std::vector<uint64_t> dirs{Filesystem::kRootIno}, files;
+  for (size_t i = 0; i < dirs.size() && i < 64; i++) {
+    (void)fs->ReadDir(dirs[i], 0, [&](const DirEntry& e) {
+      if (e.name == "." || e.name == "..") return true;
+      auto a = fs->GetAttr(e.ino);
+      if (a.ok() && S_ISDIR(a->mode)) dirs.push_back(e.ino);
+      if (a.ok() && !S_ISDIR(a->mode)) files.push_back(e.ino);
+      return dirs.size() + files.size() < 400;
+    });
+  }
+  std::vector<uint8_t> buf(64 * 1024);
+  for (uint64_t ino : files) {
+    (void)fs->Read(ino, 0, buf);
+    (void)fs->Readlink(ino);
+    auto names = fs->ListXattr(ino, root);
+    if (names.ok()) {
+      for (const auto& n : *names) (void)fs->GetXattr(ino, n, root);
+    }
+    (void)fs->SeekData(ino, 0, SEEK_HOLE);
+    (void)fs->Write(ino, 4096, std::span<const uint8_t>(buf.data(), 5000));
+    SetAttrRequest r;
+    r.valid = SetAttrRequest::kSize;
+    r.size = 100;
+    (void)fs->SetAttr(ino, r, root);
+    (void)fs->SetXattr(ino, "user.h", std::span<const uint8_t>(buf.data(), 3000), 0, root);
+  }
+  for (uint64_t d : dirs) {
+    (void)fs->Mknod(d, "hostile-new", S_IFREG | 0644, 0, root);
+    (void)fs->Mkdir(d, "hostile-dir", 0755, root);
+    (void)fs->Rename(d, "hostile-new", Filesystem::kRootIno, "hostile-moved", 0, root);
+    (void)fs->Unlink(Filesystem::kRootIno, "hostile-moved", root);
+    (void)fs->Rmdir(d, "hostile-dir", root);
+  }
+  (void)fs->Sync();
+  (void)fs->Unmount();
+  return true;
+}
+
+TEST(HostileImageTest, LibraryMountAndUseNeverCrash) {
+  const auto& base = BaseImage();
+  ASSERT_FALSE(base.empty());
+  const auto meta = MetadataBlocks(base);
+  vexfs_super_block sb;
+  std::memcpy(&sb, base.data(), sizeof(sb));
+  const Geometry g = GeometryOf(sb);
+  std::mt19937_64 rng(424242);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
+  int iterations = 0, mounted = 0;
+  for (int it = 0; it < 250 && std::chrono::steady_clock::now() < deadline; it++, iterations++) {
+    std::vector<uint8_t> img = base;
+    const int nflips = 1 + static_cast<int>(rng() % 6);
+    for (int f = 0; f < nflips; f++) {
+      const uint64_t block = meta[rng() % meta.size()];
+      const size_t off = (rng() % 2) ? rng() % 128 : rng() % VEXFS_BLOCK_SIZE;
+      if (block == 0 && off >= VEXFS_SUPER_SIZE) continue;
+      img[block * VEXFS_BLOCK_SIZE + off] ^= static_cast<uint8_t>(1u << (rng() % 8));
+      if (rng() % 4 != 0) Reseal(img, block, off, g);  // get past the checksums
+    }
+    SCOPED_TRACE("iteration " + std::to_string(it));
+    mounted += UseEverything(std::move(img));
+  }
+  EXPECT_GT(iterations, 30);
+  EXPECT_GT(mounted, iterations / 4) << "most corrupted images should still mount and be exercised";
+  std::printf("%d corrupted images, %d mounted and exercised\n", iterations, mounted);
+}
+
 TEST(HostileImageTest, TruncatedImagesNeverCrash) {
   const auto& base = BaseImage();
   ASSERT_FALSE(base.empty());
@@ -156,6 +235,7 @@ TEST(HostileImageTest, TruncatedImagesNeverCrash) {
     ReadEverything(&dev);
     auto y = CheckVolume(&dev, CheckOptions{true, true});
     EXPECT_FALSE(y.ok());
+    (void)UseEverything(dev.image());
   }
 }
 

@@ -8,7 +8,7 @@
 #include <random>
 #include <set>
 
-#include "vexfs/crc32c.h"
+#include "engine_test_util.h"
 #include "vexfs/engine/distance.h"
 #include "vexfs/engine/serialize.h"
 
@@ -428,22 +428,9 @@ TEST(FlatIndexSerializeTest, EmptyIndexRoundTrip) {
   EXPECT_EQ((*back)->size(), 0u);
 }
 
-// Rewraps a modified payload with valid checksums so the semantic checks,
-// not the crc, must catch the damage.
 std::vector<uint8_t> Rewrap(const std::vector<uint8_t>& blob,
                             void (*edit)(std::vector<uint8_t>* payload)) {
-  std::vector<uint8_t> payload(blob.begin() + kBlobHeaderSize, blob.end());
-  edit(&payload);
-  return WrapBlob(IndexKind::kFlat, FlatIndex::kFormatVersion, payload);
-}
-
-void PutU64At(std::vector<uint8_t>* p, size_t off, uint64_t v) {
-  for (int i = 0; i < 8; ++i) (*p)[off + i] = uint8_t(v >> (8 * i));
-}
-
-void RefreshHeaderCrc(std::vector<uint8_t>* blob) {
-  const uint32_t crc = Crc32c(blob->data(), 20);
-  for (int i = 0; i < 4; ++i) (*blob)[20 + i] = uint8_t(crc >> (8 * i));
+  return RewrapPayload(blob, IndexKind::kFlat, FlatIndex::kFormatVersion, edit);
 }
 
 TEST(FlatIndexSerializeTest, EmptyInput) {
@@ -598,8 +585,7 @@ TEST(FlatIndexSerializeTest, CraftedNaNVector) {
     const size_t off = 20 + 30 * 8 + 4 * 7;  // header, ids, then vector floats
     (*p)[off + 0] = 0x00;
     (*p)[off + 1] = 0x00;
-    (*p)[off + 2] = 0xC0;
-    (*p)[off + 3] = 0x7F;
+    PoisonF32At(p, off);
   });
   EXPECT_TRUE(FlatIndex::Deserialize(b).status().IsCorruption());
 }

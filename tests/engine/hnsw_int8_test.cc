@@ -5,65 +5,16 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <set>
 #include <vector>
 
+#include "engine_test_util.h"
 #include "vexfs/engine/hnsw.h"
 #include "vexfs/engine/serialize.h"
 #include "vexfs/engine/vector_source.h"
 
 namespace vexfs::engine {
 namespace {
-
-std::vector<float> Clustered(size_t n, size_t dim, uint64_t seed, size_t clusters = 32) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::normal_distribution<float> g(0.0f, 0.2f);
-  std::mt19937_64 crng(1234);
-  std::vector<float> centres(clusters * dim);
-  for (float& c : centres) c = u(crng);
-  std::vector<float> out(n * dim);
-  for (size_t i = 0; i < n; ++i) {
-    const size_t c = rng() % clusters;
-    for (size_t j = 0; j < dim; ++j) out[i * dim + j] = centres[c * dim + j] + g(rng);
-  }
-  return out;
-}
-
-double RefDistance(Metric m, const float* a, const float* b, size_t d) {
-  double s = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < d; ++i) {
-    s += m == Metric::kL2 ? double(a[i] - b[i]) * (a[i] - b[i]) : double(a[i]) * b[i];
-    na += double(a[i]) * a[i];
-    nb += double(b[i]) * b[i];
-  }
-  if (m == Metric::kL2) return s;
-  if (m == Metric::kInnerProduct) return -s;
-  return 1.0 - s / std::sqrt(na * nb);
-}
-
-double Recall(const HnswIndex& idx, const std::vector<float>& data,
-              const std::vector<float>& queries, size_t k, size_t ef) {
-  const size_t d = idx.dim(), n = data.size() / d, nq = queries.size() / d;
-  double sum = 0;
-  for (size_t q = 0; q < nq; ++q) {
-    const float* qv = &queries[q * d];
-    std::vector<std::pair<double, uint64_t>> all(n);
-    for (size_t i = 0; i < n; ++i) all[i] = {RefDistance(idx.metric(), qv, &data[i * d], d), i};
-    std::partial_sort(all.begin(), all.begin() + k, all.end());
-    std::set<uint64_t> truth;
-    for (size_t i = 0; i < k; ++i) truth.insert(all[i].second);
-    SearchParams sp;
-    sp.k = k;
-    sp.effort = ef;
-    auto r = idx.Search(std::span<const float>(qv, d), sp);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    if (!r.ok()) return 0;
-    for (const Neighbor& nb : *r) sum += truth.count(nb.id);
-  }
-  return sum / double(nq * k);
-}
 
 // Originals kept by the "filesystem": row i of `data` is id i.
 class ArraySource final : public VectorSource {
@@ -116,11 +67,11 @@ TEST_P(HnswInt8MetricTest, RecallWithoutAndWithRerank) {
   auto idx = BuildBatch(Int8Params(kDim, GetParam()), data);
   ASSERT_TRUE(idx->trained());
   EXPECT_EQ(idx->size(), kN);
-  const double plain = Recall(*idx, data, queries, 10, 100);
+  const double plain = SearchRecall(*idx, data, queries, 10, 100);
   EXPECT_GE(plain, 0.90);
   ArraySource src(&data, kDim);
   idx->SetVectorSource(&src);
-  const double reranked = Recall(*idx, data, queries, 10, 100);
+  const double reranked = SearchRecall(*idx, data, queries, 10, 100);
   EXPECT_GE(reranked, 0.95);
   EXPECT_GT(src.fetches, 0u);
   RecordProperty("recall_x1000", int(plain * 1000));
@@ -136,18 +87,7 @@ TEST_P(HnswInt8MetricTest, RecallWithoutAndWithRerank) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Metrics, HnswInt8MetricTest,
-                         ::testing::Values(Metric::kL2, Metric::kInnerProduct, Metric::kCosine),
-                         [](const ::testing::TestParamInfo<Metric>& info) {
-                           switch (info.param) {
-                             case Metric::kL2:
-                               return std::string("L2");
-                             case Metric::kInnerProduct:
-                               return std::string("InnerProduct");
-                             default:
-                               return std::string("Cosine");
-                           }
-                         });
+INSTANTIATE_TEST_SUITE_P(Metrics, HnswInt8MetricTest, AllMetrics(), MetricName);
 
 TEST(HnswInt8Test, PendingVectorsAreSearchedExactlyUntilTraining) {
   const auto data = Clustered(600, kDim, 5);
@@ -208,7 +148,7 @@ TEST(HnswInt8Test, ExplicitTrainThenIncrementalAdds) {
   EXPECT_EQ(idx->size(), 801u);
   const auto queries = Clustered(40, kDim, 7);
   ASSERT_TRUE(idx->Remove(1000).ok());
-  EXPECT_GE(Recall(*idx, data, queries, 10, 100), 0.90);
+  EXPECT_GE(SearchRecall(*idx, data, queries, 10, 100), 0.90);
   // Update in place and delete/reinsert keep working on codes.
   std::vector<float> far(kDim, 0.9f);
   ASSERT_TRUE(idx->Add(5, far).ok());
@@ -354,9 +294,7 @@ class HnswInt8CorruptTest : public ::testing::Test {
     ASSERT_EQ(payload_.size(), 40u + 12 + 10 * 8 + 10 * 4 * 4);
   }
   void ExpectCorrupt(const std::vector<uint8_t>& payload, uint16_t version = 2) {
-    auto r = HnswIndex::Deserialize(WrapBlob(IndexKind::kHnsw, version, payload));
-    ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.status().err(), EUCLEAN) << r.status().ToString();
+    ExpectCorruptPayload<HnswIndex>(IndexKind::kHnsw, version, payload);
   }
   std::vector<float> data_;
   std::vector<uint8_t> payload_;
@@ -399,8 +337,7 @@ TEST_F(HnswInt8CorruptTest, NaNPendingVector) {
   const size_t off = 52 + 80;
   payload_[off + 0] = 0x00;
   payload_[off + 1] = 0x00;
-  payload_[off + 2] = 0xC0;
-  payload_[off + 3] = 0x7F;
+  PoisonF32At(&payload_, off);
   ExpectCorrupt(payload_);
 }
 TEST_F(HnswInt8CorruptTest, TruncatedTrailer) {

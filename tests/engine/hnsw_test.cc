@@ -9,75 +9,16 @@
 #include <cstring>
 #include <limits>
 #include <random>
-#include <set>
 #include <string>
 #include <thread>
 #include <unordered_set>
 #include <vector>
 
+#include "engine_test_util.h"
 #include "vexfs/engine/serialize.h"
 
 namespace vexfs::engine {
 namespace {
-
-// Deterministic clustered data: `clusters` centres in [-1, 1]^dim, points
-// scattered around them.
-std::vector<float> Clustered(size_t n, size_t dim, uint64_t seed, size_t clusters = 32) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::normal_distribution<float> g(0.0f, 0.2f);
-  std::mt19937_64 crng(1234);  // same centres for data and queries
-  std::vector<float> centres(clusters * dim);
-  for (float& c : centres) c = u(crng);
-  std::vector<float> out(n * dim);
-  for (size_t i = 0; i < n; ++i) {
-    const size_t c = rng() % clusters;
-    for (size_t j = 0; j < dim; ++j) out[i * dim + j] = centres[c * dim + j] + g(rng);
-  }
-  return out;
-}
-
-float RefDistance(Metric m, const float* a, const float* b, size_t d) {
-  double s = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < d; ++i) {
-    if (m == Metric::kL2) {
-      s += double(a[i] - b[i]) * (a[i] - b[i]);
-    } else {
-      s += double(a[i]) * b[i];
-    }
-    na += double(a[i]) * a[i];
-    nb += double(b[i]) * b[i];
-  }
-  if (m == Metric::kL2) return float(s);
-  if (m == Metric::kInnerProduct) return float(-s);
-  return float(1.0 - s / std::sqrt(na * nb));
-}
-
-// Exact k-NN over the ids in `live` (id i owns row i of `data`).
-std::vector<uint64_t> Exact(Metric m, const std::vector<float>& data, size_t dim,
-                            const float* q, size_t k, const std::vector<uint64_t>& live) {
-  std::vector<std::pair<float, uint64_t>> all;
-  for (uint64_t id : live) all.push_back({RefDistance(m, q, &data[id * dim], dim), id});
-  k = std::min(k, all.size());
-  std::partial_sort(all.begin(), all.begin() + k, all.end());
-  std::vector<uint64_t> out;
-  for (size_t i = 0; i < k; ++i) out.push_back(all[i].second);
-  return out;
-}
-
-double Overlap(const std::vector<Neighbor>& got, const std::vector<uint64_t>& truth) {
-  if (truth.empty()) return 1.0;
-  std::set<uint64_t> t(truth.begin(), truth.end());
-  size_t hit = 0;
-  for (const Neighbor& n : got) hit += t.count(n.id);
-  return double(hit) / double(truth.size());
-}
-
-std::vector<uint64_t> Iota(size_t n) {
-  std::vector<uint64_t> v(n);
-  for (size_t i = 0; i < n; ++i) v[i] = i;
-  return v;
-}
 
 HnswParams Params(size_t dim, Metric m) {
   HnswParams p;
@@ -119,7 +60,7 @@ double MeanRecall(const HnswIndex& idx, const std::vector<float>& data,
     EXPECT_TRUE(r.ok());
     if (!r.ok()) return 0;
     for (size_t j = 1; j < r->size(); ++j) EXPECT_LE((*r)[j - 1].distance, (*r)[j].distance);
-    sum += Overlap(*r, Exact(idx.metric(), data, dim, &queries[i * dim], k, cand));
+    sum += Overlap(*r, ExactIds<float>(idx.metric(), data, dim, &queries[i * dim], k, cand));
   }
   return sum / double(nq);
 }
@@ -138,15 +79,7 @@ TEST_P(HnswMetricTest, RecallAt10AboveFloor) {
   EXPECT_GE(recall, 0.95);
 }
 
-INSTANTIATE_TEST_SUITE_P(Metrics, HnswMetricTest,
-                         ::testing::Values(Metric::kL2, Metric::kInnerProduct, Metric::kCosine),
-                         [](const ::testing::TestParamInfo<Metric>& info) {
-                           switch (info.param) {
-                             case Metric::kL2: return std::string("L2");
-                             case Metric::kInnerProduct: return std::string("InnerProduct");
-                             default: return std::string("Cosine");
-                           }
-                         });
+INSTANTIATE_TEST_SUITE_P(Metrics, HnswMetricTest, AllMetrics(), MetricName);
 
 TEST(HnswTest, Float16StorageRecall) {
   const auto data = Clustered(kN, kDim, 1);
@@ -528,19 +461,8 @@ class HnswSerializeTest : public ::testing::Test {
   // Offsets inside the payload (see hnsw_io.cc).
   size_t LabelsOff() const { return 40; }
   size_t Level0Off() const { return 40 + 500 * (8 + 1 + 1) + 500 * 16 * 4; }
-  void ExpectCorrupt(std::vector<uint8_t> payload) {
-    auto blob = WrapBlob(IndexKind::kHnsw, 1, payload);
-    auto r = HnswIndex::Deserialize(blob);
-    ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.status().err(), EUCLEAN) << r.status().ToString();
-  }
-  static void PutU32(std::vector<uint8_t>& b, size_t off, uint32_t v) {
-    for (int i = 0; i < 4; ++i) b[off + i] = uint8_t(v >> (8 * i));
-  }
-  static uint32_t GetU32(const std::vector<uint8_t>& b, size_t off) {
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= uint32_t(b[off + i]) << (8 * i);
-    return v;
+  void ExpectCorrupt(const std::vector<uint8_t>& payload) {
+    ExpectCorruptPayload<HnswIndex>(IndexKind::kHnsw, 1, payload);
   }
 
   std::vector<float> data_;
@@ -617,26 +539,26 @@ TEST_F(HnswSerializeTest, CorruptTrailingBytes) {
 
 TEST_F(HnswSerializeTest, CorruptNeighbourIdOutOfRange) {
   std::vector<uint8_t> p = payload_;
-  ASSERT_GT(GetU32(p, Level0Off()), 0u);
-  PutU32(p, Level0Off() + 4, 500);
+  ASSERT_GT(GetU32At(p, Level0Off()), 0u);
+  PutU32At(&p, Level0Off() + 4, 500);
   ExpectCorrupt(p);
 }
 
 TEST_F(HnswSerializeTest, CorruptLinkCountTooLarge) {
   std::vector<uint8_t> p = payload_;
-  PutU32(p, Level0Off(), 33);
+  PutU32At(&p, Level0Off(), 33);
   ExpectCorrupt(p);
 }
 
 TEST_F(HnswSerializeTest, CorruptEntryPointOutOfRange) {
   std::vector<uint8_t> p = payload_;
-  PutU32(p, 32, 500);
+  PutU32At(&p, 32, 500);
   ExpectCorrupt(p);
 }
 
 TEST_F(HnswSerializeTest, CorruptMaxLevelInsane) {
   std::vector<uint8_t> p = payload_;
-  PutU32(p, 36, 200);
+  PutU32At(&p, 36, 200);
   ExpectCorrupt(p);
 }
 
@@ -656,7 +578,7 @@ TEST_F(HnswSerializeTest, CorruptAllLevelsRaised) {
 
 TEST_F(HnswSerializeTest, CorruptSlotCountHuge) {
   std::vector<uint8_t> p = payload_;
-  PutU32(p, 28, 0x7FFFFFF0u);
+  PutU32At(&p, 28, 0x7FFFFFF0u);
   ExpectCorrupt(p);
 }
 
@@ -669,13 +591,13 @@ TEST_F(HnswSerializeTest, CorruptDuplicateLiveId) {
 TEST_F(HnswSerializeTest, CorruptNaNVector) {
   std::vector<uint8_t> p = payload_;
   const size_t voff = LabelsOff() + 500 * 10;
-  PutU32(p, voff, 0x7FC00000u);
+  PutU32At(&p, voff, 0x7FC00000u);
   ExpectCorrupt(p);
 }
 
 TEST_F(HnswSerializeTest, CorruptBadParameters) {
   std::vector<uint8_t> p = payload_;
-  PutU32(p, 8, 1);  // M = 1
+  PutU32At(&p, 8, 1);  // M = 1
   ExpectCorrupt(p);
   p = payload_;
   p[4] = 9;  // metric

@@ -3,73 +3,16 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 #include <numeric>
-#include <random>
-#include <set>
 #include <vector>
 
+#include "engine_test_util.h"
 #include "vexfs/engine/dataset.h"
 #include "vexfs/engine/serialize.h"
 
 namespace vexfs::engine {
 namespace {
-
-std::vector<float> Clustered(size_t n, size_t dim, uint64_t seed, size_t clusters = 32) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::normal_distribution<float> g(0.0f, 0.2f);
-  std::mt19937_64 crng(1234);
-  std::vector<float> centres(clusters * dim);
-  for (float& c : centres) c = u(crng);
-  std::vector<float> out(n * dim);
-  for (size_t i = 0; i < n; ++i) {
-    const size_t c = rng() % clusters;
-    for (size_t j = 0; j < dim; ++j) out[i * dim + j] = centres[c * dim + j] + g(rng);
-  }
-  return out;
-}
-
-double RefDistance(Metric m, const float* a, const float* b, size_t d) {
-  double s = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < d; ++i) {
-    s += m == Metric::kL2 ? double(a[i] - b[i]) * (a[i] - b[i]) : double(a[i]) * b[i];
-    na += double(a[i]) * a[i];
-    nb += double(b[i]) * b[i];
-  }
-  if (m == Metric::kL2) return s;
-  if (m == Metric::kInnerProduct) return -s;
-  return 1.0 - s / std::sqrt(na * nb);
-}
-
-double Recall(const IvfIndex& idx, const std::vector<float>& data, const std::vector<float>& qs,
-              size_t k, size_t nprobe) {
-  const size_t d = idx.dim(), nq = qs.size() / d, n = data.size() / d;
-  SearchParams sp;
-  sp.k = k;
-  sp.effort = nprobe;
-  auto res = idx.SearchBatch(qs, sp);
-  EXPECT_TRUE(res.ok());
-  if (!res.ok()) return 0;
-  double hit = 0;
-  for (size_t q = 0; q < nq; ++q) {
-    std::vector<std::pair<double, uint64_t>> all(n);
-    for (size_t i = 0; i < n; ++i)
-      all[i] = {RefDistance(idx.metric(), &qs[q * d], &data[i * d], d), i};
-    std::partial_sort(all.begin(), all.begin() + k, all.end());
-    std::set<uint64_t> t;
-    for (size_t i = 0; i < k; ++i) t.insert(all[i].second);
-    const auto& r = (*res)[q];
-    for (size_t j = 0; j < r.size(); ++j) {
-      hit += t.count(r[j].id);
-      if (j > 0) {
-        EXPECT_LE(r[j - 1].distance, r[j].distance);
-      }
-    }
-  }
-  return hit / double(nq * k);
-}
 
 IvfOptions Opts(size_t dim, Metric m) {
   IvfOptions o;
@@ -113,9 +56,9 @@ TEST_P(IvfMetricTest, RecallFloorAtModerateNprobe) {
   auto idx = Build(Opts(kDim, GetParam()), data);
   ASSERT_TRUE(idx->trained());  // 3000 >= 32 * 32
   EXPECT_EQ(idx->size(), kN);
-  const double r1 = Recall(*idx, data, queries, 10, 1);
-  const double r8 = Recall(*idx, data, queries, 10, 8);
-  const double all = Recall(*idx, data, queries, 10, 32);
+  const double r1 = BatchRecall(*idx, data, queries, 10, 1);
+  const double r8 = BatchRecall(*idx, data, queries, 10, 8);
+  const double all = BatchRecall(*idx, data, queries, 10, 32);
   RecordProperty("recall_nprobe1_x1000", int(r1 * 1000));
   RecordProperty("recall_nprobe8_x1000", int(r8 * 1000));
   EXPECT_GE(r8, 0.9);
@@ -123,18 +66,7 @@ TEST_P(IvfMetricTest, RecallFloorAtModerateNprobe) {
   EXPECT_DOUBLE_EQ(all, 1.0);  // every cell probed: exact
 }
 
-INSTANTIATE_TEST_SUITE_P(Metrics, IvfMetricTest,
-                         ::testing::Values(Metric::kL2, Metric::kInnerProduct, Metric::kCosine),
-                         [](const ::testing::TestParamInfo<Metric>& info) {
-                           switch (info.param) {
-                             case Metric::kL2:
-                               return std::string("L2");
-                             case Metric::kInnerProduct:
-                               return std::string("InnerProduct");
-                             default:
-                               return std::string("Cosine");
-                           }
-                         });
+INSTANTIATE_TEST_SUITE_P(Metrics, IvfMetricTest, AllMetrics(), MetricName);
 
 TEST(IvfTest, CreateRejectsBadOptions) {
   IvfOptions o = Opts(0, Metric::kL2);
@@ -198,10 +130,10 @@ TEST(IvfTest, ExplicitTrainAndRetrain) {
   std::iota(ids.begin(), ids.end(), uint64_t{0});
   ASSERT_TRUE(idx->AddBatch(ids, data).ok());
   const auto queries = Clustered(30, kDim, 5);
-  const double before = Recall(*idx, data, queries, 10, 8);
+  const double before = BatchRecall(*idx, data, queries, 10, 8);
   ASSERT_TRUE(idx->Train(data).ok());  // retrain re-assigns everything
   EXPECT_EQ(idx->size(), 2000u);
-  EXPECT_GE(Recall(*idx, data, queries, 10, 8), 0.9);
+  EXPECT_GE(BatchRecall(*idx, data, queries, 10, 8), 0.9);
   EXPECT_GE(before, 0.85);
 }
 
@@ -305,15 +237,9 @@ class IvfSerializeTest : public ::testing::Test {
   static constexpr size_t kCentOff = 32;
   static constexpr size_t kList0 = 32 + 64;
   void ExpectCorrupt(const std::vector<uint8_t>& payload) {
-    auto r = IvfIndex::Deserialize(WrapBlob(IndexKind::kIvf, 1, payload));
-    ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.status().err(), EUCLEAN) << r.status().ToString();
+    ExpectCorruptPayload<IvfIndex>(IndexKind::kIvf, 1, payload);
   }
-  uint32_t List0Count() const {
-    uint32_t c = 0;
-    for (int i = 0; i < 4; ++i) c |= uint32_t(payload_[kList0 + i]) << (8 * i);
-    return c;
-  }
+  uint32_t List0Count() const { return GetU32At(payload_, kList0); }
   std::vector<float> data_;
   std::unique_ptr<IvfIndex> idx_;
   std::vector<uint8_t> blob_, payload_;
@@ -415,8 +341,7 @@ TEST_F(IvfSerializeTest, ZeroIters) {
   ExpectCorrupt(payload_);
 }
 TEST_F(IvfSerializeTest, NaNCentroid) {
-  payload_[kCentOff + 2] = 0xC0;
-  payload_[kCentOff + 3] = 0x7F;
+  PoisonF32At(&payload_, kCentOff);
   ExpectCorrupt(payload_);
 }
 TEST_F(IvfSerializeTest, HugeListCount) {
@@ -430,8 +355,7 @@ TEST_F(IvfSerializeTest, DuplicateId) {
 }
 TEST_F(IvfSerializeTest, NaNVector) {
   const size_t off = kList0 + 4 + 8 * List0Count();
-  payload_[off + 2] = 0xC0;
-  payload_[off + 3] = 0x7F;
+  PoisonF32At(&payload_, off);
   ExpectCorrupt(payload_);
 }
 TEST_F(IvfSerializeTest, EveryByteFlipDetected) {

@@ -3,80 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
-#include <random>
 #include <set>
 #include <vector>
 
+#include "engine_test_util.h"
 #include "vexfs/engine/serialize.h"
 
 namespace vexfs::engine {
 namespace {
-
-std::vector<float> Clustered(size_t n, size_t dim, uint64_t seed, size_t clusters = 32) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::normal_distribution<float> g(0.0f, 0.2f);
-  std::mt19937_64 crng(1234);
-  std::vector<float> centres(clusters * dim);
-  for (float& c : centres) c = u(crng);
-  std::vector<float> out(n * dim);
-  for (size_t i = 0; i < n; ++i) {
-    const size_t c = rng() % clusters;
-    for (size_t j = 0; j < dim; ++j) out[i * dim + j] = centres[c * dim + j] + g(rng);
-  }
-  return out;
-}
-
-double RefDistance(Metric m, const float* a, const float* b, size_t d) {
-  double s = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < d; ++i) {
-    s += m == Metric::kL2 ? double(a[i] - b[i]) * (a[i] - b[i]) : double(a[i]) * b[i];
-    na += double(a[i]) * a[i];
-    nb += double(b[i]) * b[i];
-  }
-  if (m == Metric::kL2) return s;
-  if (m == Metric::kInnerProduct) return -s;
-  return 1.0 - s / std::sqrt(na * nb);
-}
-
-std::vector<uint64_t> Exact(Metric m, const std::vector<float>& data, size_t d, const float* q,
-                            size_t k, const std::set<uint64_t>& skip = {}) {
-  std::vector<std::pair<double, uint64_t>> all;
-  for (size_t i = 0; i < data.size() / d; ++i) {
-    if (!skip.count(i)) all.push_back({RefDistance(m, q, &data[i * d], d), i});
-  }
-  k = std::min(k, all.size());
-  std::partial_sort(all.begin(), all.begin() + k, all.end());
-  std::vector<uint64_t> out;
-  for (size_t i = 0; i < k; ++i) out.push_back(all[i].second);
-  return out;
-}
-
-double Recall(const LshIndex& idx, const std::vector<float>& data, const std::vector<float>& qs,
-              size_t k, size_t probes) {
-  const size_t d = idx.dim(), nq = qs.size() / d;
-  SearchParams sp;
-  sp.k = k;
-  sp.effort = probes;
-  auto res = idx.SearchBatch(qs, sp);
-  EXPECT_TRUE(res.ok());
-  if (!res.ok()) return 0;
-  double hit = 0;
-  for (size_t q = 0; q < nq; ++q) {
-    const auto truth = Exact(idx.metric(), data, d, &qs[q * d], k);
-    std::set<uint64_t> t(truth.begin(), truth.end());
-    const auto& r = (*res)[q];
-    for (size_t j = 0; j < r.size(); ++j) {
-      hit += t.count(r[j].id);
-      if (j > 0) {
-        EXPECT_LE(r[j - 1].distance, r[j].distance);
-      }
-    }
-  }
-  return hit / double(nq * k);
-}
 
 LshOptions Opts(size_t dim, Metric m) {
   LshOptions o;
@@ -107,26 +42,15 @@ TEST_P(LshMetricTest, RecallFloorAndMoreProbesHelp) {
   if (GetParam() == Metric::kL2) {
     ASSERT_TRUE(idx->Train(data).ok());
   }
-  const double low = Recall(*idx, data, queries, 10, 1);
-  const double high = Recall(*idx, data, queries, 10, 32);
+  const double low = BatchRecall(*idx, data, queries, 10, 1);
+  const double high = BatchRecall(*idx, data, queries, 10, 32);
   RecordProperty("recall_probes1_x1000", int(low * 1000));
   RecordProperty("recall_probes32_x1000", int(high * 1000));
   EXPECT_GE(high, low);
   EXPECT_GE(high, 0.9) << "probes=1 recall " << low;
 }
 
-INSTANTIATE_TEST_SUITE_P(Metrics, LshMetricTest,
-                         ::testing::Values(Metric::kL2, Metric::kInnerProduct, Metric::kCosine),
-                         [](const ::testing::TestParamInfo<Metric>& info) {
-                           switch (info.param) {
-                             case Metric::kL2:
-                               return std::string("L2");
-                             case Metric::kInnerProduct:
-                               return std::string("InnerProduct");
-                             default:
-                               return std::string("Cosine");
-                           }
-                         });
+INSTANTIATE_TEST_SUITE_P(Metrics, LshMetricTest, AllMetrics(), MetricName);
 
 TEST(LshTest, CreateRejectsBadOptions) {
   LshOptions o = Opts(0, Metric::kCosine);
@@ -297,9 +221,7 @@ class LshSerializeTest : public ::testing::Test {
   static constexpr size_t kLiveOff = kIdsOff + 300 * 8;
   static constexpr size_t kVecOff = kLiveOff + 300;
   void ExpectCorrupt(const std::vector<uint8_t>& payload) {
-    auto r = LshIndex::Deserialize(WrapBlob(IndexKind::kLsh, 1, payload));
-    ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.status().err(), EUCLEAN) << r.status().ToString();
+    ExpectCorruptPayload<LshIndex>(IndexKind::kLsh, 1, payload);
   }
   std::vector<float> data_;
   std::unique_ptr<LshIndex> idx_;
@@ -389,8 +311,7 @@ TEST_F(LshSerializeTest, ZeroProbes) {
   ExpectCorrupt(payload_);
 }
 TEST_F(LshSerializeTest, NaNCenter) {
-  payload_[kCenterOff + 3] = 0x7F;
-  payload_[kCenterOff + 2] = 0xC0;
+  PoisonF32At(&payload_, kCenterOff);
   ExpectCorrupt(payload_);
 }
 TEST_F(LshSerializeTest, HugeCount) {
@@ -406,8 +327,7 @@ TEST_F(LshSerializeTest, DuplicateLiveId) {
   ExpectCorrupt(payload_);
 }
 TEST_F(LshSerializeTest, NaNVector) {
-  payload_[kVecOff + 3] = 0x7F;
-  payload_[kVecOff + 2] = 0xC0;
+  PoisonF32At(&payload_, kVecOff);
   ExpectCorrupt(payload_);
 }
 TEST_F(LshSerializeTest, EveryPayloadByteFlipDetectedByCrc) {

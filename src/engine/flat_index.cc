@@ -5,9 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <string>
-#include <system_error>
-#include <thread>
 
+#include "index_common.h"
 #include "vexfs/engine/distance.h"
 #include "vexfs/engine/serialize.h"
 
@@ -61,16 +60,7 @@ struct FlatIndex::Scan {
   size_t keep = 0;
   std::vector<Cand> heap;
 
-  void Push(const Cand& c) {
-    if (heap.size() < keep) {
-      heap.push_back(c);
-      std::push_heap(heap.begin(), heap.end(), Better);
-    } else if (Better(c, heap.front())) {
-      std::pop_heap(heap.begin(), heap.end(), Better);
-      heap.back() = c;
-      std::push_heap(heap.begin(), heap.end(), Better);
-    }
-  }
+  void Push(const Cand& c) { index_internal::BoundedPush(&heap, keep, c, Better); }
 };
 
 Result<std::unique_ptr<FlatIndex>> FlatIndex::Create(const FlatIndexOptions& options) {
@@ -87,20 +77,12 @@ Result<std::unique_ptr<FlatIndex>> FlatIndex::Create(const FlatIndexOptions& opt
 
 size_t FlatIndex::MemoryBytes() const {
   return f32_.capacity() * sizeof(float) + f16_.capacity() * sizeof(uint16_t) + codes_.capacity() +
-         ids_.capacity() * sizeof(uint64_t) +
-         slots_.size() * (sizeof(std::pair<uint64_t, uint32_t>) + 2 * sizeof(void*)) +
-         slots_.bucket_count() * sizeof(void*) + (quantizer_ ? 4 * sizeof(float) * opt_.dim : 0);
+         ids_.capacity() * sizeof(uint64_t) + index_internal::HashMapBytes(slots_) +
+         (quantizer_ ? 4 * sizeof(float) * opt_.dim : 0);
 }
 
 Status FlatIndex::CheckVector(std::span<const float> v, const char* what) const {
-  if (v.size() != opt_.dim) {
-    return Status::InvalidArgument(std::string(what) + " has " + std::to_string(v.size()) +
-                                   " elements, index dim is " + std::to_string(opt_.dim));
-  }
-  for (float x : v) {
-    if (!std::isfinite(x)) return Status::InvalidArgument(std::string(what) + " holds NaN or Inf");
-  }
-  return Status::Ok();
+  return index_internal::CheckVector(v, opt_.dim, "", what);
 }
 
 Status FlatIndex::PrepareQuery(std::span<const float> q, std::vector<float>* out) const {
@@ -139,9 +121,7 @@ void FlatIndex::MaybeAutoTrain() {
 }
 
 Status FlatIndex::Train(std::span<const float> sample) {
-  if (sample.empty() || sample.size() % opt_.dim != 0) {
-    return Status::InvalidArgument("training sample is empty or not a multiple of dim");
-  }
+  VEXFS_RETURN_IF_ERROR(index_internal::CheckSampleShape(sample, opt_.dim, ""));
   if (opt_.element_type != ElementType::kInt8) {
     for (float x : sample) {
       if (!std::isfinite(x)) return Status::InvalidArgument("training sample holds NaN or Inf");
@@ -391,23 +371,12 @@ Result<std::vector<std::vector<Neighbor>>> FlatIndex::SearchBatch(
       SearchBlock(prepared.data() + q0 * d, cnt, params, out.data() + q0);
     }
   };
-  size_t threads = opt_.num_threads != 0 ? opt_.num_threads
-                                         : std::max<size_t>(1, std::thread::hardware_concurrency());
-  threads = std::min(threads, nblocks);
+  size_t threads = std::min(index_internal::ResolveThreads(opt_.num_threads), nblocks);
   // Threads only pay off for real work.
   if (static_cast<double>(nq) * static_cast<double>(size()) * static_cast<double>(d) < 4e6) {
     threads = 1;
   }
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t) {
-    try {
-      pool.emplace_back(worker);
-    } catch (const std::system_error&) {
-      break;  // run with the threads we have; the caller's thread always works
-    }
-  }
-  worker();
-  for (std::thread& t : pool) t.join();
+  index_internal::RunWorkers(threads, worker);
   return out;
 }
 
@@ -483,11 +452,8 @@ Result<std::unique_ptr<FlatIndex>> FlatIndex::Deserialize(std::span<const uint8_
   idx->ids_.resize(count);
   VEXFS_RETURN_IF_ERROR(r.ReadU64Array(idx->ids_.data(), count));
   idx->slots_.reserve(count);
-  for (uint32_t s = 0; s < count; ++s) {
-    if (!idx->slots_.emplace(idx->ids_[s], s).second) {
-      return Status::Corruption("flat index: duplicate id " + std::to_string(idx->ids_[s]));
-    }
-  }
+  VEXFS_RETURN_IF_ERROR(
+      index_internal::IndexSlots(idx->ids_, nullptr, &idx->slots_, "flat index: "));
   const uint64_t nvals = count * dim;  // < 2^48: no overflow
   if (opt.element_type == ElementType::kFloat16) {
     VEXFS_RETURN_IF_ERROR(r.CheckAvailable(nvals, sizeof(uint16_t)));

@@ -12,35 +12,24 @@
 #include <system_error>
 #include <thread>
 
+#include "index_common.h"
 #include "vexfs/engine/distance.h"
 #include "vexfs/engine/serialize.h"
 
 namespace vexfs::engine {
 namespace {
 
+using index_internal::NeighborLess;
+
 constexpr size_t kMaxSamplePerList = 256;
+constexpr char kPrefix[] = "ivf: ";
 
-inline bool NeighborLess(const Neighbor& a, const Neighbor& b) {
-  return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
-}
-
-// splitmix64: deterministic on every platform.
-struct Rng {
-  uint64_t s;
-  uint64_t Next() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
+struct Rng : index_internal::SplitMix64 {
   double Uniform() { return static_cast<double>(Next() >> 11) * (1.0 / 9007199254740992.0); }
   size_t Below(size_t n) { return static_cast<size_t>(Next() % n); }
 };
 
-Status CheckK(size_t k) {
-  if (k == 0 || k > IvfIndex::kMaxK) return Status::InvalidArgument("ivf: k must be in [1, 10000]");
-  return Status::Ok();
-}
+Status CheckK(size_t k) { return index_internal::CheckK(k, IvfIndex::kMaxK, kPrefix); }
 
 Status Bad(const std::string& what) { return Status::Corruption("ivf: " + what); }
 
@@ -91,9 +80,7 @@ Result<std::unique_ptr<IvfIndex>> IvfIndex::Create(const IvfOptions& o) {
 
 size_t IvfIndex::MemoryBytes() const {
   size_t bytes = sizeof(*this) + centroids_.capacity() * sizeof(float) +
-                 lists_.capacity() * sizeof(List) +
-                 where_.size() * (sizeof(std::pair<const uint64_t, Loc>) + 2 * sizeof(void*)) +
-                 where_.bucket_count() * sizeof(void*);
+                 lists_.capacity() * sizeof(List) + index_internal::HashMapBytes(where_);
   for (const List& l : lists_) bytes += l.ids.capacity() * 8 + l.vecs.capacity() * 4;
   return bytes;
 }
@@ -105,27 +92,10 @@ std::vector<size_t> IvfIndex::ListSizes() const {
   return out;
 }
 
-size_t IvfIndex::Threads() const {
-  return opt_.num_threads != 0 ? opt_.num_threads
-                               : std::max<size_t>(1, std::thread::hardware_concurrency());
-}
+size_t IvfIndex::Threads() const { return index_internal::ResolveThreads(opt_.num_threads); }
 
 Status IvfIndex::Prepare(std::span<const float> v, float* out, const char* what) const {
-  if (v.size() != opt_.dim) {
-    return Status::InvalidArgument(std::string("ivf: ") + what + " has " +
-                                   std::to_string(v.size()) + " elements, index dim is " +
-                                   std::to_string(opt_.dim));
-  }
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (!std::isfinite(v[i])) {
-      return Status::InvalidArgument(std::string("ivf: ") + what + " holds NaN or Inf");
-    }
-    out[i] = v[i];
-  }
-  if (opt_.metric == Metric::kCosine && !NormalizeL2(out, opt_.dim)) {
-    return Status::InvalidArgument(std::string("ivf: zero ") + what + " under the cosine metric");
-  }
-  return Status::Ok();
+  return index_internal::PrepareVector(v, opt_.dim, opt_.metric, out, kPrefix, what);
 }
 
 uint32_t IvfIndex::NearestCentroid(const float* v) const {
@@ -193,10 +163,9 @@ Status IvfIndex::AddBatch(std::span<const uint64_t> ids, std::span<const float> 
   if (vecs.size() != ids.size() * d) {
     return Status::InvalidArgument("ivf: AddBatch needs ids.size() * dim floats");
   }
-  std::vector<float> prepared(vecs.size());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    VEXFS_RETURN_IF_ERROR(Prepare(vecs.subspan(i * d, d), prepared.data() + i * d, "vector"));
-  }
+  std::vector<float> prepared;
+  VEXFS_RETURN_IF_ERROR(
+      index_internal::PrepareRows(vecs, d, opt_.metric, &prepared, kPrefix, "vector"));
   if (size() + ids.size() > UINT32_MAX) return Status::NoSpace("ivf: index would be too large");
   size_t i = 0;
   // Before training, fill up to the training size, train on everything
@@ -245,16 +214,13 @@ Status IvfIndex::Remove(uint64_t id) {
 
 Status IvfIndex::Train(std::span<const float> sample) {
   const size_t d = opt_.dim;
-  if (sample.empty() || sample.size() % d != 0) {
-    return Status::InvalidArgument("ivf: training sample is empty or not a multiple of dim");
-  }
+  VEXFS_RETURN_IF_ERROR(index_internal::CheckSampleShape(sample, d, kPrefix));
   if (sample.size() / d < opt_.nlist) {
     return Status::InvalidArgument("ivf: training sample needs at least nlist rows");
   }
-  std::vector<float> prepared(sample.size());
-  for (size_t off = 0; off < sample.size(); off += d) {
-    VEXFS_RETURN_IF_ERROR(Prepare(sample.subspan(off, d), prepared.data() + off, "sample row"));
-  }
+  std::vector<float> prepared;
+  VEXFS_RETURN_IF_ERROR(
+      index_internal::PrepareRows(sample, d, opt_.metric, &prepared, kPrefix, "sample row"));
   return TrainPrepared(std::move(prepared));
 }
 
@@ -398,14 +364,7 @@ std::vector<Neighbor> IvfIndex::SearchPrepared(const float* q, const SearchParam
     for (size_t p = 0; p < l.ids.size(); ++p) {
       if (params.filter != nullptr && !(*params.filter)(l.ids[p])) continue;
       const Neighbor nb{l.ids[p], MetricDistance(opt_.metric, q, l.vecs.data() + p * d, d)};
-      if (top.size() < params.k) {
-        top.push_back(nb);
-        std::push_heap(top.begin(), top.end(), NeighborLess);
-      } else if (NeighborLess(nb, top.front())) {
-        std::pop_heap(top.begin(), top.end(), NeighborLess);
-        top.back() = nb;
-        std::push_heap(top.begin(), top.end(), NeighborLess);
-      }
+      index_internal::BoundedPush(&top, params.k, nb, NeighborLess);
     }
   }
   std::sort_heap(top.begin(), top.end(), NeighborLess);
@@ -449,28 +408,16 @@ Result<std::vector<std::vector<Neighbor>>> IvfIndex::SearchBatch(std::span<const
   }
   VEXFS_RETURN_IF_ERROR(CheckK(params.k));
   const size_t nq = queries.size() / d;
-  std::vector<float> prepared(queries.size());
-  for (size_t i = 0; i < nq; ++i) {
-    VEXFS_RETURN_IF_ERROR(Prepare(queries.subspan(i * d, d), prepared.data() + i * d, "query"));
-  }
+  std::vector<float> prepared;
+  VEXFS_RETURN_IF_ERROR(
+      index_internal::PrepareRows(queries, d, opt_.metric, &prepared, kPrefix, "query"));
   std::vector<std::vector<Neighbor>> out(nq);
   std::atomic<size_t> next{0};
-  auto worker = [&] {
+  index_internal::RunWorkers(std::min(Threads(), nq), [&] {
     for (size_t i = next.fetch_add(1); i < nq; i = next.fetch_add(1)) {
       out[i] = SearchPrepared(prepared.data() + i * d, params);
     }
-  };
-  const size_t threads = std::min(Threads(), nq);
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t) {
-    try {
-      pool.emplace_back(worker);
-    } catch (const std::system_error&) {
-      break;  // the caller's thread always works
-    }
-  }
-  worker();
-  for (auto& t : pool) t.join();
+  });
   return out;
 }
 

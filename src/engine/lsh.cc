@@ -8,29 +8,21 @@
 #include <limits>
 #include <queue>
 #include <string>
-#include <system_error>
-#include <thread>
 
+#include "index_common.h"
 #include "vexfs/engine/distance.h"
 #include "vexfs/engine/serialize.h"
 
 namespace vexfs::engine {
 namespace {
 
-inline bool NeighborLess(const Neighbor& a, const Neighbor& b) {
-  return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
-}
+using index_internal::NeighborLess;
+
+constexpr char kPrefix[] = "lsh: ";
 
 // splitmix64 + Box-Muller: platform-independent Gaussian planes (the
 // std:: distributions are implementation-defined).
-struct Rng {
-  uint64_t s;
-  uint64_t Next() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
+struct Rng : index_internal::SplitMix64 {
   double Uniform() {
     return (static_cast<double>(Next() >> 11) + 0.5) * (1.0 / 9007199254740992.0);
   }
@@ -62,10 +54,7 @@ SeenTags& ThreadSeen() {
   return t;
 }
 
-Status CheckK(size_t k) {
-  if (k == 0 || k > LshIndex::kMaxK) return Status::InvalidArgument("lsh: k must be in [1, 10000]");
-  return Status::Ok();
-}
+Status CheckK(size_t k) { return index_internal::CheckK(k, LshIndex::kMaxK, kPrefix); }
 
 Status Bad(const std::string& what) { return Status::Corruption("lsh: " + what); }
 
@@ -105,9 +94,7 @@ Result<std::unique_ptr<LshIndex>> LshIndex::Create(const LshOptions& o) {
 size_t LshIndex::MemoryBytes() const {
   size_t bytes = sizeof(*this) + planes_.capacity() * 4 + center_.capacity() * 4 +
                  ids_.capacity() * 8 + live_.capacity() + vectors_.capacity() * 4 +
-                 keys_.capacity() * 4 + free_.capacity() * 4 +
-                 slots_.size() * (sizeof(std::pair<uint64_t, uint32_t>) + 2 * sizeof(void*)) +
-                 slots_.bucket_count() * sizeof(void*);
+                 keys_.capacity() * 4 + free_.capacity() * 4 + index_internal::HashMapBytes(slots_);
   for (const auto& t : tables_) {
     bytes += t.bucket_count() * sizeof(void*);
     for (const auto& [key, list] : t) {
@@ -119,20 +106,7 @@ size_t LshIndex::MemoryBytes() const {
 }
 
 Status LshIndex::Prepare(std::span<const float> v, float* out, const char* what) const {
-  if (v.size() != opt_.dim) {
-    return Status::InvalidArgument(std::string("lsh: ") + what + " has " +
-                                   std::to_string(v.size()) + " elements, index dim is " +
-                                   std::to_string(opt_.dim));
-  }
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (!std::isfinite(v[i]))
-      return Status::InvalidArgument(std::string("lsh: ") + what + " holds NaN or Inf");
-    out[i] = v[i];
-  }
-  if (opt_.metric == Metric::kCosine && !NormalizeL2(out, opt_.dim)) {
-    return Status::InvalidArgument(std::string("lsh: zero ") + what + " under the cosine metric");
-  }
-  return Status::Ok();
+  return index_internal::PrepareVector(v, opt_.dim, opt_.metric, out, kPrefix, what);
 }
 
 void LshIndex::Project(const float* v, float* proj) const {
@@ -221,10 +195,9 @@ Status LshIndex::AddBatch(std::span<const uint64_t> ids, std::span<const float> 
   if (vecs.size() != ids.size() * d) {
     return Status::InvalidArgument("lsh: AddBatch needs ids.size() * dim floats");
   }
-  std::vector<float> prepared(vecs.size());
-  for (size_t i = 0; i < ids.size(); ++i) {
-    VEXFS_RETURN_IF_ERROR(Prepare(vecs.subspan(i * d, d), prepared.data() + i * d, "vector"));
-  }
+  std::vector<float> prepared;
+  VEXFS_RETURN_IF_ERROR(
+      index_internal::PrepareRows(vecs, d, opt_.metric, &prepared, kPrefix, "vector"));
   if (ids_.size() + ids.size() > UINT32_MAX)
     return Status::NoSpace("lsh: index would exceed 2^32 - 1");
   for (size_t i = 0; i < ids.size(); ++i) AddPrepared(ids[i], prepared.data() + i * d);
@@ -253,9 +226,7 @@ void LshIndex::Rehash() {
 
 Status LshIndex::Train(std::span<const float> sample) {
   const size_t d = opt_.dim;
-  if (sample.empty() || sample.size() % d != 0) {
-    return Status::InvalidArgument("lsh: training sample is empty or not a multiple of dim");
-  }
+  VEXFS_RETURN_IF_ERROR(index_internal::CheckSampleShape(sample, d, kPrefix));
   for (float x : sample) {
     if (!std::isfinite(x)) return Status::InvalidArgument("lsh: training sample holds NaN or Inf");
   }
@@ -346,15 +317,7 @@ Result<std::vector<Neighbor>> LshIndex::SearchPrepared(const float* q,
   top.reserve(params.k + 1);
   for (uint32_t s : cands) {
     if (params.filter != nullptr && !(*params.filter)(ids_[s])) continue;
-    const Neighbor nb{ids_[s], Distance(q, s)};
-    if (top.size() < params.k) {
-      top.push_back(nb);
-      std::push_heap(top.begin(), top.end(), NeighborLess);
-    } else if (NeighborLess(nb, top.front())) {
-      std::pop_heap(top.begin(), top.end(), NeighborLess);
-      top.back() = nb;
-      std::push_heap(top.begin(), top.end(), NeighborLess);
-    }
+    index_internal::BoundedPush(&top, params.k, Neighbor{ids_[s], Distance(q, s)}, NeighborLess);
   }
   std::sort_heap(top.begin(), top.end(), NeighborLess);
   return top;
@@ -394,31 +357,17 @@ Result<std::vector<std::vector<Neighbor>>> LshIndex::SearchBatch(std::span<const
   }
   VEXFS_RETURN_IF_ERROR(CheckK(params.k));
   const size_t nq = queries.size() / d;
-  std::vector<float> prepared(queries.size());
-  for (size_t i = 0; i < nq; ++i) {
-    VEXFS_RETURN_IF_ERROR(Prepare(queries.subspan(i * d, d), prepared.data() + i * d, "query"));
-  }
+  std::vector<float> prepared;
+  VEXFS_RETURN_IF_ERROR(
+      index_internal::PrepareRows(queries, d, opt_.metric, &prepared, kPrefix, "query"));
   std::vector<std::vector<Neighbor>> out(nq);
   std::atomic<size_t> next{0};
-  auto worker = [&] {
+  index_internal::RunWorkers(std::min(index_internal::ResolveThreads(opt_.num_threads), nq), [&] {
     for (size_t i = next.fetch_add(1); i < nq; i = next.fetch_add(1)) {
       auto r = SearchPrepared(prepared.data() + i * d, params);
       if (r.ok()) out[i] = std::move(r).value();  // cannot fail after validation
     }
-  };
-  size_t threads = opt_.num_threads != 0 ? opt_.num_threads
-                                         : std::max<size_t>(1, std::thread::hardware_concurrency());
-  threads = std::min(threads, nq);
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t) {
-    try {
-      pool.emplace_back(worker);
-    } catch (const std::system_error&) {
-      break;  // the caller's thread always works
-    }
-  }
-  worker();
-  for (auto& t : pool) t.join();
+  });
   return out;
 }
 
@@ -498,13 +447,11 @@ Result<std::unique_ptr<LshIndex>> LshIndex::Deserialize(std::span<const uint8_t>
   for (float x : idx->vectors_) {
     if (!std::isfinite(x)) return Bad("non-finite vector value");
   }
-  for (uint32_t s = 0; s < n; ++s) {
-    if (idx->live_[s] > 1) return Bad("invalid live flag");
-    if (idx->live_[s] == 0) continue;
-    if (!idx->slots_.emplace(idx->ids_[s], s).second) {
-      return Bad("duplicate id " + std::to_string(idx->ids_[s]));
-    }
+  for (uint8_t live : idx->live_) {
+    if (live > 1) return Bad("invalid live flag");
   }
+  VEXFS_RETURN_IF_ERROR(
+      index_internal::IndexSlots(idx->ids_, idx->live_.data(), &idx->slots_, kPrefix));
   for (uint32_t s = n; s-- > 0;) {
     if (idx->live_[s] == 0) idx->free_.push_back(s);
   }

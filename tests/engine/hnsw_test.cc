@@ -384,7 +384,9 @@ TEST(HnswTest, AddBatchParallelKeepsEveryNodeReachable) {
     ASSERT_TRUE(idx->AddBatch(ids, data, 2).ok());
     ASSERT_EQ(idx->size(), kRows);
     EXPECT_EQ(UnreachableLive(*idx), 0u) << "round " << round;
-    if (round == 0) EXPECT_EQ(MeanRecall(*idx, data, queries, ids, 10, kRows), 1.0);
+    if (round == 0) {
+      EXPECT_EQ(MeanRecall(*idx, data, queries, ids, 10, kRows), 1.0);
+    }
   }
 }
 

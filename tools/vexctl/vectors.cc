@@ -276,7 +276,7 @@ int RunSearch(const std::string& image, const std::string& dir, const std::strin
 }  // namespace
 
 void AddVectorCommands(CLI::App& app, std::function<int()>* run) {
-  auto* sample = app.add_subcommand("sample", "write sample files with embeddings into an image");
+  auto* sample = app.add_subcommand("sample", "Write sample files with embeddings into an unmounted image");
   static std::string s_image, s_dir = "/docs";
   static size_t s_count = 1000, s_dim = 64;
   static uint64_t s_seed = 1;
@@ -287,14 +287,14 @@ void AddVectorCommands(CLI::App& app, std::function<int()>* run) {
   sample->add_option("--seed", s_seed, "generator seed");
   sample->callback([run] { *run = [] { return RunSample(s_image, s_dir, s_count, s_dim, s_seed); }; });
 
-  auto* put = app.add_subcommand("put", "attach a vector (user.vexfs.vector) to a file of an image");
+  auto* put = app.add_subcommand("put", "Attach a vector (user.vexfs.vector) to a file of an unmounted image");
   static std::string p_image, p_path, p_json;
   put->add_option("IMAGE", p_image, "unmounted VexFS image")->required();
   put->add_option("PATH", p_path, "file inside the volume")->required();
   put->add_option("--vector", p_json, "JSON array of numbers")->required();
   put->callback([run] { *run = [] { return RunPut(p_image, p_path, p_json); }; });
 
-  auto* search = app.add_subcommand("search", "exact k-NN over the vectors of a directory subtree of an image");
+  auto* search = app.add_subcommand("search", "Exact k-NN over the vectors of a directory subtree of an image");
   static std::string q_image, q_dir, q_json, q_like, q_metric = "cosine";
   static size_t q_k = 10;
   static bool q_json_out = false;

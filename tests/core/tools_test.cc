@@ -135,5 +135,58 @@ TEST_F(ToolsTest, VexctlDump) {
   EXPECT_NE(jr.out.find("valid transaction"), std::string::npos) << jr.out;
 }
 
+std::string Mkfs(const std::string& args) { return std::string(VEXFS_BIN_DIR) + "/mkfs.vexfs " + args; }
+
+TEST_F(ToolsTest, MkfsCreatesRefusesAndForces) {
+  const std::string img = dir_ + "/new.img";
+  auto r = Exec(Mkfs("-q -s 8M -L lbl '" + img + "'"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_EQ(Exec(Fsck("-f '" + img + "'")).rc, 0);
+  r = Exec(Mkfs("-q '" + img + "'"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.out.find("use -f"), std::string::npos) << r.out;
+  EXPECT_EQ(Exec(Mkfs("-q -f '" + img + "'")).rc, 0);
+  EXPECT_EQ(Exec(Mkfs("-q -b 1024 -f '" + img + "'")).rc, 1);
+  EXPECT_EQ(Exec(Mkfs("-q -s 12Q '" + dir_ + "/bad.img'")).rc, 1);
+  EXPECT_EQ(Exec(Mkfs("-q '" + dir_ + "/missing.img'")).rc, 1);
+  EXPECT_EQ(Exec(Mkfs("-q -s 100K '" + dir_ + "/tiny.img'")).rc, 1);
+}
+
+TEST_F(ToolsTest, VexctlSampleAndSearch) {
+  const std::string img = dir_ + "/vec.img";
+  ASSERT_EQ(Exec(Mkfs("-q -s 64M '" + img + "'")).rc, 0);
+  auto r = Exec(Ctl("sample '" + img + "' --dir /docs --count 300 --dim 16"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  r = Exec(Ctl("search '" + img + "' /docs --like /docs/doc-000007.txt -k 5 --json"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_array()) << r.out;
+  ASSERT_EQ(j.size(), 5u);
+  EXPECT_EQ(j[0]["path"], "/docs/doc-000007.txt");
+  EXPECT_LT(j[0]["distance"].get<double>(), 1e-5);
+  for (size_t i = 1; i < j.size(); i++) {
+    EXPECT_GE(j[i]["distance"].get<double>(), j[i - 1]["distance"].get<double>());
+  }
+  // A vector put on a new file is found by an exact query.
+  r = Exec(Ctl("put '" + img + "' /docs/doc-000001.txt --vector '[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]'"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  r = Exec(Ctl("search '" + img + "' / --vector '[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' -k 1 --metric l2"));
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("/docs/doc-000001.txt"), std::string::npos) << r.out;
+  // Bad input: clear errors, non-zero exits, nothing changed.
+  EXPECT_EQ(Exec(Ctl("search '" + img + "' /docs --vector '[1,2]'")).rc, 1);        // wrong dimension
+  EXPECT_EQ(Exec(Ctl("search '" + img + "' /docs --vector '[1,\"x\"]'")).rc, 2);   // not a number
+  EXPECT_EQ(Exec(Ctl("search '" + img + "' /docs --vector 'nan'")).rc, 2);          // not JSON
+  EXPECT_EQ(Exec(Ctl("search '" + img + "' /docs --vector '[]'")).rc, 2);           // empty
+  EXPECT_EQ(Exec(Ctl("search '" + img + "' /docs --like /docs/doc-000002.txt -k 0")).rc, 2);
+  EXPECT_EQ(Exec(Ctl("search '" + img + "' /docs --like /docs/doc-000002.txt -k 10001")).rc, 2);
+  EXPECT_EQ(Exec(Ctl("search '" + img + "' /docs --like /docs/doc-000002.txt --metric cheb")).rc, 2);
+  EXPECT_EQ(Exec(Ctl("search '" + img + "' /nope --like /docs/doc-000002.txt")).rc, 1);
+  EXPECT_EQ(Exec(Ctl("put '" + img + "' /docs/doc-000003.txt --vector '[1e999]'")).rc, 2);
+  EXPECT_EQ(Exec(Ctl("put '" + img + "' /docs/missing --vector '[1]'")).rc, 1);
+  EXPECT_EQ(Exec(Ctl("sample '" + img + "' --count 0")).rc, 2);
+  EXPECT_EQ(Exec(Fsck("-f '" + img + "'")).rc, 0);
+}
+
 }  // namespace
 }  // namespace vexfs::testing

@@ -223,15 +223,7 @@ Status BufferCache::Commit() {
     failed_ = true;
     return Status::IoError("transaction larger than the journal");
   }
-  if (need > journal_->FreeBlocks()) {
-    VEXFS_RETURN_IF_ERROR(WriteHomes());
-    if (Status s = journal_->Reset(); !s.ok()) {
-      failed_ = true;
-      return s;
-    }
-    stats_.checkpoints++;
-    if (checkpoint_hook_) checkpoint_hook_();
-  }
+  if (need > journal_->FreeBlocks()) VEXFS_RETURN_IF_ERROR(CheckpointCommitted());
   std::vector<std::pair<uint64_t, const uint8_t*>> images;
   images.reserve(running_.size());
   for (Buffer* b : running_) images.emplace_back(b->blocknr, b->data);
@@ -252,8 +244,7 @@ Status BufferCache::Commit() {
   return Status::Ok();
 }
 
-Status BufferCache::Checkpoint() {
-  VEXFS_RETURN_IF_ERROR(Commit());
+Status BufferCache::CheckpointCommitted() {
   VEXFS_RETURN_IF_ERROR(WriteHomes());
   if (Status s = journal_->Reset(); !s.ok()) {
     failed_ = true;
@@ -262,6 +253,11 @@ Status BufferCache::Checkpoint() {
   stats_.checkpoints++;
   if (checkpoint_hook_) checkpoint_hook_();
   return Status::Ok();
+}
+
+Status BufferCache::Checkpoint() {
+  VEXFS_RETURN_IF_ERROR(Commit());
+  return CheckpointCommitted();
 }
 
 void BufferCache::Evict() {

@@ -117,6 +117,9 @@ class BufferCache {
   };
   Buffer* Insert(uint64_t blocknr);
   Status WriteHomes();
+  // Writes every committed buffer home, flushes, empties the journal and
+  // runs the checkpoint hook. Running-transaction contents stay in memory.
+  Status CheckpointCommitted();
   void SaveUndo(Buffer* b, bool created);
   void Evict();
   void Seal(Buffer* b);

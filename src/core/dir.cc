@@ -169,42 +169,32 @@ Status Directory::Add(std::string_view name, uint64_t ino, uint8_t type) {
   return Status::Ok();
 }
 
-Status Directory::Replace(std::string_view name, uint64_t ino, uint8_t type) {
+Status Directory::EditRecord(std::string_view name, bool remove, uint64_t ino, uint8_t type) {
   const uint64_t h = Hash(name);
   TreeRootMem root = LoadRoot();
   Tree<DirCodec> tree(env_, &root);
   VEXFS_ASSIGN_OR_RETURN(TreePath path, tree.Descend(h));
   std::vector<DirRec> recs;
   VEXFS_RETURN_IF_ERROR(tree.DecodeLeaf(path, &recs));
-  for (DirRec& r : recs) {
-    if (r.hash == h && r.name == name) {
-      r.ino = ino;
-      r.type = type;
-      VEXFS_RETURN_IF_ERROR(tree.Rewrite(path, recs));
-      StoreRoot(root, 0);
-      return Status::Ok();
-    }
+  auto it = std::find_if(recs.begin(), recs.end(),
+                         [&](const DirRec& r) { return r.hash == h && r.name == name; });
+  if (it == recs.end()) return Status::NotFound("no such entry");
+  if (remove) {
+    recs.erase(it);
+  } else {
+    it->ino = ino;
+    it->type = type;
   }
-  return Status::NotFound("no such entry");
+  VEXFS_RETURN_IF_ERROR(tree.Rewrite(path, recs));
+  StoreRoot(root, remove ? -1 : 0);
+  return Status::Ok();
 }
 
-Status Directory::Remove(std::string_view name) {
-  const uint64_t h = Hash(name);
-  TreeRootMem root = LoadRoot();
-  Tree<DirCodec> tree(env_, &root);
-  VEXFS_ASSIGN_OR_RETURN(TreePath path, tree.Descend(h));
-  std::vector<DirRec> recs;
-  VEXFS_RETURN_IF_ERROR(tree.DecodeLeaf(path, &recs));
-  for (size_t i = 0; i < recs.size(); i++) {
-    if (recs[i].hash == h && recs[i].name == name) {
-      recs.erase(recs.begin() + static_cast<long>(i));
-      VEXFS_RETURN_IF_ERROR(tree.Rewrite(path, recs));
-      StoreRoot(root, -1);
-      return Status::Ok();
-    }
-  }
-  return Status::NotFound("no such entry");
+Status Directory::Replace(std::string_view name, uint64_t ino, uint8_t type) {
+  return EditRecord(name, false, ino, type);
 }
+
+Status Directory::Remove(std::string_view name) { return EditRecord(name, true, 0, 0); }
 
 Status Directory::ReadFrom(uint64_t cookie, const std::function<bool(const DirRec&)>& fn) {
   TreeRootMem root = LoadRoot();

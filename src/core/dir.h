@@ -57,6 +57,8 @@ class Directory {
   Status Destroy();
 
  private:
+  // Removes `name` or points it at (ino, type). ENOENT when absent.
+  Status EditRecord(std::string_view name, bool remove, uint64_t ino, uint8_t type);
   TreeRootMem LoadRoot() const;
   void StoreRoot(const TreeRootMem& r, int64_t entries_delta);
   uint64_t Hash(std::string_view name) const { return DirHash(seed_, name); }

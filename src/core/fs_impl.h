@@ -113,6 +113,8 @@ class FsImpl final : public Filesystem {
   Result<InodeRef> CheckDirForChange(uint64_t parent, std::string_view name, const Cred& cred);
   Result<InodeRef> CreateChild(const InodeRef& dir, std::string_view name, uint32_t mode,
                                uint32_t rdev, const Cred& cred);
+  // The inode `name` refers to in `dir`; ENOENT when absent.
+  Result<InodeRef> Child(const InodeRef& dir, std::string_view name);
   Status CheckSticky(const InodeRef& dir, const InodeRef& victim, const Cred& cred) const;
   Result<bool> IsAncestor(uint64_t ancestor, uint64_t ino);
 

@@ -31,6 +31,12 @@ Result<InodeRef> FsImpl::CheckDirForChange(uint64_t parent, std::string_view nam
   return dir;
 }
 
+Result<InodeRef> FsImpl::Child(const InodeRef& dir, std::string_view name) {
+  VEXFS_ASSIGN_OR_RETURN(auto rec, Dir(dir).Lookup(name));
+  if (!rec) return Status::NotFound("no such file or directory");
+  return GetInode(rec->ino);
+}
+
 Status FsImpl::CheckSticky(const InodeRef& dir, const InodeRef& victim, const Cred& cred) const {
   if (!opts_.check_permissions || cred.uid == 0) return Status::Ok();
   if (!(dir.mode() & S_ISVTX)) return Status::Ok();
@@ -96,9 +102,7 @@ Result<Attr> FsImpl::Lookup(uint64_t parent, std::string_view name, const Cred& 
     return ToAttr(p);
   }
   VEXFS_RETURN_IF_ERROR(ValidateName(name));
-  VEXFS_ASSIGN_OR_RETURN(auto rec, Dir(dir).Lookup(name));
-  if (!rec) return Status::NotFound("no such file or directory");
-  VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(rec->ino));
+  VEXFS_ASSIGN_OR_RETURN(InodeRef r, Child(dir, name));
   return ToAttr(r);
 }
 
@@ -207,9 +211,7 @@ Status FsImpl::Unlink(uint64_t parent, std::string_view name, const Cred& cred) 
   uint64_t victim = 0;
   VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
     VEXFS_ASSIGN_OR_RETURN(InodeRef dir, CheckDirForChange(parent, name, cred));
-    VEXFS_ASSIGN_OR_RETURN(auto rec, Dir(dir).Lookup(name));
-    if (!rec) return Status::NotFound("no such file or directory");
-    VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(rec->ino));
+    VEXFS_ASSIGN_OR_RETURN(InodeRef r, Child(dir, name));
     if (r.is_dir()) return Status::Error(EISDIR, "is a directory");
     VEXFS_RETURN_IF_ERROR(CheckSticky(dir, r, cred));
     if (Le32(r.raw->i_flags) & (VEXFS_INODE_FL_IMMUTABLE | VEXFS_INODE_FL_APPEND)) {
@@ -230,9 +232,7 @@ Status FsImpl::Rmdir(uint64_t parent, std::string_view name, const Cred& cred) {
   uint64_t victim = 0;
   VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
     VEXFS_ASSIGN_OR_RETURN(InodeRef dir, CheckDirForChange(parent, name, cred));
-    VEXFS_ASSIGN_OR_RETURN(auto rec, Dir(dir).Lookup(name));
-    if (!rec) return Status::NotFound("no such file or directory");
-    VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(rec->ino));
+    VEXFS_ASSIGN_OR_RETURN(InodeRef r, Child(dir, name));
     if (!r.is_dir()) return Status::Error(ENOTDIR, "not a directory");
     if (Dir(r).entries() != 0) return Status::Error(ENOTEMPTY, "directory not empty");
     VEXFS_RETURN_IF_ERROR(CheckSticky(dir, r, cred));

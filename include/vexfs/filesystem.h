@@ -2,7 +2,8 @@
 // FUSE low-level API and the kernel VFS.
 //
 // Semantics follow Linux: errno values in failed Statuses (ENOENT, EEXIST,
-// ENOTDIR, EISDIR, ENOTEMPTY, EACCES, EPERM, EXDEV never, ENAMETOOLONG,
+// ENOTDIR, EISDIR, ENOTEMPTY, EACCES, EPERM, EXDEV (rename or link
+// across a collection boundary, see CollectionConfig), ENAMETOOLONG,
 // ENOSPC, EFBIG, EROFS, ENODATA, ERANGE, EINVAL, EIO, EUCLEAN). Permission
 // checks use the Cred passed in (disable with MountOptions::
 // check_permissions when the caller, e.g. the kernel with
@@ -32,10 +33,26 @@
 #include <vector>
 
 #include "vexfs/block_device.h"
+#include "vexfs/fs_observer.h"
 #include "vexfs/status.h"
 #include "vexfs/types.h"
 
 namespace vexfs {
+
+// A collection's configuration as stored in the volume (struct
+// vexfs_collection, include/uapi/vexfs/vexfs_format.h). Enumerations use
+// the VEXFS_METRIC_*, VEXFS_ELEM_* and VEXFS_INDEX_* values.
+struct CollectionConfig {
+  uint32_t dim = 0;
+  uint8_t metric = 0;
+  uint8_t element_type = 0;
+  uint8_t index_kind = 1;
+  uint16_t params[4] = {0, 0, 0, 0};
+  // Read back only:
+  uint64_t dir = 0;            // collection directory
+  bool index_valid = false;    // a persisted index blob matches the slots
+  uint64_t index_bytes = 0;
+};
 
 struct MountOptions {
   bool read_only = false;
@@ -123,6 +140,39 @@ class Filesystem {
   virtual Status RemoveXattr(uint64_t ino, std::string_view name, const Cred& cred) = 0;
 
   virtual Result<FsStats> StatFs() = 0;
+
+  // -- Vector storage -----------------------------------------------------
+  // The user.vexfs.vector xattr of a regular file inside a collection is
+  // stored in the collection's vector segment (see docs/format.md): setting
+  // it checks the dimension and finiteness (EINVAL), getxattr returns the
+  // stored float32 bytes. Outside collections it is an ordinary xattr.
+  // Events about vectors and names go to the observer (fs_observer.h).
+  virtual void SetObserver(FsObserver* observer) = 0;
+
+  // Makes directory `dir` a collection (EEXIST if it is one; EACCES unless
+  // the caller owns it or is root). Files below it carrying a vector of the
+  // right dimension (ordinary xattr, or slot of an enclosing collection)
+  // move into it; any other dimension is EINVAL before anything changes.
+  virtual Status CreateCollection(uint64_t dir, const CollectionConfig& config, const Cred& cred) = 0;
+  // Deletes the collection's vectors, segment and index blob; the files stay.
+  virtual Status DropCollection(uint64_t dir, const Cred& cred) = 0;
+  // Changes element type, index kind and parameters (dim and metric stay).
+  virtual Status UpdateCollection(uint64_t dir, const CollectionConfig& config, const Cred& cred) = 0;
+  // The configuration of collection `dir` (ENOTSUP if it is not one).
+  virtual Result<CollectionConfig> GetCollection(uint64_t dir) = 0;
+  // The nearest collection containing `ino` (a directory counts itself),
+  // 0 if none.
+  virtual Result<uint64_t> CollectionOf(uint64_t ino) = 0;
+  virtual Result<std::vector<uint64_t>> ListCollections() = 0;
+  // Calls fn(ino, vector) for every live vector of the collection, in slot
+  // order. Runs under the filesystem lock: fn must not call back.
+  virtual Status ScanVectors(uint64_t dir,
+                             const std::function<void(uint64_t, std::span<const float>)>& fn) = 0;
+  // Persists an index blob for the collection and marks it valid; the first
+  // vector change afterwards marks it stale again (in the same transaction).
+  virtual Status SaveIndexBlob(uint64_t dir, std::span<const uint8_t> blob) = 0;
+  // The blob if it is valid (matches the stored vectors); ENODATA if not.
+  virtual Result<std::vector<uint8_t>> LoadIndexBlob(uint64_t dir) = 0;
 
   // Convenience for tools and tests: resolves an absolute path from the
   // root ("/" is the root), following no symlinks.

@@ -71,7 +71,7 @@
 #define VEXFS_FEATURE_COMPAT_SUPP VEXFS_FEATURE_COMPAT_DIR_INDEX_SIPHASH
 #define VEXFS_FEATURE_INCOMPAT_SUPP                                      \
 	(VEXFS_FEATURE_INCOMPAT_EXTENTS | VEXFS_FEATURE_INCOMPAT_JOURNAL | \
-	 VEXFS_FEATURE_INCOMPAT_EA_INODE)
+	 VEXFS_FEATURE_INCOMPAT_EA_INODE | VEXFS_FEATURE_INCOMPAT_VECTORS)
 #define VEXFS_FEATURE_RO_COMPAT_SUPP VEXFS_FEATURE_RO_COMPAT_METADATA_CSUM
 
 /* ---- Superblock (block 0, bytes 0..1023; a backup copy of block 0 in the
@@ -117,8 +117,9 @@ struct vexfs_super_block {
 	__u8 s_uuid[16];            /* 184 */
 	__u8 s_hash_seed[16];       /* 200 SipHash-2-4 key for directory names */
 	char s_label[64];           /* 216 NUL-padded volume label */
-	/* Vector layer (VEXFS_FEATURE_INCOMPAT_VECTORS). Zero in the core. */
-	__le64 s_vector_root;       /* 280 root of the vector catalogue */
+	/* Vector layer (VEXFS_FEATURE_INCOMPAT_VECTORS). */
+	__le64 s_vector_root;       /* 280 first segment inode of the collection
+	                             *     catalogue (linked through i_vector), 0 = none */
 	__le64 s_vector_reserved[7];/* 288 */
 	__le64 s_reserved[84];      /* 344 */
 };                                  /* 1016 */
@@ -309,7 +310,9 @@ VEXFS_STATIC_ASSERT(sizeof(struct vexfs_xattr_block) == VEXFS_BLOCK_SIZE, "xattr
 #define VEXFS_INODE_FL_APPEND 0x0004u      /* FS_APPEND_FL */
 #define VEXFS_INODE_FL_IMMUTABLE 0x0008u   /* FS_IMMUTABLE_FL */
 #define VEXFS_INODE_FL_ORPHAN 0x0010u      /* on the orphan list */
-#define VEXFS_INODE_FL_COLLECTION 0x0100u  /* vector layer: directory is a collection */
+#define VEXFS_INODE_FL_COLLECTION 0x0100u  /* directory is a collection; i_vector = segment */
+#define VEXFS_INODE_FL_VSEGMENT 0x0200u    /* vector segment of a collection (hidden) */
+#define VEXFS_INODE_FL_VINDEX 0x0400u      /* persisted index blob of a collection (hidden) */
 
 #define VEXFS_INODE_DATA 64u
 #define VEXFS_XATTR_INLINE 60u
@@ -337,12 +340,89 @@ struct vexfs_inode {
 	__le64 i_parent;      /* 96  directories: parent directory inode */
 	__le64 i_xattr_block; /* 104 0 = none */
 	__le64 i_orphan_next; /* 112 next inode on the orphan list */
-	__le64 i_vector;      /* 120 vector layer: reserved, 0 in the core */
+	__le64 i_vector;      /* 120 see "Vector layer" below; 0 = none */
 	__u8 i_data[VEXFS_INODE_DATA];    /* 128 extent root | dir root | symlink */
 	__u8 i_xattr[VEXFS_XATTR_INLINE]; /* 192 inline xattr entries */
 	__le32 i_crc;         /* 252 crc32c of the 256 bytes with i_crc = 0 */
 };
 VEXFS_STATIC_ASSERT(sizeof(struct vexfs_inode) == VEXFS_INODE_SIZE, "inode size");
+
+/* ---- Vector layer (VEXFS_FEATURE_INCOMPAT_VECTORS) ---------------------------
+ * A collection is a directory with VEXFS_INODE_FL_COLLECTION whose i_vector
+ * names its segment inode. The segment is a hidden regular inode
+ * (VEXFS_INODE_FL_VSEGMENT, mode S_IFREG, i_links 1, i_parent = the
+ * collection directory, i_vector = next segment of the catalogue list that
+ * starts at s_vector_root, 0 = end). Its xattr "trusted.vexfs.collection"
+ * holds struct vexfs_collection (journaled metadata). Its data is an array
+ * of fixed-size slots (ordered data, like file contents): slot i at byte
+ * i * vc_slot_size. A regular file in the collection carries a vector when
+ * its i_vector = slot + 1; the slot is live iff its vs_owner/vs_generation
+ * name that file and that file's i_vector points back at it. A non-directory's
+ * i_parent names a directory holding one of its links (or the collection
+ * root after that link was removed) and decides its collection: the nearest
+ * ancestor directory with VEXFS_INODE_FL_COLLECTION. An update writes a new
+ * slot (copy on write) and then journals the inode; the old slot is reused
+ * only after a checkpoint.
+ */
+#define VEXFS_COLLECTION_MAGIC 0x4C4F4356u /* "VCOL" */
+#define VEXFS_COLLECTION_XATTR "trusted.vexfs.collection"
+#define VEXFS_VECTOR_XATTR "user.vexfs.vector"
+#define VEXFS_VECTOR_MAX_DIM 16384u
+
+#define VEXFS_METRIC_L2 0u      /* squared Euclidean distance */
+#define VEXFS_METRIC_IP 1u      /* negative inner product */
+#define VEXFS_METRIC_COSINE 2u  /* 1 - cosine similarity */
+
+#define VEXFS_ELEM_F32 0u       /* in-memory index element type; slots are f32 */
+#define VEXFS_ELEM_F16 1u
+#define VEXFS_ELEM_I8 2u
+
+#define VEXFS_INDEX_FLAT 0u
+#define VEXFS_INDEX_HNSW 1u
+#define VEXFS_INDEX_LSH 2u
+
+/* vc_index_state */
+#define VEXFS_INDEX_STATE_STALE 0u /* blob absent or older than the slots */
+#define VEXFS_INDEX_STATE_VALID 1u /* blob matches the slots (written at unmount) */
+
+struct vexfs_collection {
+	__le32 vc_magic;          /* 0  VEXFS_COLLECTION_MAGIC */
+	__le16 vc_version;        /* 4  1 */
+	__le16 vc_size;           /* 6  sizeof(struct vexfs_collection) */
+	__le32 vc_dim;            /* 8  1..VEXFS_VECTOR_MAX_DIM */
+	__u8 vc_metric;           /* 12 VEXFS_METRIC_* */
+	__u8 vc_element_type;     /* 13 VEXFS_ELEM_* */
+	__u8 vc_index_kind;       /* 14 VEXFS_INDEX_* */
+	__u8 vc_reserved0;        /* 15 */
+	__le32 vc_slot_size;      /* 16 16 + 4 * dim rounded up to 16 */
+	__le16 vc_param[4];       /* 20 HNSW: M, ef_construction, ef_search, 0;
+	                           *    LSH: tables, bits, probes, 0; flat: 0 */
+	__le32 vc_reserved1;      /* 28 */
+	__le64 vc_dir;            /* 32 the collection directory */
+	__le64 vc_index_ino;      /* 40 index blob inode, 0 = none */
+	__le64 vc_index_bytes;    /* 48 blob length */
+	__le32 vc_index_crc;      /* 56 crc32c of the blob */
+	__le32 vc_index_state;    /* 60 VEXFS_INDEX_STATE_* */
+	__le64 vc_created;        /* 64 seconds since the epoch */
+	__le64 vc_reserved[6];    /* 72 */
+	__le32 vc_reserved2;      /* 120 */
+	__le32 vc_crc;            /* 124 crc32c of the struct with vc_crc = 0 */
+};
+VEXFS_STATIC_ASSERT(sizeof(struct vexfs_collection) == 128, "collection size");
+
+struct vexfs_vslot {
+	__le64 vs_owner;      /* 0  inode number of the file, 0 = never used */
+	__le32 vs_generation; /* 8  the file's i_generation */
+	__le32 vs_crc;        /* 12 crc32c of the slot (header with vs_crc = 0,
+	                       *    then the vector) */
+	/* followed by vc_dim little-endian IEEE-754 float32 */
+};
+VEXFS_STATIC_ASSERT(sizeof(struct vexfs_vslot) == 16, "vslot size");
+
+static inline __u32 vexfs_slot_size(__u32 dim)
+{
+	return (16u + 4u * dim + 15u) & ~15u;
+}
 
 /* ---- Journal ------------------------------------------------------------------
  * A physical block journal in s_journal_blocks blocks at s_journal_start.

@@ -27,8 +27,11 @@
  *   EINVAL   bad size/flags/reserved field, dimension mismatch, NaN or Inf,
  *            k = 0 or k > VEXFS_SEARCH_MAX_K, malformed filter, bad
  *            parameters; nothing is changed
- *   EACCES   COLL_CREATE/DROP/REINDEX by a caller that does not own the
- *            directory; PUT without write permission on the file
+ *   EPERM    COLL_CREATE/DROP/REINDEX by a caller that neither owns the
+ *            directory nor is root
+ *   EACCES   PUT without write permission on the file
+ *   EBUSY    COLL_CREATE on a directory holding vectors of an enclosing
+ *            collection (drop or move them first)
  *   E2BIG    the staged input is larger than VEXFS_STAGE_MAX_FLOATS
  *   ENODATA  VEXFS_IOC_RESULTS before any search on this file
  */

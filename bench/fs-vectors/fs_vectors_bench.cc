@@ -1,0 +1,710 @@
+// vexfs_fs_vectors_bench: the original prototype's scenario (10,000 files
+// with 1,536-dim vectors, 1,000 queries, k = 10) through a mounted VexFS,
+// beside VexFS's engine in-process on the same data in the same run.
+//
+//   1. data: engine::GenerateSynthetic (bench/ann's "10k" preset shape),
+//      cosine, exact ground truth with FlatIndex;
+//   2. in-process: HnswIndex built with 1 and T threads (AddBatch), then a
+//      single-thread search sweep over ef;
+//   3. through the mount (--mount DIR), one fresh collection per insert
+//      path: files created and given their vectors (setxattr, ioctl PUT or
+//      an external import command), made durable (syncfs + fsync), then
+//      the collection is polled until nothing is pending, then the same
+//      single-thread search sweep through VEXFS_IOC_SEARCH.
+// Output: FILE.json (array, one object per (path, ef)) and FILE.md. See
+// README.md. The mount is set up and torn down by run.sh.
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "mount_client.h"
+#include "uapi/vexfs/vexfs_format.h"
+#include "uapi/vexfs/vexfs_ioctl.h"
+#include "vexfs/engine/dataset.h"
+#include "vexfs/engine/distance.h"
+#include "vexfs/engine/hnsw.h"
+
+namespace vexfs::bench {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+double CpuSeconds(clockid_t clock) {
+  timespec ts{};
+  clock_gettime(clock, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// utime + stime of another process, from /proc/PID/stat (clock ticks), or
+// -1 if it cannot be read.
+double ProcessCpuSeconds(pid_t pid) {
+  if (pid <= 0) return -1;
+  std::ifstream f(fmt::format("/proc/{}/stat", pid));
+  std::string line;
+  if (!std::getline(f, line)) return -1;
+  const size_t paren = line.rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::istringstream in(line.substr(paren + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double LoadAverage() {
+  std::ifstream f("/proc/loadavg");
+  double l = -1;
+  f >> l;
+  return l;
+}
+
+void Log(const std::string& s) {
+  std::fprintf(stderr, "[fs-vectors %s] %s\n", fmt::format("{:%T}", fmt::localtime(std::time(nullptr))).c_str(),
+               s.c_str());
+  std::fflush(stderr);
+}
+
+std::vector<size_t> ParseList(const std::string& s) {
+  std::vector<size_t> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(std::stoul(item));
+  }
+  return out;
+}
+
+std::vector<std::string> SplitWords(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+struct Options {
+  size_t n = 10000;
+  size_t nq = 1000;
+  size_t dim = 1536;
+  size_t k = 10;
+  size_t threads = 0;  // 0 = hardware concurrency
+  size_t M = 16;
+  size_t ef_construction = 200;
+  std::vector<size_t> ef = {10, 16, 24, 32, 48, 64, 96, 128};
+  size_t reps = 2;
+  uint64_t seed = 42;
+  std::string mount;
+  std::vector<std::string> paths = {"xattr", "xattr-mt", "import"};
+  std::string import_cmd;    // template with {dir} {npy} {names} {threads}; empty = driver import
+  std::string import_label;  // e.g. "vexctl import"
+  std::string scratch = "/tmp";  // where --import-cmd's input file is written
+  pid_t daemon_pid = 0;
+  double index_timeout_s = 600;
+  std::string out;
+  std::string note;
+  bool quick = false;
+};
+
+// One timed single-thread query pass set: the fastest of `reps` passes.
+struct SearchPoint {
+  size_t ef = 0;
+  double recall = 0, qps = 0, qps_cpu = 0, p50_us = 0, p99_us = 0;
+  bool cpu_includes_daemon = false;
+  size_t id_mismatches = 0;  // hits whose path and inode disagree
+  size_t short_results = 0;  // queries with fewer than k hits
+};
+
+struct SearchResult {
+  int err = 0;
+  std::string what;
+  SearchPoint point;
+};
+
+double Percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5)];
+}
+
+// `query(i, &ids)` answers query i (row ids, best first); returns errno.
+// `daemon` (0 = none): a process whose CPU time is added to the pass's.
+template <typename QueryFn>
+SearchResult SweepPoint(const Options& o, const engine::FloatMatrix& queries,
+                        const engine::GroundTruth& gt, size_t ef, pid_t daemon, QueryFn query) {
+  SearchResult res;
+  SearchPoint& p = res.point;
+  p.ef = ef;
+  const size_t nq = queries.rows;
+  std::vector<std::vector<uint64_t>> ids(nq);
+  for (size_t i = 0; i < std::min<size_t>(nq, 100); ++i) {  // warm-up
+    if (int e = query(i, &ids[i])) {
+      res.err = e;
+      res.what = "warm-up query";
+      return res;
+    }
+  }
+  std::vector<double> lat(nq), best_lat;
+  double best_total = 0, best_cpu = 0;
+  for (size_t rep = 0; rep < o.reps; ++rep) {
+    const double c0 = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);
+    const double d0 = ProcessCpuSeconds(daemon);
+    const auto t0 = Clock::now();
+    for (size_t i = 0; i < nq; ++i) {
+      ids[i].clear();
+      const auto a = Clock::now();
+      if (int e = query(i, &ids[i])) {
+        res.err = e;
+        res.what = fmt::format("query {}", i);
+        return res;
+      }
+      lat[i] = std::chrono::duration<double, std::micro>(Clock::now() - a).count();
+    }
+    const double total = Seconds(t0, Clock::now());
+    double cpu = CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - c0;
+    const double d1 = ProcessCpuSeconds(daemon);
+    p.cpu_includes_daemon = d0 >= 0 && d1 >= 0;
+    if (p.cpu_includes_daemon) cpu += d1 - d0;
+    if (rep == 0 || total < best_total) {
+      best_total = total;
+      best_cpu = cpu;
+      best_lat = lat;
+    }
+  }
+  size_t hits = 0;
+  for (size_t i = 0; i < nq; ++i) {
+    const uint64_t* truth = gt.ids.data() + i * gt.k;
+    if (ids[i].size() < o.k) ++p.short_results;
+    for (size_t j = 0; j < std::min(ids[i].size(), o.k); ++j) {
+      hits += std::find(truth, truth + o.k, ids[i][j]) != truth + o.k;
+    }
+  }
+  p.recall = static_cast<double>(hits) / static_cast<double>(nq * o.k);
+  p.qps = static_cast<double>(nq) / best_total;
+  p.qps_cpu = static_cast<double>(nq) / std::max(best_cpu, 1e-9);
+  p.p50_us = Percentile(best_lat, 0.50);
+  p.p99_us = Percentile(best_lat, 0.99);
+  return res;
+}
+
+class Bench {
+ public:
+  explicit Bench(Options o) : o_(std::move(o)) {}
+
+  int Run() {
+    threads_ = o_.threads ? o_.threads : std::max(1u, std::thread::hardware_concurrency());
+    if (!MakeData()) return 1;
+    if (!InProcess()) return 1;
+    int status = 0;
+    if (!o_.mount.empty()) {
+      for (const std::string& path : o_.paths) {
+        if (!ThroughMount(path)) status = 1;
+        Write();
+      }
+    }
+    Write();
+    return status;
+  }
+
+ private:
+  bool MakeData() {
+    engine::SyntheticOptions s;  // bench/ann's "10k" preset shape
+    s.dim = o_.dim;
+    s.num_base = o_.n;
+    s.num_queries = o_.nq;
+    s.num_clusters = 64;
+    s.intrinsic_dim = std::min<size_t>(o_.dim, 128);
+    s.spectrum_decay = 0.98f;
+    s.noise = 0.05f;
+    s.normalize = true;
+    s.seed = o_.seed;
+    const auto t0 = Clock::now();
+    auto d = engine::GenerateSynthetic(s);
+    if (!d.ok()) {
+      Log("GenerateSynthetic: " + d.status().ToString());
+      return false;
+    }
+    data_ = std::move(*d);
+    auto gt = engine::ComputeGroundTruth(data_.base, data_.queries, o_.k, engine::Metric::kCosine);
+    if (!gt.ok()) {
+      Log("ComputeGroundTruth: " + gt.status().ToString());
+      return false;
+    }
+    gt_ = std::move(*gt);
+    Log(fmt::format("data: {} x {} base, {} queries, cosine, exact top-{} in {:.1f} s "
+                    "(distance kernels: {})",
+                    o_.n, o_.dim, o_.nq, o_.k, Seconds(t0, Clock::now()),
+                    engine::SimdLevelName(engine::Kernels().level)));
+    return true;
+  }
+
+  Result<std::unique_ptr<engine::HnswIndex>> Build(size_t threads, double* seconds) {
+    engine::HnswParams p;
+    p.dim = o_.dim;
+    p.metric = engine::Metric::kCosine;
+    p.M = o_.M;
+    p.ef_construction = o_.ef_construction;
+    p.max_elements = o_.n;
+    auto idx = engine::HnswIndex::Create(p);
+    if (!idx.ok()) return idx.status();
+    std::vector<uint64_t> ids(o_.n);
+    for (size_t i = 0; i < o_.n; ++i) ids[i] = i;
+    const auto t0 = Clock::now();
+    Status st = (*idx)->AddBatch(ids, data_.base.data, threads);
+    *seconds = Seconds(t0, Clock::now());
+    if (!st.ok()) return st;
+    return idx;
+  }
+
+  bool InProcess() {
+    double s1 = 0, st = 0;
+    const double load = LoadAverage();
+    {
+      auto one = Build(1, &s1);
+      if (!one.ok()) {
+        Log("HnswIndex build (1 thread): " + one.status().ToString());
+        return false;
+      }
+    }
+    auto idx = Build(threads_, &st);
+    if (!idx.ok()) {
+      Log(fmt::format("HnswIndex build ({} threads): {}", threads_, idx.status().ToString()));
+      return false;
+    }
+    build_1t_per_s_ = o_.n / s1;
+    build_per_s_ = o_.n / st;
+    Log(fmt::format("in-process: HnswIndex M={} ef_construction={}: {:.0f} vectors/s with 1 "
+                    "thread, {:.0f} with {} threads; {:.1f} MB",
+                    o_.M, o_.ef_construction, build_1t_per_s_, build_per_s_, threads_,
+                    (*idx)->MemoryBytes() / double(1 << 20)));
+    const engine::HnswIndex& index = **idx;
+    for (size_t ef : o_.ef) {
+      SearchResult r = SweepPoint(o_, data_.queries, gt_, ef, 0,
+                                  [&](size_t i, std::vector<uint64_t>* out) {
+                                    engine::SearchParams sp;
+                                    sp.k = o_.k;
+                                    sp.effort = ef;
+                                    auto nb = index.Search(data_.queries.row(i), sp);
+                                    if (!nb.ok()) return nb.status().err();
+                                    for (const engine::Neighbor& x : *nb) out->push_back(x.id);
+                                    return 0;
+                                  });
+      if (r.err) {
+        Log(fmt::format("in-process search: {}: errno {}", r.what, r.err));
+        return false;
+      }
+      in_process_qps_[ef] = r.point.qps;
+      json row = Row("in-process", fmt::format("HnswIndex::AddBatch, {} threads", threads_));
+      row["insert_threads"] = threads_;
+      row["insert_per_s"] = build_per_s_;
+      row["insert_s"] = st;
+      row["durable"] = false;
+      row["engine_build_1t_per_s"] = build_1t_per_s_;
+      row["index_memory_mb"] = (*idx)->MemoryBytes() / double(1 << 20);
+      row["load_avg_1m"] = load;
+      AddSearch(&row, r.point);
+      rows_.push_back(std::move(row));
+    }
+    Write();
+    return true;
+  }
+
+  json Row(const std::string& path, const std::string& method) const {
+    return json{
+        {"engine", "vexfs"},
+        {"path", path},
+        {"method", method},
+        {"n", o_.n},
+        {"dim", o_.dim},
+        {"nq", o_.nq},
+        {"k", o_.k},
+        {"metric", "cosine"},
+        {"threads", threads_},
+        {"params", {{"M", o_.M}, {"ef_construction", o_.ef_construction}}},
+        {"ef", nullptr},
+        {"insert_per_s", nullptr},
+        {"qps", nullptr},
+        {"p50_us", nullptr},
+        {"p99_us", nullptr},
+        {"recall_at_10", nullptr},
+    };
+  }
+
+  void AddSearch(json* row, const SearchPoint& p) const {
+    (*row)["ef"] = p.ef;
+    (*row)["params"]["ef_search"] = p.ef;
+    (*row)["recall_at_10"] = p.recall;
+    (*row)["qps"] = p.qps;
+    (*row)["qps_cpu"] = p.qps_cpu;
+    (*row)["qps_cpu_includes_daemon"] = p.cpu_includes_daemon;
+    (*row)["p50_us"] = p.p50_us;
+    (*row)["p99_us"] = p.p99_us;
+    (*row)["search_threads"] = 1;
+    (*row)["short_results"] = p.short_results;
+    auto it = in_process_qps_.find(p.ef);
+    if (it != in_process_qps_.end()) (*row)["qps_vs_in_process"] = p.qps / it->second;
+    Log(fmt::format("  {} ef={}: recall@{} {:.4f}, {:.0f} qps ({:.0f} per CPU-s{}), p50 {:.1f} us, "
+                    "p99 {:.1f} us{}",
+                    (*row)["path"].get<std::string>(), p.ef, o_.k, p.recall, p.qps, p.qps_cpu,
+                    p.cpu_includes_daemon ? " incl. daemon" : "", p.p50_us, p.p99_us,
+                    p.short_results ? fmt::format(", {} short result lists", p.short_results)
+                                    : std::string()));
+  }
+
+  // Runs an external bulk import command (vexctl import) on `dir`: the base
+  // matrix goes to a .npy file and the file names (MountDir::FileName, row
+  // order) to a text file, neither timed. Returns 0 or an errno.
+  int RunImport(const std::string& dir, double* seconds) {
+    const std::string npy = o_.scratch + "/fs-vectors-import.npy";
+    const std::string names = o_.scratch + "/fs-vectors-import.names";
+    if (Status st = engine::WriteNpy(npy, data_.base); !st.ok()) {
+      Log("writing " + npy + ": " + st.ToString());
+      return st.err();
+    }
+    {
+      std::ofstream f(names);
+      for (size_t i = 0; i < o_.n; ++i) f << MountDir::FileName(i) << "\n";
+      if (!f.flush()) {
+        Log("writing " + names + " failed");
+        return EIO;
+      }
+    }
+    std::string cmd = o_.import_cmd;
+    auto subst = [&](const std::string& key, const std::string& value) {
+      for (size_t at; (at = cmd.find(key)) != std::string::npos;) cmd.replace(at, key.size(), value);
+    };
+    subst("{dir}", dir);
+    subst("{npy}", npy);
+    subst("{names}", names);
+    subst("{threads}", std::to_string(threads_));
+    Log("import: " + cmd);
+    const auto t0 = Clock::now();
+    const int rc = std::system(cmd.c_str());
+    *seconds = Seconds(t0, Clock::now());
+    unlink(npy.c_str());
+    unlink(names.c_str());
+    if (rc != 0) {
+      Log(fmt::format("import command failed (wait status {})", rc));
+      return EIO;
+    }
+    return 0;
+  }
+
+  bool ThroughMount(const std::string& path) {
+    const double load = LoadAverage();
+    const std::string dir = o_.mount + "/" + path;
+    std::unique_ptr<MountDir> md;
+    if (int e = MountDir::Create(dir, &md)) {
+      Log(fmt::format("{}: mkdir/open {}: {}", path, dir, std::strerror(e)));
+      return false;
+    }
+    CollectionSpec spec;
+    spec.dim = static_cast<uint32_t>(o_.dim);
+    spec.metric = VEXFS_METRIC_COSINE;
+    spec.M = static_cast<uint16_t>(o_.M);
+    spec.ef_construction = static_cast<uint16_t>(o_.ef_construction);
+    const int ce = md->CreateCollection(spec);
+    const bool collection = ce == 0;
+    if (!collection) {
+      Log(fmt::format("{}: VEXFS_IOC_COLL_CREATE: {}; the vector layer is not in this mount, so "
+                      "only the plain xattr stores are measured (no search)",
+                      path, std::strerror(ce)));
+    }
+
+    std::string method;
+    size_t threads = threads_;
+    StoreResult store;
+    if (path == "xattr" || path == "xattr-mt" || path == "put-mt" ||
+        (path == "import" && o_.import_cmd.empty())) {
+      const bool put = path == "put-mt";
+      threads = path == "xattr" ? 1 : threads_;
+      method = fmt::format("create + {} + close, {} thread{}, then syncfs + fsync(dir)",
+                           put ? "VEXFS_IOC_PUT" : "fsetxattr(user.vexfs.vector)", threads,
+                           threads == 1 ? "" : "s");
+      if (path == "import") method = "driver (no vexctl import): " + method;
+      store = md->StoreVectors(data_.base, threads,
+                               put ? StoreMethod::kIoctlPut : StoreMethod::kSetxattr);
+    } else if (path == "import") {
+      method = (o_.import_label.empty() ? o_.import_cmd : o_.import_label) +
+               ", then syncfs + fsync(dir)";
+      store.err = RunImport(dir, &store.seconds);
+      if (store.err == 0) store.err = SyncDir(md->fd(), &store.sync_seconds);
+      store.what = "import";
+    } else {
+      Log("unknown path " + path);
+      return false;
+    }
+    const auto durable_at = Clock::now();
+    if (store.err) {
+      Log(fmt::format("{}: {}: {}", path, store.what, std::strerror(store.err)));
+      return false;
+    }
+    const double insert_s = store.seconds + store.sync_seconds;
+    const double insert_per_s = o_.n / insert_s;
+    Log(fmt::format("{}: {} files stored in {:.2f} s + {:.3f} s sync: {:.0f} durable inserts/s ({})",
+                    path, o_.n, store.seconds, store.sync_seconds, insert_per_s, method));
+
+    json base = Row(path, method);
+    base["insert_threads"] = threads;
+    base["insert_per_s"] = insert_per_s;
+    base["insert_s"] = insert_s;
+    base["sync_s"] = store.sync_seconds;
+    base["durable"] = true;
+    base["collection"] = collection;
+    base["load_avg_1m"] = load;
+    if (path == "import" || path == "xattr-mt" || path == "put-mt") {
+      base["insert_vs_engine_build"] = insert_per_s / build_per_s_;
+    } else {
+      base["insert_vs_engine_build_1t"] = insert_per_s / build_1t_per_s_;
+    }
+    if (!collection) {
+      rows_.push_back(base);
+      return true;
+    }
+
+    // Searchable at once: the count must already be complete.
+    CollectionState cs;
+    if (int e = md->Info(&cs)) {
+      Log(fmt::format("{}: VEXFS_IOC_COLL_INFO: {}", path, std::strerror(e)));
+      return false;
+    }
+    base["count_at_durable"] = cs.count;
+    base["pending_at_durable"] = cs.pending;
+    Log(fmt::format("{}: collection holds {} vectors, {} indexed, {} pending", path, cs.count,
+                    cs.indexed, cs.pending));
+    for (;;) {
+      if (int e = md->Info(&cs)) {
+        Log(fmt::format("{}: VEXFS_IOC_COLL_INFO: {}", path, std::strerror(e)));
+        return false;
+      }
+      if (cs.pending == 0 && cs.state == VEXFS_COLL_STATE_READY) break;
+      if (Seconds(durable_at, Clock::now()) > o_.index_timeout_s) {
+        Log(fmt::format("{}: still {} pending after {:.0f} s; searching anyway", path, cs.pending,
+                        o_.index_timeout_s));
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    const double to_indexed = Seconds(durable_at, Clock::now());
+    base["time_to_indexed_s"] = to_indexed;
+    base["index_memory_mb"] = cs.memory_bytes / double(1 << 20);
+    base["count"] = cs.count;
+    base["indexed"] = cs.indexed;
+    base["pending"] = cs.pending;
+    Log(fmt::format("{}: fully indexed {:.2f} s after the sync ({} indexed, {:.1f} MB)", path,
+                    to_indexed, cs.indexed, cs.memory_bytes / double(1 << 20)));
+
+    std::unordered_map<uint64_t, uint64_t> row_of_ino;
+    for (size_t i = 0; i < store.ino.size(); ++i) {
+      if (store.ino[i]) row_of_ino[store.ino[i]] = i;
+    }
+    bool ok = true;
+    std::vector<uint64_t> inos;
+    std::vector<std::string> names;
+    size_t mismatches = 0, unknown = 0;
+    for (size_t ef : o_.ef) {
+      mismatches = unknown = 0;
+      SearchResult r = SweepPoint(
+          o_, data_.queries, gt_, ef, o_.daemon_pid, [&](size_t i, std::vector<uint64_t>* out) {
+            inos.clear();
+            names.clear();
+            if (int e = md->Search(data_.queries.data.data() + i * o_.dim,
+                                   static_cast<uint32_t>(o_.dim), static_cast<uint32_t>(o_.k),
+                                   static_cast<uint32_t>(ef), &inos, &names)) {
+              return e;
+            }
+            for (size_t j = 0; j < inos.size(); ++j) {
+              const std::string& name = names[j];
+              const int64_t by_name = MountDir::RowOf(name.substr(name.rfind('/') + 1));
+              auto it = row_of_ino.find(inos[j]);
+              const int64_t by_ino = it == row_of_ino.end() ? -1 : int64_t(it->second);
+              if (by_name >= 0 && by_ino >= 0 && by_name != by_ino) ++mismatches;
+              const int64_t row = by_name >= 0 ? by_name : by_ino;
+              if (row < 0) ++unknown;
+              out->push_back(row < 0 ? UINT64_MAX : uint64_t(row));
+            }
+            return 0;
+          });
+      if (r.err) {
+        Log(fmt::format("{}: VEXFS_IOC_SEARCH {}: {}", path, r.what, std::strerror(r.err)));
+        ok = false;
+        break;
+      }
+      json row = base;
+      AddSearch(&row, r.point);
+      row["id_mismatches"] = mismatches;
+      row["unknown_hits"] = unknown;
+      if (mismatches || unknown) {
+        Log(fmt::format("  {} hits whose path and inode disagree, {} unknown", mismatches,
+                        unknown));
+      }
+      rows_.push_back(std::move(row));
+    }
+    if (!ok) rows_.push_back(base);
+    return ok;
+  }
+
+  void Write() const {
+    if (o_.out.empty()) return;
+    std::ofstream(o_.out) << rows_.dump(2) << "\n";
+    std::string md = o_.out;
+    if (md.size() > 5 && md.substr(md.size() - 5) == ".json") md.resize(md.size() - 5);
+    std::ofstream(md + ".md") << Markdown();
+  }
+
+  static std::string Num(const json& v, const char* f) {
+    return v.is_number() ? fmt::format(fmt::runtime(f), v.get<double>()) : "—";
+  }
+
+  std::string Markdown() const {
+    std::string s;
+    s += fmt::format("# VexFS vectors through the filesystem: {} files x {} dims, {} queries, k={}\n\n",
+                     o_.n, o_.dim, o_.nq, o_.k);
+    if (!o_.note.empty()) s += o_.note + "\n\n";
+    s += fmt::format(
+        "Cosine, synthetic clustered data (seed {}); HNSW M={}, ef_construction={}; "
+        "{} insert/build threads; queries single-threaded, one per call, fastest of {} passes.\n\n",
+        o_.seed, o_.M, o_.ef_construction, threads_, o_.reps);
+    s += "| path | insert method | durable inserts/s | to indexed (s) | ef | recall@10 | QPS | "
+         "QPS / in-process | p50 µs | p99 µs |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n";
+    for (const json& r : rows_) {
+      const bool inproc = r["path"] == "in-process";
+      s += fmt::format("| {} | {} | {}{} | {} | {} | {} | {} | {} | {} | {} |\n",
+                       r["path"].get<std::string>(), r["method"].get<std::string>(),
+                       Num(r["insert_per_s"], "{:.0f}"), inproc ? " (build, not durable)" : "",
+                       r.contains("time_to_indexed_s") ? Num(r["time_to_indexed_s"], "{:.2f}") : "—",
+                       Num(r["ef"], "{:.0f}"), Num(r["recall_at_10"], "{:.4f}"),
+                       Num(r["qps"], "{:.0f}"),
+                       r.contains("qps_vs_in_process") && !inproc
+                           ? Num(r["qps_vs_in_process"], "{:.2f}")
+                           : "—",
+                       Num(r["p50_us"], "{:.1f}"), Num(r["p99_us"], "{:.1f}"));
+    }
+    s += fmt::format("\nEngine build in-process (HnswIndex::AddBatch, not durable): {:.0f} vectors/s "
+                     "with 1 thread, {:.0f} with {} threads.\n\n",
+                     build_1t_per_s_, build_per_s_, threads_);
+    s += Goals();
+    return s;
+  }
+
+  // The smallest ef at which a path reaches recall >= 0.95, per path.
+  std::string Goals() const {
+    std::map<std::string, const json*> best;
+    std::map<std::string, const json*> insert;
+    for (const json& r : rows_) {
+      const std::string p = r["path"];
+      insert.emplace(p, &r);
+      if (!r["recall_at_10"].is_number() || r["recall_at_10"].get<double>() < 0.95) continue;
+      if (!best.count(p) || r["ef"].get<size_t>() < (*best[p])["ef"].get<size_t>()) best[p] = &r;
+    }
+    std::string s = "## Goals\n\n| path | smallest ef with recall@10 >= 0.95 | recall@10 | QPS | "
+                    "QPS / in-process (same ef) | insert/s / engine build/s |\n"
+                    "|---|--:|--:|--:|--:|--:|\n";
+    for (const auto& [p, r] : insert) {
+      const json* b = best.count(p) ? best.at(p) : nullptr;
+      std::string ratio = "—";
+      if (r->contains("insert_vs_engine_build")) {
+        ratio = Num((*r)["insert_vs_engine_build"], "{:.2f}") +
+                fmt::format(" (vs {} threads)", threads_);
+      } else if (r->contains("insert_vs_engine_build_1t")) {
+        ratio = Num((*r)["insert_vs_engine_build_1t"], "{:.2f}") + " (vs 1 thread)";
+      }
+      s += fmt::format("| {} | {} | {} | {} | {} | {} |\n", p,
+                       b                         ? Num((*b)["ef"], "{:.0f}")
+                       : (*r)["qps"].is_number() ? "not reached"
+                                                 : "no search",
+                       b ? Num((*b)["recall_at_10"], "{:.4f}") : "—",
+                       b ? Num((*b)["qps"], "{:.0f}") : "—",
+                       b && p != "in-process" && b->contains("qps_vs_in_process")
+                           ? Num((*b)["qps_vs_in_process"], "{:.2f}")
+                           : "—",
+                       p == "in-process" ? "1.00 (by definition)" : ratio);
+    }
+    s += "\nGoals (from the requirement): recall@10 >= 0.95; QPS through the mount >= 0.8x the "
+         "in-process engine at the same ef (and >= 10,000 single-threaded); durable insert/s "
+         "through bulk import >= 1.0x the engine's build rate with the same threads.\n";
+    return s;
+  }
+
+  Options o_;
+  size_t threads_ = 1;
+  engine::SyntheticDataset data_;
+  engine::GroundTruth gt_;
+  double build_per_s_ = 0, build_1t_per_s_ = 0;
+  std::map<size_t, double> in_process_qps_;
+  json rows_ = json::array();
+};
+
+}  // namespace
+}  // namespace vexfs::bench
+
+int main(int argc, char** argv) {
+  using vexfs::bench::Options;
+  Options o;
+  std::string ef, paths;
+  CLI::App app{"VexFS: vectors through the mounted filesystem vs the in-process engine"};
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_flag("--quick", o.quick, "2,000 files, 200 queries, a short ef sweep");
+  app.add_option("--n", o.n, "files / vectors");
+  app.add_option("--nq", o.nq, "queries");
+  app.add_option("--dim", o.dim, "dimensions");
+  app.add_option("--threads", o.threads, "insert and build threads (0 = all cores)");
+  app.add_option("--M", o.M, "HNSW M (collection and in-process)");
+  app.add_option("--ef-construction", o.ef_construction, "HNSW ef_construction");
+  app.add_option("--ef", ef, "comma list of ef_search values");
+  app.add_option("--reps", o.reps, "timed passes per ef (fastest kept)")->check(CLI::Range(1, 100));
+  app.add_option("--seed", o.seed, "synthetic data seed");
+  app.add_option("--mount", o.mount, "a mounted, empty VexFS directory (omit: in-process only)");
+  app.add_option("--paths", paths, "comma list of xattr, xattr-mt, put-mt, import");
+  app.add_option("--import-cmd", o.import_cmd,
+                 "bulk import command for the import path; {dir}, {npy}, {names} and {threads} "
+                 "are "
+                 "replaced (default: the driver's multithreaded create + setxattr)");
+  app.add_option("--scratch", o.scratch, "directory for --import-cmd's input file");
+  app.add_option("--import-label", o.import_label, "how to name --import-cmd in the report");
+  app.add_option("--daemon-pid", o.daemon_pid, "vexfs-fuse's pid, to count its CPU time");
+  app.add_option("--index-timeout", o.index_timeout_s, "seconds to wait for pending == 0");
+  app.add_option("--out", o.out, "FILE.json (FILE.md beside it)");
+  app.add_option("--note", o.note, "a line for the report's header");
+  CLI11_PARSE(app, argc, argv);
+  if (o.quick) {
+    if (app.count("--n") == 0) o.n = 2000;
+    if (app.count("--nq") == 0) o.nq = 200;
+    if (ef.empty()) ef = "10,16,32,64";
+  }
+  if (!ef.empty()) o.ef = vexfs::bench::ParseList(ef);
+  if (!paths.empty()) o.paths = vexfs::bench::SplitWords(paths);
+  if (o.k != 10 || o.n < o.k || o.nq == 0 || o.ef.empty() || o.n > 9999999) {
+    std::fprintf(stderr, "bad sizes\n");
+    return 2;
+  }
+  return vexfs::bench::Bench(std::move(o)).Run();
+}

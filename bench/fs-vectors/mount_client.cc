@@ -1,0 +1,197 @@
+#include "mount_client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "uapi/vexfs/vexfs_format.h"
+#include "uapi/vexfs/vexfs_ioctl.h"
+
+namespace vexfs::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point a) {
+  return std::chrono::duration<double>(Clock::now() - a).count();
+}
+
+// Retries EINTR; returns 0 or errno.
+template <typename F>
+int Sys(F f) {
+  for (;;) {
+    if (f() >= 0) return 0;
+    if (errno != EINTR) return errno;
+  }
+}
+
+}  // namespace
+
+MountDir::MountDir(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+
+MountDir::~MountDir() {
+  if (fd_ >= 0) close(fd_);
+}
+
+int MountDir::Create(const std::string& path, std::unique_ptr<MountDir>* out) {
+  if (mkdir(path.c_str(), 0755) != 0) return errno;
+  const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  out->reset(new MountDir(path, fd));
+  return 0;
+}
+
+int MountDir::CreateCollection(const CollectionSpec& spec) {
+  vexfs_ioc_collection c;
+  std::memset(&c, 0, sizeof(c));
+  c.vi_size = sizeof(c);
+  c.vi_dim = spec.dim;
+  c.vi_metric = spec.metric;
+  c.vi_element_type = VEXFS_ELEM_F32;
+  c.vi_index_kind = VEXFS_INDEX_HNSW;
+  c.vi_param[0] = spec.M;
+  c.vi_param[1] = spec.ef_construction;
+  return Sys([&] { return ioctl(fd_, VEXFS_IOC_COLL_CREATE, &c); });
+}
+
+int MountDir::Info(CollectionState* out) {
+  vexfs_ioc_collection c;
+  std::memset(&c, 0, sizeof(c));
+  c.vi_size = sizeof(c);
+  if (int e = Sys([&] { return ioctl(fd_, VEXFS_IOC_COLL_INFO, &c); })) return e;
+  out->state = c.vi_state;
+  out->flags = c.vi_flags;
+  out->count = c.vi_count;
+  out->indexed = c.vi_indexed;
+  out->pending = c.vi_pending;
+  out->memory_bytes = c.vi_memory_bytes;
+  return 0;
+}
+
+std::string MountDir::FileName(size_t row) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "v%07zu", row);
+  return name;
+}
+
+int64_t MountDir::RowOf(const std::string& name) {
+  if (name.size() != 8 || name[0] != 'v') return -1;
+  int64_t row = 0;
+  for (size_t i = 1; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return -1;
+    row = row * 10 + (name[i] - '0');
+  }
+  return row;
+}
+
+StoreResult MountDir::StoreVectors(const engine::FloatMatrix& base, size_t threads,
+                                   StoreMethod method) {
+  StoreResult res;
+  res.ino.assign(base.rows, 0);
+  threads = std::max<size_t>(1, std::min(threads, base.rows));
+  std::mutex mu;
+  std::atomic<bool> failed{false};
+  auto fail = [&](int err, std::string what) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (res.err == 0) {
+      res.err = err;
+      res.what = std::move(what);
+    }
+    failed = true;
+  };
+  auto worker = [&](size_t begin, size_t end) {
+    std::unique_ptr<vexfs_ioc_put> put;
+    if (method == StoreMethod::kIoctlPut) {
+      put = std::make_unique<vexfs_ioc_put>();
+      std::memset(put.get(), 0, sizeof(*put));
+    }
+    const size_t bytes = base.cols * sizeof(float);
+    for (size_t i = begin; i < end && !failed; ++i) {
+      const std::string name = FileName(i);
+      const int fd = openat(fd_, name.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+      if (fd < 0) return fail(errno, "create " + name);
+      int e = 0;
+      const float* v = base.data.data() + i * base.cols;
+      if (method == StoreMethod::kSetxattr) {
+        // The ABI's byte order is little-endian; this benchmark only runs on
+        // little-endian hosts (x86-64, arm64), so the row is sent as is.
+        e = Sys([&] { return fsetxattr(fd, VEXFS_VECTOR_XATTR, v, bytes, 0); });
+      } else {
+        put->vp_size = sizeof(*put);
+        put->vp_dim = static_cast<uint32_t>(base.cols);
+        std::memcpy(put->vp_data, v, bytes);
+        e = Sys([&] { return ioctl(fd, VEXFS_IOC_PUT, put.get()); });
+      }
+      struct stat st {};
+      if (e == 0 && fstat(fd, &st) != 0) e = errno;
+      res.ino[i] = st.st_ino;
+      if (close(fd) != 0 && e == 0) e = errno;
+      if (e != 0) {
+        return fail(e, (method == StoreMethod::kSetxattr ? "setxattr " : "VEXFS_IOC_PUT ") + name);
+      }
+    }
+  };
+  const auto t0 = Clock::now();
+  std::vector<std::thread> pool;
+  for (size_t t = 0; t < threads; ++t) {
+    pool.emplace_back(worker, base.rows * t / threads, base.rows * (t + 1) / threads);
+  }
+  for (std::thread& t : pool) t.join();
+  res.seconds = Since(t0);
+  if (res.err != 0) return res;
+  if (int e = SyncDir(fd_, &res.sync_seconds)) {
+    res.err = e;
+    res.what = "syncfs/fsync";
+  }
+  return res;
+}
+
+int SyncDir(int dir_fd, double* seconds) {
+  const auto t0 = Clock::now();
+  if (int e = Sys([&] { return syncfs(dir_fd); })) return e;
+  if (int e = Sys([&] { return fsync(dir_fd); })) return e;
+  *seconds = Since(t0);
+  return 0;
+}
+
+int MountDir::Search(const float* query, uint32_t dim, uint32_t k, uint32_t ef,
+                     std::vector<uint64_t>* inos, std::vector<std::string>* paths) {
+  if (!search_) search_ = std::make_unique<vexfs_ioc_search>();
+  vexfs_ioc_search* s = search_.get();
+  std::memset(s, 0, offsetof(vexfs_ioc_search, sq_buf));
+  const size_t bytes = size_t{dim} * sizeof(float);
+  if (bytes > sizeof(s->sq_buf)) return E2BIG;
+  s->sq_size = sizeof(*s);
+  s->sq_k = k;
+  s->sq_dim = dim;
+  s->sq_nq = 1;
+  s->sq_effort = ef;
+  std::memcpy(s->sq_buf, query, bytes);  // no filter: the floats start at 0
+  if (int e = Sys([&] { return ioctl(fd_, VEXFS_IOC_SEARCH, s); })) return e;
+  if (s->sq_bytes > sizeof(s->sq_buf)) return EPROTO;
+  size_t off = 0;
+  for (uint32_t r = 0; r < s->sq_returned; ++r) {
+    if (off + sizeof(vexfs_search_hit) > s->sq_bytes) return EPROTO;
+    vexfs_search_hit h;
+    std::memcpy(&h, s->sq_buf + off, sizeof(h));
+    const uint32_t len = vexfs_search_hit_bytes(&h);
+    if (off + len > s->sq_bytes) return EPROTO;
+    inos->push_back(h.vh_ino);
+    paths->emplace_back(reinterpret_cast<const char*>(s->sq_buf + off + sizeof(h)),
+                        h.vh_path_len);
+    off += len;
+  }
+  return 0;
+}
+
+}  // namespace vexfs::bench

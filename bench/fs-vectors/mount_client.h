@@ -1,0 +1,94 @@
+// The benchmark's side of a mounted VexFS volume: plain system calls and the
+// ioctl ABI of include/uapi/vexfs/vexfs_ioctl.h, nothing linked from the
+// library. Every function returns 0 or a positive errno; none prints.
+//
+// Thread safety: StoreVectors runs its own workers; the rest is called from
+// one thread at a time per Collection object.
+#ifndef VEXFS_BENCH_FS_VECTORS_MOUNT_CLIENT_H_
+#define VEXFS_BENCH_FS_VECTORS_MOUNT_CLIENT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vexfs/engine/dataset.h"
+
+struct vexfs_ioc_collection;
+struct vexfs_ioc_search;
+
+namespace vexfs::bench {
+
+struct CollectionSpec {
+  uint32_t dim = 0;
+  uint8_t metric = 0;  // VEXFS_METRIC_*
+  uint16_t M = 16;
+  uint16_t ef_construction = 200;
+};
+
+struct CollectionState {
+  uint32_t state = 0;  // VEXFS_COLL_STATE_*
+  uint32_t flags = 0;
+  uint64_t count = 0, indexed = 0, pending = 0, memory_bytes = 0;
+};
+
+// How a file gets its vector.
+enum class StoreMethod {
+  kSetxattr,  // open(O_CREAT) + fsetxattr("user.vexfs.vector") + close
+  kIoctlPut,  // open(O_CREAT) + VEXFS_IOC_PUT + close
+};
+
+struct StoreResult {
+  int err = 0;            // first failure (errno), 0 if none
+  std::string what;       // the failing call, for the log
+  double seconds = 0;     // first create .. last close
+  double sync_seconds = 0;  // syncfs + fsync(dir) after that
+  std::vector<uint64_t> ino;  // st_ino of row i's file
+};
+
+// A directory on the mount, open for the duration of the object.
+class MountDir {
+ public:
+  // Creates `path` (mkdir; EEXIST is an error) and opens it.
+  static int Create(const std::string& path, std::unique_ptr<MountDir>* out);
+  ~MountDir();
+  MountDir(const MountDir&) = delete;
+  MountDir& operator=(const MountDir&) = delete;
+
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+
+  int CreateCollection(const CollectionSpec& spec);
+  int Info(CollectionState* out);
+
+  // Creates files FileName(0..rows-1) below this directory, each holding
+  // row i of `base` as its vector, split over `threads` workers (contiguous
+  // ranges), then makes them durable: syncfs(2) on the directory, then
+  // fsync(2) of the directory. (Linux does not pass syncfs to an ordinary
+  // FUSE daemon, only to virtiofs; vexfs-fuse commits its journal on any
+  // fsync, which covers every earlier operation.)
+  StoreResult StoreVectors(const engine::FloatMatrix& base, size_t threads, StoreMethod method);
+
+  // One VEXFS_IOC_SEARCH for one query; appends the hits' (ino, path) in
+  // rank order. REQUIRES: query has `dim` floats.
+  int Search(const float* query, uint32_t dim, uint32_t k, uint32_t ef,
+             std::vector<uint64_t>* inos, std::vector<std::string>* paths);
+
+  static std::string FileName(size_t row);
+  // Row index from a FileName() (-1 if it is not one).
+  static int64_t RowOf(const std::string& name);
+
+ private:
+  MountDir(std::string path, int fd);
+  std::string path_;
+  int fd_ = -1;
+  std::unique_ptr<vexfs_ioc_search> search_;  // 16 KiB, reused per query
+};
+
+// Durability for a directory tree filled by someone else (vexctl import).
+int SyncDir(int dir_fd, double* seconds);
+
+}  // namespace vexfs::bench
+
+#endif  // VEXFS_BENCH_FS_VECTORS_MOUNT_CLIENT_H_

@@ -27,16 +27,22 @@ bool OpenVolume(const std::string& path, Volume* out) {
 }  // namespace vexctl
 
 int main(int argc, char** argv) {
-  CLI::App app{"Inspect a VexFS volume", "vexctl"};
+  CLI::App app{"Inspect a VexFS volume; manage collections and vectors on a mounted one", "vexctl"};
   app.require_subcommand(1);
+  app.failure_message([](const CLI::App* a, const CLI::Error& e) {
+    return fmt::format("vexctl: {}\nRun with --help for more information.\n", e.what());
+  });
   std::function<int()> run;
   vexctl::AddInfoCommands(app, &run);
   vexctl::AddDumpCommands(app, &run);
   vexctl::AddVectorCommands(app, &run);
+  vexctl::AddCollectionCommands(app, &run);
+  vexctl::AddImportCommand(app, &run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error exits 2.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   return run ? run() : 1;
 }

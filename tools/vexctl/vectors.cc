@@ -1,8 +1,8 @@
 // vexctl sample / put / search: vectors stored as the user.vexfs.vector
 // xattr (raw little-endian float32) on files of an unmounted image.
 // Search is an exact scan of a directory subtree with the engine's
-// FlatIndex; indexed collections inside the volume come with the vector
-// layer.
+// FlatIndex. put and search given one path instead of IMAGE PATH work on a
+// mounted volume (mounted_vectors.cc).
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -10,6 +10,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "mounted.h"
 #include "vexctl.h"
 #include "vexfs/engine/dataset.h"
 #include "vexfs/engine/flat_index.h"
@@ -287,26 +288,77 @@ void AddVectorCommands(CLI::App& app, std::function<int()>* run) {
   sample->add_option("--seed", s_seed, "generator seed");
   sample->callback([run] { *run = [] { return RunSample(s_image, s_dir, s_count, s_dim, s_seed); }; });
 
-  auto* put = app.add_subcommand("put", "Attach a vector (user.vexfs.vector) to a file of an unmounted image");
-  static std::string p_image, p_path, p_json;
-  put->add_option("IMAGE", p_image, "unmounted VexFS image")->required();
-  put->add_option("PATH", p_path, "file inside the volume")->required();
-  put->add_option("--vector", p_json, "JSON array of numbers")->required();
-  put->callback([run] { *run = [] { return RunPut(p_image, p_path, p_json); }; });
+  // put and search take IMAGE PATH (an unmounted image, offline) or one
+  // path on a mounted volume (ioctls, mounted_vectors.cc).
+  auto* put = app.add_subcommand(
+      "put", "Attach a vector to a file: FILE on a mounted volume, or IMAGE PATH of an unmounted image");
+  static std::vector<std::string> p_pos;
+  static PutArgs p_args;
+  put->add_option("TARGET", p_pos, "FILE on a mounted volume, or IMAGE PATH")->required()->expected(1, 2);
+  put->add_option("--vector", p_args.json, "JSON array of numbers");
+  put->add_option("--from", p_args.from, "mounted only: take the vector from a .npy or .fvecs file");
+  put->add_option("--row", p_args.row, "mounted only: row of the --from file (needed when it holds several)");
+  put->add_flag("--remove", p_args.remove, "mounted only: remove the file's vector");
+  put->callback([run, put] {
+    *run = [put] {
+      const bool offline = p_pos.size() == 2;
+      if (!offline && IsVexfsImage(p_pos[0])) {
+        PrintError(p_pos[0], "is an unmounted image: give IMAGE PATH, or put through a mount of it");
+        return 2;
+      }
+      if (!offline) {
+        p_args.file = p_pos[0];
+        return RunMountedPut(p_args);
+      }
+      if (put->count("--from") || put->count("--row") || put->count("--remove")) {
+        PrintError("", "--from, --row and --remove work on mounted volumes only");
+        return 2;
+      }
+      if (p_args.json.empty()) {
+        PrintError("", "--vector is required with IMAGE PATH");
+        return 2;
+      }
+      return RunPut(p_pos[0], p_pos[1], p_args.json);
+    };
+  });
 
-  auto* search = app.add_subcommand("search", "Exact k-NN over the vectors of a directory subtree of an image");
-  static std::string q_image, q_dir, q_json, q_like, q_metric = "cosine";
-  static size_t q_k = 10;
-  static bool q_json_out = false;
-  search->add_option("IMAGE", q_image, "VexFS image")->required();
-  search->add_option("DIR", q_dir, "directory inside the volume")->required();
-  search->add_option("--vector", q_json, "query as a JSON array");
-  search->add_option("--like", q_like, "use the vector of this file as the query");
-  search->add_option("-k", q_k, "number of results (1..10000)");
-  search->add_option("--metric", q_metric, "cosine, l2 or ip");
-  search->add_flag("--json", q_json_out, "JSON output");
-  search->callback([run] {
-    *run = [] { return RunSearch(q_image, q_dir, q_json, q_like, q_k, q_metric, q_json_out); };
+  auto* search = app.add_subcommand(
+      "search", "k-NN search: DIR of a mounted volume (indexed collection), or IMAGE DIR (exact, offline)");
+  static std::vector<std::string> q_pos;
+  static SearchArgs q_args;
+  static std::string q_metric = "cosine";
+  search->add_option("TARGET", q_pos, "DIR on a mounted volume, or IMAGE DIR")->required()->expected(1, 2);
+  search->add_option("--vector", q_args.json, "query as a JSON array");
+  search->add_option("--like", q_args.like, "use the vector of this file as the query");
+  search->add_option("--from", q_args.from, "mounted only: queries from a .npy (1-D or 2-D) or .fvecs file");
+  search->add_option("-k", q_args.k, "results per query (1..10000)");
+  search->add_option("--filter", q_args.filter, "mounted only: metadata filter (see vexctl(8))");
+  search->add_option("--max-distance", q_args.max_distance, "mounted only: only results this close or closer");
+  search->add_option("--ef", q_args.ef, "mounted only: search effort (HNSW ef_search, LSH probes)");
+  search->add_option("--metric", q_metric, "offline only: cosine, l2 or ip");
+  search->add_flag("--json", q_args.json_out, "JSON output");
+  search->callback([run, search] {
+    *run = [search] {
+      const bool offline = q_pos.size() == 2;
+      if (!offline && IsVexfsImage(q_pos[0])) {
+        PrintError(q_pos[0], "is an unmounted image: give IMAGE DIR, or search through a mount of it");
+        return 2;
+      }
+      if (!offline) {
+        if (search->count("--metric")) {
+          PrintError("", "--metric applies to images only: a collection has its own metric");
+          return 2;
+        }
+        q_args.dir = q_pos[0];
+        return RunMountedSearch(q_args);
+      }
+      if (search->count("--from") || search->count("--filter") || search->count("--max-distance") ||
+          search->count("--ef")) {
+        PrintError("", "--from, --filter, --max-distance and --ef work on mounted volumes only");
+        return 2;
+      }
+      return RunSearch(q_pos[0], q_pos[1], q_args.json, q_args.like, q_args.k, q_metric, q_args.json_out);
+    };
   });
 }
 

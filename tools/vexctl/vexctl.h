@@ -1,5 +1,7 @@
 // vexctl: inspection tool. One file per subcommand group; main.cc wires
-// them into CLI11. Every command opens the volume read-only and shared.
+// them into CLI11. The image commands open the volume read-only and shared
+// (sample and offline put need it unmounted); collection, import and the
+// one-path forms of put and search work on a mounted volume.
 #ifndef VEXFS_TOOLS_VEXCTL_VEXCTL_H_
 #define VEXFS_TOOLS_VEXCTL_VEXCTL_H_
 
@@ -29,6 +31,9 @@ bool OpenVolume(const std::string& path, Volume* out);
 void AddInfoCommands(CLI::App& app, std::function<int()>* run);
 void AddDumpCommands(CLI::App& app, std::function<int()>* run);
 void AddVectorCommands(CLI::App& app, std::function<int()>* run);
+// Mounted volumes only (ioctls; see mounted.h).
+void AddCollectionCommands(CLI::App& app, std::function<int()>* run);
+void AddImportCommand(CLI::App& app, std::function<int()>* run);
 
 }  // namespace vexctl
 

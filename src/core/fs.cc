@@ -88,7 +88,14 @@ Status FsImpl::DoMount(MountInfo* info) {
                                               geo_.block_count, true);
   inodes_ = std::make_unique<BitmapAllocator>(cache_.get(), geo_.ibitmap_start, geo_.ibitmap_blocks,
                                               geo_.inode_count, false);
-  cache_->SetCommitHook([this] { blocks_->OnCommit(); });
+  cache_->SetCommitHook([this] {
+    blocks_->OnCommit();
+    // Slots freed by committed transactions may be overwritten now.
+    for (auto& [dir, c] : colls_) {
+      c.free_slots.insert(c.free_slots.end(), c.quarantine.begin(), c.quarantine.end());
+      c.quarantine.clear();
+    }
+  });
   cache_->SetCheckpointHook([this] {
     std::unique_lock<std::shared_mutex> quiesce(io_mu_);  // no read in flight
     blocks_->OnCheckpoint();
@@ -114,6 +121,7 @@ Status FsImpl::DoMount(MountInfo* info) {
     VEXFS_RETURN_IF_ERROR(ProcessOrphans(&info->orphans_released));
     VEXFS_RETURN_IF_ERROR(cache_->Commit());
   }
+  VEXFS_RETURN_IF_ERROR(LoadCollections());
   mounted_ = true;
   if (!read_only_ && opts_.commit_interval_ms > 0) {
     commit_thread_ = std::thread([this] { CommitThread(); });
@@ -170,9 +178,32 @@ Status FsImpl::CheckWritable() {
 Status FsImpl::RunOp(const std::function<Status()>& fn) {
   for (int attempt = 0;; attempt++) {
     cache_->BeginOp();
+    op_events_.clear();
+    op_undo_.clear();
+    reap_after_op_.clear();
     Status s = fn();
-    if (s.ok()) return cache_->EndOp();
+    if (s.ok()) {
+      VEXFS_RETURN_IF_ERROR(cache_->EndOp());
+      op_undo_.clear();
+      if (observer_ != nullptr) {
+        for (const Event& e : op_events_) {
+          switch (e.kind) {
+            case Event::kLink: observer_->OnLink(e.a, e.name, e.b, e.is_dir); break;
+            case Event::kUnlink: observer_->OnUnlink(e.a, e.name, e.b); break;
+            case Event::kVecSet: observer_->OnVectorSet(e.a, e.b, e.vec); break;
+            case Event::kVecRemoved: observer_->OnVectorRemoved(e.a, e.b); break;
+            case Event::kCollCreated: observer_->OnCollectionCreated(e.a); break;
+            case Event::kCollDropped: observer_->OnCollectionDropped(e.a); break;
+          }
+        }
+      }
+      op_events_.clear();
+      return Status::Ok();
+    }
     cache_->AbortOp();
+    op_events_.clear();
+    for (auto it = op_undo_.rbegin(); it != op_undo_.rend(); ++it) (*it)();
+    op_undo_.clear();
     if (s.err() == ENOSPC && attempt == 0 && blocks_->free_count() > blocks_->available()) {
       // Space held by blocks freed since the last checkpoint: release it.
       VEXFS_RETURN_IF_ERROR(cache_->Checkpoint());
@@ -344,7 +375,25 @@ Status FsImpl::DropLink(const InodeRef& r) {
   }
   r.raw->i_links = ToLe32(links);
   SetTimes(r, false, false, true);
-  if (links == 0) return AddOrphan(r);
+  if (links == 0) {
+    if (r.is_reg() && Le64(r.raw->i_vector) != 0) {
+      // Gone from the namespace: out of the collection (an open unlinked
+      // file keeps its data but not its vector).
+      VEXFS_ASSIGN_OR_RETURN(uint64_t coll, CollOfInode(r));
+      if (VecCollection* c = Coll(coll)) VEXFS_RETURN_IF_ERROR(DropVector(*c, r));
+    }
+    if (r.is_dir() && (Le32(r.raw->i_flags) & VEXFS_INODE_FL_COLLECTION)) {
+      VEXFS_RETURN_IF_ERROR(DetachCollection(r, &reap_after_op_));
+    }
+    return AddOrphan(r);
+  }
+  return Status::Ok();
+}
+
+Status FsImpl::ReapDetached() {
+  std::vector<uint64_t> inos;
+  inos.swap(reap_after_op_);
+  for (uint64_t ino : inos) VEXFS_RETURN_IF_ERROR(MaybeReap(ino));
   return Status::Ok();
 }
 

@@ -7,6 +7,7 @@
 #define VEXFS_CORE_FS_IMPL_H_
 
 #include <atomic>
+#include <map>
 #include <condition_variable>
 #include <mutex>
 #include <shared_mutex>
@@ -80,6 +81,17 @@ class FsImpl final : public Filesystem {
   Status RemoveXattr(uint64_t ino, std::string_view name, const Cred& cred) override;
   Result<FsStats> StatFs() override;
 
+  void SetObserver(FsObserver* observer) override;
+  Status CreateCollection(uint64_t dir, const CollectionConfig& config, const Cred& cred) override;
+  Status DropCollection(uint64_t dir, const Cred& cred) override;
+  Status UpdateCollection(uint64_t dir, const CollectionConfig& config, const Cred& cred) override;
+  Result<CollectionConfig> GetCollection(uint64_t dir) override;
+  Result<uint64_t> CollectionOf(uint64_t ino) override;
+  Result<std::vector<uint64_t>> ListCollections() override;
+  Status ScanVectors(uint64_t dir, const std::function<void(uint64_t, std::span<const float>)>& fn) override;
+  Status SaveIndexBlob(uint64_t dir, std::span<const uint8_t> blob) override;
+  Result<std::vector<uint8_t>> LoadIndexBlob(uint64_t dir) override;
+
  private:
   friend class XattrStore;
   // -- fs.cc: inodes, ops, lifetime -----------------------------------
@@ -126,6 +138,61 @@ class FsImpl final : public Filesystem {
   Status Truncate(uint64_t ino, uint64_t size);
   Status ZeroPartial(const InodeRef& r, uint64_t offset, uint64_t end);
   Status AllocateRange(const InodeRef& r, uint64_t first_blk, uint64_t end_blk);
+
+  // -- vector_store.cc: collections, vector slots, observer events ---------
+  struct VecCollection {
+    uint64_t dir = 0, seg = 0;
+    vexfs_collection cfg{};
+    bool slots_known = false;          // free_slots reflects the segment
+    std::vector<uint32_t> free_slots;  // reusable now
+    std::vector<uint32_t> quarantine;  // freed; reusable after the next commit
+  };
+  struct Event {
+    enum Kind { kLink, kUnlink, kVecSet, kVecRemoved, kCollCreated, kCollDropped } kind;
+    Event(Kind k, uint64_t a_, uint64_t b_, std::string n = {}, bool d = false)
+        : kind(k), a(a_), b(b_), name(std::move(n)), is_dir(d) {}
+    uint64_t a = 0, b = 0;  // parent/collection, ino
+    std::string name;
+    bool is_dir = false;
+    std::vector<float> vec;
+  };
+  Status LoadCollections();
+  void Emit(Event e) { if (observer_) op_events_.push_back(std::move(e)); }
+  void OnUndo(std::function<void()> fn) { op_undo_.push_back(std::move(fn)); }
+  // Nearest collection of directory `dir` (itself included), 0 if none.
+  Result<uint64_t> CollOfDir(uint64_t dir);
+  // Collection deciding where `r`'s vector lives (see the format header).
+  Result<uint64_t> CollOfInode(const InodeRef& r);
+  VecCollection* Coll(uint64_t dir);
+  Status WriteCollConfig(VecCollection& c);
+  Status MarkStale(VecCollection& c);
+  Status EnsureSlots(VecCollection& c);
+  // Reads the segment in order: fn(slot, header, vector) for every slot.
+  Status ScanSlotsRaw(VecCollection& c, const std::function<Status(uint32_t, const vexfs_vslot&, const float*)>& fn);
+  Result<bool> SlotLive(VecCollection& c, uint32_t slot, const vexfs_vslot& h);
+  Result<std::vector<float>> ReadSlot(VecCollection& c, const InodeRef& file);
+  Status ValidateVector(const VecCollection& c, std::span<const uint8_t> bytes);
+  // Stores `vec` for `file` in `c` (copy on write), emits the event.
+  Status PutVector(VecCollection& c, const InodeRef& file, std::span<const float> vec);
+  Status DropVector(VecCollection& c, const InodeRef& file);
+  // The directory stops being a collection (rmdir, drop): unlinks the
+  // segment from the catalogue and orphans the segment and index inodes.
+  Status DetachCollection(const InodeRef& dir, std::vector<uint64_t>* reap);
+  // user.vexfs.vector of a regular file: where it lives and what it holds.
+  Result<std::optional<std::vector<uint8_t>>> PlainVector(const InodeRef& r);
+  // Rename of a non-directory from collection `from` to `to` (either 0).
+  Status MoveVector(const InodeRef& r, uint64_t from, uint64_t to);
+  Status AdoptPlainVectors(uint64_t dir);
+
+  // Segment/index inodes orphaned by the last operation; the caller reaps
+  // them once the operation is done (ReapDetached).
+  std::vector<uint64_t> reap_after_op_;
+  Status ReapDetached();
+
+  std::map<uint64_t, VecCollection> colls_;  // by directory inode
+  FsObserver* observer_ = nullptr;
+  std::vector<Event> op_events_;
+  std::vector<std::function<void()>> op_undo_;
 
   std::mutex mu_;
   // Held shared by data reads running outside mu_; taken exclusively (with

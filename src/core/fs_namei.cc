@@ -15,6 +15,7 @@ namespace {
 constexpr uint32_t kLinkMax = 65000;
 
 uint8_t DtOf(uint32_t mode) { return FileTypeOfMode(mode); }
+constexpr const char* kVectorSuffix = "vexfs.vector";
 
 }  // namespace
 
@@ -86,6 +87,7 @@ Result<InodeRef> FsImpl::CreateChild(const InodeRef& dir, std::string_view name,
   }
   Dirty(dir);
   VEXFS_RETURN_IF_ERROR(Dir(dir).Add(name, r.ino, DtOf(mode)));
+  Emit(Event{Event::kLink, dir.ino, r.ino, std::string(name), is_dir});
   if (is_dir) dir.raw->i_links = ToLe32(Le32(dir.raw->i_links) + 1);
   SetTimes(dir, false, true, true);
   return r;
@@ -194,8 +196,14 @@ Result<Attr> FsImpl::Link(uint64_t ino, uint64_t new_parent, std::string_view ne
     if (Le32(r.raw->i_links) == 0 && (Le32(r.raw->i_flags) & VEXFS_INODE_FL_ORPHAN)) {
       return Status::Error(ENOENT, "file was removed");
     }
+    if (r.is_reg() && Le64(r.raw->i_vector) != 0) {
+      VEXFS_ASSIGN_OR_RETURN(uint64_t from, CollOfInode(r));
+      VEXFS_ASSIGN_OR_RETURN(uint64_t to, CollOfDir(dir.ino));
+      if (from != to) return Status::Error(EXDEV, "a file with a vector cannot be linked into another collection");
+    }
     Dirty(dir);
     VEXFS_RETURN_IF_ERROR(Dir(dir).Add(new_name, r.ino, DtOf(r.mode())));
+    Emit(Event{Event::kLink, dir.ino, r.ino, std::string(new_name), false});
     SetTimes(dir, false, true, true);
     Dirty(r);
     r.raw->i_links = ToLe32(Le32(r.raw->i_links) + 1);
@@ -219,7 +227,14 @@ Status FsImpl::Unlink(uint64_t parent, std::string_view name, const Cred& cred) 
     }
     Dirty(dir);
     VEXFS_RETURN_IF_ERROR(Dir(dir).Remove(name));
+    Emit(Event{Event::kUnlink, dir.ino, r.ino, std::string(name), false});
     SetTimes(dir, false, true, true);
+    if (Le32(r.raw->i_links) > 1 && Le64(r.raw->i_parent) == dir.ino) {
+      // i_parent must keep naming a directory that decides the collection.
+      VEXFS_ASSIGN_OR_RETURN(uint64_t coll, CollOfDir(dir.ino));
+      Dirty(r);
+      r.raw->i_parent = ToLe64(coll);
+    }
     VEXFS_RETURN_IF_ERROR(DropLink(r));
     victim = r.ino;
     return Status::Ok();
@@ -238,12 +253,14 @@ Status FsImpl::Rmdir(uint64_t parent, std::string_view name, const Cred& cred) {
     VEXFS_RETURN_IF_ERROR(CheckSticky(dir, r, cred));
     Dirty(dir);
     VEXFS_RETURN_IF_ERROR(Dir(dir).Remove(name));
+    Emit(Event{Event::kUnlink, dir.ino, r.ino, std::string(name), true});
     dir.raw->i_links = ToLe32(Le32(dir.raw->i_links) - 1);
     SetTimes(dir, false, true, true);
     VEXFS_RETURN_IF_ERROR(DropLink(r));
     victim = r.ino;
     return Status::Ok();
   }));
+  VEXFS_RETURN_IF_ERROR(ReapDetached());
   return MaybeReap(victim);
 }
 
@@ -288,13 +305,42 @@ Status FsImpl::Rename(uint64_t parent, std::string_view name, uint64_t new_paren
     // permission on the directory itself.
     if (src.is_dir() && parent != new_parent) VEXFS_RETURN_IF_ERROR(Perm(src, W_OK, cred));
     if (exchange && dst.is_dir() && parent != new_parent) VEXFS_RETURN_IF_ERROR(Perm(dst, W_OK, cred));
+    // Collection boundaries: a directory (other than a collection root) may
+    // not cross one; a file's vector moves with it or the rename is EXDEV.
+    uint64_t scoll = 0, dcoll = 0;
+    if (parent != new_parent && !colls_.empty()) {
+      VEXFS_ASSIGN_OR_RETURN(scoll, CollOfDir(parent));
+      VEXFS_ASSIGN_OR_RETURN(dcoll, CollOfDir(new_parent));
+      if (scoll != dcoll) {
+        if (src.is_dir() && !colls_.count(src.ino)) {
+          return Status::Error(EXDEV, "a directory cannot move across a collection boundary");
+        }
+        if (exchange && dst.is_dir() && !colls_.count(dst.ino)) {
+          return Status::Error(EXDEV, "a directory cannot move across a collection boundary");
+        }
+      }
+    }
 
     Dirty(sdir);
     Dirty(ddir);
     if (exchange) {
       VEXFS_RETURN_IF_ERROR(Dir(sdir).Replace(name, dst.ino, DtOf(dst.mode())));
       VEXFS_RETURN_IF_ERROR(Dir(ddir).Replace(new_name, src.ino, DtOf(src.mode())));
+      Emit(Event{Event::kUnlink, parent, src.ino, std::string(name), src.is_dir()});
+      Emit(Event{Event::kUnlink, new_parent, dst.ino, std::string(new_name), dst.is_dir()});
+      Emit(Event{Event::kLink, parent, dst.ino, std::string(name), dst.is_dir()});
+      Emit(Event{Event::kLink, new_parent, src.ino, std::string(new_name), src.is_dir()});
       if (parent != new_parent) {
+        if (!src.is_dir()) {
+          VEXFS_RETURN_IF_ERROR(MoveVector(src, scoll, dcoll));
+          Dirty(src);
+          src.raw->i_parent = ToLe64(new_parent);
+        }
+        if (!dst.is_dir()) {
+          VEXFS_RETURN_IF_ERROR(MoveVector(dst, dcoll, scoll));
+          Dirty(dst);
+          dst.raw->i_parent = ToLe64(parent);
+        }
         if (src.is_dir() != dst.is_dir()) {
           // The directory among the two changes parent.
           const InodeRef& from = src.is_dir() ? sdir : ddir;
@@ -324,13 +370,26 @@ Status FsImpl::Rename(uint64_t parent, std::string_view name, uint64_t new_paren
           return Status::Error(EISDIR, "target is a directory");
         }
         VEXFS_RETURN_IF_ERROR(Dir(ddir).Replace(new_name, src.ino, DtOf(src.mode())));
+        Emit(Event{Event::kUnlink, new_parent, dst.ino, std::string(new_name), dst.is_dir()});
         if (dst.is_dir()) ddir.raw->i_links = ToLe32(Le32(ddir.raw->i_links) - 1);
+        if (!dst.is_dir() && Le32(dst.raw->i_links) > 1 && Le64(dst.raw->i_parent) == new_parent) {
+          VEXFS_ASSIGN_OR_RETURN(uint64_t c, CollOfDir(new_parent));
+          Dirty(dst);
+          dst.raw->i_parent = ToLe64(c);
+        }
         VEXFS_RETURN_IF_ERROR(DropLink(dst));
         victim = dst.ino;
       } else {
         VEXFS_RETURN_IF_ERROR(Dir(ddir).Add(new_name, src.ino, DtOf(src.mode())));
       }
       VEXFS_RETURN_IF_ERROR(Dir(sdir).Remove(name));
+      Emit(Event{Event::kUnlink, parent, src.ino, std::string(name), src.is_dir()});
+      Emit(Event{Event::kLink, new_parent, src.ino, std::string(new_name), src.is_dir()});
+      if (!src.is_dir() && parent != new_parent) {
+        VEXFS_RETURN_IF_ERROR(MoveVector(src, scoll, dcoll));
+        Dirty(src);
+        src.raw->i_parent = ToLe64(new_parent);
+      }
       if (src.is_dir() && parent != new_parent) {
         sdir.raw->i_links = ToLe32(Le32(sdir.raw->i_links) - 1);
         ddir.raw->i_links = ToLe32(Le32(ddir.raw->i_links) + 1);
@@ -344,6 +403,7 @@ Status FsImpl::Rename(uint64_t parent, std::string_view name, uint64_t new_paren
     SetTimes(ddir, false, true, true);
     return Status::Ok();
   }));
+  VEXFS_RETURN_IF_ERROR(ReapDetached());
   if (victim) return MaybeReap(victim);
   return Status::Ok();
 }
@@ -476,6 +536,15 @@ Result<std::vector<uint8_t>> FsImpl::GetXattr(uint64_t ino, std::string_view nam
   VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
   VEXFS_RETURN_IF_ERROR(XattrAccess(index, r, false, cred, opts_.check_permissions));
   if (index == VEXFS_XATTR_INDEX_USER) VEXFS_RETURN_IF_ERROR(Perm(r, R_OK, cred));
+  if (index == VEXFS_XATTR_INDEX_USER && suffix == kVectorSuffix && r.is_reg() && Le64(r.raw->i_vector) != 0) {
+    VEXFS_ASSIGN_OR_RETURN(uint64_t coll, CollOfInode(r));
+    VecCollection* c = Coll(coll);
+    if (c == nullptr) return Status::Corruption("inode " + std::to_string(ino) + ": vector outside a collection");
+    VEXFS_ASSIGN_OR_RETURN(std::vector<float> v, ReadSlot(*c, r));
+    std::vector<uint8_t> out(v.size() * 4);
+    std::memcpy(out.data(), v.data(), out.size());
+    return out;
+  }
   XattrStore xs(this, r);
   std::vector<XattrItem> items;
   VEXFS_RETURN_IF_ERROR(xs.Load(&items));
@@ -503,6 +572,24 @@ Status FsImpl::SetXattr(uint64_t ino, std::string_view name, std::span<const uin
       return Status::Error(EPERM, "immutable or append-only file");
     }
     XattrStore xs(this, r);
+    if (index == VEXFS_XATTR_INDEX_USER && suffix == kVectorSuffix && !colls_.empty()) {
+      VEXFS_ASSIGN_OR_RETURN(uint64_t coll, CollOfInode(r));
+      if (coll != 0) {
+        if (!r.is_reg()) return Status::InvalidArgument("vectors attach to regular files only");
+        VecCollection* c = Coll(coll);
+        VEXFS_RETURN_IF_ERROR(ValidateVector(*c, v));
+        VEXFS_ASSIGN_OR_RETURN(auto plain, PlainVector(r));
+        const bool exists = Le64(r.raw->i_vector) != 0 || plain.has_value();
+        if ((flags & XATTR_CREATE) && exists) return Status::Error(EEXIST, "attribute exists");
+        if ((flags & XATTR_REPLACE) && !exists) return Status::Error(ENODATA, "no such attribute");
+        if (plain) VEXFS_RETURN_IF_ERROR(xs.Set(index, suffix, nullptr, 0));
+        std::vector<float> vec(v.size() / 4);
+        std::memcpy(vec.data(), v.data(), v.size());
+        VEXFS_RETURN_IF_ERROR(PutVector(*c, r, vec));
+        SetTimes(r, false, false, true);
+        return Status::Ok();
+      }
+    }
     VEXFS_RETURN_IF_ERROR(xs.Set(index, suffix, &v, flags));
     SetTimes(r, false, false, true);
     return Status::Ok();
@@ -520,6 +607,7 @@ Result<std::vector<std::string>> FsImpl::ListXattr(uint64_t ino, const Cred& cre
     if (it.index == VEXFS_XATTR_INDEX_TRUSTED && cred.uid != 0 && opts_.check_permissions) continue;
     names.push_back(XattrFullName(it.index, it.name));
   }
+  if (r.is_reg() && Le64(r.raw->i_vector) != 0) names.push_back(VEXFS_VECTOR_XATTR);
   return names;
 }
 
@@ -535,6 +623,14 @@ Status FsImpl::RemoveXattr(uint64_t ino, std::string_view name, const Cred& cred
     if (index == VEXFS_XATTR_INDEX_USER) VEXFS_RETURN_IF_ERROR(Perm(r, W_OK, cred));
     if (Le32(r.raw->i_flags) & (VEXFS_INODE_FL_IMMUTABLE | VEXFS_INODE_FL_APPEND)) {
       return Status::Error(EPERM, "immutable or append-only file");
+    }
+    if (index == VEXFS_XATTR_INDEX_USER && suffix == kVectorSuffix && r.is_reg() && Le64(r.raw->i_vector) != 0) {
+      VEXFS_ASSIGN_OR_RETURN(uint64_t coll, CollOfInode(r));
+      VecCollection* c = Coll(coll);
+      if (c == nullptr) return Status::Corruption("inode " + std::to_string(ino) + ": vector outside a collection");
+      VEXFS_RETURN_IF_ERROR(DropVector(*c, r));
+      SetTimes(r, false, false, true);
+      return Status::Ok();
     }
     XattrStore xs(this, r);
     VEXFS_RETURN_IF_ERROR(xs.Set(index, suffix, nullptr, 0));

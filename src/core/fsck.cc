@@ -278,6 +278,7 @@ Status Checker::FinishSuper() {
   if (state & VEXFS_STATE_ERRORS)
     Report("super.errors_flag", "the volume is marked as having errors", true);
   if (Le64(sb.s_orphan_head) != orphan_head_) super_dirty_ = true;
+  if (Le64(sb.s_vector_root) != vector_root_) super_dirty_ = true;
   if (!writable_) return Status::Ok();
   const bool any_fix = rep_.errors_fixed() > 0 || rep_.journal_replayed > 0;
   if (!super_dirty_ && !any_fix && !counts_off && (state & VEXFS_STATE_CLEAN)) return Status::Ok();
@@ -288,6 +289,10 @@ Status Checker::FinishSuper() {
   s.s_free_blocks = ToLe64(free_blocks);
   s.s_free_inodes = ToLe64(free_inodes);
   s.s_orphan_head = ToLe64(orphan_head_);
+  s.s_vector_root = ToLe64(vector_root_);
+  if (vec_feature_fix_) {
+    s.s_feature_incompat = ToLe32(Le32(s.s_feature_incompat) | VEXFS_FEATURE_INCOMPAT_VECTORS);
+  }
   uint32_t ns = state;
   if (rep_.errors_left() == 0) ns = (ns | VEXFS_STATE_CLEAN) & ~VEXFS_STATE_ERRORS;
   s.s_state = ToLe32(ns);
@@ -318,6 +323,7 @@ Result<CheckReport> Checker::Run() {
   }
   rep_.checked = true;
   orphan_head_ = Le64(r_->super().s_orphan_head);
+  vector_root_ = Le64(r_->super().s_vector_root);
   // One bit per block and per inode: bounded by the device size, which
   // ValidateSuper compared the block count against.
   used_.assign((g_.block_count + 63) / 64, 0);

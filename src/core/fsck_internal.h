@@ -1,13 +1,16 @@
 // Internals of CheckVolume (fsck.cc: driver, superblock, journal, bitmaps;
-// fsck_pass.cc: inode and connectivity passes; fsck_repair.cc: writers).
+// fsck_pass.cc: inode and connectivity passes; fsck_vector.cc: the vector
+// layer; fsck_repair.cc: writers).
 //
 // Order of work:
 //   1. superblock (primary, else backup), journal replay or overlay;
 //   2. orphan list (with repair: orphans are freed here, like e2fsck);
 //   3. pass 1: every inode, its extent / directory tree and xattrs; claims
 //      each block in `used_` (a second claim is a duplicate);
-//   4. pass 2: directory entries, EA references, reachability, reconnection
-//      to /lost+found, link counts;
+//   4. pass 2: EA references; the vector catalogue, segments and index
+//      blobs (CheckCatalogue); directory entries; vectors of files
+//      (CheckVectorFiles); reachability, reconnection to /lost+found, link
+//      counts;
 //   5. repair writes (rebuilt trees allocate from blocks no one claimed);
 //   6. bitmaps compared with (and rebuilt from) `used_` / `iused_`;
 //   7. superblock counters and state.
@@ -64,7 +67,10 @@ class Checker {
     uint32_t subdirs = 0;      // directories only
     uint64_t parent_dir = 0;   // directory holding its (first) entry
     uint32_t ea_refs = 0;
+    uint64_t vector = 0;      // i_vector (written back on repair)
+    uint32_t generation = 0;  // i_generation
     bool reserved = false;  // inodes 2..7
+    bool vec_hidden = false;  // a segment or index blob the catalogue keeps
     bool clear = false;
     bool reachable = false;
     bool on_orphan_list = false;
@@ -107,6 +113,18 @@ class Checker {
   void ReconnectUnreachable(uint64_t lf);
   Status EnsureLostFound(uint64_t* lf);
 
+  // fsck_vector.cc
+  void NoteVectorInode(uint64_t ino, Ino& in, const XattrList& xl);
+  Status CheckCatalogue();
+  Status CheckVectorFiles();
+  bool IsSegmentCandidate(uint64_t ino);
+  void FreeVectorInode(uint64_t ino);
+  void Dissolve(uint64_t dir, const std::string& code, const std::string& msg);
+  void PatchCollection(uint64_t seg, const vexfs_collection& c);
+  uint64_t NearestCollection(uint64_t dir);
+  Status CheckSlots(uint64_t seg, std::vector<std::pair<uint64_t, uint64_t>>& claims);
+  Status CheckIndexBlob(uint64_t seg, vexfs_collection& c, bool* patch);
+
   // fsck_repair.cc
   Status ApplyRepairs();
   Status ReadInodeRaw(uint64_t ino, vexfs_inode* out);
@@ -145,6 +163,29 @@ class Checker {
   std::map<uint64_t, std::vector<std::pair<uint64_t, uint32_t>>>
       ea_users_;  // ea ino -> (owner, len)
   bool root_bad_ = false;
+
+  // Vector layer.
+  struct SegRec {
+    bool ok = false;  // the collection record checks out (context aside)
+    vexfs_collection c{};
+    std::string why;
+  };
+  struct Dissolved {
+    std::string code, msg;
+    uint64_t lost = 0;  // vectors of member files cleared
+  };
+  uint64_t vector_root_ = 0;         // s_vector_root (written back on repair)
+  bool vec_seen_ = false;            // some inode carries a vector flag or i_vector
+  bool vec_feature_fix_ = false;     // set VEXFS_FEATURE_INCOMPAT_VECTORS
+  std::map<uint64_t, SegRec> seg_rec_;       // FL_VSEGMENT inodes, from pass 1
+  std::set<uint64_t> coll_dirs_;             // directories with FL_COLLECTION in pass 1
+  std::map<uint64_t, uint64_t> live_coll_;   // surviving collection dir -> segment
+  std::map<uint64_t, Dissolved> dissolved_;  // collection dirs turned plain
+  std::map<uint64_t, std::vector<uint8_t>> xattr_patch_;  // segment -> new record
+  std::map<uint64_t, uint64_t> coll_memo_;   // directory -> nearest collection
+  // Segments / index blobs the catalogue does not keep -> (code, message);
+  // an empty code: already reported.
+  std::map<uint64_t, std::pair<std::string, std::string>> stray_;
 };
 
 }  // namespace vexfs::offline

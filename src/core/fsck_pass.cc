@@ -145,6 +145,8 @@ Status Checker::CheckInode(uint64_t ino, const vexfs_inode& inode) {
   in.parent = Le64(inode.i_parent);
   in.size = Le64(inode.i_size);
   in.blocks = Le64(inode.i_blocks);
+  in.vector = Le64(inode.i_vector);
+  in.generation = Le32(inode.i_generation);
   in.reserved = ino != VEXFS_ROOT_INO && ino < VEXFS_FIRST_INO;
 
   uint32_t bad_flags = 0;
@@ -253,6 +255,7 @@ Status Checker::CheckInode(uint64_t ino, const vexfs_inode& inode) {
       ea_users_[e.ea_ino].push_back({ino, e.value_len});
     }
   }
+  NoteVectorInode(ino, in, xl);
 
   const bool rebuilding =
       in.rebuild_extents || in.rewrite_xattrs || (IsDir(mode) && dirs_[ino].rebuild);
@@ -345,6 +348,10 @@ Status Checker::Pass2() {
     to_clear_.insert(ino);
   }
 
+  // The vector catalogue, segments and index blobs (fsck_vector.cc): decides
+  // which hidden inodes stay before directory entries are judged.
+  VEXFS_RETURN_IF_ERROR(CheckCatalogue());
+
   // Directory entries.
   for (auto& [dino, d] : dirs_) {
     Ino& dir = inodes_[dino];
@@ -362,6 +369,8 @@ Status Checker::Pass2() {
         why = "dir.entry_to_ea_inode";
       } else if (orphans_.count(e.ino)) {
         why = "dir.entry_to_orphan";
+      } else if (it->second.vec_hidden) {
+        why = "dir.entry_to_vector_inode";
       } else if (IsDir(it->second.mode) && it->second.parent_dir != 0) {
         why = "dir.hardlink";
       }
@@ -387,6 +396,9 @@ Status Checker::Pass2() {
     }
     d.entries = std::move(kept);
   }
+
+  // Vectors of files; stray segments and index blobs (fsck_vector.cc).
+  VEXFS_RETURN_IF_ERROR(CheckVectorFiles());
 
   // Reachability from the root.
   auto mark = [&](uint64_t start) {
@@ -520,6 +532,8 @@ Status Checker::Pass2() {
       }
     } else if (in.flags & VEXFS_INODE_FL_EA) {
       continue;  // checked with its xattr
+    } else if (in.vec_hidden) {
+      continue;  // checked with the catalogue
     } else if (orphans_.count(ino)) {
       want = 0;
     } else {

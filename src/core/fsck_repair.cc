@@ -249,6 +249,16 @@ Status Checker::RewriteXattrs(uint64_t ino, Ino& in, vexfs_inode* inode) {
   auto keep = [&](const XattrEntry& e) {
     return !((e.flags & VEXFS_XATTR_FL_EA_INODE) && in.drop_ea.count(e.ea_ino));
   };
+  // A patched collection record (fsck_vector.cc) keeps its size, so it
+  // fits where the old one was.
+  if (auto p = xattr_patch_.find(ino); p != xattr_patch_.end()) {
+    for (auto& e : xl.entries) {
+      if (e.index == VEXFS_XATTR_INDEX_TRUSTED && e.name == "vexfs.collection" &&
+          !(e.flags & VEXFS_XATTR_FL_EA_INODE) && e.value.size() == p->second.size()) {
+        e.value = p->second;
+      }
+    }
+  }
   uint8_t area[VEXFS_XATTR_INLINE] = {};
   size_t pos = 0;
   for (const auto& e : xl.entries) {
@@ -326,8 +336,10 @@ Status Checker::ApplyRepairs() {
     if (in.rewrite_xattrs) VEXFS_RETURN_IF_ERROR(RewriteXattrs(ino, in, &inode));
     if (in.rebuild_extents) VEXFS_RETURN_IF_ERROR(RebuildExtents(ino, in, &inode));
     if (d && d->rebuild) VEXFS_RETURN_IF_ERROR(RebuildDir(ino, *d, &inode));
+    inode.i_mode = ToLe16(in.mode);
     inode.i_links = ToLe32(in.links);
     inode.i_flags = ToLe32(in.flags);
+    inode.i_vector = ToLe64(in.vector);
     inode.i_parent = ToLe64(in.parent);
     if (d) {
       in.size = in.nodes.size() * VEXFS_BLOCK_SIZE;

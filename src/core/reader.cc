@@ -8,6 +8,8 @@
 #include <string>
 #include <unordered_set>
 
+#include "vexfs/crc32c.h"
+
 namespace vexfs::offline {
 namespace {
 
@@ -562,6 +564,235 @@ void ReadXattrs(VolumeReader& r, uint64_t ino, const vexfs_inode& inode, XattrLi
     Add(&out->issues, "xattr.bad_used",
         who + "block xb_used " + Num(used) + " but entries use " + Num(consumed));
   }
+}
+
+// ---- Vector layer ------------------------------------------------------
+
+const XattrEntry* FindXattr(const XattrList& xl, uint8_t index, std::string_view name) {
+  for (const auto& e : xl.entries) {
+    if (e.index == index && e.name == name) return &e;
+  }
+  return nullptr;
+}
+
+bool ParseCollection(const std::vector<uint8_t>& value, vexfs_collection* out, std::string* why) {
+  if (value.size() != sizeof(vexfs_collection)) {
+    *why = "record is " + Num(value.size()) + " bytes, expected " + Num(sizeof(vexfs_collection));
+    return false;
+  }
+  vexfs_collection c;
+  std::memcpy(&c, value.data(), sizeof(c));
+  const uint32_t dim = Le32(c.vc_dim);
+  vexfs_collection z = c;
+  z.vc_crc = 0;
+  if (Le32(c.vc_magic) != VEXFS_COLLECTION_MAGIC) {
+    *why = "bad magic";
+  } else if (Le16(c.vc_version) != 1 || Le16(c.vc_size) != sizeof(vexfs_collection)) {
+    *why = "version " + Num(Le16(c.vc_version)) + ", size " + Num(Le16(c.vc_size));
+  } else if (Crc32c(&z, sizeof(z)) != Le32(c.vc_crc)) {
+    *why = "checksum mismatch";
+  } else if (dim == 0 || dim > VEXFS_VECTOR_MAX_DIM) {
+    *why = "dimension " + Num(dim);
+  } else if (c.vc_metric > VEXFS_METRIC_COSINE || c.vc_element_type > VEXFS_ELEM_I8 ||
+             c.vc_index_kind > VEXFS_INDEX_LSH) {
+    *why = "metric " + Num(c.vc_metric) + ", element type " + Num(c.vc_element_type) +
+           ", index kind " + Num(c.vc_index_kind);
+  } else if (Le32(c.vc_slot_size) != vexfs_slot_size(dim)) {
+    *why = "slot size " + Num(Le32(c.vc_slot_size)) + ", expected " + Num(vexfs_slot_size(dim));
+  } else if (Le32(c.vc_index_state) > VEXFS_INDEX_STATE_VALID) {
+    *why = "index state " + Num(Le32(c.vc_index_state));
+  } else {
+    *out = c;
+    return true;
+  }
+  return false;
+}
+
+bool CollectionOfSegment(const XattrList& xl, vexfs_collection* out, std::string* why) {
+  // VEXFS_COLLECTION_XATTR without its "trusted." prefix.
+  const XattrEntry* e = FindXattr(xl, VEXFS_XATTR_INDEX_TRUSTED, "vexfs.collection");
+  if (e == nullptr) {
+    *why = "no " VEXFS_COLLECTION_XATTR " xattr";
+    return false;
+  }
+  if (e->flags & VEXFS_XATTR_FL_EA_INODE) {
+    *why = VEXFS_COLLECTION_XATTR " stored in an EA inode";
+    return false;
+  }
+  return ParseCollection(e->value, out, why);
+}
+
+uint32_t SlotCrc(const uint8_t* slot, uint32_t dim) {
+  vexfs_vslot h;
+  std::memcpy(&h, slot, sizeof(h));
+  h.vs_crc = 0;
+  const uint32_t crc = Crc32cExtend(~0u, &h, sizeof(h));
+  return ~Crc32cExtend(crc, slot + sizeof(h), size_t{dim} * 4);
+}
+
+const char* MetricName(uint32_t metric) {
+  switch (metric) {
+    case VEXFS_METRIC_L2:
+      return "l2";
+    case VEXFS_METRIC_IP:
+      return "ip";
+    case VEXFS_METRIC_COSINE:
+      return "cosine";
+    default:
+      return "?";
+  }
+}
+
+const char* ElementTypeName(uint32_t type) {
+  switch (type) {
+    case VEXFS_ELEM_F32:
+      return "f32";
+    case VEXFS_ELEM_F16:
+      return "f16";
+    case VEXFS_ELEM_I8:
+      return "i8";
+    default:
+      return "?";
+  }
+}
+
+const char* IndexKindName(uint32_t kind) {
+  switch (kind) {
+    case VEXFS_INDEX_FLAT:
+      return "flat";
+    case VEXFS_INDEX_HNSW:
+      return "hnsw";
+    case VEXFS_INDEX_LSH:
+      return "lsh";
+    default:
+      return "?";
+  }
+}
+
+Status FileBytes::Read(uint64_t offset, size_t len, uint8_t* out) {
+  while (len > 0) {
+    const uint64_t lblk = offset / VEXFS_BLOCK_SIZE;
+    const uint32_t in = static_cast<uint32_t>(offset % VEXFS_BLOCK_SIZE);
+    const size_t n = std::min<size_t>(len, VEXFS_BLOCK_SIZE - in);
+    if (lblk != cached_) {
+      // The extent holding lblk: the last one starting at or before it.
+      auto it = std::upper_bound(extents_.begin(), extents_.end(), lblk,
+                                 [](uint64_t b, const ExtentRec& e) { return b < e.logical; });
+      const ExtentRec* e = it == extents_.begin() ? nullptr : &*(it - 1);
+      if (e != nullptr && lblk < uint64_t{e->logical} + e->len && !e->unwritten) {
+        VEXFS_RETURN_IF_ERROR(r_.ReadBlock(e->start + (lblk - e->logical), buf_.data()));
+      } else {
+        std::memset(buf_.data(), 0, VEXFS_BLOCK_SIZE);
+      }
+      cached_ = lblk;
+    }
+    std::memcpy(out, buf_.data() + in, n);
+    out += n;
+    offset += n;
+    len -= n;
+  }
+  return Status::Ok();
+}
+
+CollectionInfo ReadCollection(VolumeReader& r, uint64_t seg, bool count_live) {
+  CollectionInfo ci;
+  ci.segment = seg;
+  const std::string who = "segment " + Num(seg) + ": ";
+  vexfs_inode in;
+  if (Status s = r.ReadInode(seg, &in); !s.ok()) {
+    Add(&ci.issues, "vec.catalogue_bad_link", who + s.message());
+    return ci;
+  }
+  if (InodeIsZero(in) || !InodeCrcOk(in) || (Le16(in.i_mode) & S_IFMT) != S_IFREG ||
+      !(Le32(in.i_flags) & VEXFS_INODE_FL_VSEGMENT)) {
+    Add(&ci.issues, "vec.catalogue_bad_link", who + "not a valid segment inode");
+    return ci;
+  }
+  ci.dir = Le64(in.i_parent);
+  XattrList xl;
+  ReadXattrs(r, seg, in, &xl);
+  std::string why;
+  ci.config_ok = CollectionOfSegment(xl, &ci.config, &why);
+  if (!ci.config_ok) {
+    Add(&ci.issues, "vec.bad_collection", who + why);
+    return ci;
+  }
+  const uint32_t ss = Le32(ci.config.vc_slot_size), dim = Le32(ci.config.vc_dim);
+  const uint64_t size = Le64(in.i_size);
+  ci.slots = size / ss;
+  if (!count_live) return ci;
+  ExtentMap m;
+  ReadExtents(r, seg, in, &m);
+  FileBytes fb(r, m.extents);
+  std::vector<uint8_t> slot(ss);
+  uint64_t next = 0;  // first slot not yet scanned
+  Status err;
+  // Only slots overlapping mapped data can be live: the scan costs at most
+  // the mapped bytes, however large i_size claims to be.
+  fb.ForEachMapped(ci.slots * ss, [&](uint64_t first, uint64_t end) {
+    for (uint64_t i = std::max(next, first / ss); i * ss < end && err.ok(); i++) {
+      next = i + 1;
+      if (Status s = fb.Read(i * ss, ss, slot.data()); !s.ok()) {
+        err = s;
+        break;
+      }
+      vexfs_vslot h;
+      std::memcpy(&h, slot.data(), sizeof(h));
+      const uint64_t owner = Le64(h.vs_owner);
+      vexfs_inode f;
+      if (owner == 0 || !r.ReadInode(owner, &f).ok() || !InodeCrcOk(f)) continue;
+      if ((Le16(f.i_mode) & S_IFMT) != S_IFREG || Le64(f.i_vector) != i + 1 ||
+          Le32(f.i_generation) != Le32(h.vs_generation)) {
+        continue;  // a stale slot (the file moved on or is gone)
+      }
+      if (SlotCrc(slot.data(), dim) != Le32(h.vs_crc)) {
+        Add(&ci.issues, "vec.slot_crc", who + "slot " + Num(i) + " of inode " + Num(owner) +
+                                            ": checksum mismatch");
+        continue;
+      }
+      ci.live++;
+    }
+  });
+  if (!err.ok()) Add(&ci.issues, "vec.io", who + err.message());
+  return ci;
+}
+
+std::vector<CollectionInfo> ListCollections(VolumeReader& r, bool count_live,
+                                            std::vector<Issue>* issues) {
+  std::vector<CollectionInfo> out;
+  std::unordered_set<uint64_t> seen;
+  uint64_t seg = Le64(r.super().s_vector_root);
+  while (seg != 0) {
+    if (!r.ValidIno(seg)) {
+      Add(issues, "vec.catalogue_bad_link", "catalogue names inode " + Num(seg));
+      break;
+    }
+    if (!seen.insert(seg).second) {
+      Add(issues, "vec.catalogue_loop", "catalogue loops back to inode " + Num(seg));
+      break;
+    }
+    vexfs_inode in;
+    if (!r.ReadInode(seg, &in).ok()) break;
+    out.push_back(ReadCollection(r, seg, count_live));
+    if (out.back().dir == 0) break;  // not a segment: its i_vector means nothing
+    seg = Le64(in.i_vector);
+  }
+  return out;
+}
+
+uint64_t FindCollection(VolumeReader& r, uint64_t ino) {
+  std::unordered_set<uint64_t> seen;
+  vexfs_inode in;
+  if (!r.ReadInode(ino, &in).ok() || !InodeCrcOk(in)) return 0;
+  if ((Le16(in.i_mode) & S_IFMT) != S_IFDIR) ino = Le64(in.i_parent);
+  while (r.ValidIno(ino) && seen.insert(ino).second) {
+    if (!r.ReadInode(ino, &in).ok() || !InodeCrcOk(in) || (Le16(in.i_mode) & S_IFMT) != S_IFDIR) {
+      return 0;
+    }
+    if (Le32(in.i_flags) & VEXFS_INODE_FL_COLLECTION) return ino;
+    ino = Le64(in.i_parent);
+  }
+  return 0;
 }
 
 // ---- Misc --------------------------------------------------------------

@@ -13,6 +13,7 @@
 #ifndef VEXFS_CORE_READER_H_
 #define VEXFS_CORE_READER_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -149,6 +150,80 @@ struct XattrList {
 void ReadXattrs(VolumeReader& r, uint64_t ino, const vexfs_inode& inode, XattrList* out);
 // "user.", "trusted.", ... for a name index; "?" for an unknown one.
 const char* XattrPrefix(uint8_t index);
+
+// ---- Vector layer ------------------------------------------------------
+
+// Finds the entry `index`/`name` (name without its prefix) in `xl`; nullptr
+// when absent.
+const XattrEntry* FindXattr(const XattrList& xl, uint8_t index, std::string_view name);
+
+// Decodes and validates a stored struct vexfs_collection: magic, version,
+// size, crc, dimension, metric / element type / index kind, slot size.
+// Context (vc_dir, the index blob) is for the caller. On failure `why` says
+// what is wrong.
+bool ParseCollection(const std::vector<uint8_t>& value, vexfs_collection* out, std::string* why);
+// The segment's collection record ("trusted.vexfs.collection").
+bool CollectionOfSegment(const XattrList& xl, vexfs_collection* out, std::string* why);
+
+// CRC of a slot: its 16-byte header with vs_crc = 0, then dim floats.
+// REQUIRES: `slot` holds vexfs_slot_size(dim) bytes.
+uint32_t SlotCrc(const uint8_t* slot, uint32_t dim);
+
+// "l2", "ip", "cosine" / "f32", "f16", "i8" / "flat", "hnsw", "lsh"; "?"
+// for an unknown value.
+const char* MetricName(uint32_t metric);
+const char* ElementTypeName(uint32_t type);
+const char* IndexKindName(uint32_t kind);
+
+// Reads byte ranges of a file through an extent map (holes and unwritten
+// extents read as zeros), keeping the last block read: reading in
+// ascending order costs one device read per block. `extents` must be
+// sorted and non-overlapping (ReadExtents' output) and outlive the reader.
+class FileBytes {
+ public:
+  FileBytes(VolumeReader& r, const std::vector<ExtentRec>& extents)
+      : r_(r), extents_(extents), buf_(VEXFS_BLOCK_SIZE) {}
+  Status Read(uint64_t offset, size_t len, uint8_t* out);
+  // Calls fn(first, end) for each maximal byte range [first, end) below
+  // `size` that written extents map, in order.
+  template <typename Fn>
+  void ForEachMapped(uint64_t size, Fn fn) const {
+    for (const auto& e : extents_) {
+      if (e.unwritten) continue;
+      const uint64_t first = uint64_t{e.logical} * VEXFS_BLOCK_SIZE;
+      if (first >= size) break;
+      const uint64_t end = std::min<uint64_t>(size, (uint64_t{e.logical} + e.len) * VEXFS_BLOCK_SIZE);
+      fn(first, end);
+    }
+  }
+
+ private:
+  VolumeReader& r_;
+  const std::vector<ExtentRec>& extents_;
+  std::vector<uint8_t> buf_;
+  uint64_t cached_ = ~0ull;  // logical block in buf_
+};
+
+// One collection as the offline tools see it.
+struct CollectionInfo {
+  uint64_t segment = 0;
+  uint64_t dir = 0;  // the segment's i_parent
+  bool config_ok = false;
+  vexfs_collection config{};
+  uint64_t slots = 0;  // i_size / slot size
+  uint64_t live = 0;   // slots whose owner's i_vector points back (CountLive)
+  std::vector<Issue> issues;
+};
+
+// Walks the catalogue from s_vector_root (bounded by a visited set) and
+// reads each segment's record; with `count_live`, also scans its slots.
+std::vector<CollectionInfo> ListCollections(VolumeReader& r, bool count_live,
+                                            std::vector<Issue>* issues);
+// Reads the collection whose segment is `seg`.
+CollectionInfo ReadCollection(VolumeReader& r, uint64_t seg, bool count_live);
+// The nearest directory with VEXFS_INODE_FL_COLLECTION at or above `ino`,
+// following i_parent (bounded); 0 when none.
+uint64_t FindCollection(VolumeReader& r, uint64_t ino);
 
 // ---- Misc --------------------------------------------------------------
 

@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <map>
 
 #include "core/journal.h"
 #include "core/reader.h"
 #include "fsck_test_util.h"
+#include "vexfs/crc32c.h"
 
 namespace vexfs::testing {
 namespace {
@@ -964,6 +966,729 @@ TEST(FsckTest, ReservedDirectoryIsARoot) {
   img.MkFile(VEXFS_VECTOR_INO, "segment-0", 2);
   CheckReport r = Check(&img.dev, false);
   EXPECT_TRUE(r.problems.empty()) << Dump(r);
+}
+
+}  // namespace
+}  // namespace vexfs::testing
+
+// ---- Vector layer -----------------------------------------------------------
+
+namespace vexfs::testing {
+namespace {
+
+// A volume with two collections laid out byte by byte as the vector layer
+// writes them: /coll (dim 100, an index blob, vectors in /coll/a0 slot 0,
+// /coll/a1 slot 9, which straddles a block boundary, and /coll/sub/deep
+// slot 5; slot 3 is stale) and /coll2 (dim 4, /coll2/b0 slot 1). The
+// catalogue is s_vector_root -> seg -> seg2.
+struct VecImg : Populated {
+  static constexpr uint32_t kDim = 100, kDim2 = 4;
+  uint64_t coll, sub, seg, idx, coll2, seg2, a0, a1, deep, plain, b0;
+  std::map<uint64_t, uint64_t> xblock, data;  // segment -> xattr block, first data block
+
+  VecImg() {
+    sb.s_feature_incompat = ToLe32(Le32(sb.s_feature_incompat) | VEXFS_FEATURE_INCOMPAT_VECTORS);
+    StoreSuper();
+    coll = MkDir(VEXFS_ROOT_INO, "coll");
+    sub = MkDir(coll, "sub");
+    seg = MkSegment(coll, kDim, 12);
+    coll2 = MkDir(VEXFS_ROOT_INO, "coll2");
+    seg2 = MkSegment(coll2, kDim2, 2);
+    a0 = MkVecFile(coll, "a0", seg, 0);
+    a1 = MkVecFile(coll, "a1", seg, 9);
+    deep = MkVecFile(sub, "deep", seg, 5);
+    plain = MkFile(coll, "plain", 1);
+    PutSlot(seg, 3, a0, 1, 3.0f);  // stale: a0 lives in slot 0
+    b0 = MkVecFile(coll2, "b0", seg2, 1);
+    // The index blob of /coll.
+    idx = AllocIno();
+    const uint64_t blk = AllocBlocks(2);
+    std::vector<uint8_t> blob(5000);
+    for (size_t i = 0; i < blob.size(); i++) blob[i] = static_cast<uint8_t>(i * 7 + 1);
+    std::memcpy(Raw(blk), blob.data(), blob.size());
+    vexfs_inode in = NewInode(S_IFREG, 1);
+    in.i_flags = ToLe32(VEXFS_INODE_FL_VINDEX);
+    in.i_parent = ToLe64(seg);
+    SetInlineExtents(&in, {Ext(0, 2, blk)});
+    in.i_size = ToLe64(blob.size());
+    in.i_blocks = ToLe64(2);
+    PutInode(idx, in);
+    vexfs_collection c = Record(seg);
+    c.vc_index_ino = ToLe64(idx);
+    c.vc_index_bytes = ToLe64(blob.size());
+    c.vc_index_crc = ToLe32(Crc32c(blob.data(), blob.size()));
+    c.vc_index_state = ToLe32(VEXFS_INDEX_STATE_VALID);
+    PutRecord(seg, c);
+    // The catalogue.
+    SetVector(seg, seg2);
+    sb.s_vector_root = ToLe64(seg);
+    StoreSuper();
+  }
+
+  void SetVector(uint64_t ino, uint64_t v) {
+    vexfs_inode in = Inode(ino);
+    in.i_vector = ToLe64(v);
+    PutInode(ino, in);
+  }
+  void SetFlags(uint64_t ino, uint32_t flags) {
+    vexfs_inode in = Inode(ino);
+    in.i_flags = ToLe32(flags);
+    PutInode(ino, in);
+  }
+  uint32_t Flags(uint64_t ino) { return Le32(Inode(ino).i_flags); }
+  uint64_t Vector(uint64_t ino) { return Le64(Inode(ino).i_vector); }
+
+  // The collection record lives in the segment's xattr block (too big for
+  // the inline area): one entry, name "vexfs.collection", 128-byte value.
+  static constexpr size_t kValueOff = VEXFS_XATTR_BLOCK_HDR + 8 + 16;
+  vexfs_collection Record(uint64_t s) {
+    vexfs_collection c;
+    std::memcpy(&c, Raw(xblock[s]) + kValueOff, sizeof(c));
+    return c;
+  }
+  // Stores `c` with a fresh crc (seal = false keeps the crc as given).
+  void PutRecord(uint64_t s, vexfs_collection c, bool seal = true) {
+    if (seal) {
+      c.vc_crc = 0;
+      c.vc_crc = ToLe32(Crc32c(&c, sizeof(c)));
+    }
+    std::memcpy(Raw(xblock[s]) + kValueOff, &c, sizeof(c));
+    Reseal(xblock[s]);
+  }
+
+  uint64_t MkSegment(uint64_t dir, uint32_t dim, uint32_t nslots) {
+    const uint64_t ino = AllocIno();
+    const uint32_t ss = vexfs_slot_size(dim);
+    const uint64_t bytes = uint64_t{nslots} * ss;
+    const uint32_t nblocks = static_cast<uint32_t>((bytes + VEXFS_BLOCK_SIZE - 1) / VEXFS_BLOCK_SIZE);
+    const uint64_t blk = AllocBlocks(nblocks);
+    std::memset(Raw(blk), 0, uint64_t{nblocks} * VEXFS_BLOCK_SIZE);
+    const uint64_t xb = AllocBlocks(1);
+    InitBlockHeader(Raw(xb), VEXFS_XATTR_MAGIC, xb, ino);
+    auto* x = reinterpret_cast<vexfs_xattr_block*>(Raw(xb));
+    vexfs_xattr_entry e{};
+    e.xe_name_index = VEXFS_XATTR_INDEX_TRUSTED;
+    e.xe_name_len = 16;
+    e.xe_value_len = ToLe32(sizeof(vexfs_collection));
+    std::memcpy(x->xb_space, &e, sizeof(e));
+    std::memcpy(x->xb_space + 8, "vexfs.collection", 16);
+    x->xb_count = ToLe32(1);
+    x->xb_used = ToLe32(8 + 16 + sizeof(vexfs_collection));
+    xblock[ino] = xb;
+    data[ino] = blk;
+    vexfs_collection c{};
+    c.vc_magic = ToLe32(VEXFS_COLLECTION_MAGIC);
+    c.vc_version = ToLe16(1);
+    c.vc_size = ToLe16(sizeof(c));
+    c.vc_dim = ToLe32(dim);
+    c.vc_metric = VEXFS_METRIC_COSINE;
+    c.vc_element_type = VEXFS_ELEM_F32;
+    c.vc_index_kind = VEXFS_INDEX_HNSW;
+    c.vc_slot_size = ToLe32(ss);
+    c.vc_param[0] = ToLe16(16);
+    c.vc_dir = ToLe64(dir);
+    c.vc_created = ToLe64(1700000000);
+    PutRecord(ino, c);
+    vexfs_inode in = NewInode(S_IFREG, 1);
+    in.i_flags = ToLe32(VEXFS_INODE_FL_VSEGMENT);
+    in.i_parent = ToLe64(dir);
+    SetInlineExtents(&in, {Ext(0, nblocks, blk)});
+    in.i_size = ToLe64(bytes);
+    in.i_blocks = ToLe64(nblocks + 1);
+    in.i_xattr_block = ToLe64(xb);
+    PutInode(ino, in);
+    vexfs_inode d = Inode(dir);
+    d.i_flags = ToLe32(Le32(d.i_flags) | VEXFS_INODE_FL_COLLECTION);
+    d.i_vector = ToLe64(ino);
+    PutInode(dir, d);
+    return ino;
+  }
+  uint8_t* SlotPtr(uint64_t s, uint64_t slot) {
+    return Raw(data[s]) + slot * Le32(Record(s).vc_slot_size);
+  }
+  void PutSlot(uint64_t s, uint64_t slot, uint64_t owner, uint32_t gen, float base) {
+    const uint32_t dim = Le32(Record(s).vc_dim);
+    uint8_t* p = SlotPtr(s, slot);
+    vexfs_vslot h{};
+    h.vs_owner = ToLe64(owner);
+    h.vs_generation = ToLe32(gen);
+    std::memcpy(p, &h, sizeof(h));
+    for (uint32_t i = 0; i < dim; i++) {
+      const float f = base + 0.25f * static_cast<float>(i);
+      std::memcpy(p + 16 + 4 * i, &f, 4);
+    }
+    h.vs_crc = ToLe32(offline::SlotCrc(p, dim));
+    std::memcpy(p, &h, sizeof(h));
+  }
+  uint64_t MkVecFile(uint64_t dir, const std::string& name, uint64_t s, uint64_t slot) {
+    const uint64_t f = MkFile(dir, name, 1);
+    vexfs_inode in = Inode(f);
+    in.i_parent = ToLe64(dir);
+    in.i_vector = ToLe64(slot + 1);
+    PutInode(f, in);
+    PutSlot(s, slot, f, Le32(in.i_generation), static_cast<float>(f));
+    return f;
+  }
+};
+
+TEST(FsckVecTest, HandBuiltCollectionsAreClean) {
+  VecImg img;
+  CheckReport r = Check(&img.dev, false);
+  EXPECT_TRUE(r.problems.empty()) << Dump(r);
+  EXPECT_EQ(FsckExitCode(r), 0);
+  const auto before = img.dev.image();
+  CheckReport y = Check(&img.dev, true);
+  EXPECT_TRUE(y.problems.empty()) << Dump(y);
+  EXPECT_TRUE(before == img.dev.image());
+  // The reader sees both collections and counts the live slots only.
+  auto rd = offline::VolumeReader::Open(&img.dev);
+  ASSERT_TRUE(rd.ok());
+  std::vector<offline::Issue> issues;
+  auto list = offline::ListCollections(**rd, true, &issues);
+  EXPECT_TRUE(issues.empty());
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].dir, img.coll);
+  EXPECT_EQ(Le32(list[0].config.vc_dim), VecImg::kDim);
+  EXPECT_EQ(list[0].slots, 12u);
+  EXPECT_EQ(list[0].live, 3u);
+  EXPECT_TRUE(list[0].issues.empty());
+  EXPECT_EQ(list[1].dir, img.coll2);
+  EXPECT_EQ(list[1].live, 1u);
+  EXPECT_EQ(offline::FindCollection(**rd, img.deep), img.coll);
+  EXPECT_EQ(offline::FindCollection(**rd, img.coll2), img.coll2);
+  EXPECT_EQ(offline::FindCollection(**rd, img.a), 0u);
+}
+
+TEST(FsckVecTest, FeatureBitClearIsSet) {
+  VecImg img;
+  img.sb.s_feature_incompat =
+      ToLe32(Le32(img.sb.s_feature_incompat) & ~VEXFS_FEATURE_INCOMPAT_VECTORS);
+  img.StoreSuper();
+  DetectRepairClean(&img.dev, "vec.no_feature");
+  img.LoadSuper();
+  EXPECT_TRUE(Le32(img.sb.s_feature_incompat) & VEXFS_FEATURE_INCOMPAT_VECTORS);
+  EXPECT_EQ(img.Vector(img.a1), 10u);
+}
+
+TEST(FsckVecTest, FeatureBitClearWithStrayVectorOnly) {
+  Populated img;
+  vexfs_inode in = img.Inode(img.b);
+  in.i_vector = ToLe64(1);
+  img.PutInode(img.b, in);
+  DetectRepairClean(&img.dev, "vec.no_feature");
+  img.LoadSuper();
+  EXPECT_FALSE(Le32(img.sb.s_feature_incompat) & VEXFS_FEATURE_INCOMPAT_VECTORS);
+  EXPECT_EQ(Le64(img.Inode(img.b).i_vector), 0u);
+}
+
+TEST(FsckVecTest, CollectionFlagOnRegularFile) {
+  VecImg img;
+  img.SetFlags(img.plain, VEXFS_INODE_FL_COLLECTION);
+  DetectRepairClean(&img.dev, "vec.bad_flags");
+  EXPECT_EQ(img.Flags(img.plain), 0u);
+}
+
+TEST(FsckVecTest, SegmentFlagOnDirectory) {
+  VecImg img;
+  img.SetFlags(img.sub, VEXFS_INODE_FL_VSEGMENT);
+  DetectRepairClean(&img.dev, "vec.bad_flags");
+  EXPECT_EQ(img.Vector(img.deep), 6u);  // its vector is still good
+}
+
+TEST(FsckVecTest, CatalogueRootNotASegment) {
+  VecImg img;
+  img.sb.s_vector_root = ToLe64(img.plain);
+  img.StoreSuper();
+  DetectRepairClean(&img.dev, "vec.catalogue_bad_link");
+  // Both collections are relinked, nothing is lost.
+  img.LoadSuper();
+  EXPECT_EQ(Le64(img.sb.s_vector_root), img.seg);
+  EXPECT_EQ(img.Vector(img.seg), img.seg2);
+  EXPECT_TRUE(img.Flags(img.coll2) & VEXFS_INODE_FL_COLLECTION);
+  EXPECT_EQ(img.Vector(img.b0), 2u);
+}
+
+TEST(FsckVecTest, CatalogueOutOfRange) {
+  VecImg img;
+  img.SetVector(img.seg, img.g.inode_count + 5);
+  DetectRepairClean(&img.dev, "vec.catalogue_bad_link");
+  EXPECT_EQ(img.Vector(img.seg), img.seg2);
+}
+
+TEST(FsckVecTest, CatalogueLoop) {
+  VecImg img;
+  img.SetVector(img.seg2, img.seg);
+  DetectRepairClean(&img.dev, "vec.catalogue_loop");
+  EXPECT_EQ(img.Vector(img.seg2), 0u);
+}
+
+TEST(FsckVecTest, SegmentMissingFromCatalogue) {
+  VecImg img;
+  img.SetVector(img.seg, 0);
+  DetectRepairClean(&img.dev, "vec.segment_unlisted");
+  EXPECT_EQ(img.Vector(img.seg), img.seg2);
+}
+
+TEST(FsckVecTest, SegmentWrongParentDissolvesCollection) {
+  VecImg img;
+  vexfs_inode in = img.Inode(img.seg2);
+  in.i_parent = ToLe64(VEXFS_ROOT_INO);
+  img.PutInode(img.seg2, in);
+  DetectRepairClean(&img.dev, "vec.segment_bad_parent");
+  // The segment is freed with its blocks (the clean second pass shows no
+  // leak), /coll2 is a plain directory and b0 lost its vector.
+  EXPECT_TRUE(offline::InodeIsZero(img.Inode(img.seg2)));
+  EXPECT_FALSE(img.Flags(img.coll2) & VEXFS_INODE_FL_COLLECTION);
+  EXPECT_EQ(img.Vector(img.coll2), 0u);
+  EXPECT_EQ(img.Vector(img.b0), 0u);
+  img.LoadSuper();
+  EXPECT_EQ(Le64(img.sb.s_vector_root), img.seg);
+  EXPECT_EQ(img.Vector(img.seg), 0u);
+  EXPECT_EQ(img.Vector(img.a0), 1u);  // the other collection is untouched
+}
+
+TEST(FsckVecTest, CollectionDirectoryWithoutSegment) {
+  VecImg img;
+  img.SetVector(img.coll2, 0);
+  CheckReport r = Check(&img.dev, false);
+  EXPECT_TRUE(r.Has("vec.segment_bad_parent")) << Dump(r);
+  DetectRepairClean(&img.dev, "vec.collection_no_segment");
+  EXPECT_FALSE(img.Flags(img.coll2) & VEXFS_INODE_FL_COLLECTION);
+  EXPECT_EQ(img.Vector(img.b0), 0u);
+}
+
+TEST(FsckVecTest, CollectionRecordBadCrc) {
+  VecImg img;
+  vexfs_collection c = img.Record(img.seg);
+  c.vc_created = ToLe64(1);
+  img.PutRecord(img.seg, c, /*seal=*/false);
+  DetectRepairClean(&img.dev, "vec.bad_collection");
+  EXPECT_FALSE(img.Flags(img.coll) & VEXFS_INODE_FL_COLLECTION);
+  EXPECT_EQ(img.Vector(img.a0), 0u);
+  EXPECT_EQ(img.Vector(img.deep), 0u);
+  EXPECT_TRUE(offline::InodeIsZero(img.Inode(img.seg)));
+  EXPECT_TRUE(offline::InodeIsZero(img.Inode(img.idx)));  // its index goes too
+  img.LoadSuper();
+  EXPECT_EQ(Le64(img.sb.s_vector_root), img.seg2);
+}
+
+TEST(FsckVecTest, CollectionRecordBadSlotSize) {
+  VecImg img;
+  vexfs_collection c = img.Record(img.seg2);
+  c.vc_slot_size = ToLe32(24);
+  img.PutRecord(img.seg2, c);
+  DetectRepairClean(&img.dev, "vec.bad_collection");
+}
+
+TEST(FsckVecTest, CollectionRecordBadDimension) {
+  VecImg img;
+  vexfs_collection c = img.Record(img.seg2);
+  c.vc_dim = ToLe32(VEXFS_VECTOR_MAX_DIM + 1);
+  c.vc_slot_size = ToLe32(vexfs_slot_size(VEXFS_VECTOR_MAX_DIM + 1));
+  img.PutRecord(img.seg2, c);
+  DetectRepairClean(&img.dev, "vec.bad_collection");
+}
+
+TEST(FsckVecTest, CollectionRecordBadMetric) {
+  VecImg img;
+  vexfs_collection c = img.Record(img.seg2);
+  c.vc_metric = 9;
+  img.PutRecord(img.seg2, c);
+  DetectRepairClean(&img.dev, "vec.bad_collection");
+}
+
+TEST(FsckVecTest, CollectionRecordNamesAnotherDirectory) {
+  VecImg img;
+  vexfs_collection c = img.Record(img.seg2);
+  c.vc_dir = ToLe64(img.coll);
+  img.PutRecord(img.seg2, c);
+  DetectRepairClean(&img.dev, "vec.bad_collection");
+}
+
+TEST(FsckVecTest, CollectionRecordMissing) {
+  VecImg img;
+  auto* x = reinterpret_cast<vexfs_xattr_block*>(img.Raw(img.xblock[img.seg2]));
+  x->xb_space[8] = 'X';  // "Xexfs.collection"
+  img.Reseal(img.xblock[img.seg2]);
+  DetectRepairClean(&img.dev, "vec.bad_collection");
+}
+
+TEST(FsckVecTest, SegmentSizeNotSlotMultiple) {
+  VecImg img;
+  vexfs_inode in = img.Inode(img.seg);
+  in.i_size = ToLe64(Le64(in.i_size) - 100);
+  img.PutInode(img.seg, in);
+  DetectRepairClean(&img.dev, "vec.segment_bad_size");
+  EXPECT_EQ(Le64(img.Inode(img.seg).i_size), 11u * vexfs_slot_size(VecImg::kDim));
+  EXPECT_EQ(img.Vector(img.a1), 10u);  // slot 9 is still inside
+}
+
+TEST(FsckVecTest, SegmentBadMode) {
+  VecImg img;
+  vexfs_inode in = img.Inode(img.seg);
+  in.i_mode = ToLe16(S_IFREG | 0644);
+  in.i_links = ToLe32(3);
+  img.PutInode(img.seg, in);
+  DetectRepairClean(&img.dev, "vec.segment_bad_inode");
+  EXPECT_EQ(Le16(img.Inode(img.seg).i_mode), S_IFREG);
+  EXPECT_EQ(Le32(img.Inode(img.seg).i_links), 1u);
+}
+
+TEST(FsckVecTest, SegmentNamedByDirectory) {
+  VecImg img;
+  img.AddEntry(VEXFS_ROOT_INO, "peek", img.seg, VEXFS_FT_REG);
+  DetectRepairClean(&img.dev, "dir.entry_to_vector_inode");
+  auto rd = offline::VolumeReader::Open(&img.dev);
+  ASSERT_TRUE(rd.ok());
+  EXPECT_FALSE(offline::ResolvePath(**rd, "/peek").ok());
+  EXPECT_TRUE(img.Flags(img.coll) & VEXFS_INODE_FL_COLLECTION);
+}
+
+TEST(FsckVecTest, StraySegmentIsFreed) {
+  VecImg img;
+  // A segment no collection names (a third one, parent /dir1).
+  const uint64_t s = img.MkSegment(img.dir1, 8, 1);
+  img.SetFlags(img.dir1, 0);
+  img.SetVector(img.dir1, 0);
+  DetectRepairClean(&img.dev, "vec.segment_bad_parent");
+  EXPECT_TRUE(offline::InodeIsZero(img.Inode(s)));
+}
+
+TEST(FsckVecTest, SegmentFlagOnLinkedFileIsCleared) {
+  VecImg img;
+  img.SetFlags(img.b, VEXFS_INODE_FL_VSEGMENT);
+  DetectRepairClean(&img.dev, "vec.segment_bad_parent");
+  EXPECT_EQ(img.Flags(img.b), 0u);  // kept as the plain file it is
+  auto rd = offline::VolumeReader::Open(&img.dev);
+  EXPECT_TRUE(offline::ResolvePath(**rd, "/dir1/b.bin").ok());
+}
+
+TEST(FsckVecTest, FileSlotPastSegment) {
+  VecImg img;
+  img.SetVector(img.a0, 13);
+  DetectRepairClean(&img.dev, "vec.bad_slot");
+  EXPECT_EQ(img.Vector(img.a0), 0u);
+  EXPECT_EQ(img.Vector(img.a1), 10u);
+}
+
+TEST(FsckVecTest, FileSlotOwnedByAnotherInode) {
+  VecImg img;
+  img.SetVector(img.a0, 4);  // slot 3: the stale copy, owner a0... ->
+  img.PutSlot(img.seg, 3, img.plain, 1, 1.0f);  // ... now owned by plain
+  DetectRepairClean(&img.dev, "vec.slot_owner");
+  EXPECT_EQ(img.Vector(img.a0), 0u);
+}
+
+TEST(FsckVecTest, FileSlotWrongGeneration) {
+  VecImg img;
+  img.PutSlot(img.seg, 9, img.a1, 7, 2.0f);
+  DetectRepairClean(&img.dev, "vec.slot_owner");
+  EXPECT_EQ(img.Vector(img.a1), 0u);
+}
+
+TEST(FsckVecTest, FileSlotBadCrc) {
+  VecImg img;
+  img.SlotPtr(img.seg, 9)[16 + 4 * 90] ^= 0x40;  // in the second block of the slot
+  DetectRepairClean(&img.dev, "vec.slot_crc");
+  EXPECT_EQ(img.Vector(img.a1), 0u);
+  EXPECT_EQ(img.Vector(img.a0), 1u);
+}
+
+TEST(FsckVecTest, TwoFilesShareASlot) {
+  VecImg img;
+  vexfs_inode in = img.Inode(img.plain);
+  in.i_parent = ToLe64(img.coll);
+  in.i_vector = ToLe64(10);  // a1's slot
+  img.PutInode(img.plain, in);
+  DetectRepairClean(&img.dev, "vec.shared_slot");
+  EXPECT_EQ(img.Vector(img.plain), 0u);
+  EXPECT_EQ(img.Vector(img.a1), 10u);
+}
+
+TEST(FsckVecTest, FileVectorOutsideCollections) {
+  VecImg img;
+  vexfs_inode in = img.Inode(img.b);
+  in.i_parent = ToLe64(img.dir1);
+  in.i_vector = ToLe64(1);
+  img.PutInode(img.b, in);
+  DetectRepairClean(&img.dev, "vec.no_collection");
+  EXPECT_EQ(img.Vector(img.b), 0u);
+}
+
+TEST(FsckVecTest, VectorOnSymlink) {
+  VecImg img;
+  img.SetVector(img.link, 1);
+  DetectRepairClean(&img.dev, "vec.stray_vector");
+  EXPECT_EQ(img.Vector(img.link), 0u);
+}
+
+TEST(FsckVecTest, VectorOnPlainDirectory) {
+  VecImg img;
+  img.SetVector(img.sub, img.seg);
+  DetectRepairClean(&img.dev, "vec.stray_vector");
+  EXPECT_EQ(img.Vector(img.deep), 6u);
+}
+
+TEST(FsckVecTest, IndexBlobWrongSize) {
+  VecImg img;
+  vexfs_inode in = img.Inode(img.idx);
+  in.i_size = ToLe64(4000);
+  img.PutInode(img.idx, in);
+  DetectRepairClean(&img.dev, "vec.index_mismatch");
+  EXPECT_EQ(Le32(img.Record(img.seg).vc_index_state), VEXFS_INDEX_STATE_STALE);
+  EXPECT_EQ(Le64(img.Record(img.seg).vc_index_ino), img.idx);
+}
+
+TEST(FsckVecTest, IndexBlobBadChecksum) {
+  VecImg img;
+  const uint64_t blk = img.FirstBlock(img.idx);
+  img.Raw(blk + 1)[10] ^= 1;
+  DetectRepairClean(&img.dev, "vec.index_mismatch");
+  EXPECT_EQ(Le32(img.Record(img.seg).vc_index_state), VEXFS_INDEX_STATE_STALE);
+}
+
+TEST(FsckVecTest, IndexBlobNotAnIndexInode) {
+  VecImg img;
+  vexfs_collection c = img.Record(img.seg);
+  c.vc_index_ino = ToLe64(img.plain);
+  img.PutRecord(img.seg, c);
+  CheckReport r = Check(&img.dev, false);
+  EXPECT_TRUE(r.Has("vec.stray_index")) << Dump(r);  // the real blob is now unreferenced
+  DetectRepairClean(&img.dev, "vec.bad_index");
+  EXPECT_EQ(Le64(img.Record(img.seg).vc_index_ino), 0u);
+  EXPECT_FALSE(offline::InodeIsZero(img.Inode(img.plain)));
+  EXPECT_TRUE(offline::InodeIsZero(img.Inode(img.idx)));
+}
+
+TEST(FsckVecTest, IndexBlobWrongLinks) {
+  VecImg img;
+  vexfs_inode in = img.Inode(img.idx);
+  in.i_links = ToLe32(2);
+  img.PutInode(img.idx, in);
+  DetectRepairClean(&img.dev, "vec.bad_index");
+  EXPECT_TRUE(offline::InodeIsZero(img.Inode(img.idx)));
+  EXPECT_EQ(Le32(img.Record(img.seg).vc_index_state), VEXFS_INDEX_STATE_STALE);
+}
+
+TEST(FsckVecTest, StrayIndexBlobIsFreed) {
+  VecImg img;
+  vexfs_collection c = img.Record(img.seg);
+  c.vc_index_ino = 0;
+  c.vc_index_state = ToLe32(VEXFS_INDEX_STATE_STALE);
+  img.PutRecord(img.seg, c);
+  DetectRepairClean(&img.dev, "vec.stray_index");
+  EXPECT_TRUE(offline::InodeIsZero(img.Inode(img.idx)));
+}
+
+// A dropped collection's segment and index sit on the orphan list until
+// released: legitimate, and not part of any collection.
+TEST(FsckVecTest, OrphanedSegmentIsLegitimate) {
+  VecImg img;
+  // Detach /coll2 the way DropCollection does.
+  img.SetVector(img.seg, 0);
+  img.SetFlags(img.coll2, 0);
+  img.SetVector(img.coll2, 0);
+  img.SetVector(img.b0, 0);
+  vexfs_inode in = img.Inode(img.seg2);
+  in.i_links = 0;
+  in.i_flags = ToLe32(VEXFS_INODE_FL_VSEGMENT | VEXFS_INODE_FL_ORPHAN);
+  img.PutInode(img.seg2, in);
+  img.sb.s_orphan_head = ToLe64(img.seg2);
+  img.StoreSuper();
+  CheckReport r = Check(&img.dev, false);
+  EXPECT_TRUE(r.problems.empty()) << Dump(r);
+  EXPECT_EQ(r.orphans, 1u);
+  CheckReport y = Check(&img.dev, true);
+  EXPECT_EQ(y.errors_left(), 0u) << Dump(y);
+  CheckReport again = Check(&img.dev, false);
+  EXPECT_TRUE(again.problems.empty()) << Dump(again);
+}
+
+}  // namespace
+}  // namespace vexfs::testing
+
+namespace vexfs::testing {
+namespace {
+
+// Collections built through the Filesystem (the lead's vector layer): the
+// volume it leaves must check clean, and corruptions of what it wrote are
+// found.
+struct FsVec {
+  MemoryDevice dev{8192};
+  uint64_t c1 = 0, c2 = 0, sub = 0, f0 = 0, moved = 0;
+  static constexpr uint32_t kDim = 24;
+
+  static std::vector<uint8_t> Vec(float base, uint32_t dim = kDim) {
+    std::vector<uint8_t> v(dim * 4);
+    for (uint32_t i = 0; i < dim; i++) {
+      const float f = base + static_cast<float>(i) * 0.5f;
+      std::memcpy(v.data() + 4 * i, &f, 4);
+    }
+    return v;
+  }
+
+  // Builds the volume; `unmount` false leaves it as a power cut after the
+  // last Sync would (the journal may hold transactions).
+  bool Build(bool unmount = true) {
+    FormatOptions fo;
+    fo.seed = 11;
+    if (!Format(&dev, fo).ok()) return false;
+    MountOptions mo;
+    mo.commit_interval_ms = 0;
+    mo.check_permissions = false;
+    auto m = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    if (!m.ok()) return false;
+    Filesystem& fs = **m;
+    const Cred c = Cred::Root();
+    bool ok = true;
+    auto check = [&](const Status& s, const std::string& what) {
+      if (!s.ok()) {
+        ADD_FAILURE() << what << ": " << s.ToString();
+        ok = false;
+      }
+    };
+    auto mk = [&](uint64_t dir, const std::string& name) -> uint64_t {
+      auto f = fs.Mknod(dir, name, S_IFREG | 0644, 0, c);
+      check(f.status(), "create " + name);
+      return f.ok() ? f->ino : 0;
+    };
+    auto d1 = fs.Mkdir(Filesystem::kRootIno, "c1", 0755, c);
+    auto d2 = fs.Mkdir(Filesystem::kRootIno, "c2", 0755, c);
+    auto d3 = fs.Mkdir(Filesystem::kRootIno, "dropped", 0755, c);
+    check(d1.status(), "mkdir");
+    check(d2.status(), "mkdir");
+    check(d3.status(), "mkdir");
+    if (!ok) return false;
+    c1 = d1->ino;
+    c2 = d2->ino;
+    // A plain vector xattr before the collection exists is adopted by it.
+    f0 = mk(c1, "f0");
+    check(fs.SetXattr(f0, VEXFS_VECTOR_XATTR, Vec(0.5f), 0, c), "plain vector");
+    CollectionConfig cfg;
+    cfg.dim = kDim;
+    cfg.metric = VEXFS_METRIC_L2;
+    cfg.index_kind = VEXFS_INDEX_HNSW;
+    cfg.params[0] = 16;
+    check(fs.CreateCollection(c1, cfg, c), "create c1");
+    CollectionConfig cfg2 = cfg;
+    cfg2.dim = 3;
+    cfg2.metric = VEXFS_METRIC_COSINE;
+    check(fs.CreateCollection(c2, cfg2, c), "create c2");
+    check(fs.CreateCollection(d3->ino, cfg, c), "create dropped");
+    if (!ok) return false;
+    auto s = fs.Mkdir(c1, "sub", 0755, c);
+    check(s.status(), "mkdir sub");
+    if (!ok) return false;
+    sub = s->ino;
+    for (int i = 1; i < 150 && ok; i++) {
+      const uint64_t f = mk(i % 3 ? c1 : sub, "f" + std::to_string(i));
+      if (i % 7 != 0) check(fs.SetXattr(f, VEXFS_VECTOR_XATTR, Vec(float(i)), 0, c), "setxattr");
+      if (i % 10 == 0) check(fs.SetXattr(f, VEXFS_VECTOR_XATTR, Vec(-float(i)), 0, c), "update");
+    }
+    for (int i = 0; i < 5 && ok; i++) {
+      const uint64_t f = mk(c2, "g" + std::to_string(i));
+      check(fs.SetXattr(f, VEXFS_VECTOR_XATTR, Vec(float(i), 3), 0, c), "setxattr c2");
+    }
+    for (int i = 3; i < 150 && ok; i += 11) {
+      check(fs.Unlink(i % 3 ? c1 : sub, "f" + std::to_string(i), c), "unlink");
+    }
+    check(fs.RemoveXattr(f0, VEXFS_VECTOR_XATTR, c), "removexattr");
+    check(fs.SetXattr(f0, VEXFS_VECTOR_XATTR, Vec(9.0f), 0, c), "set again");
+    check(fs.Rename(c1, "f1", sub, "moved", 0, c), "rename within the collection");
+    auto mv = fs.Lookup(sub, "moved", c);
+    check(mv.status(), "lookup moved");
+    if (mv.ok()) moved = mv->ino;
+    check(fs.SaveIndexBlob(c1, std::vector<uint8_t>(9000, 0x5a)), "save index");
+    check(fs.SaveIndexBlob(c2, std::vector<uint8_t>(100, 0x11)), "save index c2");
+    check(fs.SetXattr(mk(c2, "late"), VEXFS_VECTOR_XATTR, Vec(7.0f, 3), 0, c), "stale c2");
+    check(fs.DropCollection(d3->ino, c), "drop");
+    check(fs.Sync(), "sync");
+    if (unmount) {
+      check(fs.Unmount(), "unmount");
+    } else {
+      snapshot = dev.image();
+      check(fs.Unmount(), "unmount");
+    }
+    return ok;
+  }
+  std::vector<uint8_t> snapshot;
+};
+
+TEST(FsckVecFsTest, FilesystemCollectionsAreClean) {
+  FsVec v;
+  ASSERT_TRUE(v.Build());
+  CheckReport r = Check(&v.dev, false);
+  EXPECT_TRUE(r.problems.empty()) << Dump(r);
+  EXPECT_EQ(FsckExitCode(r), 0);
+  const auto before = v.dev.image();
+  CheckReport y = Check(&v.dev, true);
+  EXPECT_TRUE(y.problems.empty()) << Dump(y);
+  EXPECT_TRUE(before == v.dev.image());
+  auto rd = offline::VolumeReader::Open(&v.dev);
+  ASSERT_TRUE(rd.ok());
+  std::vector<offline::Issue> issues;
+  auto list = offline::ListCollections(**rd, true, &issues);
+  EXPECT_TRUE(issues.empty());
+  ASSERT_EQ(list.size(), 2u);
+  uint64_t live = 0;
+  for (const auto& ci : list) {
+    EXPECT_TRUE(ci.config_ok);
+    EXPECT_TRUE(ci.issues.empty()) << ci.issues[0].message;
+    live += ci.live;
+  }
+  // What Build() left: f1..f149 with a vector (set, or only updated),
+  // minus the unlinked ones, plus f0 and the six files of c2.
+  uint64_t want = 1 + 6;
+  for (int i = 1; i < 150; i++) want += (i % 7 != 0 || i % 10 == 0) && (i - 3) % 11 != 0;
+  EXPECT_EQ(live, want);
+}
+
+TEST(FsckVecFsTest, PowerCutAfterSyncIsClean) {
+  FsVec v;
+  ASSERT_TRUE(v.Build(/*unmount=*/false));
+  MemoryDevice snap(v.snapshot);
+  CheckReport r = Check(&snap, false);
+  EXPECT_TRUE(r.problems.empty()) << Dump(r);
+  CheckReport y = Check(&snap, true);
+  EXPECT_EQ(y.errors_left(), 0u) << Dump(y);
+  EXPECT_TRUE(Check(&snap, false).problems.empty());
+}
+
+// One corruption of what the Filesystem wrote: a slot's vector bytes.
+TEST(FsckVecFsTest, FilesystemSlotCorrupted) {
+  FsVec v;
+  ASSERT_TRUE(v.Build());
+  auto rd = offline::VolumeReader::Open(&v.dev);
+  ASSERT_TRUE(rd.ok());
+  vexfs_inode in;
+  ASSERT_TRUE((*rd)->ReadInode(v.moved, &in).ok());
+  const uint64_t slot = Le64(in.i_vector) - 1;
+  ASSERT_NE(Le64(in.i_vector), 0u);
+  vexfs_inode dir;
+  ASSERT_TRUE((*rd)->ReadInode(v.c1, &dir).ok());
+  const uint64_t seg = Le64(dir.i_vector);
+  vexfs_inode s;
+  ASSERT_TRUE((*rd)->ReadInode(seg, &s).ok());
+  offline::ExtentMap m;
+  offline::ReadExtents(**rd, seg, s, &m);
+  const uint64_t off = slot * vexfs_slot_size(FsVec::kDim) + 20;  // a vector byte
+  uint64_t phys = 0;
+  for (const auto& e : m.extents) {
+    const uint64_t lb = off / VEXFS_BLOCK_SIZE;
+    if (lb >= e.logical && lb < uint64_t{e.logical} + e.len) phys = e.start + lb - e.logical;
+  }
+  ASSERT_NE(phys, 0u);
+  v.dev.image()[phys * VEXFS_BLOCK_SIZE + off % VEXFS_BLOCK_SIZE] ^= 0x08;
+  DetectRepairClean(&v.dev, "vec.slot_crc");
+  // The volume still mounts and the file has no vector any more.
+  MountOptions mo;
+  mo.check_permissions = false;
+  auto mnt = Filesystem::Mount(std::make_unique<BorrowedDevice>(&v.dev), mo);
+  ASSERT_TRUE(mnt.ok()) << mnt.status().ToString();
+  auto x = (*mnt)->GetXattr(v.moved, VEXFS_VECTOR_XATTR, Cred::Root());
+  EXPECT_FALSE(x.ok());
+  ASSERT_TRUE((*mnt)->Unmount().ok());
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <random>
 #include <set>
+#include <span>
 
 #include "core/journal.h"
 #include "vexfs/filesystem.h"
@@ -87,6 +88,10 @@ void ReadEverything(MemoryDevice* dev) {
     }
     offline::XattrList x;
     offline::ReadXattrs(rd, ino, in, &x);
+  }
+  std::vector<offline::Issue> issues;
+  for (const auto& c : offline::ListCollections(rd, /*count_live=*/true, &issues)) {
+    (void)offline::FindCollection(rd, c.dir);
   }
   for (const char* p : {"/", "/d1/d2/moved.bin", "/big/file-with-a-longish-name-7",
                         "/d1/../d1/long", "/lost+found/x"}) {
@@ -216,6 +221,134 @@ TEST(HostileImageTest, LibraryMountAndUseNeverCrash) {
   EXPECT_GT(iterations, 30);
   EXPECT_GT(mounted, iterations / 4) << "most corrupted images should still mount and be exercised";
   std::printf("%d corrupted images, %d mounted and exercised\n", iterations, mounted);
+}
+
+// A volume with two collections (vectors in slots, an index blob, stale
+// slots from updates and unlinks), built through the library.
+const std::vector<uint8_t>& VectorImage() {
+  static const std::vector<uint8_t> img = [] {
+    MemoryDevice dev(2048);
+    FormatOptions fo;
+    fo.seed = 5;
+    EXPECT_TRUE(Format(&dev, fo).ok());
+    MountOptions mo;
+    mo.commit_interval_ms = 0;
+    auto m = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+    EXPECT_TRUE(m.ok());
+    if (!m.ok()) return std::vector<uint8_t>();
+    Filesystem& fs = **m;
+    const Cred root;
+    bool ok = true;
+    auto check = [&](const Status& st) { ok = ok && st.ok(); };
+    for (const uint32_t dim : {7u, 40u}) {
+      auto d = fs.Mkdir(Filesystem::kRootIno, "c" + std::to_string(dim), 0755, root);
+      if (!d.ok()) return std::vector<uint8_t>();
+      CollectionConfig cfg;
+      cfg.dim = dim;
+      check(fs.CreateCollection(d->ino, cfg, root));
+      auto sub = fs.Mkdir(d->ino, "sub", 0755, root);
+      if (!sub.ok()) return std::vector<uint8_t>();
+      std::vector<float> v(dim);
+      for (int i = 0; i < 60 && ok; i++) {
+        auto f = fs.Mknod(i % 2 ? d->ino : sub->ino, "v" + std::to_string(i), S_IFREG | 0644, 0,
+                          root);
+        if (!f.ok()) return std::vector<uint8_t>();
+        for (uint32_t k = 0; k < dim; k++) v[k] = static_cast<float>(i * 3 + k);
+        const auto bytes = std::as_bytes(std::span(v));
+        std::span<const uint8_t> value(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+        check(fs.SetXattr(f->ino, VEXFS_VECTOR_XATTR, value, 0, root));
+        if (i % 5 == 0) check(fs.SetXattr(f->ino, VEXFS_VECTOR_XATTR, value, 0, root));
+        if (i % 9 == 0) check(fs.Unlink(i % 2 ? d->ino : sub->ino, "v" + std::to_string(i), root));
+      }
+      check(fs.SaveIndexBlob(d->ino, std::vector<uint8_t>(6000 + dim, 0x3c)));
+    }
+    check(fs.Unmount());
+    EXPECT_TRUE(ok);
+    return ok ? dev.image() : std::vector<uint8_t>();
+  }();
+  return img;
+}
+
+// Bit flips in the vector layer's metadata (inode table, xattr blocks,
+// superblock) and in segment and index data: fsck and the reader never
+// crash, and a repaired volume checks clean.
+TEST(HostileImageTest, VectorLayerBitFlipsNeverCrash) {
+  const auto& base = VectorImage();
+  ASSERT_FALSE(base.empty());
+  {
+    MemoryDevice clean(base);
+    auto r = CheckVolume(&clean, CheckOptions{false, true});
+    ASSERT_TRUE(r.ok());
+    ASSERT_TRUE(r->problems.empty()) << Dump(*r);
+  }
+  vexfs_super_block sb;
+  std::memcpy(&sb, base.data(), sizeof(sb));
+  const Geometry g = GeometryOf(sb);
+  std::vector<uint64_t> targets;  // superblock, xattr blocks, segment and index data
+  std::vector<uint64_t> inodes;   // allocated inodes
+  {
+    MemoryDevice dev(base);
+    auto r = offline::VolumeReader::Open(&dev);
+    ASSERT_TRUE(r.ok());
+    std::vector<offline::Issue> issues;
+    for (const auto& c : offline::ListCollections(**r, false, &issues)) {
+      for (uint64_t ino : {c.segment, uint64_t{core::Le64(c.config.vc_index_ino)}}) {
+        vexfs_inode in;
+        if (ino == 0 || !(*r)->ReadInode(ino, &in).ok()) continue;
+        offline::ExtentMap m;
+        offline::ReadExtents(**r, ino, in, &m);
+        for (const auto& e : m.extents) {
+          for (uint64_t k = 0; k < e.len; k++) targets.push_back(e.start + k);
+        }
+      }
+    }
+    ASSERT_FALSE(targets.empty());
+    for (uint64_t ino = 1; ino <= g.inode_count; ino++) {
+      vexfs_inode in;
+      if ((*r)->ReadInode(ino, &in).ok() && !offline::InodeIsZero(in)) inodes.push_back(ino);
+    }
+    for (uint64_t b : MetadataBlocks(base)) {
+      uint32_t magic;
+      std::memcpy(&magic, base.data() + b * VEXFS_BLOCK_SIZE, 4);
+      if (b == 0 || le32toh(magic) == VEXFS_XATTR_MAGIC) targets.push_back(b);
+    }
+  }
+  std::mt19937_64 rng(1515);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  int iterations = 0, detected = 0;
+  for (int it = 0; it < 200 && std::chrono::steady_clock::now() < deadline; it++, iterations++) {
+    MemoryDevice dev(base);
+    auto& img = dev.image();
+    const int nflips = 1 + static_cast<int>(rng() % 4);
+    for (int f = 0; f < nflips; f++) {
+      uint64_t block = targets[rng() % targets.size()];
+      size_t off = rng() % VEXFS_BLOCK_SIZE;
+      if (block == 0) off = 280 + rng() % 8;  // s_vector_root
+      if (rng() % 2) {  // an inode's flags .. i_vector
+        const uint64_t ino = inodes[rng() % inodes.size()];
+        block = core::InodeBlock(g, ino);
+        off = core::InodeOffset(ino) + 80 + rng() % 48;
+      }
+      img[block * VEXFS_BLOCK_SIZE + off] ^= static_cast<uint8_t>(1u << (rng() % 8));
+      Reseal(img, block, off, g);
+    }
+    SCOPED_TRACE("iteration " + std::to_string(it));
+    auto r = CheckVolume(&dev, CheckOptions{false, true});
+    ASSERT_TRUE(r.ok());
+    detected += FsckExitCode(r) != 0;
+    ReadEverything(&dev);
+    auto fixed = CheckVolume(&dev, CheckOptions{true, true});
+    ASSERT_TRUE(fixed.ok());
+    auto again = CheckVolume(&dev, CheckOptions{false, true});
+    ASSERT_TRUE(again.ok());
+    EXPECT_TRUE(again->problems.empty()) << "not clean after repair:\n"
+                                         << Dump(*again) << "repair pass:\n"
+                                         << Dump(*fixed);
+    ReadEverything(&dev);
+    if (it % 4 == 0) (void)UseEverything(dev.image());
+  }
+  EXPECT_GT(iterations, 40);
+  EXPECT_GT(detected, iterations / 3) << detected << " of " << iterations;
 }
 
 TEST(HostileImageTest, TruncatedImagesNeverCrash) {

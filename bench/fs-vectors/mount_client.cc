@@ -179,17 +179,74 @@ int MountDir::Search(const float* query, uint32_t dim, uint32_t k, uint32_t ef,
   std::memcpy(s->sq_buf, query, bytes);  // no filter: the floats start at 0
   if (int e = Sys([&] { return ioctl(fd_, VEXFS_IOC_SEARCH, s); })) return e;
   if (s->sq_bytes > sizeof(s->sq_buf)) return EPROTO;
+  std::vector<std::vector<uint64_t>> i1(1);
+  std::vector<std::vector<std::string>> p1(1);
+  i1[0].swap(*inos);
+  p1[0].swap(*paths);
+  const int e = ParseHits(s->sq_buf, s->sq_bytes, s->sq_returned, 1, &i1, &p1);
+  i1[0].swap(*inos);
+  p1[0].swap(*paths);
+  return e;
+}
+
+int MountDir::ParseHits(const uint8_t* buf, uint32_t bytes, uint32_t count, uint32_t nq,
+                        std::vector<std::vector<uint64_t>>* inos,
+                        std::vector<std::vector<std::string>>* paths) {
   size_t off = 0;
-  for (uint32_t r = 0; r < s->sq_returned; ++r) {
-    if (off + sizeof(vexfs_search_hit) > s->sq_bytes) return EPROTO;
+  for (uint32_t r = 0; r < count; ++r) {
+    if (off + sizeof(vexfs_search_hit) > bytes) return EPROTO;
     vexfs_search_hit h;
-    std::memcpy(&h, s->sq_buf + off, sizeof(h));
+    std::memcpy(&h, buf + off, sizeof(h));
     const uint32_t len = vexfs_search_hit_bytes(&h);
-    if (off + len > s->sq_bytes) return EPROTO;
-    inos->push_back(h.vh_ino);
-    paths->emplace_back(reinterpret_cast<const char*>(s->sq_buf + off + sizeof(h)),
-                        h.vh_path_len);
+    if (off + len > bytes || h.vh_query >= nq) return EPROTO;
+    (*inos)[h.vh_query].push_back(h.vh_ino);
+    (*paths)[h.vh_query].emplace_back(reinterpret_cast<const char*>(buf + off + sizeof(h)),
+                                      h.vh_path_len);
     off += len;
+  }
+  return 0;
+}
+
+int MountDir::SearchBatch(const float* queries, uint32_t nq, uint32_t dim, uint32_t k,
+                          uint32_t ef, std::vector<std::vector<uint64_t>>* inos,
+                          std::vector<std::vector<std::string>>* paths) {
+  if (!stage_) stage_ = std::make_unique<vexfs_ioc_stage>();
+  if (!search_) search_ = std::make_unique<vexfs_ioc_search>();
+  if (!results_) results_ = std::make_unique<vexfs_ioc_results>();
+  const size_t total = size_t{nq} * dim;
+  if (total > VEXFS_STAGE_MAX_FLOATS || nq > VEXFS_SEARCH_MAX_NQ) return E2BIG;
+  for (size_t off = 0; off < total; off += VEXFS_IOC_INLINE_FLOATS) {
+    const size_t count = std::min<size_t>(VEXFS_IOC_INLINE_FLOATS, total - off);
+    vexfs_ioc_stage* st = stage_.get();
+    std::memset(st, 0, offsetof(vexfs_ioc_stage, vs_data));
+    st->vs_size = sizeof(*st);
+    st->vs_offset = static_cast<uint32_t>(off);
+    st->vs_count = static_cast<uint32_t>(count);
+    std::memcpy(st->vs_data, queries + off, count * sizeof(float));
+    if (int e = Sys([&] { return ioctl(fd_, VEXFS_IOC_STAGE, st); })) return e;
+  }
+  vexfs_ioc_search* s = search_.get();
+  std::memset(s, 0, offsetof(vexfs_ioc_search, sq_buf));
+  s->sq_size = sizeof(*s);
+  s->sq_flags = VEXFS_SEARCH_STAGED;
+  s->sq_k = k;
+  s->sq_dim = dim;
+  s->sq_nq = nq;
+  s->sq_effort = ef;
+  if (int e = Sys([&] { return ioctl(fd_, VEXFS_IOC_SEARCH, s); })) return e;
+  if (s->sq_bytes > sizeof(s->sq_buf) || s->sq_returned > s->sq_total) return EPROTO;
+  if (int e = ParseHits(s->sq_buf, s->sq_bytes, s->sq_returned, nq, inos, paths)) return e;
+  uint32_t have = s->sq_returned;
+  const uint32_t want = s->sq_total;
+  while (have < want) {
+    vexfs_ioc_results* r = results_.get();
+    std::memset(r, 0, offsetof(vexfs_ioc_results, vr_buf));
+    r->vr_size = sizeof(*r);
+    r->vr_first = have;
+    if (int e = Sys([&] { return ioctl(fd_, VEXFS_IOC_RESULTS, r); })) return e;
+    if (r->vr_returned == 0 || r->vr_bytes > sizeof(r->vr_buf)) return EPROTO;
+    if (int e = ParseHits(r->vr_buf, r->vr_bytes, r->vr_returned, nq, inos, paths)) return e;
+    have += r->vr_returned;
   }
   return 0;
 }

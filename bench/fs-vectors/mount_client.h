@@ -17,6 +17,8 @@
 
 struct vexfs_ioc_collection;
 struct vexfs_ioc_search;
+struct vexfs_ioc_stage;
+struct vexfs_ioc_results;
 
 namespace vexfs::bench {
 
@@ -75,6 +77,15 @@ class MountDir {
   int Search(const float* query, uint32_t dim, uint32_t k, uint32_t ef,
              std::vector<uint64_t>* inos, std::vector<std::string>* paths);
 
+  // One batch: the `nq` queries (nq * dim floats) staged with
+  // VEXFS_IOC_STAGE, one VEXFS_IOC_SEARCH with VEXFS_SEARCH_STAGED, the
+  // records beyond the first page fetched with VEXFS_IOC_RESULTS. Hits of
+  // query q are appended to (*inos)[q] and (*paths)[q] in rank order.
+  // REQUIRES: inos and paths hold nq vectors.
+  int SearchBatch(const float* queries, uint32_t nq, uint32_t dim, uint32_t k, uint32_t ef,
+                  std::vector<std::vector<uint64_t>>* inos,
+                  std::vector<std::vector<std::string>>* paths);
+
   static std::string FileName(size_t row);
   // Row index from a FileName() (-1 if it is not one).
   static int64_t RowOf(const std::string& name);
@@ -83,7 +94,14 @@ class MountDir {
   MountDir(std::string path, int fd);
   std::string path_;
   int fd_ = -1;
+  // Parses `count` records of `bytes` bytes in `buf`.
+  static int ParseHits(const uint8_t* buf, uint32_t bytes, uint32_t count, uint32_t nq,
+                       std::vector<std::vector<uint64_t>>* inos,
+                       std::vector<std::vector<std::string>>* paths);
+
   std::unique_ptr<vexfs_ioc_search> search_;  // 16 KiB, reused per query
+  std::unique_ptr<vexfs_ioc_stage> stage_;
+  std::unique_ptr<vexfs_ioc_results> results_;
 };
 
 // Durability for a directory tree filled by someone else (vexctl import).

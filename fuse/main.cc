@@ -192,8 +192,18 @@ int Serve(const CommandLine& cl, int* notify_fd) {
     return 1;
   }
 
+  CollectionsOptions copts;
+  copts.log = [](const std::string& line) { Notice(line); };
+  Result<std::unique_ptr<Collections>> vectors = Collections::Attach(fs->get(), copts);
+  if (!vectors.ok()) {
+    Error("cannot load the collections of " + target + ": " + vectors.status().ToString());
+    fs->get()->Unmount().IgnoreError();
+    return 1;
+  }
+
   FuseContext ctx;
   ctx.fs = fs->get();
+  ctx.vectors = vectors->get();
   ctx.read_only = cl.mount.read_only;
   ctx.check_permissions = cl.mount.check_permissions;
   ctx.entry_timeout = ctx.check_permissions ? 0.0 : 1.0;
@@ -223,6 +233,7 @@ int Serve(const CommandLine& cl, int* notify_fd) {
   }
   fuse_opt_free_args(&args);
   if (se == nullptr) {
+    vectors->get()->Close().IgnoreError();
     fs->get()->Unmount().IgnoreError();
     return 1;
   }
@@ -261,6 +272,8 @@ int Serve(const CommandLine& cl, int* notify_fd) {
   }
   fuse_session_unmount(se);
   code = loop_err < 0 ? 1 : 0;
+  Status vs = vectors->get()->Close();
+  if (!vs.ok()) Error("saving the indexes of " + target + " failed: " + vs.ToString());
   Status s = fs->get()->Unmount();
   if (!s.ok()) {
     Error("unmount of " + target + " failed: " + s.ToString());

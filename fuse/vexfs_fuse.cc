@@ -1,5 +1,8 @@
 #include "fuse/vexfs_fuse.h"
 
+#include "fuse/vector_ops.h"
+#include "uapi/vexfs/vexfs_ioctl.h"
+
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
@@ -281,21 +284,28 @@ void VxInit(void* userdata, fuse_conn_info* conn) {
 
 void VxLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   fuse_entry_param e;
+  if (std::strcmp(name, VEXFS_QUERY_FILE) == 0 && QueryLookup(req, parent, &e) == 0) {
+    fuse_reply_entry(req, &e);
+    return;
+  }
   const int err = DoLookup(req, parent, name, &e);
   ReplyEntry(req, err, e);
 }
 
 void VxForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
-  Fs(req)->Forget(ino, nlookup);
+  if (!IsQueryIno(ino)) Fs(req)->Forget(ino, nlookup);
   fuse_reply_none(req);
 }
 
 void VxForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
-  for (size_t i = 0; i < count; ++i) Fs(req)->Forget(forgets[i].ino, forgets[i].nlookup);
+  for (size_t i = 0; i < count; ++i) {
+    if (!IsQueryIno(forgets[i].ino)) Fs(req)->Forget(forgets[i].ino, forgets[i].nlookup);
+  }
   fuse_reply_none(req);
 }
 
 void VxGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  if (IsQueryIno(ino)) return QueryGetAttr(req, ino);
   Result<Attr> r = Fs(req)->GetAttr(ino);
   if (!r.ok()) {
     fuse_reply_err(req, r.status().err());
@@ -306,6 +316,7 @@ void VxGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 }
 
 void VxSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+  if (IsQueryIno(ino)) return QueryGetAttr(req, ino);  // "> file" truncation: nothing to do
   Attr out;
   const int err = DoSetAttr(req, ino, *attr, to_set, &out);
   if (err != 0) {
@@ -368,12 +379,15 @@ void VxRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
 }
 
 void VxOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  if (IsQueryIno(ino)) return QueryOpen(req, ino, fi);
   const int err = DoOpen(req, ino, fi);
   if (err != 0) {
     fuse_reply_err(req, err);
     return;
   }
-  fuse_reply_open(req, fi);
+  auto* st = new OpenFile;
+  fi->fh = reinterpret_cast<uintptr_t>(st);
+  if (fuse_reply_open(req, fi) != 0) delete st;
 }
 
 void VxCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -389,10 +403,16 @@ void VxCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     fi->direct_io = 1;
   else
     fi->keep_cache = 1;
-  if (fuse_reply_create(req, &e, fi) != 0) Fs(req)->Forget(e.ino, 1);
+  auto* st = new OpenFile;
+  fi->fh = reinterpret_cast<uintptr_t>(st);
+  if (fuse_reply_create(req, &e, fi) != 0) {
+    Fs(req)->Forget(e.ino, 1);
+    delete st;
+  }
 }
 
-void VxRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+void VxRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  if (IsQueryIno(ino)) return QueryRead(req, ino, size, fi);
   std::vector<uint8_t>* buf = nullptr;
   const int err = DoRead(req, ino, size, off, &buf);
   if (err != 0) {
@@ -402,7 +422,8 @@ void VxRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
   fuse_reply_buf(req, reinterpret_cast<const char*>(buf->data()), buf->size());
 }
 
-void VxWriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse_file_info*) {
+void VxWriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
+  if (IsQueryIno(ino)) return QueryWrite(req, in, fi);
   size_t written = 0;
   const int err = DoWrite(req, ino, in, off, &written);
   if (err != 0) {
@@ -414,9 +435,13 @@ void VxWriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse
 
 // Nothing is buffered in the daemon: close(2) has nothing to push.
 void VxFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
-void VxRelease(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+void VxRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete StateOf(fi);
+  fuse_reply_err(req, 0);
+}
 
 void VxFsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) {
+  if (IsQueryIno(ino)) return (void)fuse_reply_err(req, 0);
   fuse_reply_err(req, Fs(req)->Fsync(ino, datasync != 0).err());
 }
 
@@ -426,7 +451,9 @@ void VxOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_err(req, s.err());
     return;
   }
-  fuse_reply_open(req, fi);
+  auto* st = new OpenFile;
+  fi->fh = reinterpret_cast<uintptr_t>(st);
+  if (fuse_reply_open(req, fi) != 0) delete st;
 }
 
 void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
@@ -451,7 +478,10 @@ void VxReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_
   ReadDirCommon(req, ino, size, off, true);
 }
 
-void VxReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+void VxReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  delete StateOf(fi);
+  fuse_reply_err(req, 0);
+}
 
 void VxFsyncDir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info*) {
   fuse_reply_err(req, Fs(req)->Fsync(ino, datasync != 0).err());
@@ -583,6 +613,7 @@ fuse_lowlevel_ops MakeOps() {
   ops.create = VxCreate;
   ops.fallocate = VxFallocate;
   ops.lseek = VxLseek;
+  ops.ioctl = VectorIoctl;
   // No getlk/setlk/flock: the kernel keeps locks locally.
   return ops;
 }

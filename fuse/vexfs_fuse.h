@@ -25,6 +25,7 @@
 #endif
 #include <fuse_lowlevel.h>
 
+#include "vexfs/collections.h"
 #include "vexfs/filesystem.h"
 
 namespace vexfs::fusefs {
@@ -32,6 +33,8 @@ namespace vexfs::fusefs {
 struct FuseContext {
   // Not owned; outlives the session.
   Filesystem* fs = nullptr;
+  // The vector layer over `fs` (collections, search); may be null.
+  Collections* vectors = nullptr;
   bool read_only = false;
   // False when the kernel checks permissions (-o default_permissions): the
   // handlers then skip reading supplementary groups from /proc.

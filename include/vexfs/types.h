@@ -38,6 +38,20 @@ struct Cred {
   bool InGroup(uint32_t g) const;
 };
 
+// The Linux permission check (owner, group, other classes; root may read
+// and write anything and execute what has an x bit or is a directory)
+// of `mask` (R_OK | W_OK | X_OK bits: 4, 2, 1) on attributes `a`. For
+// callers that must check whatever the mount's permission mode (search
+// results, ioctls).
+inline bool PermissionAllows(const Attr& a, int mask, const Cred& cred) {
+  if (cred.uid == 0) return !(mask & 1) || (a.mode & 0170000) == 0040000 || (a.mode & 0111) != 0;
+  uint32_t bits;
+  if (cred.uid == a.uid) bits = (a.mode >> 6) & 7;
+  else if (cred.InGroup(a.gid)) bits = (a.mode >> 3) & 7;
+  else bits = a.mode & 7;
+  return (bits & static_cast<uint32_t>(mask)) == static_cast<uint32_t>(mask);
+}
+
 struct SetAttrRequest {
   enum : uint32_t {
     kMode = 1u << 0,

@@ -1,0 +1,56 @@
+// The vector layer's FUSE surface: the ioctls of
+// include/uapi/vexfs/vexfs_ioctl.h and the query file (.vexfs-query) that
+// every directory inside a collection answers to. Called from the handlers
+// in vexfs_fuse.cc.
+//
+// Per open file state (staged vectors, the last search's results, the
+// query file's request and answer) hangs off fuse_file_info::fh.
+#ifndef VEXFS_FUSE_VECTOR_OPS_H_
+#define VEXFS_FUSE_VECTOR_OPS_H_
+
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 312
+#endif
+#include <fuse_lowlevel.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vexfs/collections.h"
+
+namespace vexfs::fusefs {
+
+struct OpenFile {
+  std::vector<float> staged;
+  std::vector<uint8_t> results;   // encoded vexfs_search_hit records
+  std::vector<uint32_t> offsets;  // record start offsets in `results`
+  bool have_results = false;
+  // Query file.
+  std::string request, answer;
+  size_t answer_pos = 0;
+  bool answered = false;
+};
+
+inline OpenFile* StateOf(const fuse_file_info* fi) {
+  return fi == nullptr ? nullptr : reinterpret_cast<OpenFile*>(static_cast<uintptr_t>(fi->fh));
+}
+
+// Query-file inode numbers: the directory's inode with the top bit set.
+constexpr uint64_t kQueryBit = uint64_t{1} << 63;
+inline bool IsQueryIno(uint64_t ino) { return (ino & kQueryBit) != 0; }
+
+// Lookup of VEXFS_QUERY_FILE in `parent`; returns ENOENT when `parent` is
+// not inside a collection.
+int QueryLookup(fuse_req_t req, uint64_t parent, fuse_entry_param* e);
+void QueryGetAttr(fuse_req_t req, uint64_t ino);
+void QueryOpen(fuse_req_t req, uint64_t ino, fuse_file_info* fi);
+void QueryWrite(fuse_req_t req, fuse_bufvec* in, fuse_file_info* fi);
+void QueryRead(fuse_req_t req, uint64_t ino, size_t size, fuse_file_info* fi);
+
+void VectorIoctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void* arg, fuse_file_info* fi, unsigned flags,
+                 const void* in_buf, size_t in_bufsz, size_t out_bufsz);
+
+}  // namespace vexfs::fusefs
+
+#endif  // VEXFS_FUSE_VECTOR_OPS_H_

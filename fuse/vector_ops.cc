@@ -238,16 +238,16 @@ void QueryOpen(fuse_req_t req, uint64_t, fuse_file_info* fi) {
   if (fuse_reply_open(req, fi) != 0) delete st;
 }
 
-void QueryWrite(fuse_req_t req, fuse_bufvec* in, fuse_file_info* fi) {
+void QueryWrite(fuse_req_t req, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
   OpenFile* st = StateOf(fi);
   if (st == nullptr) {
     fuse_reply_err(req, EBADF);
     return;
   }
+  std::lock_guard<std::mutex> lock(st->mu);
   if (st->answered) {  // a new request after an answer
     st->request.clear();
     st->answer.clear();
-    st->answer_pos = 0;
     st->answered = false;
   }
   const size_t n = fuse_buf_size(in);
@@ -266,27 +266,32 @@ void QueryWrite(fuse_req_t req, fuse_bufvec* in, fuse_file_info* fi) {
     return;
   }
   st->request.resize(old + static_cast<size_t>(got));
+  st->write_end = static_cast<uint64_t>(off) + static_cast<uint64_t>(got);
   fuse_reply_write(req, static_cast<size_t>(got));
 }
 
-void QueryRead(fuse_req_t req, uint64_t ino, size_t size, fuse_file_info* fi) {
+void QueryRead(fuse_req_t req, uint64_t ino, size_t size, off_t off, fuse_file_info* fi) {
   OpenFile* st = StateOf(fi);
   if (st == nullptr) {
     fuse_reply_err(req, EBADF);
     return;
   }
+  std::lock_guard<std::mutex> lock(st->mu);
   if (!st->answered) {
     if (st->request.empty()) {
       fuse_reply_buf(req, nullptr, 0);  // nothing asked yet: EOF
       return;
     }
     st->answer = QueryAnswer(req, ino & ~kQueryBit, st->request).dump() + "\n";
-    st->answer_pos = 0;
     st->answered = true;
   }
-  const size_t n = std::min(size, st->answer.size() - st->answer_pos);
-  fuse_reply_buf(req, st->answer.data() + st->answer_pos, n);
-  st->answer_pos += n;
+  const uint64_t pos = static_cast<uint64_t>(off) > st->write_end ? static_cast<uint64_t>(off) - st->write_end : 0;
+  if (pos >= st->answer.size()) {
+    fuse_reply_buf(req, nullptr, 0);
+    return;
+  }
+  const size_t n = std::min<uint64_t>(size, st->answer.size() - pos);
+  fuse_reply_buf(req, st->answer.data() + pos, n);
 }
 
 namespace {

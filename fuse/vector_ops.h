@@ -14,6 +14,7 @@
 #include <fuse_lowlevel.h>
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -27,8 +28,11 @@ struct OpenFile {
   std::vector<uint32_t> offsets;  // record start offsets in `results`
   bool have_results = false;
   // Query file.
+  // The kernel may split one read(2) into concurrent requests: answer
+  // bytes are served by offset, relative to the end of the last write.
+  std::mutex mu;
   std::string request, answer;
-  size_t answer_pos = 0;
+  uint64_t write_end = 0;
   bool answered = false;
 };
 
@@ -45,8 +49,8 @@ inline bool IsQueryIno(uint64_t ino) { return (ino & kQueryBit) != 0; }
 int QueryLookup(fuse_req_t req, uint64_t parent, fuse_entry_param* e);
 void QueryGetAttr(fuse_req_t req, uint64_t ino);
 void QueryOpen(fuse_req_t req, uint64_t ino, fuse_file_info* fi);
-void QueryWrite(fuse_req_t req, fuse_bufvec* in, fuse_file_info* fi);
-void QueryRead(fuse_req_t req, uint64_t ino, size_t size, fuse_file_info* fi);
+void QueryWrite(fuse_req_t req, fuse_bufvec* in, off_t off, fuse_file_info* fi);
+void QueryRead(fuse_req_t req, uint64_t ino, size_t size, off_t off, fuse_file_info* fi);
 
 void VectorIoctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void* arg, fuse_file_info* fi, unsigned flags,
                  const void* in_buf, size_t in_bufsz, size_t out_bufsz);

@@ -412,7 +412,7 @@ void VxCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 }
 
 void VxRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-  if (IsQueryIno(ino)) return QueryRead(req, ino, size, fi);
+  if (IsQueryIno(ino)) return QueryRead(req, ino, size, off, fi);
   std::vector<uint8_t>* buf = nullptr;
   const int err = DoRead(req, ino, size, off, &buf);
   if (err != 0) {
@@ -423,7 +423,7 @@ void VxRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
 }
 
 void VxWriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
-  if (IsQueryIno(ino)) return QueryWrite(req, in, fi);
+  if (IsQueryIno(ino)) return QueryWrite(req, in, off, fi);
   size_t written = 0;
   const int err = DoWrite(req, ino, in, off, &written);
   if (err != 0) {

@@ -1,0 +1,303 @@
+// Vectors in the mounted filesystem, through the raw interfaces: the
+// user.vexfs.vector xattr, the ioctls and the .vexfs-query file. Covers
+// permissions (two unprivileged users, a mode-0700 directory), namespace
+// changes (rename, unlink, links, truncate), bad input and kill -9.
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+#include "uapi/vexfs/vexfs_format.h"
+#include "uapi/vexfs/vexfs_ioctl.h"
+
+namespace vexfs::fusetest {
+namespace {
+
+constexpr uid_t kA = 65534, kB = 65533;
+
+int CreateCollection(const std::string& dir, uint32_t dim, uint8_t metric = VEXFS_METRIC_L2) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return errno;
+  vexfs_ioc_collection c{};
+  c.vi_size = sizeof(c);
+  c.vi_dim = dim;
+  c.vi_metric = metric;
+  c.vi_index_kind = VEXFS_INDEX_HNSW;
+  const int rc = ioctl(fd, VEXFS_IOC_COLL_CREATE, &c) < 0 ? errno : 0;
+  close(fd);
+  return rc;
+}
+
+int PutVec(const std::string& path, const std::vector<float>& v) {
+  return setxattr(path.c_str(), VEXFS_VECTOR_XATTR, v.data(), v.size() * 4, 0) < 0 ? errno : 0;
+}
+
+void WriteFile(const std::string& path, const std::string& text, mode_t mode = 0644) {
+  const int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC, mode);
+  ASSERT_GE(fd, 0) << path << ": " << strerror(errno);
+  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  close(fd);
+  ASSERT_EQ(chmod(path.c_str(), mode), 0);
+}
+
+// One request through the query file; returns the parsed answer.
+nlohmann::json Query(const std::string& dir, const std::string& request) {
+  const int fd = open((dir + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  if (fd < 0) return nlohmann::json{{"open_errno", errno}};
+  std::string answer;
+  if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) answer.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  auto j = nlohmann::json::parse(answer, nullptr, false);
+  return j.is_discarded() ? nlohmann::json{{"raw", answer}} : j;
+}
+
+std::vector<std::string> Paths(const nlohmann::json& answer) {
+  std::vector<std::string> out;
+  if (!answer.contains("results")) return out;
+  for (const auto& r : answer["results"]) out.push_back(r["path"].get<std::string>());
+  return out;
+}
+
+// Search ioctl on `dir`; returns errno, fills paths.
+int IoctlSearch(const std::string& dir, const std::vector<float>& q, uint32_t k, const std::string& filter,
+                std::vector<std::string>* paths) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return errno;
+  auto s = std::make_unique<vexfs_ioc_search>();
+  std::memset(s.get(), 0, sizeof(*s));
+  s->sq_size = sizeof(*s);
+  s->sq_k = k;
+  s->sq_dim = static_cast<uint32_t>(q.size());
+  s->sq_nq = 1;
+  s->sq_filter_len = static_cast<uint32_t>(filter.size());
+  std::memcpy(s->sq_buf, filter.data(), filter.size());
+  std::memcpy(s->sq_buf + ((filter.size() + 3) & ~size_t{3}), q.data(), q.size() * 4);
+  const int rc = ioctl(fd, VEXFS_IOC_SEARCH, s.get()) < 0 ? errno : 0;
+  close(fd);
+  if (rc == 0 && paths) {
+    paths->clear();
+    size_t off = 0;
+    for (uint32_t i = 0; i < s->sq_returned; i++) {
+      vexfs_search_hit h;
+      std::memcpy(&h, s->sq_buf + off, sizeof(h));
+      paths->emplace_back(reinterpret_cast<const char*>(s->sq_buf + off + sizeof(h)), h.vh_path_len);
+      off += vexfs_search_hit_bytes(&h);
+    }
+  }
+  return rc;
+}
+
+class FuseVectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string why = SkipReason();
+    if (!why.empty()) GTEST_SKIP() << why;
+    ASSERT_TRUE(vol_.Mount()) << vol_.log();
+    ASSERT_EQ(mkdir(vol_.P("c").c_str(), 0755), 0);
+    ASSERT_EQ(CreateCollection(vol_.P("c"), 3), 0);
+  }
+  Volume vol_;
+};
+
+TEST_F(FuseVectorTest, SearchNeverRevealsWhatTheCallerCannotRead) {
+  const std::string c = vol_.P("c");
+  ASSERT_EQ(mkdir((c + "/public").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((c + "/private").c_str(), 0700), 0);
+  ASSERT_EQ(chown((c + "/private").c_str(), kB, kB), 0);
+  WriteFile(c + "/public/a", "a");
+  WriteFile(c + "/private/secret", "s");
+  ASSERT_EQ(chown((c + "/private/secret").c_str(), kB, kB), 0);
+  WriteFile(c + "/unreadable", "u", 0600);
+  ASSERT_EQ(PutVec(c + "/public/a", {5, 0, 0}), 0);
+  ASSERT_EQ(PutVec(c + "/private/secret", {1, 0, 0}), 0);
+  ASSERT_EQ(PutVec(c + "/unreadable", {1.1f, 0, 0}), 0);
+  const std::string req = R"({"vector":[1,0,0],"k":10})";
+
+  // Root sees all three, closest first.
+  EXPECT_EQ(Paths(Query(c, req)), (std::vector<std::string>{"private/secret", "unreadable", "public/a"}));
+  // User A: neither the file in B's 0700 directory nor the 0600 file.
+  std::vector<std::string> seen;
+  ASSERT_EQ(RunAs(kA, kA, {}, [&] {
+              auto ans = Query(c, req);
+              return Paths(ans) == std::vector<std::string>{"public/a"} ? 0 : 1;
+            }),
+            0);
+  ASSERT_EQ(RunAs(kA, kA, {}, [&] {
+              std::vector<std::string> p;
+              const int rc = IoctlSearch(c, {1, 0, 0}, 10, "", &p);
+              return rc == 0 && p == std::vector<std::string>{"public/a"} ? 0 : 1;
+            }),
+            0);
+  // User B owns the private directory: sees its file, still not the 0600 one.
+  ASSERT_EQ(RunAs(kB, kB, {}, [&] {
+              auto ans = Query(c, req);
+              return Paths(ans) == std::vector<std::string>{"private/secret", "public/a"} ? 0 : 1;
+            }),
+            0);
+  // Searching inside the private directory as A: the directory itself is closed.
+  ASSERT_EQ(RunAs(kA, kA, {}, [&] {
+              std::vector<std::string> p;
+              const int rc = IoctlSearch(c + "/private", {1, 0, 0}, 10, "", &p);
+              return rc == EACCES ? 0 : 100 + rc;
+            }),
+            0);
+}
+
+TEST_F(FuseVectorTest, XattrRoundTripAndNamespaceChangesKeepTheIndexRight) {
+  const std::string c = vol_.P("c");
+  for (int i = 0; i < 4; i++) WriteFile(c + "/f" + std::to_string(i), "x");
+  for (int i = 0; i < 4; i++) ASSERT_EQ(PutVec(c + "/f" + std::to_string(i), {float(i), 0, 0}), 0);
+  float got[3] = {};
+  ASSERT_EQ(getxattr((c + "/f2").c_str(), VEXFS_VECTOR_XATTR, got, sizeof(got)), 12);
+  EXPECT_EQ(got[0], 2.0f);
+  std::vector<std::string> p;
+  ASSERT_EQ(IoctlSearch(c, {2, 0, 0}, 1, "", &p), 0);
+  EXPECT_EQ(p, std::vector<std::string>{"f2"});
+  // rename: found under the new name
+  ASSERT_EQ(rename((c + "/f2").c_str(), (c + "/g2").c_str()), 0);
+  ASSERT_EQ(IoctlSearch(c, {2, 0, 0}, 1, "", &p), 0);
+  EXPECT_EQ(p, std::vector<std::string>{"g2"});
+  // truncate keeps the vector
+  ASSERT_EQ(truncate((c + "/g2").c_str(), 0), 0);
+  ASSERT_EQ(IoctlSearch(c, {2, 0, 0}, 1, "", &p), 0);
+  EXPECT_EQ(p, std::vector<std::string>{"g2"});
+  // removexattr and unlink take files out at once
+  ASSERT_EQ(removexattr((c + "/g2").c_str(), VEXFS_VECTOR_XATTR), 0);
+  ASSERT_EQ(unlink((c + "/f3").c_str()), 0);
+  ASSERT_EQ(IoctlSearch(c, {2.5f, 0, 0}, 10, "", &p), 0);
+  EXPECT_EQ(std::set<std::string>(p.begin(), p.end()), (std::set<std::string>{"f0", "f1"}));
+  // hard link in the same collection: the file has one vector, one hit
+  ASSERT_EQ(link((c + "/f1").c_str(), (c + "/h1").c_str()), 0);
+  ASSERT_EQ(IoctlSearch(c, {1, 0, 0}, 10, "", &p), 0);
+  EXPECT_EQ(p.size(), 2u);
+  ASSERT_EQ(unlink((c + "/f1").c_str()), 0);
+  ASSERT_EQ(IoctlSearch(c, {1, 0, 0}, 1, "", &p), 0);
+  EXPECT_EQ(p, std::vector<std::string>{"h1"});
+  // across collections: files move with their vector; directories and
+  // incompatible vectors are EXDEV
+  ASSERT_EQ(mkdir(vol_.P("d").c_str(), 0755), 0);
+  ASSERT_EQ(CreateCollection(vol_.P("d"), 3), 0);
+  ASSERT_EQ(rename((c + "/f0").c_str(), vol_.P("d/f0").c_str()), 0);
+  ASSERT_EQ(IoctlSearch(vol_.P("d"), {0, 0, 0}, 5, "", &p), 0);
+  EXPECT_EQ(p, std::vector<std::string>{"f0"});
+  ASSERT_EQ(mkdir((c + "/sub").c_str(), 0755), 0);
+  EXPECT_EQ(Err(rename((c + "/sub").c_str(), vol_.P("d/sub").c_str())), EXDEV);
+  EXPECT_EQ(Err(link(vol_.P("d/f0").c_str(), (c + "/l0").c_str())), EXDEV);
+  ASSERT_EQ(mkdir(vol_.P("e").c_str(), 0755), 0);
+  ASSERT_EQ(CreateCollection(vol_.P("e"), 4), 0);
+  EXPECT_EQ(Err(rename(vol_.P("d/f0").c_str(), vol_.P("e/f0").c_str())), EXDEV);
+}
+
+TEST_F(FuseVectorTest, BadInputIsRejectedAndChangesNothing) {
+  const std::string c = vol_.P("c");
+  WriteFile(c + "/f", "x");
+  const float nan = std::nanf("");
+  EXPECT_EQ(PutVec(c + "/f", {1, 2}), EINVAL);
+  EXPECT_EQ(PutVec(c + "/f", {1, nan, 0}), EINVAL);
+  EXPECT_EQ(PutVec(c + "/f", {1, INFINITY, 0}), EINVAL);
+  char buf[64];
+  EXPECT_EQ(getxattr((c + "/f").c_str(), VEXFS_VECTOR_XATTR, buf, sizeof(buf)), -1);
+  EXPECT_EQ(errno, ENODATA);
+  ASSERT_EQ(PutVec(c + "/f", {1, 0, 0}), 0);
+  std::vector<std::string> p;
+  EXPECT_EQ(IoctlSearch(c, {1, 0, 0}, 0, "", &p), EINVAL);
+  EXPECT_EQ(IoctlSearch(c, {1, 0, 0}, 10001, "", &p), EINVAL);
+  EXPECT_EQ(IoctlSearch(c, {1, 0}, 1, "", &p), EINVAL);
+  EXPECT_EQ(IoctlSearch(c, {nan, 0, 0}, 1, "", &p), EINVAL);
+  EXPECT_EQ(IoctlSearch(c, {1, 0, 0}, 1, "xattr.lang = ", &p), EINVAL);
+  EXPECT_EQ(IoctlSearch(vol_.P(""), {1, 0, 0}, 1, "", &p), ENOTSUP);
+  EXPECT_EQ(CreateCollection(c, 3), EEXIST);
+  EXPECT_EQ(CreateCollection(vol_.P("x0"), 3), ENOENT);
+  ASSERT_EQ(mkdir(vol_.P("z").c_str(), 0755), 0);
+  EXPECT_EQ(CreateCollection(vol_.P("z"), 0), EINVAL);
+  EXPECT_EQ(CreateCollection(vol_.P("z"), VEXFS_VECTOR_MAX_DIM + 1), EINVAL);
+  auto ans = Query(c, "{not json");
+  EXPECT_EQ(ans.value("errno", 0), EINVAL) << ans.dump();
+  ans = Query(c, R"({"vector":[1,0,0],"k":0})");
+  EXPECT_EQ(ans.value("errno", 0), EINVAL) << ans.dump();
+  ans = Query(c, R"({"vector":[1,0,0],"filter":"size >"})");
+  EXPECT_EQ(ans.value("errno", 0), EINVAL) << ans.dump();
+  EXPECT_NE(ans.value("error", "").find("column"), std::string::npos) << ans.dump();
+  // The stored vector is untouched by all of that.
+  float got[3] = {};
+  ASSERT_EQ(getxattr((c + "/f").c_str(), VEXFS_VECTOR_XATTR, got, sizeof(got)), 12);
+  EXPECT_EQ(got[0], 1.0f);
+  // No query file outside collections.
+  struct stat st;
+  EXPECT_EQ(Err(stat(vol_.P(VEXFS_QUERY_FILE).c_str(), &st)), ENOENT);
+}
+
+TEST_F(FuseVectorTest, FiltersOnXattrsSizeAndNames) {
+  const std::string c = vol_.P("c");
+  for (int i = 0; i < 6; i++) {
+    const std::string f = c + "/doc" + std::to_string(i) + (i % 2 ? ".md" : ".txt");
+    WriteFile(f, std::string(static_cast<size_t>(i) * 100, 'x'));
+    const std::string lang = i < 3 ? "en" : "de";
+    ASSERT_EQ(setxattr(f.c_str(), "user.lang", lang.data(), lang.size(), 0), 0);
+    ASSERT_EQ(PutVec(f, {float(i), 0, 0}), 0);
+  }
+  std::vector<std::string> p;
+  ASSERT_EQ(IoctlSearch(c, {0, 0, 0}, 10, R"(xattr.lang = "de" and name glob "*.md")", &p), 0);
+  EXPECT_EQ(p, (std::vector<std::string>{"doc3.md", "doc5.md"}));
+  ASSERT_EQ(IoctlSearch(c, {0, 0, 0}, 2, "size > 250", &p), 0);
+  EXPECT_EQ(p, (std::vector<std::string>{"doc3.md", "doc4.txt"}));
+  auto ans = Query(c, R"J({"vectors":[[0,0,0],[5,0,0]],"k":1,"filter":"xattr.lang in (\"en\")"})J");
+  ASSERT_TRUE(ans.contains("results")) << ans.dump();
+  EXPECT_EQ(ans["results"][0][0]["path"], "doc0.txt");
+  EXPECT_EQ(ans["results"][1][0]["path"], "doc2.txt");
+}
+
+TEST_F(FuseVectorTest, FsyncedVectorsSurviveKill9AndTheIndexIsRebuilt) {
+  const std::string c = vol_.P("c");
+  for (int i = 0; i < 50; i++) {
+    const std::string f = c + "/f" + std::to_string(i);
+    WriteFile(f, "x");
+    ASSERT_EQ(PutVec(f, {float(i), 1, 0}), 0);
+  }
+  const int fd = open((c + "/f7").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(fsync(fd), 0);
+  close(fd);
+  vol_.Kill9();
+  ASSERT_TRUE(vol_.Mount()) << vol_.log();
+  std::vector<std::string> p;
+  ASSERT_EQ(IoctlSearch(c, {7, 1, 0}, 1, "", &p), 0);
+  EXPECT_EQ(p, std::vector<std::string>{"f7"});
+  const int dfd = open(c.c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(dfd, 0);
+  vexfs_ioc_collection info{};
+  info.vi_size = sizeof(info);
+  ASSERT_EQ(ioctl(dfd, VEXFS_IOC_COLL_INFO, &info), 0);
+  close(dfd);
+  EXPECT_EQ(info.vi_count, 50u);
+  EXPECT_TRUE(info.vi_flags & VEXFS_COLL_REBUILT);
+  EXPECT_NE(vol_.log().find("rebuilding"), std::string::npos) << vol_.log();
+  // Clean unmount persists the index; the next mount loads it.
+  ASSERT_EQ(vol_.Unmount(), 0);
+  ASSERT_EQ(RunCmd({VEXFS_FSCK_BIN, "-n", "-f", vol_.image()}), 0);
+  ASSERT_TRUE(vol_.Mount()) << vol_.log();
+  const int dfd2 = open(c.c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(dfd2, 0);
+  ASSERT_EQ(ioctl(dfd2, VEXFS_IOC_COLL_INFO, &info), 0);
+  close(dfd2);
+  EXPECT_EQ(info.vi_count, 50u);
+  EXPECT_TRUE(info.vi_flags & VEXFS_COLL_LOADED);
+}
+
+}  // namespace
+}  // namespace vexfs::fusetest

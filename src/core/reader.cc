@@ -669,6 +669,17 @@ const char* IndexKindName(uint32_t kind) {
   }
 }
 
+std::string DescribeCollection(const vexfs_collection& c) {
+  std::string s = "dim " + Num(Le32(c.vc_dim)) + ", metric " + MetricName(c.vc_metric) +
+                  ", element " + ElementTypeName(c.vc_element_type) + ", index " +
+                  IndexKindName(c.vc_index_kind) + " params ";
+  for (int i = 0; i < 4; i++) s += (i ? "/" : "") + Num(Le16(c.vc_param[i]));
+  if (Le64(c.vc_index_ino) == 0) return s + ", no index blob";
+  return s + ", index blob " + Num(Le64(c.vc_index_ino)) + " (" + Num(Le64(c.vc_index_bytes)) +
+         " bytes, " +
+         (Le32(c.vc_index_state) == VEXFS_INDEX_STATE_VALID ? "valid" : "stale") + ")";
+}
+
 Status FileBytes::Read(uint64_t offset, size_t len, uint8_t* out) {
   while (len > 0) {
     const uint64_t lblk = offset / VEXFS_BLOCK_SIZE;

@@ -175,6 +175,10 @@ const char* MetricName(uint32_t metric);
 const char* ElementTypeName(uint32_t type);
 const char* IndexKindName(uint32_t kind);
 
+// One line for humans: "dim 24, metric l2, element f32, index hnsw
+// params 16/0/0/0, index blob 27 (9000 bytes, valid)".
+std::string DescribeCollection(const vexfs_collection& c);
+
 // Reads byte ranges of a file through an extent map (holes and unwritten
 // extents read as zeros), keeping the last block read: reading in
 // ascending order costs one device read per block. `extents` must be

@@ -1154,6 +1154,9 @@ TEST(FsckVecTest, HandBuiltCollectionsAreClean) {
   EXPECT_TRUE(list[0].issues.empty());
   EXPECT_EQ(list[1].dir, img.coll2);
   EXPECT_EQ(list[1].live, 1u);
+  EXPECT_EQ(offline::DescribeCollection(list[0].config),
+            "dim 100, metric cosine, element f32, index hnsw params 16/0/0/0, index blob " +
+                std::to_string(img.idx) + " (5000 bytes, valid)");
   EXPECT_EQ(offline::FindCollection(**rd, img.deep), img.coll);
   EXPECT_EQ(offline::FindCollection(**rd, img.coll2), img.coll2);
   EXPECT_EQ(offline::FindCollection(**rd, img.a), 0u);
@@ -1689,6 +1692,116 @@ TEST(FsckVecFsTest, FilesystemSlotCorrupted) {
   auto x = (*mnt)->GetXattr(v.moved, VEXFS_VECTOR_XATTR, Cred::Root());
   EXPECT_FALSE(x.ok());
   ASSERT_TRUE((*mnt)->Unmount().ok());
+}
+
+}  // namespace
+}  // namespace vexfs::testing
+
+namespace vexfs::testing {
+namespace {
+
+// Records every block write (flushes are irrelevant to a prefix).
+class WriteLog final : public BlockDevice {
+ public:
+  WriteLog(MemoryDevice* d, std::vector<std::pair<uint64_t, std::vector<uint8_t>>>* log)
+      : d_(d), log_(log) {}
+  uint64_t block_count() const override { return d_->block_count(); }
+  Status Read(uint64_t b, uint32_t n, void* buf) override { return d_->Read(b, n, buf); }
+  Status Write(uint64_t b, uint32_t n, const void* buf) override {
+    const auto* p = static_cast<const uint8_t*>(buf);
+    for (uint32_t i = 0; i < n; i++) {
+      log_->push_back({b + i, std::vector<uint8_t>(p + size_t{i} * VEXFS_BLOCK_SIZE,
+                                                   p + size_t{i + 1} * VEXFS_BLOCK_SIZE)});
+    }
+    return d_->Write(b, n, buf);
+  }
+  Status Flush() override { return d_->Flush(); }
+
+ private:
+  MemoryDevice* d_;
+  std::vector<std::pair<uint64_t, std::vector<uint8_t>>>* log_;
+};
+
+// A power cut after every block write of a vector workload (collections
+// created, vectors set, updated and removed, files unlinked, an index
+// blob saved, a collection dropped): fsck -n finds nothing, whatever the
+// journal holds, and -y leaves a volume that checks clean.
+TEST(FsckVecFsTest, EveryPowerCutChecksClean) {
+  MemoryDevice dev(1024);
+  FormatOptions fo;
+  fo.seed = 3;
+  fo.journal_blocks = 128;
+  ASSERT_TRUE(Format(&dev, fo).ok());
+  const std::vector<uint8_t> base = dev.image();
+  std::vector<std::pair<uint64_t, std::vector<uint8_t>>> log;
+  {
+    MountOptions mo;
+    mo.commit_interval_ms = 0;
+    mo.check_permissions = false;
+    auto m = Filesystem::Mount(std::make_unique<WriteLog>(&dev, &log), mo);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    Filesystem& fs = **m;
+    const Cred c = Cred::Root();
+    auto d1 = fs.Mkdir(Filesystem::kRootIno, "c", 0755, c);
+    auto d2 = fs.Mkdir(Filesystem::kRootIno, "gone", 0755, c);
+    ASSERT_TRUE(d1.ok() && d2.ok());
+    CollectionConfig cfg;
+    cfg.dim = 300;  // slots of 1216 bytes straddle blocks
+    ASSERT_TRUE(fs.CreateCollection(d1->ino, cfg, c).ok());
+    ASSERT_TRUE(fs.CreateCollection(d2->ino, cfg, c).ok());
+    std::vector<uint64_t> files;
+    for (int i = 0; i < 24; i++) {
+      auto f = fs.Mknod(i % 4 ? d1->ino : d2->ino, "f" + std::to_string(i), S_IFREG | 0644, 0, c);
+      ASSERT_TRUE(f.ok());
+      files.push_back(f->ino);
+      ASSERT_TRUE(fs.SetXattr(f->ino, VEXFS_VECTOR_XATTR, FsVec::Vec(float(i), 300), 0, c).ok());
+      if (i % 2 == 0) ASSERT_TRUE(fs.Sync().ok());
+    }
+    for (int i = 0; i < 24; i += 3) {
+      ASSERT_TRUE(fs.SetXattr(files[i], VEXFS_VECTOR_XATTR, FsVec::Vec(-float(i), 300), 0, c).ok());
+      ASSERT_TRUE(fs.Sync().ok());
+    }
+    ASSERT_TRUE(fs.Sync().ok());
+    ASSERT_TRUE(fs.SaveIndexBlob(d1->ino, std::vector<uint8_t>(10000, 0x42)).ok());
+    for (int i = 1; i < 24; i += 4) {
+      ASSERT_TRUE(fs.Unlink(i % 4 ? d1->ino : d2->ino, "f" + std::to_string(i), c).ok());
+      ASSERT_TRUE(fs.Sync().ok());
+    }
+    ASSERT_TRUE(fs.RemoveXattr(files[2], VEXFS_VECTOR_XATTR, c).ok());
+    ASSERT_TRUE(fs.Sync().ok());
+    ASSERT_TRUE(fs.SetXattr(files[6], VEXFS_VECTOR_XATTR, FsVec::Vec(1.0f, 300), 0, c).ok());
+    ASSERT_TRUE(fs.Sync().ok());
+    ASSERT_TRUE(fs.DropCollection(d2->ino, c).ok());
+    ASSERT_TRUE(fs.Sync().ok());
+    ASSERT_TRUE(fs.CreateCollection(d2->ino, cfg, c).ok());  // reuses the freed inodes
+    ASSERT_TRUE(fs.SetXattr(files[4], VEXFS_VECTOR_XATTR, FsVec::Vec(4.0f, 300), 0, c).ok());
+    ASSERT_TRUE(fs.Unmount().ok());
+  }
+  ASSERT_GT(log.size(), 50u);
+  MemoryDevice cut(base);
+  int repaired = 0;
+  for (size_t n = 0; n <= log.size(); n++) {
+    if (n > 0) {
+      std::memcpy(cut.image().data() + log[n - 1].first * VEXFS_BLOCK_SIZE,
+                  log[n - 1].second.data(), VEXFS_BLOCK_SIZE);
+    }
+    MemoryDevice copy(cut.image());
+    auto r = CheckVolume(&copy, CheckOptions{false, true});
+    ASSERT_TRUE(r.ok()) << "after " << n << " writes: " << r.status().ToString();
+    ASSERT_TRUE(r->problems.empty()) << "after " << n << " of " << log.size() << " writes:\n"
+                                     << Dump(*r);
+    if (n % 7 == 0 || n == log.size()) {
+      auto y = CheckVolume(&copy, CheckOptions{true, true});
+      ASSERT_TRUE(y.ok());
+      ASSERT_EQ(y->errors_left(), 0u) << "after " << n << " writes:\n" << Dump(*y);
+      auto again = CheckVolume(&copy, CheckOptions{false, true});
+      ASSERT_TRUE(again.ok());
+      ASSERT_TRUE(again->problems.empty()) << "after " << n << " writes:\n" << Dump(*again);
+      repaired++;
+    }
+  }
+  EXPECT_GT(repaired, 5);
+  std::printf("%zu power cuts checked\n", log.size() + 1);
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 
 #include <cctype>
 #include <charconv>
+#include <cstring>
 #include <string>
+#include <vector>
 
 #include "core/journal.h"
 #include "core/layout.h"
@@ -62,6 +64,80 @@ int DumpJournal(Volume& v) {
   return 0;
 }
 
+void PrintCollection(const offline::CollectionInfo& ci) {
+  if (!ci.config_ok) {
+    PrintIssues(ci.issues);
+    return;
+  }
+  fmt::print("  collection  {}\n", offline::DescribeCollection(ci.config));
+  fmt::print("  segment     {}: {} slot(s) of {} bytes", ci.segment, ci.slots,
+             Le32(ci.config.vc_slot_size));
+  fmt::print(", {} live vector(s)\n", ci.live);
+  PrintIssues(ci.issues);
+}
+
+// What the vector layer (docs/format.md section 15) says about this inode.
+void DumpVectorLayer(offline::VolumeReader& r, uint64_t ino, const vexfs_inode& in) {
+  const uint32_t mode = Le16(in.i_mode), flags = Le32(in.i_flags);
+  const uint64_t vec = Le64(in.i_vector);
+  if (S_ISDIR(mode) && (flags & VEXFS_INODE_FL_COLLECTION)) {
+    PrintCollection(offline::ReadCollection(r, vec, /*count_live=*/true));
+    return;
+  }
+  if (flags & VEXFS_INODE_FL_VSEGMENT) {
+    fmt::print("  segment of collection {}; next segment {}\n", Le64(in.i_parent), vec);
+    PrintCollection(offline::ReadCollection(r, ino, /*count_live=*/true));
+    return;
+  }
+  if (flags & VEXFS_INODE_FL_VINDEX) {
+    fmt::print("  index blob of segment {}\n", Le64(in.i_parent));
+    return;
+  }
+  if (!S_ISREG(mode) || vec == 0) return;
+  const uint64_t dir = offline::FindCollection(r, ino);
+  vexfs_inode d;
+  if (dir == 0 || !r.ReadInode(dir, &d).ok()) {
+    fmt::print("  ! vector slot {} but the file is in no collection\n", vec - 1);
+    return;
+  }
+  const uint64_t seg = Le64(d.i_vector);
+  const offline::CollectionInfo ci = offline::ReadCollection(r, seg, /*count_live=*/false);
+  vexfs_inode s;
+  if (!ci.config_ok || !r.ReadInode(seg, &s).ok()) {
+    fmt::print("  vector slot {} of collection {} (unreadable)\n", vec - 1, dir);
+    PrintIssues(ci.issues);
+    return;
+  }
+  const uint32_t ss = Le32(ci.config.vc_slot_size), dim = Le32(ci.config.vc_dim);
+  fmt::print("  vector slot {} of collection {} (segment {})", vec - 1, dir, seg);
+  if (vec - 1 >= ci.slots) {
+    fmt::print(": ! past the {} slots\n", ci.slots);
+    return;
+  }
+  offline::ExtentMap m;
+  offline::ReadExtents(r, seg, s, &m);
+  offline::FileBytes fb(r, m.extents);
+  std::vector<uint8_t> slot(ss);
+  if (auto st = fb.Read((vec - 1) * ss, ss, slot.data()); !st.ok()) {
+    fmt::print(": ! {}\n", st.message());
+    return;
+  }
+  vexfs_vslot h;
+  std::memcpy(&h, slot.data(), sizeof(h));
+  const bool owner_ok = Le64(h.vs_owner) == ino && Le32(h.vs_generation) == Le32(in.i_generation);
+  const bool crc_ok = offline::SlotCrc(slot.data(), dim) == Le32(h.vs_crc);
+  fmt::print("{}{}\n", owner_ok ? "" : fmt::format(": ! slot names inode {} generation {}",
+                                                     Le64(h.vs_owner), Le32(h.vs_generation)),
+             crc_ok ? "" : ": ! checksum mismatch");
+  fmt::print("  components  [");
+  for (uint32_t i = 0; i < dim && i < 8; i++) {
+    float f;
+    std::memcpy(&f, slot.data() + sizeof(h) + 4 * i, 4);
+    fmt::print("{}{:g}", i ? ", " : "", f);
+  }
+  fmt::print("{}]\n", dim > 8 ? ", ..." : "");
+}
+
 int DumpInode(Volume& v, const std::string& what) {
   offline::VolumeReader& r = *v.reader;
   uint64_t ino = 0;
@@ -110,12 +186,16 @@ int DumpInode(Volume& v, const std::string& what) {
   if (flags & VEXFS_INODE_FL_IMMUTABLE) fl += " immutable";
   if (flags & VEXFS_INODE_FL_ORPHAN) fl += " orphan";
   if (flags & VEXFS_INODE_FL_COLLECTION) fl += " collection";
+  if (flags & VEXFS_INODE_FL_VSEGMENT) fl += " vsegment";
+  if (flags & VEXFS_INODE_FL_VINDEX) fl += " vindex";
   fmt::print("  flags       {:#x}{}\n", flags, fl);
   fmt::print("  generation  {}\n", Le32(in.i_generation));
   if (S_ISCHR(mode) || S_ISBLK(mode)) fmt::print("  rdev        {:#x}\n", Le32(in.i_rdev));
   fmt::print("  parent      {}\n", Le64(in.i_parent));
   fmt::print("  xattr block {}\n", Le64(in.i_xattr_block));
   fmt::print("  orphan next {}\n", Le64(in.i_orphan_next));
+  fmt::print("  vector      {}\n", Le64(in.i_vector));
+  DumpVectorLayer(r, ino, in);
 
   if (S_ISDIR(mode)) {
     offline::DirListing l;

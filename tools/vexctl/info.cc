@@ -84,6 +84,8 @@ int RunInfo(const std::string& target, bool json) {
   if (state & VEXFS_STATE_ERRORS) state_s += ", errors";
   char label[65] = {};
   std::memcpy(label, sb.s_label, 64);
+  std::vector<offline::Issue> cat_issues;
+  const auto colls = offline::ListCollections(*v.reader, /*count_live=*/false, &cat_issues);
   const auto features = FeatureNames(Le32(sb.s_feature_compat), Le32(sb.s_feature_incompat),
                                      Le32(sb.s_feature_ro_compat));
 
@@ -120,6 +122,24 @@ int RunInfo(const std::string& target, bool json) {
     o["mount_count"] = Le32(sb.s_mount_count);
     o["hash_seed"] = Hex(sb.s_hash_seed, 16);
     o["vector_root"] = Le64(sb.s_vector_root);
+    o["collections"] = nlohmann::json::array();
+    for (const auto& c : colls) {
+      nlohmann::json e = {{"dir", c.dir}, {"segment", c.segment}, {"valid", c.config_ok}};
+      if (c.config_ok) {
+        const auto& k = c.config;
+        e["dim"] = Le32(k.vc_dim);
+        e["metric"] = offline::MetricName(k.vc_metric);
+        e["element_type"] = offline::ElementTypeName(k.vc_element_type);
+        e["index_kind"] = offline::IndexKindName(k.vc_index_kind);
+        e["params"] = {Le16(k.vc_param[0]), Le16(k.vc_param[1]), Le16(k.vc_param[2]),
+                       Le16(k.vc_param[3])};
+        e["slots"] = c.slots;
+        e["index"] = {{"ino", Le64(k.vc_index_ino)},
+                      {"bytes", Le64(k.vc_index_bytes)},
+                      {"valid", Le32(k.vc_index_state) == VEXFS_INDEX_STATE_VALID}};
+      }
+      o["collections"].push_back(e);
+    }
     if (scan.ok()) {
       o["journal"] = {{"start_sequence", scan->start_sequence},
                       {"next_sequence", scan->next_sequence},
@@ -160,6 +180,17 @@ int RunInfo(const std::string& target, bool json) {
              g.block_count - 2, g.block_count - 1);
   fmt::print("Root inode:        {}\n", Le64(sb.s_root_ino));
   fmt::print("Orphan list head:  {}\n", Le64(sb.s_orphan_head));
+  fmt::print("Collections:       {}\n", colls.size());
+  for (const auto& c : colls) {
+    if (c.config_ok) {
+      fmt::print("  dir {:<8} segment {:<8} {} slot(s); {}\n", c.dir, c.segment, c.slots,
+                 offline::DescribeCollection(c.config));
+    } else {
+      fmt::print("  segment {}: {}\n", c.segment,
+                 c.issues.empty() ? std::string("unreadable") : c.issues[0].message);
+    }
+  }
+  for (const auto& i : cat_issues) fmt::print("  ! {}: {}\n", i.code, i.message);
   fmt::print("Mount count:       {}\n", Le32(sb.s_mount_count));
   fmt::print("Times:             mkfs {} mount {} write {}\n", Le64(sb.s_mkfs_time),
              Le64(sb.s_mount_time), Le64(sb.s_write_time));

@@ -193,7 +193,7 @@ TEST_F(VexctlVector, CreateInfoPutSearchReindexDrop) {
   ASSERT_EQ(lines.size(), 2u) << r.out;
   EXPECT_EQ(PathOf(lines[0]), docs_ + "/a.txt");
   EXPECT_NEAR(DistanceOf(lines[0]), 0.25, 1e-5);
-  EXPECT_NEAR(DistanceOf(lines[1]), 1.25, 1e-5);
+  EXPECT_NEAR(DistanceOf(lines[1]), 2.25, 1e-5);
   // Only files below the directory searched.
   r = Ctl("search '" + docs_ + "/sub' --vector '[1,0,0,0]' -k 3");
   ASSERT_EQ(r.rc, 0) << r.err;
@@ -250,7 +250,8 @@ TEST_F(VexctlVector, CreateInfoPutSearchReindexDrop) {
   // Drop needs --yes; then the directory is no collection and the files stay.
   ExpectFail("collection drop '" + docs_ + "'", 2, "--yes");
   EXPECT_EQ(Info(docs_)["count"], 2);
-  ExpectFail("collection drop '" + docs_ + "/sub' --yes", 1, "invalid argument");
+  ExpectFail("collection drop '" + docs_ + "/sub' --yes", 1, "not the collection directory");
+  ExpectFail("collection reindex '" + docs_ + "/sub' --index flat", 1, "not the collection directory");
   r = Ctl("collection drop '" + docs_ + "' --yes");
   ASSERT_EQ(r.rc, 0) << r.err;
   ExpectFail("collection info '" + docs_ + "'", 1, "not inside a collection");

@@ -110,6 +110,18 @@ std::string FindAncestor(const std::string& dir, uint64_t ino) {
   return "";
 }
 
+// Drop and reindex take the collection directory itself: says which
+// directory that is when `dir` is only inside it. Returns 0 or an exit code.
+int RequireCollectionRoot(int fd, const std::string& dir, const vexfs_ioc_collection& c) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return Fail(dir, Op::kOther, errno);
+  if (st.st_ino == c.vi_dir_ino) return 0;
+  const std::string root = FindAncestor(dir, c.vi_dir_ino);
+  PrintError(dir, fmt::format("not the collection directory (this works on the collection itself: {})",
+                              root.empty() ? fmt::format("inode {}", c.vi_dir_ino) : root));
+  return kExitFailure;
+}
+
 nlohmann::json ParamsJson(const vexfs_ioc_collection& c) {
   nlohmann::json p = nlohmann::json::object();
   if (c.vi_index_kind == VEXFS_INDEX_HNSW) {
@@ -201,6 +213,7 @@ int RunReindex(const std::string& dir, const std::string& type, const std::strin
   if (!fd.ok()) return kExitFailure;
   vexfs_ioc_collection cur;
   if (int e = CollectionInfo(fd.get(), &cur)) return Fail(dir, Op::kCollInfo, e);
+  if (int rc = RequireCollectionRoot(fd.get(), dir, cur)) return rc;
   vexfs_ioc_collection c;
   std::memset(&c, 0, sizeof(c));
   c.vi_size = sizeof(c);
@@ -227,6 +240,9 @@ int RunDrop(const std::string& dir, bool yes) {
   }
   Fd fd = OpenForIoctl(dir, true);
   if (!fd.ok()) return kExitFailure;
+  vexfs_ioc_collection cur;
+  if (int e = CollectionInfo(fd.get(), &cur)) return Fail(dir, Op::kCollInfo, e);
+  if (int rc = RequireCollectionRoot(fd.get(), dir, cur)) return rc;
   if (int e = Ioctl(fd.get(), VEXFS_IOC_COLL_DROP, nullptr)) return Fail(dir, Op::kCollDrop, e);
   fmt::print("{}: collection dropped\n", dir);
   return 0;

@@ -40,6 +40,9 @@ std::string Explain(Op op, int err) {
       break;
   }
   if (err == EEXIST && op == Op::kCollCreate) return "already a collection";
+  if (err == ENOTSUP && op == Op::kCollDrop) return "not a collection directory";
+  if (err == EISDIR && op == Op::kPut) return "is a directory (vectors belong to regular files)";
+  if (err == EROFS) return "read-only file system";
   if (err == EBUSY && op == Op::kCollCreate) {
     return "the directory holds vectors of an enclosing collection (drop or move them first)";
   }
@@ -56,10 +59,9 @@ std::string Explain(Op op, int err) {
       case Op::kCollCreate:
         return "invalid argument (a parameter is out of range, or a file below already carries a "
                "vector of another dimension)";
-      case Op::kCollDrop:
-        return "invalid argument (drop works only on the collection directory itself)";
       case Op::kCollReindex:
-        return "invalid argument (bad element type, index kind or parameter)";
+        return "invalid argument (bad element type, index kind or parameter, or not the collection "
+               "directory itself)";
       case Op::kPut:
         return "invalid argument (the vector's dimension differs from the collection's, or it "
                "holds NaN or Inf)";

@@ -785,7 +785,10 @@ std::vector<CollectionInfo> ListCollections(VolumeReader& r, bool count_live,
     vexfs_inode in;
     if (!r.ReadInode(seg, &in).ok()) break;
     out.push_back(ReadCollection(r, seg, count_live));
-    if (out.back().dir == 0) break;  // not a segment: its i_vector means nothing
+    if (InodeIsZero(in) || !InodeCrcOk(in) || (Le16(in.i_mode) & S_IFMT) != S_IFREG ||
+        !(Le32(in.i_flags) & VEXFS_INODE_FL_VSEGMENT)) {
+      break;  // not a segment: its i_vector means nothing
+    }
     seg = Le64(in.i_vector);
   }
   return out;

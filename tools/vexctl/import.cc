@@ -299,7 +299,7 @@ int LoadNames(const std::string& file, size_t rows, std::vector<std::string>* na
 // The shared state of the writers.
 class Importer {
  public:
-  Importer(std::string dir, size_t dim) : dir_(TrimDir(dir)), dim_(dim) {}
+  Importer(std::string dir, std::string input, size_t dim) : dir_(TrimDir(dir)), input_(std::move(input)), dim_(dim) {}
 
   // Writes one record; on failure records the first error and returns false.
   bool Apply(const Record& r) {
@@ -356,7 +356,7 @@ class Importer {
     std::lock_guard<std::mutex> l(mu_);
     if (!failed_) {
       failed_ = true;
-      error_ = fmt::format("line {}: {} (did the input change during the import?)", r.line, why);
+      error_ = fmt::format("{}: line {}: {} (did the input change during the import?)", input_, r.line, why);
     }
     stop_.store(true);
   }
@@ -388,6 +388,7 @@ class Importer {
   }
 
   const std::string dir_;
+  const std::string input_;
   const size_t dim_;
   std::atomic<size_t> done_{0};
   std::atomic<bool> stop_{false};
@@ -541,7 +542,7 @@ int RunImport(const ImportArgs& a) {
     return kExitUsage;
   }
 
-  Importer imp(a.dir, dim);
+  Importer imp(a.dir, input, dim);
   WorkQueue<Item> queue;
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
@@ -598,8 +599,8 @@ int RunImport(const ImportArgs& a) {
     progress.Stop();
   }
   if (imp.stopped()) {
-    PrintError(a.dir, imp.error());
-    PrintError(a.dir, fmt::format("import stopped after {} of {} files", imp.done(), records));
+    PrintError("", imp.error());
+    PrintError(a.dir, fmt::format("import stopped after {} of {} files (those stay)", imp.done(), records));
     return kExitFailure;
   }
   if (syncfs(dir.get()) != 0) return Fail(a.dir, Op::kOther, errno);

@@ -13,6 +13,7 @@
 //      single-thread search sweep through VEXFS_IOC_SEARCH.
 // Output: FILE.json (array, one object per (path, ef)) and FILE.md. See
 // README.md. The mount is set up and torn down by run.sh.
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,6 +87,18 @@ double LoadAverage() {
   return l;
 }
 
+// CPU seconds of this process plus its waited-for children (vexctl).
+double SelfAndChildrenCpuSeconds() {
+  double t = 0;
+  for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+    rusage ru{};
+    getrusage(who, &ru);
+    t += static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+  }
+  return t;
+}
+
 void Log(const std::string& s) {
   std::fprintf(stderr, "[fs-vectors %s] %s\n", fmt::format("{:%T}", fmt::localtime(std::time(nullptr))).c_str(),
                s.c_str());
@@ -121,7 +134,7 @@ struct Options {
   size_t M = 16;
   size_t ef_construction = 200;
   std::vector<size_t> ef = {10, 16, 24, 32, 48, 64, 96, 128};
-  size_t reps = 2;
+  size_t reps = 5;
   size_t batch = 64;  // staged queries per VEXFS_IOC_SEARCH in the batch sweep; <= 1: none
   uint64_t seed = 42;
   std::string mount;
@@ -160,10 +173,11 @@ double Percentile(std::vector<double> v, double q) {
 // (row ids, best first; each list starts empty) and returns 0 or an errno.
 // Calls cover `batch` queries (the last one fewer); latency is per call.
 // `daemon` (0 = none): a process whose CPU time is added to the pass's.
+// The fastest of `reps` passes counts; `warm_up` first runs >= 100 queries.
 template <typename QueryFn>
 SearchResult SweepPoint(const Options& o, const engine::FloatMatrix& queries,
                         const engine::GroundTruth& gt, size_t ef, size_t batch, pid_t daemon,
-                        QueryFn query) {
+                        size_t reps, bool warm_up, QueryFn query) {
   SearchResult res;
   SearchPoint& p = res.point;
   p.ef = ef;
@@ -174,8 +188,9 @@ SearchResult SweepPoint(const Options& o, const engine::FloatMatrix& queries,
     for (size_t j = i; j < i + count; ++j) ids[j].clear();
     return query(i, count, ids.data() + i);
   };
-  for (size_t i = 0; i < std::min<size_t>(nq, std::max<size_t>(100, batch)); i += batch) {
-    if (int e = call(i)) {  // warm-up
+  const size_t warm = warm_up ? std::min<size_t>(nq, std::max<size_t>(100, batch)) : 0;
+  for (size_t i = 0; i < warm; i += batch) {
+    if (int e = call(i)) {
       res.err = e;
       res.what = "warm-up query";
       return res;
@@ -183,7 +198,7 @@ SearchResult SweepPoint(const Options& o, const engine::FloatMatrix& queries,
   }
   std::vector<double> lat, best_lat;
   double best_total = 0, best_cpu = 0;
-  for (size_t rep = 0; rep < o.reps; ++rep) {
+  for (size_t rep = 0; rep < reps; ++rep) {
     lat.clear();
     const double c0 = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);
     const double d0 = ProcessCpuSeconds(daemon);
@@ -222,6 +237,11 @@ SearchResult SweepPoint(const Options& o, const engine::FloatMatrix& queries,
   p.p50_us = Percentile(best_lat, 0.50);
   p.p99_us = Percentile(best_lat, 0.99);
   return res;
+}
+
+// The faster of two measurements of the same thing (recall is the same).
+void KeepFaster(SearchResult* best, const SearchResult& r, bool first) {
+  if (first || r.err || r.point.qps > best->point.qps) *best = r;
 }
 
 class Bench {
@@ -275,7 +295,9 @@ class Bench {
     return true;
   }
 
-  Result<std::unique_ptr<engine::HnswIndex>> Build(size_t threads, double* seconds) {
+  // `cpu_seconds` (optional): process CPU time spent in AddBatch.
+  Result<std::unique_ptr<engine::HnswIndex>> Build(size_t threads, double* seconds,
+                                                   double* cpu_seconds = nullptr) {
     engine::HnswParams p;
     p.dim = o_.dim;
     p.metric = engine::Metric::kCosine;
@@ -286,11 +308,26 @@ class Bench {
     if (!idx.ok()) return idx.status();
     std::vector<uint64_t> ids(o_.n);
     for (size_t i = 0; i < o_.n; ++i) ids[i] = i;
+    const double c0 = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID);
     const auto t0 = Clock::now();
     Status st = (*idx)->AddBatch(ids, data_.base.data, threads);
     *seconds = Seconds(t0, Clock::now());
+    if (cpu_seconds) *cpu_seconds = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
     if (!st.ok()) return st;
     return idx;
+  }
+
+  // Single-thread search of the in-process index at `ef`, for SweepPoint.
+  auto InProcessQuery(size_t ef) const {
+    return [this, ef](size_t i, size_t, std::vector<uint64_t>* out) {
+      engine::SearchParams sp;
+      sp.k = o_.k;
+      sp.effort = ef;
+      auto nb = index_->Search(data_.queries.row(i), sp);
+      if (!nb.ok()) return nb.status().err();
+      for (const engine::Neighbor& x : *nb) out->push_back(x.id);
+      return 0;
+    };
   }
 
   bool InProcess() {
@@ -308,38 +345,28 @@ class Bench {
       Log(fmt::format("HnswIndex build ({} threads): {}", threads_, idx.status().ToString()));
       return false;
     }
+    index_ = std::move(*idx);
     build_1t_per_s_ = o_.n / s1;
     build_per_s_ = o_.n / st;
     Log(fmt::format("in-process: HnswIndex M={} ef_construction={}: {:.0f} vectors/s with 1 "
                     "thread, {:.0f} with {} threads; {:.1f} MB",
                     o_.M, o_.ef_construction, build_1t_per_s_, build_per_s_, threads_,
-                    (*idx)->MemoryBytes() / double(1 << 20)));
-    const engine::HnswIndex& index = **idx;
+                    index_->MemoryBytes() / double(1 << 20)));
     for (size_t ef : o_.ef) {
-      SearchResult r = SweepPoint(o_, data_.queries, gt_, ef, 1, 0,
-                                  [&](size_t i, size_t, std::vector<uint64_t>* out) {
-                                    engine::SearchParams sp;
-                                    sp.k = o_.k;
-                                    sp.effort = ef;
-                                    auto nb = index.Search(data_.queries.row(i), sp);
-                                    if (!nb.ok()) return nb.status().err();
-                                    for (const engine::Neighbor& x : *nb) out->push_back(x.id);
-                                    return 0;
-                                  });
+      SearchResult r = SweepPoint(o_, data_.queries, gt_, ef, 1, 0, o_.reps, true, InProcessQuery(ef));
       if (r.err) {
         Log(fmt::format("in-process search: {}: errno {}", r.what, r.err));
         return false;
       }
-      in_process_qps_[ef] = r.point.qps;
       json row = Row("in-process", fmt::format("HnswIndex::AddBatch, {} threads", threads_));
       row["insert_threads"] = threads_;
       row["insert_per_s"] = build_per_s_;
       row["insert_s"] = st;
       row["durable"] = false;
       row["engine_build_1t_per_s"] = build_1t_per_s_;
-      row["index_memory_mb"] = (*idx)->MemoryBytes() / double(1 << 20);
+      row["index_memory_mb"] = index_->MemoryBytes() / double(1 << 20);
       row["load_avg_1m"] = load;
-      AddSearch(&row, r.point);
+      AddSearch(&row, r.point, nullptr);
       rows_.push_back(std::move(row));
     }
     Write();
@@ -367,7 +394,9 @@ class Bench {
     };
   }
 
-  void AddSearch(json* row, const SearchPoint& p) const {
+  // `paired`: the in-process measurement at the same ef, taken alternately
+  // with this one (null for in-process rows).
+  void AddSearch(json* row, const SearchPoint& p, const SearchPoint* paired) const {
     (*row)["ef"] = p.ef;
     (*row)["params"]["ef_search"] = p.ef;
     (*row)["recall_at_10"] = p.recall;
@@ -378,14 +407,25 @@ class Bench {
     (*row)["p99_us"] = p.p99_us;
     (*row)["search_threads"] = 1;
     (*row)["short_results"] = p.short_results;
-    auto it = in_process_qps_.find(p.ef);
-    if (it != in_process_qps_.end()) (*row)["qps_vs_in_process"] = p.qps / it->second;
+    if (paired) {
+      (*row)["in_process_qps_paired"] = paired->qps;
+      (*row)["in_process_qps_cpu_paired"] = paired->qps_cpu;
+      (*row)["in_process_recall_paired"] = paired->recall;
+      (*row)["qps_vs_in_process"] = p.qps / paired->qps;
+      (*row)["qps_cpu_vs_in_process"] = p.qps_cpu / paired->qps_cpu;
+    }
     Log(fmt::format("  {} ef={}: recall@{} {:.4f}, {:.0f} qps ({:.0f} per CPU-s{}), p50 {:.1f} us, "
                     "p99 {:.1f} us{}",
                     (*row)["path"].get<std::string>(), p.ef, o_.k, p.recall, p.qps, p.qps_cpu,
                     p.cpu_includes_daemon ? " incl. daemon" : "", p.p50_us, p.p99_us,
                     p.short_results ? fmt::format(", {} short result lists", p.short_results)
                                     : std::string()));
+    if (paired) {
+      Log(fmt::format("    in-process, alternating with it: {:.0f} qps ({:.0f} per CPU-s): "
+                      "ratio {:.2f} (CPU {:.2f})",
+                      paired->qps, paired->qps_cpu, p.qps / paired->qps,
+                      p.qps_cpu / paired->qps_cpu));
+    }
   }
 
   // Runs an external bulk import command (vexctl import) on `dir`: the base
@@ -448,13 +488,24 @@ class Bench {
                       path, std::strerror(ce)));
     }
 
+    // The engine's build rate with the same threads, measured just before
+    // the insert so that both run under the same machine load.
+    const size_t threads = path == "xattr" ? 1 : threads_;
+    double build_s = 0, build_cpu_s = 0;
+    if (auto b = Build(threads, &build_s, &build_cpu_s); !b.ok()) {
+      Log("HnswIndex build: " + b.status().ToString());
+      return false;
+    }
+    const double build_paired = o_.n / build_s;
+    Log(fmt::format("{}: engine build just before, {} thread{}: {:.0f} vectors/s", path, threads,
+                    threads == 1 ? "" : "s", build_paired));
+
     std::string method;
-    size_t threads = threads_;
     StoreResult store;
+    const double cpu0 = SelfAndChildrenCpuSeconds(), daemon0 = ProcessCpuSeconds(o_.daemon_pid);
     if (path == "xattr" || path == "xattr-mt" || path == "put-mt" ||
         (path == "import" && o_.import_cmd.empty())) {
       const bool put = path == "put-mt";
-      threads = path == "xattr" ? 1 : threads_;
       method = fmt::format("create + {} + close, {} thread{}, then syncfs + fsync(dir)",
                            put ? "VEXFS_IOC_PUT" : "fsetxattr(user.vexfs.vector)", threads,
                            threads == 1 ? "" : "s");
@@ -472,6 +523,9 @@ class Bench {
       return false;
     }
     const auto durable_at = Clock::now();
+    const double daemon1 = ProcessCpuSeconds(o_.daemon_pid);
+    const double insert_cpu_s = SelfAndChildrenCpuSeconds() - cpu0 +
+                                (daemon0 >= 0 && daemon1 >= 0 ? daemon1 - daemon0 : 0);
     if (store.err) {
       Log(fmt::format("{}: {}: {}", path, store.what, std::strerror(store.err)));
       return false;
@@ -489,11 +543,14 @@ class Bench {
     base["durable"] = true;
     base["collection"] = collection;
     base["load_avg_1m"] = load;
-    if (path == "import" || path == "xattr-mt" || path == "put-mt") {
-      base["insert_vs_engine_build"] = insert_per_s / build_per_s_;
-    } else {
-      base["insert_vs_engine_build_1t"] = insert_per_s / build_1t_per_s_;
-    }
+    base["engine_build_per_s_paired"] = build_paired;
+    base["engine_build_per_cpu_s_paired"] = o_.n / build_cpu_s;
+    // Client, vexctl and daemon; the daemon's background indexer runs
+    // during the insert too, so this includes part of the index build.
+    base["insert_cpu_s"] = insert_cpu_s;
+    base["insert_per_cpu_s"] = o_.n / insert_cpu_s;
+    base["engine_build_threads_paired"] = threads;
+    base["insert_vs_engine_build"] = insert_per_s / build_paired;
     if (!collection) {
       rows_.push_back(base);
       return true;
@@ -575,7 +632,19 @@ class Bench {
         }
         return 0;
       };
-      SearchResult r = SweepPoint(o_, data_.queries, gt_, ef, batch, o_.daemon_pid, query);
+      // Alternate single passes, mount and in-process, so that the ratio
+      // compares passes taken under the same load; keep each side's fastest.
+      SearchResult r, in;
+      for (size_t rep = 0; rep < o_.reps && !r.err && !in.err; ++rep) {
+        KeepFaster(&in, SweepPoint(o_, data_.queries, gt_, ef, 1, 0, 1, rep == 0, InProcessQuery(ef)),
+                   rep == 0);
+        KeepFaster(&r, SweepPoint(o_, data_.queries, gt_, ef, batch, o_.daemon_pid, 1, rep == 0, query),
+                   rep == 0);
+      }
+      if (in.err) {
+        Log(fmt::format("in-process search: {}: errno {}", in.what, in.err));
+        return false;
+      }
       if (r.err) {
         Log(fmt::format("{}: {} {}: {}", path,
                         batch == 1 ? "VEXFS_IOC_SEARCH" : "VEXFS_IOC_STAGE/SEARCH/RESULTS",
@@ -590,7 +659,7 @@ class Bench {
       } else {
         row["search_mode"] = "one query per VEXFS_IOC_SEARCH";
       }
-      AddSearch(&row, r.point);
+      AddSearch(&row, r.point, &in.point);
       row["search_batch"] = batch;
       if (batch > 1) {  // latencies are per call, i.e. per batch
         row["batch_p50_us"] = row["p50_us"];
@@ -627,67 +696,80 @@ class Bench {
                      o_.n, o_.dim, o_.nq, o_.k);
     if (!o_.note.empty()) s += o_.note + "\n\n";
     s += fmt::format(
-        "Cosine, synthetic clustered data (seed {}); HNSW M={}, ef_construction={}; "
-        "{} insert/build threads; queries single-threaded, one per call, fastest of {} passes.\n\n",
+        "Cosine, synthetic clustered data (seed {}); HNSW M={}, ef_construction={}; {} insert/build "
+        "threads (`xattr`: 1); queries single-threaded, fastest of {} passes. Mount passes "
+        "alternate with in-process passes at the same ef (\"in-proc QPS\"), and the ratios use "
+        "those; QPS/CPU-s counts the driver thread plus the whole vexfs-fuse process.\n\n",
         o_.seed, o_.M, o_.ef_construction, threads_, o_.reps);
-    s += "| path | insert method | durable inserts/s | to indexed (s) | ef | recall@10 | QPS | "
-         "QPS / in-process | p50 µs | p99 µs |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n";
+    s += "| path | ef | recall@10 | QPS | p50 µs | p99 µs | in-proc QPS | QPS ratio | "
+         "QPS/CPU-s ratio | durable inserts/s | to indexed (s) |\n"
+         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
     for (const json& r : rows_) {
       const bool inproc = r["path"] == "in-process";
-      s += fmt::format("| {} | {} | {}{} | {} | {} | {} | {} | {} | {} | {} |\n",
-                       r["path"].get<std::string>(), r["method"].get<std::string>(),
-                       Num(r["insert_per_s"], "{:.0f}"), inproc ? " (build, not durable)" : "",
-                       r.contains("time_to_indexed_s") ? Num(r["time_to_indexed_s"], "{:.2f}") : "—",
-                       Num(r["ef"], "{:.0f}"), Num(r["recall_at_10"], "{:.4f}"),
-                       Num(r["qps"], "{:.0f}"),
-                       r.contains("qps_vs_in_process") && !inproc
-                           ? Num(r["qps_vs_in_process"], "{:.2f}")
-                           : "—",
-                       Num(r["p50_us"], "{:.1f}"), Num(r["p99_us"], "{:.1f}"));
+      auto get = [&](const char* key, const char* f) {
+        return r.contains(key) ? Num(r[key], f) : std::string("—");
+      };
+      s += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                       r["path"].get<std::string>(), get("ef", "{:.0f}"),
+                       get("recall_at_10", "{:.4f}"), get("qps", "{:.0f}"),
+                       r.contains("batch_p50_us") ? get("batch_p50_us", "{:.0f}") + " /batch"
+                                                  : get("p50_us", "{:.1f}"),
+                       r.contains("batch_p99_us") ? get("batch_p99_us", "{:.0f}") + " /batch"
+                                                  : get("p99_us", "{:.1f}"),
+                       get("in_process_qps_paired", "{:.0f}"), get("qps_vs_in_process", "{:.2f}"),
+                       get("qps_cpu_vs_in_process", "{:.2f}"),
+                       inproc ? get("insert_per_s", "{:.0f}") + " (build, in RAM)"
+                              : get("insert_per_s", "{:.0f}"),
+                       get("time_to_indexed_s", "{:.2f}"));
     }
-    s += fmt::format("\nEngine build in-process (HnswIndex::AddBatch, not durable): {:.0f} vectors/s "
-                     "with 1 thread, {:.0f} with {} threads.\n\n",
+    s += "\nInsert methods:\n\n";
+    std::map<std::string, std::string> methods;
+    for (const json& r : rows_) methods.emplace(r["path"], r["method"]);
+    for (const auto& [p, m] : methods) s += fmt::format("* `{}`: {}\n", p, m);
+    s += fmt::format("\nEngine build in-process at the start (HnswIndex::AddBatch, in RAM, not "
+                     "durable): {:.0f} vectors/s with 1 thread, {:.0f} with {} threads.\n\n",
                      build_1t_per_s_, build_per_s_, threads_);
     s += Goals();
     return s;
   }
 
-  // The smallest ef at which a path reaches recall >= 0.95, per path.
+  // Per path: the smallest ef reaching recall@10 >= 0.95, and the ratios.
   std::string Goals() const {
     std::map<std::string, const json*> best;
-    std::map<std::string, const json*> insert;
+    std::map<std::string, const json*> first;
     for (const json& r : rows_) {
       const std::string p = r["path"];
-      insert.emplace(p, &r);
+      first.emplace(p, &r);
       if (!r["recall_at_10"].is_number() || r["recall_at_10"].get<double>() < 0.95) continue;
       if (!best.count(p) || r["ef"].get<size_t>() < (*best[p])["ef"].get<size_t>()) best[p] = &r;
     }
-    std::string s = "## Goals\n\n| path | smallest ef with recall@10 >= 0.95 | recall@10 | QPS | "
-                    "QPS / in-process (same ef) | insert/s / engine build/s |\n"
-                    "|---|--:|--:|--:|--:|--:|\n";
-    for (const auto& [p, r] : insert) {
+    std::string s =
+        "## Goals\n\n| path | smallest ef with recall@10 >= 0.95 | recall@10 | QPS | "
+        "QPS / in-process (same ef, alternating) | QPS per CPU-s / in-process | durable insert/s "
+        "/ engine build/s (measured just before) |\n|---|--:|--:|--:|--:|--:|--:|\n";
+    for (const auto& [p, r] : first) {
       const json* b = best.count(p) ? best.at(p) : nullptr;
       std::string ratio = "—";
       if (r->contains("insert_vs_engine_build")) {
+        const size_t t = (*r)["engine_build_threads_paired"];
         ratio = Num((*r)["insert_vs_engine_build"], "{:.2f}") +
-                fmt::format(" (vs {} threads)", threads_);
-      } else if (r->contains("insert_vs_engine_build_1t")) {
-        ratio = Num((*r)["insert_vs_engine_build_1t"], "{:.2f}") + " (vs 1 thread)";
+                fmt::format(" ({:.0f} vs {:.0f}, {} thread{})", (*r)["insert_per_s"].get<double>(),
+                            (*r)["engine_build_per_s_paired"].get<double>(), t, t == 1 ? "" : "s");
       }
-      s += fmt::format("| {} | {} | {} | {} | {} | {} |\n", p,
+      auto get = [&](const char* key, const char* f) {
+        return b && b->contains(key) ? Num((*b)[key], f) : std::string("—");
+      };
+      s += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", p,
                        b                         ? Num((*b)["ef"], "{:.0f}")
                        : (*r)["qps"].is_number() ? "not reached"
                                                  : "no search",
-                       b ? Num((*b)["recall_at_10"], "{:.4f}") : "—",
-                       b ? Num((*b)["qps"], "{:.0f}") : "—",
-                       b && p != "in-process" && b->contains("qps_vs_in_process")
-                           ? Num((*b)["qps_vs_in_process"], "{:.2f}")
-                           : "—",
-                       p == "in-process" ? "1.00 (by definition)" : ratio);
+                       get("recall_at_10", "{:.4f}"), get("qps", "{:.0f}"),
+                       get("qps_vs_in_process", "{:.2f}"), get("qps_cpu_vs_in_process", "{:.2f}"),
+                       p == "in-process" ? "—" : ratio);
     }
     s += "\nGoals (from the requirement): recall@10 >= 0.95; QPS through the mount >= 0.8x the "
-         "in-process engine at the same ef (and >= 10,000 single-threaded); durable insert/s "
-         "through bulk import >= 1.0x the engine's build rate with the same threads.\n";
+         "in-process engine on the same index (and >= 10,000 single-threaded); durable insert/s "
+         "through bulk import >= 1.0x the engine's own build throughput.\n";
     return s;
   }
 
@@ -696,7 +778,7 @@ class Bench {
   engine::SyntheticDataset data_;
   engine::GroundTruth gt_;
   double build_per_s_ = 0, build_1t_per_s_ = 0;
-  std::map<size_t, double> in_process_qps_;
+  std::unique_ptr<engine::HnswIndex> index_;  // the T-thread build, searched in-process
   json rows_ = json::array();
 };
 

@@ -23,22 +23,7 @@ FuseContext* Ctx(fuse_req_t req) { return static_cast<FuseContext*>(fuse_req_use
 
 // Search results are filtered by the caller's permissions whatever the
 // mount's permission mode, so supplementary groups are always fetched.
-Cred FullCred(fuse_req_t req) {
-  const fuse_ctx* fc = fuse_req_ctx(req);
-  Cred cred;
-  cred.uid = fc->uid;
-  cred.gid = fc->gid;
-  if (fc->uid != 0) {
-    std::vector<gid_t> groups(32);
-    int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
-    if (n > static_cast<int>(groups.size())) {
-      groups.resize(n);
-      n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
-    }
-    for (int i = 0; i < n && i < static_cast<int>(groups.size()); ++i) cred.groups.push_back(groups[i]);
-  }
-  return cred;
-}
+Cred FullCred(fuse_req_t req) { return RequestCred(req, true); }
 
 struct stat QueryStat(uint64_t ino) {
   struct stat st {};

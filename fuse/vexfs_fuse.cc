@@ -25,26 +25,9 @@ constexpr uint32_t kMaxWrite = 1u << 20;
 FuseContext* Ctx(fuse_req_t req) { return static_cast<FuseContext*>(fuse_req_userdata(req)); }
 Filesystem* Fs(fuse_req_t req) { return Ctx(req)->fs; }
 
-// The caller's credentials. Supplementary groups cost a read of
-// /proc/PID/task/TID/status, so they are fetched only when VexFS itself
-// checks permissions.
-Cred CredOf(fuse_req_t req) {
-  const fuse_ctx* fc = fuse_req_ctx(req);
-  Cred cred;
-  cred.uid = fc->uid;
-  cred.gid = fc->gid;
-  if (Ctx(req)->check_permissions && fc->uid != 0) {
-    std::vector<gid_t> groups(32);
-    int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
-    if (n > static_cast<int>(groups.size())) {
-      groups.resize(n);
-      n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
-    }
-    for (int i = 0; i < n && i < static_cast<int>(groups.size()); ++i)
-      cred.groups.push_back(groups[i]);
-  }
-  return cred;
-}
+// The caller's credentials; supplementary groups only when VexFS itself
+// checks permissions (they cost a read of /proc/PID/task/TID/status).
+Cred CredOf(fuse_req_t req) { return RequestCred(req, Ctx(req)->check_permissions); }
 
 struct stat ToStat(const Attr& a) {
   struct stat st {};
@@ -619,6 +602,23 @@ fuse_lowlevel_ops MakeOps() {
 }
 
 }  // namespace
+
+Cred RequestCred(fuse_req_t req, bool with_groups) {
+  const fuse_ctx* fc = fuse_req_ctx(req);
+  Cred cred;
+  cred.uid = fc->uid;
+  cred.gid = fc->gid;
+  if (with_groups && fc->uid != 0) {
+    std::vector<gid_t> groups(32);
+    int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+    if (n > static_cast<int>(groups.size())) {
+      groups.resize(n);
+      n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+    }
+    for (int i = 0; i < n && i < static_cast<int>(groups.size()); ++i) cred.groups.push_back(groups[i]);
+  }
+  return cred;
+}
 
 const fuse_lowlevel_ops& LowLevelOps() {
   static const fuse_lowlevel_ops ops = MakeOps();

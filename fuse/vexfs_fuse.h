@@ -52,6 +52,10 @@ struct FuseContext {
   bool writeback_cache = false;
 };
 
+// The credentials of the request's caller; supplementary groups (read from
+// /proc) only if `with_groups`.
+Cred RequestCred(fuse_req_t req, bool with_groups);
+
 // The operations table; pass a FuseContext* as the session's userdata.
 const fuse_lowlevel_ops& LowLevelOps();
 

@@ -365,9 +365,14 @@ Status FsImpl::RemoveOrphan(uint64_t ino) {
   return Status::Ok();
 }
 
-Status FsImpl::DropLink(const InodeRef& r) {
+Status FsImpl::DropLink(const InodeRef& r, uint64_t dir) {
   Dirty(r);
   uint32_t links = Le32(r.raw->i_links);
+  if (!r.is_dir() && links > 1 && Le64(r.raw->i_parent) == dir) {
+    // i_parent must keep naming a directory that decides the collection.
+    VEXFS_ASSIGN_OR_RETURN(uint64_t coll, CollOfDir(dir));
+    r.raw->i_parent = ToLe64(coll);
+  }
   if (r.is_dir()) {
     links = 0;
   } else if (links > 0) {

@@ -116,7 +116,8 @@ class FsImpl final : public Filesystem {
   // inode itself (each step one operation).
   Status Reap(uint64_t ino);
   Status ReapStep(uint64_t ino, bool* done);
-  Status DropLink(const InodeRef& r);  // links--; orphan when zero
+  // The link of `r` in directory `dir` is gone: links--, orphan at zero.
+  Status DropLink(const InodeRef& r, uint64_t dir);
   Status MaybeReap(uint64_t ino);
   Status ProcessOrphans(uint64_t* released);
   void CommitThread();
@@ -165,11 +166,20 @@ class FsImpl final : public Filesystem {
   Result<uint64_t> CollOfInode(const InodeRef& r);
   VecCollection* Coll(uint64_t dir);
   Status WriteCollConfig(VecCollection& c);
+  // Applies `edit` to the cached configuration and writes it (undone with
+  // the operation if it fails).
+  Status EditCollConfig(VecCollection& c, const std::function<void(vexfs_collection&)>& edit);
   Status MarkStale(VecCollection& c);
   Status EnsureSlots(VecCollection& c);
   // Reads the segment in order: fn(slot, header, vector) for every slot.
   Status ScanSlotsRaw(VecCollection& c, const std::function<Status(uint32_t, const vexfs_vslot&, const float*)>& fn);
   Result<bool> SlotLive(VecCollection& c, uint32_t slot, const vexfs_vslot& h);
+  // fn(header, vector) for every live slot; with rebuild_free, the free
+  // list is recomputed from the slots that are not (quarantine excepted).
+  Status ForEachLiveSlot(VecCollection& c, const std::function<Status(const vexfs_vslot&, const float*)>& fn,
+                         bool rebuild_free);
+  // fn(file) for every regular file below `dir`, nested collections excluded.
+  Status ForEachFileBelow(uint64_t dir, const std::function<void(const InodeRef&)>& fn);
   Result<std::vector<float>> ReadSlot(VecCollection& c, const InodeRef& file);
   Status ValidateVector(const VecCollection& c, std::span<const uint8_t> bytes);
   // Stores `vec` for `file` in `c` (copy on write), emits the event.

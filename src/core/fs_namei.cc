@@ -229,13 +229,7 @@ Status FsImpl::Unlink(uint64_t parent, std::string_view name, const Cred& cred) 
     VEXFS_RETURN_IF_ERROR(Dir(dir).Remove(name));
     Emit(Event{Event::kUnlink, dir.ino, r.ino, std::string(name), false});
     SetTimes(dir, false, true, true);
-    if (Le32(r.raw->i_links) > 1 && Le64(r.raw->i_parent) == dir.ino) {
-      // i_parent must keep naming a directory that decides the collection.
-      VEXFS_ASSIGN_OR_RETURN(uint64_t coll, CollOfDir(dir.ino));
-      Dirty(r);
-      r.raw->i_parent = ToLe64(coll);
-    }
-    VEXFS_RETURN_IF_ERROR(DropLink(r));
+    VEXFS_RETURN_IF_ERROR(DropLink(r, dir.ino));
     victim = r.ino;
     return Status::Ok();
   }));
@@ -256,7 +250,7 @@ Status FsImpl::Rmdir(uint64_t parent, std::string_view name, const Cred& cred) {
     Emit(Event{Event::kUnlink, dir.ino, r.ino, std::string(name), true});
     dir.raw->i_links = ToLe32(Le32(dir.raw->i_links) - 1);
     SetTimes(dir, false, true, true);
-    VEXFS_RETURN_IF_ERROR(DropLink(r));
+    VEXFS_RETURN_IF_ERROR(DropLink(r, dir.ino));
     victim = r.ino;
     return Status::Ok();
   }));
@@ -372,12 +366,7 @@ Status FsImpl::Rename(uint64_t parent, std::string_view name, uint64_t new_paren
         VEXFS_RETURN_IF_ERROR(Dir(ddir).Replace(new_name, src.ino, DtOf(src.mode())));
         Emit(Event{Event::kUnlink, new_parent, dst.ino, std::string(new_name), dst.is_dir()});
         if (dst.is_dir()) ddir.raw->i_links = ToLe32(Le32(ddir.raw->i_links) - 1);
-        if (!dst.is_dir() && Le32(dst.raw->i_links) > 1 && Le64(dst.raw->i_parent) == new_parent) {
-          VEXFS_ASSIGN_OR_RETURN(uint64_t c, CollOfDir(new_parent));
-          Dirty(dst);
-          dst.raw->i_parent = ToLe64(c);
-        }
-        VEXFS_RETURN_IF_ERROR(DropLink(dst));
+        VEXFS_RETURN_IF_ERROR(DropLink(dst, new_parent));
         victim = dst.ino;
       } else {
         VEXFS_RETURN_IF_ERROR(Dir(ddir).Add(new_name, src.ino, DtOf(src.mode())));

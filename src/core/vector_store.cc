@@ -175,15 +175,19 @@ Status FsImpl::WriteCollConfig(VecCollection& c) {
   return xs.Set(VEXFS_XATTR_INDEX_TRUSTED, kConfigName, &v, 0);
 }
 
-Status FsImpl::MarkStale(VecCollection& c) {
-  if (Le32(c.cfg.vc_index_state) == VEXFS_INDEX_STATE_STALE) return Status::Ok();
+Status FsImpl::EditCollConfig(VecCollection& c, const std::function<void(vexfs_collection&)>& edit) {
   const vexfs_collection saved = c.cfg;
   const uint64_t dir = c.dir;
   OnUndo([this, dir, saved] {
     if (auto* cc = Coll(dir)) cc->cfg = saved;
   });
-  c.cfg.vc_index_state = ToLe32(VEXFS_INDEX_STATE_STALE);
+  edit(c.cfg);
   return WriteCollConfig(c);
+}
+
+Status FsImpl::MarkStale(VecCollection& c) {
+  if (Le32(c.cfg.vc_index_state) == VEXFS_INDEX_STATE_STALE) return Status::Ok();
+  return EditCollConfig(c, [](vexfs_collection& v) { v.vc_index_state = ToLe32(VEXFS_INDEX_STATE_STALE); });
 }
 
 Status FsImpl::ScanSlotsRaw(VecCollection& c,
@@ -223,20 +227,28 @@ Result<bool> FsImpl::SlotLive(VecCollection& c, uint32_t slot, const vexfs_vslot
   return coll == c.dir;
 }
 
-Status FsImpl::EnsureSlots(VecCollection& c) {
-  if (c.slots_known) return Status::Ok();
+Status FsImpl::ForEachLiveSlot(VecCollection& c, const std::function<Status(const vexfs_vslot&, const float*)>& fn,
+                               bool rebuild_free) {
   std::unordered_set<uint32_t> quarantined(c.quarantine.begin(), c.quarantine.end());
   std::vector<uint32_t> free;
-  VEXFS_RETURN_IF_ERROR(ScanSlotsRaw(c, [&](uint32_t slot, const vexfs_vslot& h, const float*) -> Status {
+  VEXFS_RETURN_IF_ERROR(ScanSlotsRaw(c, [&](uint32_t slot, const vexfs_vslot& h, const float* data) -> Status {
     VEXFS_ASSIGN_OR_RETURN(bool live, SlotLive(c, slot, h));
-    if (!live && !quarantined.count(slot)) free.push_back(slot);
+    if (live) return fn(h, data);
+    if (!quarantined.count(slot)) free.push_back(slot);
     return Status::Ok();
   }));
-  // Pop from the back: lowest slots first.
-  std::reverse(free.begin(), free.end());
-  c.free_slots = std::move(free);
-  c.slots_known = true;
+  if (rebuild_free) {
+    // Pop from the back: lowest slots first.
+    std::reverse(free.begin(), free.end());
+    c.free_slots = std::move(free);
+    c.slots_known = true;
+  }
   return Status::Ok();
+}
+
+Status FsImpl::EnsureSlots(VecCollection& c) {
+  if (c.slots_known) return Status::Ok();
+  return ForEachLiveSlot(c, [](const vexfs_vslot&, const float*) { return Status::Ok(); }, true);
 }
 
 Result<std::vector<float>> FsImpl::ReadSlot(VecCollection& c, const InodeRef& file) {
@@ -355,39 +367,31 @@ Result<std::optional<std::vector<uint8_t>>> FsImpl::PlainVector(const InodeRef& 
 
 Status FsImpl::MoveVector(const InodeRef& r, uint64_t from, uint64_t to) {
   if (from == to || !r.is_reg()) return Status::Ok();
-  std::vector<float> vec;
-  bool have = false;
+  // Take the vector out of where it lives now (slot or ordinary xattr)...
+  std::vector<uint8_t> bytes;
+  XattrStore xs(this, r);
   if (Le64(r.raw->i_vector) != 0) {
     VecCollection* c = Coll(from);
     if (c == nullptr) return Status::Corruption("vector of inode " + std::to_string(r.ino) + " has no collection");
-    VEXFS_ASSIGN_OR_RETURN(vec, ReadSlot(*c, r));
-    have = true;
+    VEXFS_ASSIGN_OR_RETURN(std::vector<float> vec, ReadSlot(*c, r));
+    bytes.resize(vec.size() * 4);
+    std::memcpy(bytes.data(), vec.data(), bytes.size());
     VEXFS_RETURN_IF_ERROR(DropVector(*c, r));
-  } else if (to != 0) {
+  } else {
+    if (to == 0) return Status::Ok();  // an ordinary xattr stays one
     VEXFS_ASSIGN_OR_RETURN(auto plain, PlainVector(r));
     if (!plain) return Status::Ok();
-    VecCollection* dst = Coll(to);
-    if (!ValidateVector(*dst, *plain).ok()) {
-      return Status::Error(EXDEV, "the file's vector does not fit the target collection");
-    }
-    vec.resize(plain->size() / 4);
-    std::memcpy(vec.data(), plain->data(), plain->size());
-    XattrStore xs(this, r);
+    bytes = std::move(*plain);
     VEXFS_RETURN_IF_ERROR(xs.Set(VEXFS_XATTR_INDEX_USER, kVectorSuffix, nullptr, 0));
-    return PutVector(*dst, r, vec);
   }
-  if (!have) return Status::Ok();
-  if (to == 0) {
-    std::vector<uint8_t> bytes(vec.size() * 4);
-    std::memcpy(bytes.data(), vec.data(), bytes.size());
-    XattrStore xs(this, r);
-    return xs.Set(VEXFS_XATTR_INDEX_USER, kVectorSuffix, &bytes, 0);
-  }
+  // ...and store it where the file goes.
+  if (to == 0) return xs.Set(VEXFS_XATTR_INDEX_USER, kVectorSuffix, &bytes, 0);
   VecCollection* dst = Coll(to);
-  std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(vec.data()), vec.size() * 4);
   if (!ValidateVector(*dst, bytes).ok()) {
     return Status::Error(EXDEV, "the file's vector does not fit the target collection");
   }
+  std::vector<float> vec(bytes.size() / 4);
+  std::memcpy(vec.data(), bytes.data(), bytes.size());
   return PutVector(*dst, r, vec);
 }
 
@@ -396,11 +400,10 @@ Status FsImpl::DetachCollection(const InodeRef& dir, std::vector<uint64_t>* reap
   if (c == nullptr) return Status::Corruption("collection flag without a catalogue entry");
   // Files still holding slots (hard links elsewhere): clear them.
   std::vector<uint64_t> owners;
-  VEXFS_RETURN_IF_ERROR(ScanSlotsRaw(*c, [&](uint32_t slot, const vexfs_vslot& h, const float*) -> Status {
-    VEXFS_ASSIGN_OR_RETURN(bool live, SlotLive(*c, slot, h));
-    if (live) owners.push_back(Le64(h.vs_owner));
+  VEXFS_RETURN_IF_ERROR(ForEachLiveSlot(*c, [&](const vexfs_vslot& h, const float*) {
+    owners.push_back(Le64(h.vs_owner));
     return Status::Ok();
-  }));
+  }, false));
   for (uint64_t o : owners) {
     VEXFS_ASSIGN_OR_RETURN(InodeRef f, GetInode(o));
     Dirty(f);
@@ -469,27 +472,15 @@ Status FsImpl::CreateCollection(uint64_t dir, const CollectionConfig& config, co
     // Files below that hold slots of an enclosing collection cannot change
     // collection atomically: refuse.
     VEXFS_ASSIGN_OR_RETURN(uint64_t outer, CollOfDir(dir));
-    std::vector<uint64_t> stack{dir};
-    while (!stack.empty()) {
-      const uint64_t cur = stack.back();
-      stack.pop_back();
-      VEXFS_ASSIGN_OR_RETURN(InodeRef cr, GetInode(cur));
-      Status walk = Dir(cr).ReadFrom(0, [&](const DirRec& rec) {
-        auto child = GetInode(rec.ino);
-        if (!child.ok()) return true;
-        if (child->is_dir()) {
-          if (!colls_.count(rec.ino)) stack.push_back(rec.ino);
-        } else if (child->is_reg() && outer != 0 && Le64(child->raw->i_vector) != 0) {
-          auto co = CollOfInode(*child);
-          if (co.ok() && *co == outer) outer = ~uint64_t{0};  // marks "busy"
-        }
-        return true;
-      });
-      VEXFS_RETURN_IF_ERROR(walk);
-      if (outer == ~uint64_t{0}) {
-        return Status::Error(EBUSY, "the directory holds vectors of an enclosing collection; remove them first");
-      }
+    bool busy = false;
+    if (outer != 0) {
+      VEXFS_RETURN_IF_ERROR(ForEachFileBelow(dir, [&](const InodeRef& f) {
+        if (busy || Le64(f.raw->i_vector) == 0) return;
+        auto co = CollOfInode(f);
+        busy = co.ok() && *co == outer;
+      }));
     }
+    if (busy) return Status::Error(EBUSY, "the directory holds vectors of an enclosing collection; remove them first");
     VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
       VEXFS_ASSIGN_OR_RETURN(InodeRef d2, GetInode(dir));
       VEXFS_ASSIGN_OR_RETURN(InodeRef s, AllocInode(dir));
@@ -536,14 +527,7 @@ Status FsImpl::CreateCollection(uint64_t dir, const CollectionConfig& config, co
   return AdoptPlainVectors(dir);
 }
 
-Status FsImpl::AdoptPlainVectors(uint64_t dir) {
-  std::lock_guard<std::mutex> lock(mu_);
-  VEXFS_RETURN_IF_ERROR(CheckWritable());
-  VecCollection* c = Coll(dir);
-  if (c == nullptr) return Status::NotSupported("not a collection");
-  // Files below `dir` (not in nested collections) with an ordinary
-  // user.vexfs.vector xattr move into the segment, one operation each.
-  std::vector<uint64_t> files;
+Status FsImpl::ForEachFileBelow(uint64_t dir, const std::function<void(const InodeRef&)>& fn) {
   std::vector<uint64_t> stack{dir};
   while (!stack.empty()) {
     const uint64_t cur = stack.back();
@@ -554,12 +538,26 @@ Status FsImpl::AdoptPlainVectors(uint64_t dir) {
       if (!child.ok()) return true;
       if (child->is_dir()) {
         if (!colls_.count(rec.ino)) stack.push_back(rec.ino);
-      } else if (child->is_reg() && Le64(child->raw->i_vector) == 0) {
-        files.push_back(rec.ino);
+      } else if (child->is_reg()) {
+        fn(*child);
       }
       return true;
     }));
   }
+  return Status::Ok();
+}
+
+Status FsImpl::AdoptPlainVectors(uint64_t dir) {
+  std::lock_guard<std::mutex> lock(mu_);
+  VEXFS_RETURN_IF_ERROR(CheckWritable());
+  VecCollection* c = Coll(dir);
+  if (c == nullptr) return Status::NotSupported("not a collection");
+  // Files below `dir` (not in nested collections) with an ordinary
+  // user.vexfs.vector xattr move into the segment, one operation each.
+  std::vector<uint64_t> files;
+  VEXFS_RETURN_IF_ERROR(ForEachFileBelow(dir, [&](const InodeRef& f) {
+    if (Le64(f.raw->i_vector) == 0) files.push_back(f.ino);
+  }));
   for (uint64_t f : files) {
     Status s = RunOp([&]() -> Status {
       VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(f));
@@ -597,12 +595,10 @@ Status FsImpl::DropCollection(uint64_t dir, const Cred& cred) {
   for (;;) {
     VecCollection* c = Coll(dir);
     std::vector<uint64_t> owners;
-    VEXFS_RETURN_IF_ERROR(ScanSlotsRaw(*c, [&](uint32_t slot, const vexfs_vslot& h, const float*) -> Status {
-      if (owners.size() >= 256) return Status::Ok();
-      VEXFS_ASSIGN_OR_RETURN(bool live, SlotLive(*c, slot, h));
-      if (live) owners.push_back(Le64(h.vs_owner));
+    VEXFS_RETURN_IF_ERROR(ForEachLiveSlot(*c, [&](const vexfs_vslot& h, const float*) {
+      if (owners.size() < 256) owners.push_back(Le64(h.vs_owner));
       return Status::Ok();
-    }));
+    }, false));
     if (owners.empty()) break;
     VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
       VecCollection* cc = Coll(dir);
@@ -639,16 +635,12 @@ Status FsImpl::UpdateCollection(uint64_t dir, const CollectionConfig& config, co
       return Status::InvalidArgument("the dimension of a collection cannot change");
     }
     VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
-      VecCollection* cc = Coll(dir);
-      const vexfs_collection saved = cc->cfg;
-      OnUndo([this, dir, saved] {
-        if (auto* x = Coll(dir)) x->cfg = saved;
+      return EditCollConfig(*Coll(dir), [&](vexfs_collection& v) {
+        v.vc_element_type = config.element_type;
+        v.vc_index_kind = config.index_kind;
+        for (int i = 0; i < 4; i++) v.vc_param[i] = ToLe16(config.params[i]);
+        v.vc_index_state = ToLe32(VEXFS_INDEX_STATE_STALE);
       });
-      cc->cfg.vc_element_type = config.element_type;
-      cc->cfg.vc_index_kind = config.index_kind;
-      for (int i = 0; i < 4; i++) cc->cfg.vc_param[i] = ToLe16(config.params[i]);
-      cc->cfg.vc_index_state = ToLe32(VEXFS_INDEX_STATE_STALE);
-      return WriteCollConfig(*cc);
     }));
   }
   // A reindex also picks up files an interrupted create did not convert.
@@ -680,27 +672,16 @@ Status FsImpl::ScanVectors(uint64_t dir, const std::function<void(uint64_t, std:
   VecCollection* c = Coll(dir);
   if (c == nullptr) return Status::NotSupported("the directory is not a collection");
   const uint32_t dim = Le32(c->cfg.vc_dim);
-  std::unordered_set<uint32_t> quarantined(c->quarantine.begin(), c->quarantine.end());
-  std::vector<uint32_t> free;
   std::vector<float> v(dim);
-  VEXFS_RETURN_IF_ERROR(ScanSlotsRaw(*c, [&](uint32_t slot, const vexfs_vslot& h, const float* data) -> Status {
-    VEXFS_ASSIGN_OR_RETURN(bool live, SlotLive(*c, slot, h));
-    if (!live) {
-      if (!quarantined.count(slot)) free.push_back(slot);
-      return Status::Ok();
-    }
+  return ForEachLiveSlot(*c, [&](const vexfs_vslot& h, const float* data) {
     std::memcpy(v.data(), data, size_t{dim} * 4);
     if (SlotCrc(h, v.data(), dim) != Le32(h.vs_crc)) {
-      return Status::Corruption("vector slot " + std::to_string(slot) + " of collection " + std::to_string(dir) +
-                                " is damaged; run fsck.vexfs");
+      return Status::Corruption("the vector slot of inode " + std::to_string(Le64(h.vs_owner)) + " in collection " +
+                                std::to_string(dir) + " is damaged; run fsck.vexfs");
     }
     fn(Le64(h.vs_owner), v);
     return Status::Ok();
-  }));
-  std::reverse(free.begin(), free.end());
-  c->free_slots = std::move(free);
-  c->slots_known = true;
-  return Status::Ok();
+  }, true);
 }
 
 Status FsImpl::SaveIndexBlob(uint64_t dir, std::span<const uint8_t> blob) {
@@ -721,13 +702,8 @@ Status FsImpl::SaveIndexBlob(uint64_t dir, std::span<const uint8_t> blob) {
     r.raw->i_flags = ToLe32(VEXFS_INODE_FL_VINDEX);
     SetTimes(r, true, true, true);
     ExtentMap::InitEmpty(r.raw);
-    const vexfs_collection saved = c->cfg;
-    OnUndo([this, dir, saved] {
-      if (auto* x = Coll(dir)) x->cfg = saved;
-    });
-    c->cfg.vc_index_ino = ToLe64(r.ino);
     idx = r.ino;
-    return WriteCollConfig(*c);
+    return EditCollConfig(*c, [&](vexfs_collection& v) { v.vc_index_ino = ToLe64(r.ino); });
   }));
   // 2. The blob, in bounded steps.
   constexpr size_t kStep = 1 << 20;
@@ -744,16 +720,12 @@ Status FsImpl::SaveIndexBlob(uint64_t dir, std::span<const uint8_t> blob) {
   const uint64_t old_size = Le64(r.raw->i_size);
   if (old_size > blob.size()) VEXFS_RETURN_IF_ERROR(Truncate(idx, blob.size()));
   return RunOp([&]() -> Status {
-    VecCollection* c = Coll(dir);
-    const vexfs_collection saved = c->cfg;
-    OnUndo([this, dir, saved] {
-      if (auto* x = Coll(dir)) x->cfg = saved;
-    });
     cache_->NoteOrderedData();
-    c->cfg.vc_index_bytes = ToLe64(blob.size());
-    c->cfg.vc_index_crc = ToLe32(Crc32c(blob.data(), blob.size()));
-    c->cfg.vc_index_state = ToLe32(VEXFS_INDEX_STATE_VALID);
-    return WriteCollConfig(*c);
+    return EditCollConfig(*Coll(dir), [&](vexfs_collection& v) {
+      v.vc_index_bytes = ToLe64(blob.size());
+      v.vc_index_crc = ToLe32(Crc32c(blob.data(), blob.size()));
+      v.vc_index_state = ToLe32(VEXFS_INDEX_STATE_VALID);
+    });
   });
 }
 

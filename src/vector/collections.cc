@@ -115,6 +115,8 @@ class CollectionsImpl final : public Collections, public FsObserver {
   // Creates the (empty) index of `c` from its configuration.
   Status MakeIndex(Coll& c);
   Status LoadOne(uint64_t dir);
+  // The index persisted for `c` if it is valid and parses, else null.
+  std::unique_ptr<engine::VectorIndex> IndexFromBlob(Coll& c);
   Status ScanNames(uint64_t root);
   void Log(const std::string& line) {
     if (opts_.log) opts_.log(line);
@@ -205,42 +207,54 @@ void CollectionsImpl::Enqueue(Coll& c, uint64_t ino, const float* v, size_t n) {
   c.members.insert(ino);
 }
 
+std::unique_ptr<engine::VectorIndex> CollectionsImpl::IndexFromBlob(Coll& c) {
+  auto blob = fs_->LoadIndexBlob(c.dir);
+  if (!blob.ok()) return nullptr;
+  if (c.cfg.index_kind == VEXFS_INDEX_HNSW) {
+    auto h = engine::HnswIndex::Deserialize(*blob);
+    if (!h.ok()) return nullptr;
+    if (h.value()->params().element_type == engine::ElementType::kInt8) {
+      c.fetcher = std::make_unique<VectorFetcher>(fs_);
+      h.value()->SetVectorSource(c.fetcher.get());
+    }
+    return std::move(h).value();
+  }
+  if (c.cfg.index_kind == VEXFS_INDEX_LSH) {
+    auto l = engine::LshIndex::Deserialize(*blob);
+    return l.ok() ? std::move(l).value() : nullptr;
+  }
+  auto f = engine::FlatIndex::Deserialize(*blob);
+  return f.ok() ? std::move(f).value() : nullptr;
+}
+
 Status CollectionsImpl::LoadOne(uint64_t dir) {
   auto c = std::make_shared<Coll>();
   c->dir = dir;
   VEXFS_ASSIGN_OR_RETURN(c->cfg, fs_->GetCollection(dir));
   c->metric = MetricOf(c->cfg.metric);
+  const size_t dim = c->cfg.dim;
+  std::unique_ptr<engine::VectorIndex> from_blob = c->cfg.index_valid ? IndexFromBlob(*c) : nullptr;
+  // The vectors themselves are needed only when the index is rebuilt.
   std::vector<uint64_t> ids;
   std::vector<float> vecs;
-  const size_t dim = c->cfg.dim;
-  VEXFS_RETURN_IF_ERROR(fs_->ScanVectors(dir, [&](uint64_t ino, std::span<const float> v) {
-    ids.push_back(ino);
-    vecs.insert(vecs.end(), v.begin(), v.end());
-  }));
+  auto scan = [&](bool with_vectors) {
+    ids.clear();
+    vecs.clear();
+    return fs_->ScanVectors(dir, [&](uint64_t ino, std::span<const float> v) {
+      ids.push_back(ino);
+      if (with_vectors) vecs.insert(vecs.end(), v.begin(), v.end());
+    });
+  };
+  VEXFS_RETURN_IF_ERROR(scan(from_blob == nullptr));
   bool loaded = false;
-  if (c->cfg.index_valid) {
-    auto blob = fs_->LoadIndexBlob(dir);
-    if (blob.ok()) {
-      Result<std::unique_ptr<engine::VectorIndex>> idx = Status::Error(EINVAL, "kind");
-      if (c->cfg.index_kind == VEXFS_INDEX_HNSW) {
-        auto h = engine::HnswIndex::Deserialize(*blob);
-        if (h.ok() && h.value()->params().element_type == engine::ElementType::kInt8) {
-          c->fetcher = std::make_unique<VectorFetcher>(fs_);
-          h.value()->SetVectorSource(c->fetcher.get());
-        }
-        if (h.ok()) idx = std::unique_ptr<engine::VectorIndex>(std::move(h).value());
-        else idx = h.status();
-      } else if (c->cfg.index_kind == VEXFS_INDEX_LSH) {
-        auto l = engine::LshIndex::Deserialize(*blob);
-        if (l.ok()) idx = std::unique_ptr<engine::VectorIndex>(std::move(l).value());
-      } else {
-        auto f = engine::FlatIndex::Deserialize(*blob);
-        if (f.ok()) idx = std::unique_ptr<engine::VectorIndex>(std::move(f).value());
-      }
-      if (idx.ok() && idx.value()->size() == ids.size() && idx.value()->dim() == dim) {
-        loaded = std::all_of(ids.begin(), ids.end(), [&](uint64_t id) { return idx.value()->Contains(id); });
-        if (loaded) c->index = std::move(idx).value();
-      }
+  if (from_blob) {
+    loaded = from_blob->size() == ids.size() && from_blob->dim() == dim &&
+             std::all_of(ids.begin(), ids.end(), [&](uint64_t id) { return from_blob->Contains(id); });
+    if (loaded) {
+      c->index = std::move(from_blob);
+    } else {
+      c->fetcher.reset();
+      VEXFS_RETURN_IF_ERROR(scan(true));
     }
   }
   std::string where = "collection at inode " + std::to_string(dir);

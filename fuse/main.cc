@@ -254,7 +254,7 @@ int Serve(const CommandLine& cl, int* notify_fd) {
   sa.sa_handler = WakeHandler;  // no SA_RESTART: interrupts the loop's wait
   sigaction(SIGUSR1, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  std::thread(SignalThread, &sd, StopSignals()).detach();
+  std::thread signal_thread(SignalThread, &sd, StopSignals());
 
   int loop_err;
   if (cl.single_thread) {
@@ -280,6 +280,12 @@ int Serve(const CommandLine& cl, int* notify_fd) {
     code = 1;
   }
   fuse_session_destroy(se);
+  // `sd` lives on this stack: the signal thread must be gone before it is.
+  // A SIGTERM aimed at it ends its sigwait(); if it was already past that,
+  // it sees loop_done within one sleep. (Only after the session is
+  // destroyed: a request it might be blocked in then fails at once.)
+  pthread_kill(signal_thread.native_handle(), SIGTERM);
+  signal_thread.join();
   return code;
 }
 

@@ -198,6 +198,31 @@ nlohmann::json QueryAnswer(fuse_req_t req, uint64_t dir, const std::string& text
 
 }  // namespace
 
+OpenFile* OpenFiles::Open(fuse_file_info* fi) {
+  auto st = std::make_unique<OpenFile>();
+  OpenFile* raw = st.get();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    files_.emplace(raw, std::move(st));
+  }
+  fi->fh = reinterpret_cast<uintptr_t>(raw);
+  return raw;
+}
+
+void OpenFiles::Release(fuse_file_info* fi) {
+  OpenFile* raw = StateOf(fi);
+  if (raw == nullptr) return;
+  std::unique_ptr<OpenFile> gone;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = files_.find(raw);
+    if (it == files_.end()) return;
+    gone = std::move(it->second);
+    files_.erase(it);
+  }
+  fi->fh = 0;
+}
+
 int QueryLookup(fuse_req_t req, uint64_t parent, fuse_entry_param* e) {
   if (Ctx(req)->vectors == nullptr) return ENOENT;
   Result<uint64_t> coll = Ctx(req)->fs->CollectionOf(parent);
@@ -216,11 +241,10 @@ void QueryGetAttr(fuse_req_t req, uint64_t ino) {
 }
 
 void QueryOpen(fuse_req_t req, uint64_t, fuse_file_info* fi) {
-  auto* st = new OpenFile;
-  fi->fh = reinterpret_cast<uintptr_t>(st);
+  Ctx(req)->open_files.Open(fi);
   fi->direct_io = 1;
   fi->nonseekable = 1;
-  if (fuse_reply_open(req, fi) != 0) delete st;
+  if (fuse_reply_open(req, fi) != 0) Ctx(req)->open_files.Release(fi);
 }
 
 void QueryWrite(fuse_req_t req, fuse_bufvec* in, off_t off, fuse_file_info* fi) {

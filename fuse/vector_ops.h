@@ -14,7 +14,9 @@
 #include <fuse_lowlevel.h>
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,21 @@ struct OpenFile {
   std::string request, answer;
   uint64_t write_end = 0;
   bool answered = false;
+};
+
+// The OpenFile of every open file description. Normally freed at release;
+// files still open when the session ends (the kernel sends no release
+// then) are freed with the table.
+class OpenFiles {
+ public:
+  // A new OpenFile, stored in fi->fh.
+  OpenFile* Open(fuse_file_info* fi);
+  // Frees fi->fh's OpenFile (release, or a failed open reply).
+  void Release(fuse_file_info* fi);
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<OpenFile*, std::unique_ptr<OpenFile>> files_;
 };
 
 inline OpenFile* StateOf(const fuse_file_info* fi) {

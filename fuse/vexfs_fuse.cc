@@ -368,9 +368,8 @@ void VxOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_err(req, err);
     return;
   }
-  auto* st = new OpenFile;
-  fi->fh = reinterpret_cast<uintptr_t>(st);
-  if (fuse_reply_open(req, fi) != 0) delete st;
+  Ctx(req)->open_files.Open(fi);
+  if (fuse_reply_open(req, fi) != 0) Ctx(req)->open_files.Release(fi);
 }
 
 void VxCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
@@ -386,11 +385,10 @@ void VxCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     fi->direct_io = 1;
   else
     fi->keep_cache = 1;
-  auto* st = new OpenFile;
-  fi->fh = reinterpret_cast<uintptr_t>(st);
+  Ctx(req)->open_files.Open(fi);
   if (fuse_reply_create(req, &e, fi) != 0) {
     Fs(req)->Forget(e.ino, 1);
-    delete st;
+    Ctx(req)->open_files.Release(fi);
   }
 }
 
@@ -419,7 +417,7 @@ void VxWriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse
 // Nothing is buffered in the daemon: close(2) has nothing to push.
 void VxFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 void VxRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete StateOf(fi);
+  Ctx(req)->open_files.Release(fi);
   fuse_reply_err(req, 0);
 }
 
@@ -434,9 +432,8 @@ void VxOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_err(req, s.err());
     return;
   }
-  auto* st = new OpenFile;
-  fi->fh = reinterpret_cast<uintptr_t>(st);
-  if (fuse_reply_open(req, fi) != 0) delete st;
+  Ctx(req)->open_files.Open(fi);
+  if (fuse_reply_open(req, fi) != 0) Ctx(req)->open_files.Release(fi);
 }
 
 void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
@@ -462,7 +459,7 @@ void VxReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_
 }
 
 void VxReleaseDir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete StateOf(fi);
+  Ctx(req)->open_files.Release(fi);
   fuse_reply_err(req, 0);
 }
 

@@ -25,6 +25,7 @@
 #endif
 #include <fuse_lowlevel.h>
 
+#include "fuse/vector_ops.h"
 #include "vexfs/collections.h"
 #include "vexfs/filesystem.h"
 
@@ -35,6 +36,8 @@ struct FuseContext {
   Filesystem* fs = nullptr;
   // The vector layer over `fs` (collections, search); may be null.
   Collections* vectors = nullptr;
+  // Per open file state (fuse_file_info::fh).
+  OpenFiles open_files;
   bool read_only = false;
   // False when the kernel checks permissions (-o default_permissions): the
   // handlers then skip reading supplementary groups from /proc.

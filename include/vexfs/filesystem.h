@@ -155,6 +155,9 @@ class Filesystem {
   // move into it; any other dimension is EINVAL before anything changes.
   virtual Status CreateCollection(uint64_t dir, const CollectionConfig& config, const Cred& cred) = 0;
   // Deletes the collection's vectors, segment and index blob; the files stay.
+  // Atomic for a collection of up to 256 vectors; a larger one loses its
+  // vectors in atomic batches of 256 first, so a crash may leave it a
+  // collection with fewer vectors (drop it again).
   virtual Status DropCollection(uint64_t dir, const Cred& cred) = 0;
   // Changes element type, index kind and parameters (dim and metric stay).
   virtual Status UpdateCollection(uint64_t dir, const CollectionConfig& config, const Cred& cred) = 0;

@@ -591,15 +591,20 @@ Status FsImpl::DropCollection(uint64_t dir, const Cred& cred) {
       return Status::Error(EPERM, "only the directory's owner may drop its collection");
     }
   }
-  // Clear the files' vectors in bounded operations, then detach.
+  // Clear the files' vectors in bounded operations while more than one
+  // batch is left, then detach. DetachCollection clears the last batch in
+  // its own operation, so a collection of up to kBatch vectors goes in one
+  // atomic step (a crash never leaves it present with its vectors gone).
+  constexpr size_t kBatch = 256;
   for (;;) {
     VecCollection* c = Coll(dir);
     std::vector<uint64_t> owners;
     VEXFS_RETURN_IF_ERROR(ForEachLiveSlot(*c, [&](const vexfs_vslot& h, const float*) {
-      if (owners.size() < 256) owners.push_back(Le64(h.vs_owner));
+      if (owners.size() <= kBatch) owners.push_back(Le64(h.vs_owner));
       return Status::Ok();
     }, false));
-    if (owners.empty()) break;
+    if (owners.size() <= kBatch) break;
+    owners.resize(kBatch);
     VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
       VecCollection* cc = Coll(dir);
       for (uint64_t o : owners) {
@@ -690,10 +695,12 @@ Status FsImpl::SaveIndexBlob(uint64_t dir, std::span<const uint8_t> blob) {
   if (Coll(dir) == nullptr) return Status::NotSupported("the directory is not a collection");
   // 1. An index inode, marked stale while it is rewritten.
   uint64_t idx = 0;
+  bool in_place = false;
   VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
     VecCollection* c = Coll(dir);
     VEXFS_RETURN_IF_ERROR(MarkStale(*c));
     idx = Le64(c->cfg.vc_index_ino);
+    in_place = idx != 0;
     if (idx != 0) return Status::Ok();
     VEXFS_ASSIGN_OR_RETURN(InodeRef r, AllocInode(c->seg));
     r.raw->i_mode = ToLe16(S_IFREG);
@@ -705,6 +712,11 @@ Status FsImpl::SaveIndexBlob(uint64_t dir, std::span<const uint8_t> blob) {
     idx = r.ino;
     return EditCollConfig(*c, [&](vexfs_collection& v) { v.vc_index_ino = ToLe64(r.ino); });
   }));
+  // The old blob's blocks are overwritten in place: the stale mark must be
+  // on disk first, or a crash leaves a record saying "valid" over a blob
+  // that no longer matches its checksum (the disk may still say valid even
+  // when the cached state was already stale).
+  if (in_place) VEXFS_RETURN_IF_ERROR(cache_->Commit());
   // 2. The blob, in bounded steps.
   constexpr size_t kStep = 1 << 20;
   for (size_t done = 0; done < blob.size(); done += kStep) {

@@ -1,22 +1,32 @@
-// Crash consistency: record every block write of a mixed workload, then
-// for every prefix of the write log (and every prefix with its last write
-// torn) recover a copy of the image and check that
+// Crash consistency: record every block write of a workload (a mixed
+// namespace and data one, and a vector one), then for every prefix of the
+// write log (and every prefix with its last write torn), and for images
+// where any subset of the unflushed writes was lost, recover a copy of the
+// image and check that
 //   - the recovered volume mounts and fsck finds no problem,
-//   - its namespace equals the state after some operation at or after the
-//     last completed Sync (operations are atomic, nothing synced is lost),
-//   - every file whose contents did not change after that Sync is intact.
+//   - its namespace and its collections (configuration and every live
+//     vector, read back by getxattr and by ScanVectors) equal the state
+//     after some operation at or after the last completed Sync (operations
+//     are atomic, nothing synced is lost),
+//   - every file whose contents did not change after that Sync is intact,
+//   - an index blob marked valid matches the stored vectors, and one that
+//     was valid at the Sync and not touched since is still valid.
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
+#include <array>
 #include <cstdlib>
+#include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 
 #include "fs_test_util.h"
+#include "uapi/vexfs/vexfs_format.h"
 #include "vexfs/crc32c.h"
 #include "vexfs/fsck.h"
 
@@ -67,7 +77,22 @@ struct FileState {
 };
 using Snapshot = std::map<std::string, FileState>;
 
-Status Walk(Filesystem* fs, uint64_t dir, const std::string& prefix, Snapshot* out, int depth = 0) {
+// What a recovered volume is compared on.
+struct State {
+  Snapshot files;
+  // Collection directory -> its configuration and vectors ("path=crc" for
+  // each file, in path order; "plain" marks an ordinary xattr the
+  // collection does not index).
+  std::map<std::string, std::string> colls;
+  // Collection directory -> "stale" or "valid <crc of the blob>".
+  std::map<std::string, std::string> index;
+};
+
+// Inode -> its first path (in path order) and mode, filled by Walk.
+using Paths = std::map<uint64_t, std::pair<std::string, uint32_t>>;
+
+Status Walk(Filesystem* fs, uint64_t dir, const std::string& prefix, Snapshot* out, Paths* paths,
+            int depth = 0) {
   if (depth > 16) return Status::Corruption("directory tree too deep");
   std::vector<DirEntry> entries;
   VEXFS_RETURN_IF_ERROR(fs->ReadDir(dir, 0, [&](const DirEntry& e) {
@@ -78,6 +103,8 @@ Status Walk(Filesystem* fs, uint64_t dir, const std::string& prefix, Snapshot* o
     if (e.name == "." || e.name == "..") continue;
     const std::string path = prefix + "/" + e.name;
     VEXFS_ASSIGN_OR_RETURN(Attr a, fs->GetAttr(e.ino));
+    auto [pit, fresh] = paths->try_emplace(e.ino, path, a.mode);
+    if (!fresh && path < pit->second.first) pit->second.first = path;
     std::ostringstream m;
     m << std::oct << a.mode << std::dec << " n" << a.nlink << " s" << (S_ISDIR(a.mode) ? 0 : a.size);
     VEXFS_ASSIGN_OR_RETURN(auto names, fs->ListXattr(e.ino, Cred::Root()));
@@ -99,29 +126,172 @@ Status Walk(Filesystem* fs, uint64_t dir, const std::string& prefix, Snapshot* o
     }
     st.meta = m.str();
     (*out)[path] = st;
-    if (S_ISDIR(a.mode)) VEXFS_RETURN_IF_ERROR(Walk(fs, e.ino, path, out, depth + 1));
+    if (S_ISDIR(a.mode)) VEXFS_RETURN_IF_ERROR(Walk(fs, e.ino, path, out, paths, depth + 1));
   }
   return Status::Ok();
 }
 
-std::string Describe(const Snapshot& s) {
-  std::string out;
-  for (const auto& [p, st] : s) out += p + " " + st.meta + " c" + std::to_string(st.content) + "\n";
+// The live vectors of collection `dir` by owner, as crcs of their bytes.
+Result<std::map<uint64_t, uint32_t>> ScanCrcs(Filesystem* fs, uint64_t dir) {
+  std::map<uint64_t, uint32_t> out;
+  bool dup = false;
+  VEXFS_RETURN_IF_ERROR(fs->ScanVectors(dir, [&](uint64_t ino, std::span<const float> v) {
+    dup |= !out.emplace(ino, Crc32c(v.data(), v.size_bytes())).second;
+  }));
+  if (dup) return Status::Corruption("ScanVectors returns an inode twice");
   return out;
 }
 
-// The workload: a deterministic mix of namespace and data operations with
-// Sync points. Returns the per-operation snapshots and sync marks.
+// What the test's index blobs record: the collection's vectors when saved.
+uint32_t Digest(const std::map<uint64_t, uint32_t>& vectors) {
+  uint32_t crc = ~0u;
+  for (const auto& [ino, c] : vectors) {
+    const uint64_t rec[2] = {ino, c};
+    crc = Crc32cExtend(crc, rec, sizeof(rec));
+  }
+  return ~crc;
+}
+
+constexpr uint32_t kBlobMagic = 0x42495856;  // "VXIB"
+
+// An index blob of `size` (>= 8) bytes standing for the vectors `digest`.
+std::vector<uint8_t> IndexBlob(uint32_t digest, size_t size) {
+  std::vector<uint8_t> b(size);
+  std::memcpy(b.data(), &kBlobMagic, 4);
+  std::memcpy(b.data() + 4, &digest, 4);
+  for (size_t i = 8; i < size; i++) b[i] = static_cast<uint8_t>(digest >> (8 * (i % 4))) ^ static_cast<uint8_t>(i);
+  return b;
+}
+
+// The regular files of each collection (by nearest collection), with the
+// crc of the vector getxattr returns, if any.
+Result<std::map<uint64_t, std::map<uint64_t, std::optional<uint32_t>>>> Members(Filesystem* fs,
+                                                                                const Paths& paths) {
+  std::map<uint64_t, std::map<uint64_t, std::optional<uint32_t>>> out;
+  for (const auto& [ino, pm] : paths) {
+    if (!S_ISREG(pm.second)) continue;
+    VEXFS_ASSIGN_OR_RETURN(uint64_t c, fs->CollectionOf(ino));
+    if (c == 0) continue;
+    auto x = fs->GetXattr(ino, VEXFS_VECTOR_XATTR, Cred::Root());
+    if (!x.ok() && x.status().err() != ENODATA) return x.status();
+    out[c][ino] = x.ok() ? std::optional<uint32_t>(Crc32c(x->data(), x->size())) : std::nullopt;
+  }
+  return out;
+}
+
+// The vectors of collection `dir` by owner as the files report them.
+Result<std::map<uint64_t, uint32_t>> FileVectors(Filesystem* fs, uint64_t dir) {
+  State unused;
+  Paths paths;
+  VEXFS_RETURN_IF_ERROR(Walk(fs, Filesystem::kRootIno, "", &unused.files, &paths));
+  VEXFS_ASSIGN_OR_RETURN(auto members, Members(fs, paths));
+  std::map<uint64_t, uint32_t> out;
+  for (const auto& [ino, crc] : members[dir]) {
+    if (crc) out[ino] = *crc;
+  }
+  return out;
+}
+
+// Collections, their vectors and index blobs. `scan` (the recovered
+// volumes) also reads every collection with ScanVectors and checks that it
+// agrees with getxattr. The recording does not: ScanVectors rebuilds the
+// free slot lists, which would hide slot reuse bugs from the workload.
+// An index marked valid must load and match the vectors.
+Status CaptureVectors(Filesystem* fs, const Paths& paths, bool scan, State* out) {
+  VEXFS_ASSIGN_OR_RETURN(auto colls, fs->ListCollections());
+  if (colls.empty()) return Status::Ok();
+  auto path_of = [&](uint64_t ino) -> std::string {
+    if (ino == Filesystem::kRootIno) return "/";
+    auto it = paths.find(ino);
+    return it == paths.end() ? "" : it->second.first;
+  };
+  VEXFS_ASSIGN_OR_RETURN(auto members, Members(fs, paths));
+  for (uint64_t dir : colls) {
+    const std::string where = path_of(dir);
+    if (where.empty()) return Status::Corruption("collection " + std::to_string(dir) + " is not in the namespace");
+    VEXFS_ASSIGN_OR_RETURN(CollectionConfig cfg, fs->GetCollection(dir));
+    std::map<uint64_t, uint32_t> vectors;  // what the collection indexes
+    std::map<std::string, std::string> by_path;
+    for (const auto& [ino, crc] : members[dir]) {
+      if (crc) vectors[ino] = *crc;
+    }
+    if (scan) {
+      VEXFS_ASSIGN_OR_RETURN(auto slots, ScanCrcs(fs, dir));
+      for (const auto& [ino, crc] : slots) {
+        auto m = members[dir].find(ino);
+        if (m == members[dir].end()) {
+          return Status::Corruption("ScanVectors of " + where + " returns inode " + std::to_string(ino) +
+                                    ", not a file of the collection");
+        }
+        if (m->second != crc) return Status::Corruption("getxattr and ScanVectors disagree on " + path_of(ino));
+      }
+      for (const auto& [ino, crc] : vectors) {
+        if (!slots.count(ino)) by_path[path_of(ino)] = "plain";  // an xattr the collection does not index
+      }
+      vectors = std::move(slots);
+    }
+    for (const auto& [ino, crc] : vectors) by_path[path_of(ino)] += std::to_string(crc);
+    std::ostringstream s;
+    s << "dim " << cfg.dim << " metric " << int{cfg.metric} << " elem " << int{cfg.element_type} << " kind "
+      << int{cfg.index_kind} << " params " << cfg.params[0] << "," << cfg.params[1] << "," << cfg.params[2] << ","
+      << cfg.params[3] << ":";
+    for (const auto& [p, v] : by_path) s << " " << p << "=" << v;
+    out->colls[where] = s.str();
+    auto blob = fs->LoadIndexBlob(dir);
+    if (blob.ok()) {
+      uint32_t magic = 0, d = 0;
+      if (blob->size() >= 8) {
+        std::memcpy(&magic, blob->data(), 4);
+        std::memcpy(&d, blob->data() + 4, 4);
+      }
+      if (magic != kBlobMagic || d != Digest(vectors) || *blob != IndexBlob(d, blob->size())) {
+        return Status::Corruption("the valid index blob of " + where + " does not match the stored vectors");
+      }
+      out->index[where] = "valid " + std::to_string(Crc32c(blob->data(), blob->size()));
+    } else if (blob.status().err() == ENODATA) {
+      if (cfg.index_valid) return Status::Corruption("the index of " + where + " is marked valid but does not load");
+      out->index[where] = "stale";
+    } else {
+      return blob.status();
+    }
+  }
+  return Status::Ok();
+}
+
+Status Capture(Filesystem* fs, bool scan, State* out) {
+  Paths paths;
+  VEXFS_RETURN_IF_ERROR(Walk(fs, Filesystem::kRootIno, "", &out->files, &paths));
+  return CaptureVectors(fs, paths, scan, out);
+}
+
+std::string Describe(const State& s) {
+  std::string out;
+  for (const auto& [p, st] : s.files) out += p + " " + st.meta + " c" + std::to_string(st.content) + "\n";
+  for (const auto& [p, c] : s.colls) out += "collection " + p + " " + c + "\n";
+  for (const auto& [p, i] : s.index) out += "index " + p + " " + i + "\n";
+  return out;
+}
+
+// A recorded workload: the per-operation states and sync marks.
 struct Recorded {
   std::vector<uint8_t> base;         // image before the workload
   std::vector<RecordingDevice::Event> log;
-  std::vector<Snapshot> after_op;    // state after op i (index 0 = before any op)
+  std::vector<State> after_op;       // state after op i (index 0 = before any op)
   std::vector<bool> synced;          // op i ended with a completed Sync
+  std::vector<bool> index_op;        // op i rewrote an index blob (stale meanwhile)
 };
 
-Recorded RunWorkload(uint64_t seed, int ops) {
+// What one operation did.
+struct OpResult {
+  bool sync = false;   // ended with a completed Sync or Fsync
+  bool index = false;  // saved an index blob
+};
+// Runs operation `op` (1-based) of a workload.
+using Workload = std::function<OpResult(Filesystem* fs, std::mt19937_64& rng, size_t op)>;
+
+Recorded Record(uint64_t seed, int ops, uint64_t journal_blocks, const Workload& step) {
   Recorded rec;
-  auto img = testing::NewImage(2048, 256, 256);  // 8 MiB, small journal
+  auto img = testing::NewImage(2048, journal_blocks, 256);  // 8 MiB
   rec.base = *img;
   size_t op = 0;
   auto dev = std::make_unique<RecordingDevice>(*img, &rec.log, &op);
@@ -129,99 +299,316 @@ Recorded RunWorkload(uint64_t seed, int ops) {
   auto fsr = Filesystem::Mount(std::move(dev), mo);
   EXPECT_TRUE(fsr.ok()) << fsr.status().ToString();
   auto fs = std::move(fsr).value();
-  const Cred root = Cred::Root();
   std::mt19937_64 rng(seed);
   auto snap = [&]() {
-    Snapshot s;
-    Status st = Walk(fs.get(), Filesystem::kRootIno, "", &s);
-    EXPECT_TRUE(st.ok()) << st.ToString();
+    State s;
+    Status st = Capture(fs.get(), /*scan=*/false, &s);
+    EXPECT_TRUE(st.ok()) << "op " << op << ": " << st.ToString();
     return s;
   };
   rec.after_op.push_back(snap());
   rec.synced.push_back(true);
-  auto pick = [&](const char* pfx, int n) { return std::string(pfx) + std::to_string(rng() % n); };
+  rec.index_op.push_back(false);
   for (op = 1; op <= static_cast<size_t>(ops); op++) {
-    const int kind = static_cast<int>(rng() % 14);
-    uint64_t dir = Filesystem::kRootIno;
-    if (rng() % 2) {
-      auto d = fs->Lookup(Filesystem::kRootIno, "d" + std::to_string(rng() % 3), root);
-      if (d.ok()) dir = d->ino;
-    }
-    const std::string name = pick("f", 8);
-    auto f = fs->Lookup(dir, name, root);
-    bool sync = false;
-    switch (kind) {
-      case 0:
-      case 1: {  // create + write
-        if (!f.ok()) f = fs->Mknod(dir, name, S_IFREG | 0644, 0, root);
-        if (f.ok() && S_ISREG(f->mode)) {
-          std::string data(1 + rng() % 20000, static_cast<char>('a' + rng() % 26));
-          fs->Write(f->ino, rng() % 30000, Bytes(data)).status().IgnoreError();
-        }
-        break;
-      }
-      case 2:  // overwrite in place
-        if (f.ok() && S_ISREG(f->mode) && f->size > 0) {
-          std::string data(1 + rng() % 5000, static_cast<char>('A' + rng() % 26));
-          fs->Write(f->ino, rng() % f->size, Bytes(data)).status().IgnoreError();
-        }
-        break;
-      case 3:
-        if (f.ok() && S_ISREG(f->mode)) {
-          SetAttrRequest r;
-          r.valid = SetAttrRequest::kSize;
-          r.size = rng() % 40000;
-          fs->SetAttr(f->ino, r, root).status().IgnoreError();
-        }
-        break;
-      case 4:
-        fs->Rename(dir, name, Filesystem::kRootIno, pick("f", 8), 0, root).IgnoreError();
-        break;
-      case 5:
-        fs->Rename(dir, name, Filesystem::kRootIno, pick("f", 8), RENAME_EXCHANGE, root).IgnoreError();
-        break;
-      case 6:
-        if (f.ok()) fs->Link(f->ino, Filesystem::kRootIno, pick("l", 4), root).status().IgnoreError();
-        break;
-      case 7:
-        fs->Unlink(dir, name, root).IgnoreError();
-        break;
-      case 8:
-        if (f.ok()) {
-          std::vector<uint8_t> v(rng() % 3 == 0 ? 6000 : 1 + rng() % 300, static_cast<uint8_t>(rng()));
-          fs->SetXattr(f->ino, pick("user.k", 3), v, 0, root).IgnoreError();
-        }
-        break;
-      case 9:
-        if (f.ok()) fs->RemoveXattr(f->ino, pick("user.k", 3), root).IgnoreError();
-        break;
-      case 10:
-        fs->Mkdir(Filesystem::kRootIno, pick("d", 3), 0755, root).status().IgnoreError();
-        break;
-      case 11:
-        fs->Rmdir(Filesystem::kRootIno, pick("d", 3), root).IgnoreError();
-        break;
-      case 12:
-        if (f.ok() && S_ISREG(f->mode)) {
-          fs->Fallocate(f->ino, (rng() % 2) ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE : 0, rng() % 20000,
-                        1 + rng() % 20000)
-              .IgnoreError();
-        }
-        break;
-      case 13:
-        fs->Symlink(dir, pick("s", 3), std::string(1 + rng() % 100, 't'), root).status().IgnoreError();
-        break;
-    }
-    if (rng() % 4 == 0) {
-      EXPECT_TRUE(fs->Sync().ok());
-      sync = true;
-    }
+    const OpResult r = step(fs.get(), rng, op);
     rec.after_op.push_back(snap());
-    rec.synced.push_back(sync);
+    rec.synced.push_back(r.sync);
+    rec.index_op.push_back(r.index);
   }
   op = static_cast<size_t>(ops) + 1;
+  {
+    // The recording did not scan (see CaptureVectors); its model must agree
+    // with the scan at the end.
+    State scanned;
+    Status st = Capture(fs.get(), /*scan=*/true, &scanned);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(Describe(scanned), Describe(rec.after_op.back()));
+  }
   EXPECT_TRUE(fs->Unmount().ok());
   return rec;
+}
+
+// The mixed workload: a deterministic mix of namespace and data operations
+// with Sync points.
+OpResult MixedOp(Filesystem* fs, std::mt19937_64& rng, size_t) {
+  const Cred root = Cred::Root();
+  auto pick = [&](const char* pfx, int n) { return std::string(pfx) + std::to_string(rng() % n); };
+  const int kind = static_cast<int>(rng() % 14);
+  uint64_t dir = Filesystem::kRootIno;
+  if (rng() % 2) {
+    auto d = fs->Lookup(Filesystem::kRootIno, "d" + std::to_string(rng() % 3), root);
+    if (d.ok()) dir = d->ino;
+  }
+  const std::string name = pick("f", 8);
+  auto f = fs->Lookup(dir, name, root);
+  switch (kind) {
+    case 0:
+    case 1: {  // create + write
+      if (!f.ok()) f = fs->Mknod(dir, name, S_IFREG | 0644, 0, root);
+      if (f.ok() && S_ISREG(f->mode)) {
+        std::string data(1 + rng() % 20000, static_cast<char>('a' + rng() % 26));
+        fs->Write(f->ino, rng() % 30000, Bytes(data)).status().IgnoreError();
+      }
+      break;
+    }
+    case 2:  // overwrite in place
+      if (f.ok() && S_ISREG(f->mode) && f->size > 0) {
+        std::string data(1 + rng() % 5000, static_cast<char>('A' + rng() % 26));
+        fs->Write(f->ino, rng() % f->size, Bytes(data)).status().IgnoreError();
+      }
+      break;
+    case 3:
+      if (f.ok() && S_ISREG(f->mode)) {
+        SetAttrRequest r;
+        r.valid = SetAttrRequest::kSize;
+        r.size = rng() % 40000;
+        fs->SetAttr(f->ino, r, root).status().IgnoreError();
+      }
+      break;
+    case 4:
+      fs->Rename(dir, name, Filesystem::kRootIno, pick("f", 8), 0, root).IgnoreError();
+      break;
+    case 5:
+      fs->Rename(dir, name, Filesystem::kRootIno, pick("f", 8), RENAME_EXCHANGE, root).IgnoreError();
+      break;
+    case 6:
+      if (f.ok()) fs->Link(f->ino, Filesystem::kRootIno, pick("l", 4), root).status().IgnoreError();
+      break;
+    case 7:
+      fs->Unlink(dir, name, root).IgnoreError();
+      break;
+    case 8:
+      if (f.ok()) {
+        std::vector<uint8_t> v(rng() % 3 == 0 ? 6000 : 1 + rng() % 300, static_cast<uint8_t>(rng()));
+        fs->SetXattr(f->ino, pick("user.k", 3), v, 0, root).IgnoreError();
+      }
+      break;
+    case 9:
+      if (f.ok()) fs->RemoveXattr(f->ino, pick("user.k", 3), root).IgnoreError();
+      break;
+    case 10:
+      fs->Mkdir(Filesystem::kRootIno, pick("d", 3), 0755, root).status().IgnoreError();
+      break;
+    case 11:
+      fs->Rmdir(Filesystem::kRootIno, pick("d", 3), root).IgnoreError();
+      break;
+    case 12:
+      if (f.ok() && S_ISREG(f->mode)) {
+        fs->Fallocate(f->ino, (rng() % 2) ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE : 0, rng() % 20000,
+                      1 + rng() % 20000)
+            .IgnoreError();
+      }
+      break;
+    case 13:
+      fs->Symlink(dir, pick("s", 3), std::string(1 + rng() % 100, 't'), root).status().IgnoreError();
+      break;
+  }
+  OpResult r;
+  if (rng() % 4 == 0) {
+    EXPECT_TRUE(fs->Sync().ok());
+    r.sync = true;
+  }
+  return r;
+}
+
+// The vector workload. Collections /a and /b (dimension 300: 1216-byte
+// slots straddle blocks) with /a/sub inside /a, /c (dimension 5, cosine),
+// /d (dimension 300, dropped and created again), and the plain directory
+// /p whose files hold ordinary 300-float vector xattrs. Each operation is
+// one call: create a file, set a vector (a new slot, the old one released
+// copy-on-write), set a vector that does not fit (rejected), remove one,
+// unlink, rename or exchange files between /a and /b (the vector moves),
+// between a collection and /c (EXDEV when the vector does not fit, undone)
+// or /p (slot <-> ordinary xattr), within /a; hard links inside /a; plain
+// data writes; index blobs saved; /d dropped or created; Fsync; Sync.
+class VectorWorkload {
+ public:
+  OpResult operator()(Filesystem* fs, std::mt19937_64& rng, size_t op) {
+    const Cred root = Cred::Root();
+    OpResult r;
+    if (op <= kSetup.size()) {
+      const auto& [parent, name] = kSetup[op - 1];
+      auto p = fs->ResolvePath(parent);
+      EXPECT_TRUE(p.ok());
+      if (p.ok()) {
+        EXPECT_TRUE(fs->Mkdir(p->ino, name, 0755, root).ok()) << name;
+      }
+      return r;
+    }
+    if (op <= kSetup.size() + 4) {
+      const char* dir = kColls[op - kSetup.size() - 1];
+      EXPECT_TRUE(fs->CreateCollection(Ino(fs, dir), Config(dir), root).ok()) << dir;
+      return r;
+    }
+    const int kind = static_cast<int>(rng() % 20);
+    const char* dname = kDirs[rng() % std::size(kDirs)];
+    const uint64_t dir = Ino(fs, dname);
+    const std::string name = "f" + std::to_string(rng() % kNames);
+    auto f = fs->Lookup(dir, name, root);
+    const float base = static_cast<float>(static_cast<int>(rng() % 2000) - 1000) / 8.0f;
+    switch (kind) {
+      case 0:
+      case 1:
+      case 2:
+      case 3:
+      case 4:
+      case 5:
+      case 6:  // create, or set (replace) the vector
+        if (!f.ok()) {
+          EXPECT_TRUE(fs->Mknod(dir, name, S_IFREG | 0644, 0, root).ok());
+        } else if (S_ISREG(f->mode) && !(dname == std::string("/d") && !IsColl(fs, "/d"))) {
+          const Status s = fs->SetXattr(f->ino, VEXFS_VECTOR_XATTR, testing::VectorBytes(base, Dim(dname)), 0, root);
+          EXPECT_TRUE(s.ok()) << s.ToString();
+        }
+        break;
+      case 7:  // a vector the collection rejects: nothing changes
+        if (f.ok() && IsColl(fs, dname)) {
+          auto v = testing::VectorBytes(base, rng() % 2 ? Dim(dname) + 1 : Dim(dname));
+          if (v.size() == Dim(dname) * 4) std::memset(v.data() + 4, 0xff, 4);  // NaN
+          EXPECT_EQ(fs->SetXattr(f->ino, VEXFS_VECTOR_XATTR, v, 0, root).err(), EINVAL);
+        }
+        break;
+      case 8:
+        if (f.ok()) fs->RemoveXattr(f->ino, VEXFS_VECTOR_XATTR, root).IgnoreError();
+        break;
+      case 9:
+        fs->Unlink(dir, name, root).IgnoreError();
+        break;
+      case 10:
+      case 11: {  // between the two collections of equal dimension
+        const bool ab = rng() % 2;
+        const std::string to = "f" + std::to_string(rng() % kNames);
+        const unsigned flags = rng() % 3 ? 0 : RENAME_EXCHANGE;
+        fs->Rename(Ino(fs, ab ? "/a" : "/b"), name, Ino(fs, ab ? "/b" : "/a"), to, flags, root).IgnoreError();
+        break;
+      }
+      case 12: {  // to or from /c (dimension 5) or /p (ordinary xattrs)
+        const char* other = rng() % 2 ? "/c" : "/p";
+        const bool out = rng() % 2;
+        const std::string to = "f" + std::to_string(rng() % kNames);
+        const unsigned flags = rng() % 4 ? 0 : RENAME_EXCHANGE;
+        fs->Rename(Ino(fs, out ? "/a" : other), name, Ino(fs, out ? other : "/a"), to, flags, root).IgnoreError();
+        break;
+      }
+      case 13:  // within /a
+        fs->Rename(Ino(fs, "/a"), name, Ino(fs, "/a/sub"), "f" + std::to_string(rng() % kNames), 0, root).IgnoreError();
+        break;
+      case 14:  // a second name inside /a
+        if (f.ok() && dname == std::string("/a")) {
+          fs->Link(f->ino, Ino(fs, "/a/sub"), "l" + std::to_string(rng() % 3), root).status().IgnoreError();
+        }
+        break;
+      case 15:
+        if (f.ok() && S_ISREG(f->mode)) {
+          const size_t len = 1 + rng() % 9000;
+          std::vector<uint8_t> data(len, static_cast<uint8_t>(rng()));
+          fs->Write(f->ino, rng() % 8192, data).status().IgnoreError();
+        }
+        break;
+      case 16:
+      case 17:
+        if (IsColl(fs, dname)) {
+          const uint64_t cdir = Ino(fs, CollOf(dname));
+          auto vectors = FileVectors(fs, cdir);
+          EXPECT_TRUE(vectors.ok());
+          const Status s = fs->SaveIndexBlob(cdir, IndexBlob(Digest(*vectors), 8 + rng() % 20000));
+          EXPECT_TRUE(s.ok()) << s.ToString();
+          r.index = true;
+          if (rng() % 2) {  // as the engine does after saving
+            EXPECT_TRUE(fs->Sync().ok());
+            r.sync = true;
+          }
+        }
+        break;
+      case 18:
+        if (rng() % 3 == 0) {
+          if (IsColl(fs, "/d")) {
+            EXPECT_TRUE(fs->DropCollection(Ino(fs, "/d"), root).ok());
+          } else {
+            EXPECT_TRUE(fs->CreateCollection(Ino(fs, "/d"), Config("/d"), root).ok());
+          }
+        }
+        break;
+      case 19:
+        if (f.ok()) {
+          EXPECT_TRUE(fs->Fsync(f->ino, rng() % 2).ok());
+          r.sync = true;
+        }
+        break;
+    }
+    if (!r.sync && rng() % 10 == 0) {
+      EXPECT_TRUE(fs->Sync().ok());
+      r.sync = true;
+    }
+    return r;
+  }
+
+ private:
+  static constexpr std::array<std::pair<const char*, const char*>, 6> kSetup = {
+      {{"/", "a"}, {"/", "b"}, {"/", "c"}, {"/", "d"}, {"/", "p"}, {"/a", "sub"}}};
+  static constexpr const char* kColls[] = {"/a", "/b", "/c", "/d"};
+  static constexpr int kNames = 6;  // f0..f5 in each directory
+  static constexpr const char* kDirs[] = {"/a", "/a", "/a/sub", "/b", "/b", "/c", "/d", "/p"};
+
+  static uint64_t Ino(Filesystem* fs, const std::string& path) {
+    auto a = fs->ResolvePath(path);
+    EXPECT_TRUE(a.ok()) << path;
+    return a.ok() ? a->ino : 0;
+  }
+  static uint32_t Dim(const std::string& dir) { return dir == "/c" ? 5 : 300; }
+  static std::string CollOf(const std::string& dir) { return dir == "/a/sub" ? "/a" : dir; }
+  static bool IsColl(Filesystem* fs, const std::string& dir) {
+    return dir != "/p" && fs->GetCollection(Ino(fs, CollOf(dir))).ok();
+  }
+  static CollectionConfig Config(const std::string& dir) {
+    CollectionConfig c;
+    c.dim = Dim(dir);
+    c.metric = dir == "/c" ? VEXFS_METRIC_COSINE : VEXFS_METRIC_L2;
+    c.index_kind = dir == "/b" ? VEXFS_INDEX_FLAT : VEXFS_INDEX_HNSW;
+    if (c.index_kind == VEXFS_INDEX_HNSW) c.params[0] = 16;
+    return c;
+  }
+};
+
+// Whether the recovered state `got` is the state after op `j`, given that
+// the last completed Sync ended op `last_sync_op` and op `cur_op` was in
+// progress at the crash.
+bool Matches(const State& got, const Recorded& rec, size_t j, size_t last_sync_op, size_t cur_op) {
+  const State& cand = rec.after_op[j];
+  const State& synced = rec.after_op[last_sync_op];
+  const size_t last = std::min(cur_op, rec.after_op.size() - 1);
+  if (cand.files.size() != got.files.size() || cand.colls != got.colls) return false;
+  for (const auto& [path, fstate] : cand.files) {
+    auto it = got.files.find(path);
+    if (it == got.files.end() || it->second.meta != fstate.meta) return false;
+    // Contents must be exact when the file did not change after the sync
+    // (up to the crash); otherwise in-place overwrites may be visible.
+    bool stable = true;
+    auto s = synced.files.find(path);
+    if (s == synced.files.end() || s->second.content != fstate.content) stable = false;
+    for (size_t k = last_sync_op; stable && k <= last; k++) {
+      auto kk = rec.after_op[k].files.find(path);
+      if (kk == rec.after_op[k].files.end() || kk->second.content != fstate.content) stable = false;
+    }
+    if (stable && it->second.content != fstate.content) return false;
+  }
+  // An index blob is derived data: it may be stale where the model has it
+  // valid, unless it was valid at the Sync and nothing touched it since
+  // (SaveIndexBlob marks it stale while it rewrites it).
+  for (const auto& [coll, idx] : got.index) {
+    auto c = cand.index.find(coll);
+    if (c == cand.index.end()) return false;
+    if (idx == c->second) continue;
+    if (idx != "stale") return false;
+    auto s = synced.index.find(coll);
+    bool stable = s != synced.index.end() && s->second == c->second;
+    for (size_t k = last_sync_op + 1; stable && k <= last; k++) {
+      auto kk = rec.after_op[k].index.find(coll);
+      stable = !rec.index_op[k] && kk != rec.after_op[k].index.end() && kk->second == c->second;
+    }
+    if (stable) return false;
+  }
+  return cand.index.size() == got.index.size();
 }
 
 // Checks one crashed image. Returns "" or a failure description.
@@ -237,9 +624,9 @@ std::string CheckCrash(std::vector<uint8_t> image, const Recorded& rec, size_t l
   auto fsr = Filesystem::Mount(std::make_unique<testing::SharedMemoryDevice>(shared), testing::TestMountOptions());
   if (!fsr.ok()) return "mount failed: " + fsr.status().ToString();
   auto fs = std::move(fsr).value();
-  Snapshot got;
-  Status st = Walk(fs.get(), Filesystem::kRootIno, "", &got);
-  if (!st.ok()) return "walk failed: " + st.ToString();
+  State got;
+  Status st = Capture(fs.get(), /*scan=*/true, &got);
+  if (!st.ok()) return "reading the recovered volume failed: " + st.ToString();
   if (Status u = fs->Unmount(); !u.ok()) return "unmount failed: " + u.ToString();
   {
     testing::SharedMemoryDevice dev(shared);
@@ -247,39 +634,17 @@ std::string CheckCrash(std::vector<uint8_t> image, const Recorded& rec, size_t l
     if (!rep.ok()) return "fsck after recovery failed: " + rep.status().ToString();
     if (rep->errors_left() > 0) return "fsck after recovery: " + rep->problems[0].code + ": " + rep->problems[0].message;
   }
-  const Snapshot& synced = rec.after_op[last_sync_op];
   for (size_t j = last_sync_op; j <= std::min(cur_op, rec.after_op.size() - 1); j++) {
-    const Snapshot& cand = rec.after_op[j];
-    if (cand.size() != got.size()) continue;
-    bool match = true;
-    for (const auto& [path, fstate] : cand) {
-      auto it = got.find(path);
-      if (it == got.end() || it->second.meta != fstate.meta) {
-        match = false;
-        break;
-      }
-      // Contents must be exact when the file did not change after the sync
-      // (up to the crash); otherwise in-place overwrites may be visible.
-      bool stable = true;
-      auto s = synced.find(path);
-      if (s == synced.end() || s->second.content != fstate.content) stable = false;
-      for (size_t k = last_sync_op; stable && k <= std::min(cur_op, rec.after_op.size() - 1); k++) {
-        auto kk = rec.after_op[k].find(path);
-        if (kk == rec.after_op[k].end() || kk->second.content != fstate.content) stable = false;
-      }
-      if (stable && it->second.content != fstate.content) {
-        match = false;
-        break;
-      }
-    }
-    if (match) return "";
+    if (Matches(got, rec, j, last_sync_op, cur_op)) return "";
   }
   return "recovered state matches no operation boundary in [" + std::to_string(last_sync_op) + ", " +
-         std::to_string(cur_op) + "]\nrecovered:\n" + Describe(got) + "last synced:\n" + Describe(synced);
+         std::to_string(cur_op) + "]\nrecovered:\n" + Describe(got) + "last synced:\n" +
+         Describe(rec.after_op[last_sync_op]);
 }
 
-void RunCrashPoints(uint64_t seed, int ops, size_t max_points) {
-  Recorded rec = RunWorkload(seed, ops);
+// Checks the crash points (writes) of ops first_op..last_op.
+void RunCrashPoints(const Recorded& rec, uint64_t seed, size_t max_points, size_t first_op = 0,
+                    size_t last_op = SIZE_MAX) {
   ASSERT_FALSE(rec.log.empty());
   std::vector<uint8_t> image = rec.base;
   size_t last_sync_op = 0;
@@ -293,7 +658,7 @@ void RunCrashPoints(uint64_t seed, int ops, size_t max_points) {
   for (size_t i = 0; i <= rec.log.size(); i++) {
     // State: events [0, i) applied.
     const size_t cur_op = i < rec.log.size() ? rec.log[i].op : rec.after_op.size() - 1;
-    if (i % stride == 0 || i == rec.log.size()) {
+    if (cur_op >= first_op && cur_op <= last_op && (i % stride == 0 || i == rec.log.size())) {
       std::string err = CheckCrash(image, rec, last_sync_op, cur_op);
       ASSERT_EQ(err, "") << "crash after " << i << " of " << rec.log.size() << " writes (op " << cur_op << ")";
       // The same prefix with event i torn in half.
@@ -316,7 +681,7 @@ void RunCrashPoints(uint64_t seed, int ops, size_t max_points) {
       last_sync_op = e.op;
     }
   }
-  EXPECT_GT(checked, 0u);
+  EXPECT_TRUE(checked > 0 || first_op > 0);
   ::testing::Test::RecordProperty("crash_points", static_cast<int>(checked));
   std::printf("seed %llu: %zu writes, %zu crash points checked (x2 with torn writes)\n",
               static_cast<unsigned long long>(seed), rec.log.size(), checked);
@@ -325,14 +690,26 @@ void RunCrashPoints(uint64_t seed, int ops, size_t max_points) {
 // Volatile write cache model: at a crash, everything before the last
 // completed flush is durable and any subset of the later writes may have
 // reached the disk.
-void RunReorderedCrashPoints(uint64_t seed, int ops, size_t samples_per_point, size_t max_points) {
-  Recorded rec = RunWorkload(seed, ops);
+//
+// Crash points: every stride-th write, or with `at_flushes` the last write
+// before every stride-th flush. There the most writes are pending, so every
+// image of an earlier point is also an image of that one, and the commit
+// block is among them (a commit that lands without the data it needs is
+// only seen there).
+void RunReorderedCrashPoints(const Recorded& rec, uint64_t seed, size_t samples_per_point, size_t max_points,
+                             bool at_flushes = false) {
   std::vector<uint8_t> durable = rec.base;
   std::vector<size_t> pending;  // event indexes since the last flush
   size_t last_sync_op = 0;
   std::mt19937_64 rng(seed * 7919);
-  const size_t stride = std::max<size_t>(1, rec.log.size() / max_points);
-  size_t checked = 0;
+  auto before_flush = [&](size_t i) { return i + 1 < rec.log.size() && rec.log[i + 1].block == UINT64_MAX; };
+  size_t points = rec.log.size();
+  if (at_flushes) {
+    points = 0;
+    for (size_t i = 0; i < rec.log.size(); i++) points += rec.log[i].block != UINT64_MAX && before_flush(i);
+  }
+  const size_t stride = std::max<size_t>(1, points / max_points);
+  size_t checked = 0, flushes = 0;
   for (size_t i = 0; i < rec.log.size(); i++) {
     const auto& e = rec.log[i];
     if (e.block == UINT64_MAX) {
@@ -345,17 +722,29 @@ void RunReorderedCrashPoints(uint64_t seed, int ops, size_t samples_per_point, s
       continue;
     }
     pending.push_back(i);
-    if (i % stride != 0 || pending.size() < 2) continue;
+    if (at_flushes) {
+      if (!before_flush(i) || flushes++ % stride != 0) continue;
+    } else if (i % stride != 0) {
+      continue;
+    }
+    if (pending.size() < 2) continue;
     for (size_t s = 0; s < samples_per_point; s++) {
       std::vector<uint8_t> image = durable;
       std::string applied;
-      for (size_t k : pending) {
-        if (rng() % 2) {
+      // Each pending write is lost with probability 1/2 or (at flushes, in
+      // turn) 1/8, or exactly one is: a commit block that lands without
+      // one write it depends on needs the rest of its transaction to land.
+      const int mode = at_flushes ? static_cast<int>(s % 3) : 0;
+      const size_t lost = rng() % pending.size();
+      for (size_t n = 0; n < pending.size(); n++) {
+        const size_t k = pending[n];
+        if (mode == 0 ? rng() % 2 != 0 : mode == 1 ? rng() % 8 != 0 : n != lost) {
           std::memcpy(image.data() + rec.log[k].block * kBlockSize, rec.log[k].data.data(), kBlockSize);
           applied += " " + std::to_string(rec.log[k].block);
         }
       }
-      std::vector<uint8_t> copy = image;
+      std::vector<uint8_t> copy;
+      if (std::getenv("VEXFS_SAVE_FAILED")) copy = image;
       std::string err = CheckCrash(std::move(image), rec, last_sync_op, e.op);
       if (!err.empty() && std::getenv("VEXFS_SAVE_FAILED")) {
         FILE* f = std::fopen(std::getenv("VEXFS_SAVE_FAILED"), "w");
@@ -386,10 +775,78 @@ size_t MaxPoints() {
   return env ? static_cast<size_t>(std::atol(env)) : 1500;
 }
 
-TEST(CrashTest, MixedWorkloadSeed1) { RunCrashPoints(1, 400, MaxPoints()); }
-TEST(CrashTest, MixedWorkloadSeed2) { RunCrashPoints(2, 400, MaxPoints()); }
-TEST(CrashTest, UnflushedWritesLostInAnyOrder) { RunReorderedCrashPoints(4, 300, 3, MaxPoints() / 3 + 1); }
-TEST(CrashTest, MixedWorkloadSeed3) { RunCrashPoints(3, 600, MaxPoints()); }
+Recorded Mixed(uint64_t seed, int ops) { return Record(seed, ops, 256, MixedOp); }
+
+TEST(CrashTest, MixedWorkloadSeed1) { RunCrashPoints(Mixed(1, 400), 1, MaxPoints()); }
+TEST(CrashTest, MixedWorkloadSeed2) { RunCrashPoints(Mixed(2, 400), 2, MaxPoints()); }
+TEST(CrashTest, UnflushedWritesLostInAnyOrder) {
+  RunReorderedCrashPoints(Mixed(4, 300), 4, 3, MaxPoints() / 3 + 1);
+}
+TEST(CrashTest, MixedWorkloadSeed3) { RunCrashPoints(Mixed(3, 600), 3, MaxPoints()); }
+
+// A small journal, so commits also happen inside the multi-step calls
+// (DropCollection, SaveIndexBlob) and between operations.
+Recorded Vectors(uint64_t seed, int ops) { return Record(seed, ops, 128, VectorWorkload()); }
+
+// Op 3 + 2 * 40 + dirs drops a collection of 40 vectors after `dirs`
+// unsynced mkdirs; the next op syncs.
+Workload DropAfterMkdirs(size_t dirs) {
+  return [dirs](Filesystem* fs, std::mt19937_64&, size_t op) {
+    const Cred root = Cred::Root();
+    constexpr size_t kFiles = 40;
+    OpResult r;
+    auto d = fs->ResolvePath("/d");
+    if (op == 1) {
+      EXPECT_TRUE(fs->Mkdir(Filesystem::kRootIno, "d", 0755, root).ok());
+    } else if (op == 2) {
+      CollectionConfig c;
+      c.dim = 300;
+      EXPECT_TRUE(fs->CreateCollection(d->ino, c, root).ok());
+    } else if (op < 3 + 2 * kFiles) {
+      const std::string name = "f" + std::to_string((op - 3) / 2);
+      if (op % 2 == 1) {
+        EXPECT_TRUE(fs->Mknod(d->ino, name, S_IFREG | 0644, 0, root).ok());
+      } else {
+        auto f = fs->Lookup(d->ino, name, root);
+        EXPECT_TRUE(fs->SetXattr(f->ino, VEXFS_VECTOR_XATTR, testing::VectorBytes(float(op), 300), 0, root).ok());
+      }
+      r.sync = op == 2 + 2 * kFiles;
+    } else if (op < 3 + 2 * kFiles + dirs) {
+      EXPECT_TRUE(fs->Mkdir(Filesystem::kRootIno, "x" + std::to_string(op), 0755, root).ok());
+    } else if (op == 3 + 2 * kFiles + dirs) {
+      EXPECT_TRUE(fs->DropCollection(d->ino, root).ok());
+    } else {
+      r.sync = true;
+    }
+    if (r.sync) {
+      EXPECT_TRUE(fs->Sync().ok());
+    }
+    return r;
+  };
+}
+
+// A small collection is dropped in one atomic step wherever the journal
+// commits (it used to lose its vectors first, in an operation of its own
+// that could commit alone). The journal commits when its running
+// transaction passes a quarter of the journal; the number of mkdirs before
+// the drop moves that point, and in some of ten consecutive counts it
+// falls inside the drop. Only the writes of the drop itself are cut.
+TEST(CrashTest, DropCollectionIsAtomic) {
+  size_t inside = 0;  // writes during the drop, over all counts
+  for (size_t dirs = 10; dirs < 20; dirs++) {
+    const size_t drop_op = 3 + 2 * 40 + dirs;
+    const Recorded rec = Record(7, static_cast<int>(drop_op + 1), 64, DropAfterMkdirs(dirs));
+    for (const auto& e : rec.log) inside += e.op == drop_op;
+    RunCrashPoints(rec, 7, MaxPoints(), drop_op, drop_op);
+    if (HasFatalFailure()) return;
+  }
+  EXPECT_GT(inside, 0u) << "the journal never committed inside the drop: adjust the mkdir counts";
+}
+
+TEST(CrashTest, VectorWorkload) { RunCrashPoints(Vectors(5, 400), 5, MaxPoints()); }
+TEST(CrashTest, VectorWritesLostInAnyOrder) {
+  RunReorderedCrashPoints(Vectors(6, 400), 6, 6, MaxPoints() / 6 + 1, /*at_flushes=*/true);
+}
 
 }  // namespace
 }  // namespace vexfs

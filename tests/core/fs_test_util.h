@@ -78,6 +78,17 @@ inline std::span<const uint8_t> Bytes(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
+// `dim` float32 components base, base + 0.5, base + 1, ... as the raw bytes
+// of a user.vexfs.vector value.
+inline std::vector<uint8_t> VectorBytes(float base, uint32_t dim) {
+  std::vector<uint8_t> v(size_t{dim} * 4);
+  for (uint32_t i = 0; i < dim; i++) {
+    const float f = base + static_cast<float>(i) * 0.5f;
+    std::memcpy(v.data() + 4 * size_t{i}, &f, 4);
+  }
+  return v;
+}
+
 inline std::string ReadAll(Filesystem* fs, uint64_t ino) {
   auto a = fs->GetAttr(ino);
   if (!a.ok()) return "<error>";

@@ -688,6 +688,7 @@ TEST(FsckTest, JournalSuperblockCorrupt) {
 
 // Cross-check with the filesystem core: everything it writes must check out.
 #include "fs_image_util.h"
+#include "fs_test_util.h"
 
 namespace vexfs::testing {
 namespace {
@@ -1521,14 +1522,7 @@ struct FsVec {
   uint64_t c1 = 0, c2 = 0, sub = 0, f0 = 0, moved = 0;
   static constexpr uint32_t kDim = 24;
 
-  static std::vector<uint8_t> Vec(float base, uint32_t dim = kDim) {
-    std::vector<uint8_t> v(dim * 4);
-    for (uint32_t i = 0; i < dim; i++) {
-      const float f = base + static_cast<float>(i) * 0.5f;
-      std::memcpy(v.data() + 4 * i, &f, 4);
-    }
-    return v;
-  }
+  static std::vector<uint8_t> Vec(float base, uint32_t dim = kDim) { return VectorBytes(base, dim); }
 
   // Builds the volume; `unmount` false leaves it as a power cut after the
   // last Sync would (the journal may hold transactions).

@@ -230,6 +230,8 @@ int Serve(const CommandLine& cl, int* notify_fd) {
     Error("cannot mount on " + mountpoint);
     fuse_session_destroy(se);
     se = nullptr;
+  } else {
+    ctx.session = se;
   }
   fuse_opt_free_args(&args);
   if (se == nullptr) {

@@ -8,6 +8,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <mutex>
+#include <string_view>
+#include <unordered_set>
 #include <nlohmann/json.hpp>
 
 #include "fuse/vexfs_fuse.h"
@@ -83,6 +86,106 @@ std::pair<uint32_t, uint32_t> PageOut(const OpenFile& st, uint32_t first, uint8_
     n++;
   }
   return {n, static_cast<uint32_t>(bytes)};
+}
+
+// The names of a VEXFS_IOC_IMPORT: `count` NUL-terminated single-component
+// names filling exactly `len` bytes, each valid and distinct.
+bool SplitImportNames(const char* buf, size_t len, size_t count, std::vector<std::string_view>* names) {
+  std::unordered_set<std::string_view> seen;
+  size_t pos = 0;
+  while (pos < len) {
+    const void* nul = std::memchr(buf + pos, '\0', len - pos);
+    if (nul == nullptr) return false;
+    const std::string_view n(buf + pos, static_cast<const char*>(nul) - (buf + pos));
+    if (n.empty() || n.size() > VEXFS_NAME_MAX || n == "." || n == ".." || n == VEXFS_QUERY_FILE ||
+        n.find('/') != std::string_view::npos || !seen.insert(n).second) {
+      return false;
+    }
+    names->push_back(n);
+    if (names->size() > count) return false;
+    pos += n.size() + 1;
+  }
+  return names->size() == count;
+}
+
+// The kernel may hold negative dentries for names VEXFS_IOC_IMPORT just
+// created. One invalidation at a time, so a worker blocked on a directory
+// lock held by a request in flight never starves the pool that must answer
+// it.
+void InvalidateCreated(FuseContext* ctx, uint64_t dir, const std::vector<std::string_view>& created) {
+  if (ctx->session == nullptr || created.empty()) return;
+  static std::mutex mu;
+  std::lock_guard<std::mutex> l(mu);
+  for (std::string_view n : created) fuse_lowlevel_notify_inval_entry(ctx->session, dir, n.data(), n.size());
+  fuse_lowlevel_notify_inval_inode(ctx->session, dir, -1, 0);
+}
+
+int DoImport(fuse_req_t req, fuse_ino_t dir, const Attr& dattr, const vexfs_ioc_import& in, OpenFile* st,
+             vexfs_ioc_import* out) {
+  FuseContext* ctx = Ctx(req);
+  if (in.vm_size != sizeof(vexfs_ioc_import) || (in.vm_flags & ~VEXFS_IMPORT_EXCL) != 0 || in.vm_done != 0 ||
+      in.vm_error != 0 || (in.vm_mode & ~07777u) != 0 || in.vm_names_len > VEXFS_IMPORT_NAMES) {
+    return EINVAL;
+  }
+  if (st == nullptr) return EBADF;
+  Filesystem* fs = ctx->fs;
+  Result<uint64_t> coll = fs->CollectionOf(dir);
+  if (!coll.ok()) return coll.status().err();
+  if (*coll == 0) return ENOTSUP;
+  Result<CollectionConfig> config = fs->GetCollection(*coll);
+  if (!config.ok()) return config.status().err();
+  const size_t dim = config->dim;
+  if (in.vm_count == 0 || in.vm_dim != dim || size_t{in.vm_count} * dim > VEXFS_STAGE_MAX_FLOATS ||
+      st->staged.size() != size_t{in.vm_count} * dim) {
+    return EINVAL;
+  }
+  std::vector<std::string_view> names;
+  if (!SplitImportNames(in.vm_names, in.vm_names_len, in.vm_count, &names)) return EINVAL;
+  // Every vector is checked before anything changes.
+  for (size_t i = 0; i < in.vm_count; i++) {
+    const float* v = st->staged.data() + i * dim;
+    double norm = 0;
+    for (size_t j = 0; j < dim; j++) {
+      if (!std::isfinite(v[j])) return EINVAL;
+      norm += double{v[j]} * v[j];
+    }
+    if (config->metric == VEXFS_METRIC_COSINE && norm == 0) return EINVAL;
+  }
+  if (ctx->read_only) return EROFS;
+  const Cred cred = FullCred(req);
+  if (!PermissionAllows(dattr, W_OK | X_OK, cred)) return EACCES;
+
+  std::vector<std::string_view> created;
+  uint32_t done = 0;
+  int error = 0;
+  for (; done < in.vm_count; done++) {
+    const std::string_view name = names[done];
+    Result<Attr> a = fs->Lookup(dir, name, Cred::Root());
+    if (a.ok()) {
+      if (in.vm_flags & VEXFS_IMPORT_EXCL) {
+        error = EEXIST;
+      } else if (S_ISDIR(a->mode)) {
+        error = EISDIR;
+      } else if (!S_ISREG(a->mode)) {
+        error = EINVAL;
+      } else if (!PermissionAllows(*a, W_OK, cred)) {
+        error = EACCES;
+      }
+    } else if (a.status().err() == ENOENT) {
+      a = fs->Mknod(dir, name, S_IFREG | in.vm_mode, 0, cred);
+      if (a.ok()) created.push_back(name);
+    }
+    if (error == 0 && !a.ok()) error = a.status().err();
+    if (error != 0) break;
+    const auto* bytes = reinterpret_cast<const uint8_t*>(st->staged.data() + size_t{done} * dim);
+    error = fs->SetXattr(a->ino, VEXFS_VECTOR_XATTR, {bytes, dim * sizeof(float)}, 0, Cred::Root()).err();
+    if (error != 0) break;
+  }
+  InvalidateCreated(ctx, dir, created);
+  *out = in;
+  out->vm_done = done;
+  out->vm_error = static_cast<uint32_t>(error);
+  return 0;
 }
 
 int DoSearch(fuse_req_t req, fuse_ino_t ino, const vexfs_ioc_search& in, OpenFile* st, vexfs_ioc_search* out) {
@@ -415,6 +518,16 @@ int DoIoctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, fuse_file_info* fi
       if (!input(in.get(), sizeof(*in))) return EINVAL;
       auto o = std::make_unique<vexfs_ioc_search>();
       const int err = DoSearch(req, ino, *in, st, o.get());
+      if (err != 0) return err;
+      out->assign(reinterpret_cast<uint8_t*>(o.get()), reinterpret_cast<uint8_t*>(o.get()) + sizeof(*o));
+      return 0;
+    }
+    case VEXFS_IOC_IMPORT: {
+      if (!dir) return ENOTDIR;
+      auto in = std::make_unique<vexfs_ioc_import>();
+      if (!input(in.get(), sizeof(*in))) return EINVAL;
+      auto o = std::make_unique<vexfs_ioc_import>();
+      const int err = DoImport(req, ino, *attr, *in, st, o.get());
       if (err != 0) return err;
       out->assign(reinterpret_cast<uint8_t*>(o.get()), reinterpret_cast<uint8_t*>(o.get()) + sizeof(*o));
       return 0;

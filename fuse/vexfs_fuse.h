@@ -38,6 +38,9 @@ struct FuseContext {
   Collections* vectors = nullptr;
   // Per open file state (fuse_file_info::fh).
   OpenFiles open_files;
+  // The session, once mounted (for notifications to the kernel: entries
+  // created behind its back by VEXFS_IOC_IMPORT); null before that.
+  fuse_session* session = nullptr;
   bool read_only = false;
   // False when the kernel checks permissions (-o default_permissions): the
   // handlers then skip reading supplementary groups from /proc.

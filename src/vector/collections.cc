@@ -36,7 +36,9 @@ using engine::Neighbor;
 
 constexpr size_t kMaxK = 10000;
 constexpr size_t kMaxNq = 1024;
-constexpr size_t kBatch = 512;
+// Vectors per indexer step. Searches wait while a step holds the index
+// exclusively, so this bounds their worst-case stall during ingestion.
+constexpr size_t kBatch = 256;
 constexpr int kMaxDepth = 4096;
 
 Metric MetricOf(uint8_t m) {
@@ -83,7 +85,10 @@ struct Coll {
   };
   std::unordered_map<uint64_t, Pend> pending;
   std::unordered_set<uint64_t> members;
-  bool loaded = false, rebuilt = false;
+  std::atomic<bool> loaded{false}, rebuilt{false};
+  // Size and memory of `index`, published after every change so Info()
+  // never waits for the indexer's exclusive hold of `imu`.
+  std::atomic<uint64_t> indexed{0}, index_bytes{0};
   std::atomic<bool> dirty{false};
   std::atomic<bool> dropped{false};
 };
@@ -158,6 +163,12 @@ std::shared_ptr<Coll> CollectionsImpl::Get(uint64_t dir) {
   return it == colls_.end() ? nullptr : it->second;
 }
 
+// Caller holds c.imu (either mode) and has just changed c.index.
+void PublishIndexStats(Coll& c) {
+  c.indexed = c.index ? c.index->size() : 0;
+  c.index_bytes = c.index ? c.index->MemoryBytes() : 0;
+}
+
 Status CollectionsImpl::MakeIndex(Coll& c) {
   const auto& cfg = c.cfg;
   c.metric = MetricOf(cfg.metric);
@@ -175,6 +186,7 @@ Status CollectionsImpl::MakeIndex(Coll& c) {
       idx->SetVectorSource(c.fetcher.get());
     }
     c.index = std::move(idx);
+    PublishIndexStats(c);
   } else if (cfg.index_kind == VEXFS_INDEX_LSH) {
     engine::LshOptions o;
     o.dim = cfg.dim;
@@ -184,6 +196,7 @@ Status CollectionsImpl::MakeIndex(Coll& c) {
     if (cfg.params[2]) o.default_probes = cfg.params[2];
     o.num_threads = 1;
     VEXFS_ASSIGN_OR_RETURN(c.index, engine::LshIndex::Create(o));
+    PublishIndexStats(c);
   } else {
     engine::FlatIndexOptions o;
     o.dim = cfg.dim;
@@ -191,6 +204,7 @@ Status CollectionsImpl::MakeIndex(Coll& c) {
     o.element_type = ElemOf(cfg.element_type);
     o.num_threads = 1;
     VEXFS_ASSIGN_OR_RETURN(c.index, engine::FlatIndex::Create(o));
+    PublishIndexStats(c);
   }
   return Status::Ok();
 }
@@ -252,6 +266,7 @@ Status CollectionsImpl::LoadOne(uint64_t dir) {
              std::all_of(ids.begin(), ids.end(), [&](uint64_t id) { return from_blob->Contains(id); });
     if (loaded) {
       c->index = std::move(from_blob);
+      PublishIndexStats(*c);
     } else {
       c->fetcher.reset();
       VEXFS_RETURN_IF_ERROR(scan(true));
@@ -455,6 +470,7 @@ bool CollectionsImpl::IndexSome() {
         }
         if (!s.ok()) Log("collection at inode " + std::to_string(c->dir) + ": indexing failed: " + s.ToString());
       }
+      PublishIndexStats(*c);
       // Retire what was applied, unless it changed meanwhile.
       std::lock_guard<std::mutex> l(c->pmu);
       for (size_t i = 0; i < add_ids.size(); i++) {
@@ -596,12 +612,11 @@ Result<CollectionInfo> CollectionsImpl::Info(uint64_t dir) {
   CollectionInfo info;
   VEXFS_ASSIGN_OR_RETURN(info.config, fs_->GetCollection(coll));
   info.dir = coll;
-  std::shared_lock<std::shared_mutex> r(c->imu);
   std::lock_guard<std::mutex> l(c->pmu);
   info.count = c->members.size();
   info.pending = c->pending.size();
-  info.indexed = c->index ? c->index->size() : 0;
-  info.memory_bytes = c->index ? c->index->MemoryBytes() : 0;
+  info.indexed = c->indexed;
+  info.memory_bytes = c->index_bytes;
   for (const auto& [ino, p] : c->pending) info.memory_bytes += (p.vec.size() + p.norm.size()) * 4 + 64;
   info.loaded = c->loaded;
   info.rebuilt = c->rebuilt;

@@ -102,6 +102,48 @@ int IoctlSearch(const std::string& dir, const std::vector<float>& q, uint32_t k,
   return rc;
 }
 
+// VEXFS_IOC_IMPORT on directory `dir`: stages `vecs` (row-major, `dim`
+// per name) on the same descriptor, then imports. Returns the ioctl's
+// errno (0 on success, *out then holds vm_done / vm_error).
+int Import(const std::string& dir, const std::vector<std::string>& names, const std::vector<float>& vecs,
+           uint32_t dim, vexfs_ioc_import* out, uint32_t flags = 0, uint32_t mode = 0644) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return errno;
+  int rc = 0;
+  auto st = std::make_unique<vexfs_ioc_stage>();
+  for (size_t off = 0; rc == 0 && off < vecs.size(); off += VEXFS_IOC_INLINE_FLOATS) {
+    std::memset(st.get(), 0, sizeof(*st));
+    st->vs_size = sizeof(*st);
+    st->vs_offset = static_cast<uint32_t>(off);
+    st->vs_count = static_cast<uint32_t>(std::min<size_t>(VEXFS_IOC_INLINE_FLOATS, vecs.size() - off));
+    std::memcpy(st->vs_data, vecs.data() + off, st->vs_count * 4);
+    if (ioctl(fd, VEXFS_IOC_STAGE, st.get()) < 0) rc = errno;
+  }
+  if (rc == 0) {
+    std::memset(out, 0, sizeof(*out));
+    out->vm_size = sizeof(*out);
+    out->vm_flags = flags;
+    out->vm_count = static_cast<uint32_t>(names.size());
+    out->vm_dim = dim;
+    out->vm_mode = mode;
+    size_t pos = 0;
+    for (const auto& n : names) {
+      std::memcpy(out->vm_names + pos, n.data(), n.size());
+      pos += n.size() + 1;
+    }
+    out->vm_names_len = static_cast<uint32_t>(pos);
+    if (ioctl(fd, VEXFS_IOC_IMPORT, out) < 0) rc = errno;
+  }
+  close(fd);
+  return rc;
+}
+
+std::vector<float> Xattr3(const std::string& path) {
+  std::vector<float> v(3);
+  if (getxattr(path.c_str(), VEXFS_VECTOR_XATTR, v.data(), 12) != 12) return {};
+  return v;
+}
+
 class FuseVectorTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -240,6 +282,97 @@ TEST_F(FuseVectorTest, BadInputIsRejectedAndChangesNothing) {
   // No query file outside collections.
   struct stat st;
   EXPECT_EQ(Err(stat(vol_.P(VEXFS_QUERY_FILE).c_str(), &st)), ENOENT);
+}
+
+TEST_F(FuseVectorTest, BulkImportIoctlCreatesFilesWithVectors) {
+  const std::string c = vol_.P("c");
+  struct stat st;
+  // A negative dentry the kernel may cache must not hide imported files.
+  EXPECT_EQ(Err(stat((c + "/n1").c_str(), &st)), ENOENT);
+  auto imp = std::make_unique<vexfs_ioc_import>();
+  ASSERT_EQ(Import(c, {"n1", "n2", "n3"}, {1, 0, 0, 0, 1, 0, 0, 0, 1}, 3, imp.get(), 0, 0640), 0);
+  EXPECT_EQ(imp->vm_done, 3u);
+  EXPECT_EQ(imp->vm_error, 0u);
+  ASSERT_EQ(stat((c + "/n1").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode, S_IFREG | 0640u);
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(st.st_size, 0);
+  EXPECT_EQ(Xattr3(c + "/n2"), (std::vector<float>{0, 1, 0}));
+  std::vector<std::string> p;
+  ASSERT_EQ(IoctlSearch(c, {0, 0.9f, 0.1f}, 1, "", &p), 0);
+  EXPECT_EQ(p, std::vector<std::string>{"n2"});
+
+  // An existing file gets the new vector; with EXCL the batch stops there.
+  ASSERT_EQ(Import(c, {"n4", "n1"}, {2, 0, 0, 0, 2, 0}, 3, imp.get()), 0);
+  EXPECT_EQ(imp->vm_done, 2u);
+  EXPECT_EQ(Xattr3(c + "/n1"), (std::vector<float>{0, 2, 0}));
+  ASSERT_EQ(Import(c, {"n5", "n2", "n6"}, {3, 0, 0, 0, 3, 0, 0, 0, 3}, 3, imp.get(), VEXFS_IMPORT_EXCL), 0);
+  EXPECT_EQ(imp->vm_done, 1u);
+  EXPECT_EQ(imp->vm_error, static_cast<uint32_t>(EEXIST));
+  EXPECT_EQ(Xattr3(c + "/n5"), (std::vector<float>{3, 0, 0}));
+  EXPECT_EQ(Xattr3(c + "/n2"), (std::vector<float>{0, 1, 0}));
+  EXPECT_EQ(Err(stat((c + "/n6").c_str(), &st)), ENOENT);
+  // A directory in the way stops the batch too.
+  ASSERT_EQ(mkdir((c + "/sub").c_str(), 0755), 0);
+  ASSERT_EQ(Import(c, {"sub"}, {1, 1, 1}, 3, imp.get()), 0);
+  EXPECT_EQ(imp->vm_done, 0u);
+  EXPECT_EQ(imp->vm_error, static_cast<uint32_t>(EISDIR));
+
+  // Bad input: refused as a whole, nothing created.
+  const float nan = std::nanf("");
+  EXPECT_EQ(Import(c, {"b1", "b2"}, {1, 0, 0, nan, 0, 0}, 3, imp.get()), EINVAL);
+  EXPECT_EQ(Import(c, {"b1", "b2"}, {1, 0, 0, INFINITY, 0, 0}, 3, imp.get()), EINVAL);
+  EXPECT_EQ(Import(c, {"b1"}, {1, 0, 0, 1}, 4, imp.get()), EINVAL);          // dimension
+  EXPECT_EQ(Import(c, {"b1", "b2"}, {1, 0, 0}, 3, imp.get()), EINVAL);       // staged size
+  EXPECT_EQ(Import(c, {"b1", "b1"}, {1, 0, 0, 0, 1, 0}, 3, imp.get()), EINVAL);  // duplicate
+  EXPECT_EQ(Import(c, {"x/b1"}, {1, 0, 0}, 3, imp.get()), EINVAL);
+  EXPECT_EQ(Import(c, {".."}, {1, 0, 0}, 3, imp.get()), EINVAL);
+  EXPECT_EQ(Import(c, {""}, {1, 0, 0}, 3, imp.get()), EINVAL);
+  EXPECT_EQ(Import(c, {std::string(256, 'n')}, {1, 0, 0}, 3, imp.get()), EINVAL);
+  EXPECT_EQ(Import(c, {VEXFS_QUERY_FILE}, {1, 0, 0}, 3, imp.get()), EINVAL);
+  EXPECT_EQ(Import(c, {"b1"}, {1, 0, 0}, 3, imp.get(), 0, 010644), EINVAL);  // mode
+  EXPECT_EQ(Import(c, {"b1"}, {1, 0, 0}, 3, imp.get(), 0x80), EINVAL);       // flags
+  EXPECT_EQ(Err(stat((c + "/b1").c_str(), &st)), ENOENT);
+  EXPECT_EQ(Err(stat((c + "/b2").c_str(), &st)), ENOENT);
+  ASSERT_EQ(mkdir(vol_.P("plain").c_str(), 0755), 0);
+  EXPECT_EQ(Import(vol_.P("plain"), {"b1"}, {1, 0, 0}, 3, imp.get()), ENOTSUP);
+  ASSERT_EQ(mkdir(vol_.P("cos").c_str(), 0755), 0);
+  ASSERT_EQ(CreateCollection(vol_.P("cos"), 3, VEXFS_METRIC_COSINE), 0);
+  EXPECT_EQ(Import(vol_.P("cos"), {"z"}, {0, 0, 0}, 3, imp.get()), EINVAL);  // no direction
+  {
+    const int fd = open((c + "/n1").c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0);
+    std::memset(imp.get(), 0, sizeof(*imp));
+    imp->vm_size = sizeof(*imp);
+    EXPECT_EQ(ioctl(fd, VEXFS_IOC_IMPORT, imp.get()) < 0 ? errno : 0, ENOTDIR);
+    close(fd);
+  }
+
+  // Unprivileged: needs write permission on the directory; files belong
+  // to the caller.
+  ASSERT_EQ(RunAs(kA, kA, {}, [&] {
+              vexfs_ioc_import r;
+              return Import(c, {"u1"}, {1, 0, 0}, 3, &r) == EACCES ? 0 : 1;
+            }),
+            0);
+  ASSERT_EQ(mkdir((c + "/mine").c_str(), 0755), 0);
+  ASSERT_EQ(chown((c + "/mine").c_str(), kA, kA), 0);
+  ASSERT_EQ(RunAs(kA, kA, {}, [&] {
+              vexfs_ioc_import r;
+              return Import(c + "/mine", {"u1"}, {1, 0, 0}, 3, &r) == 0 && r.vm_done == 1 ? 0 : 1;
+            }),
+            0);
+  ASSERT_EQ(stat((c + "/mine/u1").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, kA);
+  EXPECT_EQ(st.st_gid, kA);
+  // Root's file in A's directory: A may not give it a vector.
+  WriteFile(c + "/mine/roots", "r", 0644);
+  ASSERT_EQ(RunAs(kA, kA, {}, [&] {
+              vexfs_ioc_import r;
+              const int rc = Import(c + "/mine", {"roots"}, {1, 0, 0}, 3, &r);
+              return rc == 0 && r.vm_done == 0 && r.vm_error == EACCES ? 0 : 1;
+            }),
+            0);
 }
 
 TEST_F(FuseVectorTest, FiltersOnXattrsSizeAndNames) {

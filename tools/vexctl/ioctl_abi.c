@@ -22,6 +22,7 @@ _Static_assert(sizeof(struct vexfs_ioc_search) < (1u << _IOC_SIZEBITS), "search 
 _Static_assert(sizeof(struct vexfs_ioc_results) < (1u << _IOC_SIZEBITS), "results fit _IOC_SIZE");
 _Static_assert(sizeof(struct vexfs_ioc_put) < (1u << _IOC_SIZEBITS), "put fits _IOC_SIZE");
 _Static_assert(sizeof(struct vexfs_ioc_stage) < (1u << _IOC_SIZEBITS), "stage fits _IOC_SIZE");
+_Static_assert(sizeof(struct vexfs_ioc_import) < (1u << _IOC_SIZEBITS), "import fits _IOC_SIZE");
 /* 64-bit fields sit at multiples of 8, so i386 and x86_64 agree (no compat ioctl). */
 _Static_assert(offsetof(struct vexfs_ioc_collection, vi_count) % 8 == 0, "vi_count alignment");
 _Static_assert(sizeof(struct vexfs_ioc_collection) % 8 == 0, "collection padding");
@@ -88,6 +89,17 @@ ABI_FIELD(vexfs_ioc_results, vr_reserved, 20, 12);
 ABI_FIELD(vexfs_ioc_results, vr_buf, 32, 16256);
 ABI_SIZE(vexfs_ioc_results, 16288);
 
+ABI_FIELD(vexfs_ioc_import, vm_size, 0, 4);
+ABI_FIELD(vexfs_ioc_import, vm_flags, 4, 4);
+ABI_FIELD(vexfs_ioc_import, vm_count, 8, 4);
+ABI_FIELD(vexfs_ioc_import, vm_dim, 12, 4);
+ABI_FIELD(vexfs_ioc_import, vm_mode, 16, 4);
+ABI_FIELD(vexfs_ioc_import, vm_names_len, 20, 4);
+ABI_FIELD(vexfs_ioc_import, vm_done, 24, 4);
+ABI_FIELD(vexfs_ioc_import, vm_error, 28, 4);
+ABI_FIELD(vexfs_ioc_import, vm_names, 32, 16320);
+ABI_SIZE(vexfs_ioc_import, 16352);
+
 ABI_CMD(VEXFS_IOC_COLL_CREATE, 0x4068e501u);
 ABI_CMD(VEXFS_IOC_COLL_INFO, 0x8068e502u);
 ABI_CMD(VEXFS_IOC_COLL_DROP, 0xe503u);
@@ -96,6 +108,7 @@ ABI_CMD(VEXFS_IOC_STAGE, 0x7e90e505u);
 ABI_CMD(VEXFS_IOC_PUT, 0x7e90e506u);
 ABI_CMD(VEXFS_IOC_SEARCH, 0xffc0e507u);
 ABI_CMD(VEXFS_IOC_RESULTS, 0xffa0e508u);
+ABI_CMD(VEXFS_IOC_IMPORT, 0xffe0e509u);
 /* Constants of docs/ioctl.md. */
 _Static_assert(VEXFS_IOC_MAGIC == 0xE5, "magic");
 _Static_assert(VEXFS_IOC_INLINE_FLOATS == 4000u, "inline floats");

@@ -34,6 +34,10 @@
  *            collection (drop or move them first)
  *   E2BIG    the staged input is larger than VEXFS_STAGE_MAX_FLOATS
  *   ENODATA  VEXFS_IOC_RESULTS before any search on this file
+ *   EBADF    PUT/SEARCH/IMPORT with STAGED input on a descriptor the daemon
+ *            no longer tracks (FUSE: an fd opened before the mount
+ *            restarted)
+ *   EROFS    PUT/IMPORT/COLL_* that change a read-only mount
  */
 #ifndef _UAPI_VEXFS_IOCTL_H
 #define _UAPI_VEXFS_IOCTL_H
@@ -183,5 +187,41 @@ struct vexfs_ioc_results {
 	__u8 vr_buf[VEXFS_SEARCH_BUF];
 };
 #define VEXFS_IOC_RESULTS _IOWR(VEXFS_IOC_MAGIC, 8, struct vexfs_ioc_results)
+
+/* ---- Bulk import: issued on a directory inside a collection ---------------
+ * Creates vm_count files in the directory, each with a vector from the
+ * staging buffer (vm_count * vm_dim floats, row i for name i): one call
+ * instead of open + setxattr + close per file. The effect per file is that
+ * of open(O_CREAT, vm_mode) by the caller (owner and group as for open;
+ * the caller applies its umask) followed by setxattr("user.vexfs.vector").
+ * Without VEXFS_IMPORT_EXCL an existing regular file gets the vector
+ * (write permission on it needed). Needs write and search permission on
+ * the directory. Durable at the next fsync of the directory or syncfs;
+ * searchable when the call returns.
+ *
+ * Every name and vector is checked before anything changes (EINVAL for a
+ * bad name, dimension, NaN or Inf, a zero vector under cosine; the call
+ * then fails as a whole). Errors met while storing (ENOSPC, EEXIST, EACCES
+ * on one file, ...) stop the batch: the call still succeeds, vm_done files
+ * were stored (the first ones, in order) and vm_error is the errno of file
+ * number vm_done.
+ */
+#define VEXFS_IMPORT_EXCL 0x1u /* EEXIST for a name that exists */
+#define VEXFS_IMPORT_NAMES 16320u
+
+struct vexfs_ioc_import {
+	__u32 vm_size;      /* sizeof(struct vexfs_ioc_import) */
+	__u32 vm_flags;     /* VEXFS_IMPORT_* */
+	__u32 vm_count;     /* files, >= 1; vm_count * vm_dim <= VEXFS_STAGE_MAX_FLOATS */
+	__u32 vm_dim;       /* components per vector: the collection's dimension */
+	__u32 vm_mode;      /* permission bits of created files (<= 07777) */
+	__u32 vm_names_len; /* bytes of vm_names used */
+	__u32 vm_done;      /* out: files stored */
+	__u32 vm_error;     /* out: 0, or the errno that stopped the batch */
+	/* vm_count file names (no '/', not "." or "..", at most 255 bytes, not
+	 * VEXFS_QUERY_FILE, no duplicates), each followed by a NUL */
+	char vm_names[VEXFS_IMPORT_NAMES];
+};
+#define VEXFS_IOC_IMPORT _IOWR(VEXFS_IOC_MAGIC, 9, struct vexfs_ioc_import)
 
 #endif /* _UAPI_VEXFS_IOCTL_H */

@@ -399,6 +399,31 @@ TEST_F(VexctlVector, ImportJsonlAndNpy) {
   EXPECT_EQ(Info(docs_)["count"], kN + 4);
   EXPECT_EQ(GetVector(docs_ + "/npy/r1"), std::vector<float>(m.begin() + 8, m.begin() + 16));
   EXPECT_EQ(Slurp(docs_ + "/imp/0/doc0.txt"), "document 0");
+
+  // A batch (VEXFS_IOC_IMPORT) stopped by a directory in the way: the
+  // files before it stay, the message names the culprit.
+  ASSERT_EQ(mkdir((docs_ + "/npy/r9").c_str(), 0755), 0);
+  WriteFile(vol_->dir() + "/names2.txt", "npy/r8\nnpy/r9\nnpy/r10\nnpy/r11\n");
+  r = Ctl("import '" + docs_ + "' --npy '" + npy + "' --names '" + vol_->dir() + "/names2.txt' --threads 1");
+  EXPECT_EQ(r.rc, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("npy/r9"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Is a directory"), std::string::npos) << r.err;
+  EXPECT_EQ(GetVector(docs_ + "/npy/r8"), std::vector<float>(m.begin(), m.begin() + 8));
+  EXPECT_TRUE(GetVector(docs_ + "/npy/r10").empty());
+
+  // vexctl sample --jsonl writes records vexctl import takes.
+  ASSERT_EQ(mkdir(vol_->P("s").c_str(), 0755), 0);
+  Create(vol_->P("s"), "--dim 16 --metric cosine");
+  r = Ctl("sample --jsonl '" + vol_->dir() + "/s.jsonl' --count 50 --dim 16");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = Ctl("import '" + vol_->P("s") + "' --jsonl '" + vol_->dir() + "/s.jsonl' --no-progress");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(Slurp(vol_->P("s") + "/doc-000007.txt"), "Sample document 7 of 50 (group g3).\n");
+  r = Ctl("search '" + vol_->P("s") + "' --like '" + vol_->P("s") + "/doc-000007.txt' -k 1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  ASSERT_EQ(Lines(r.out).size(), 1u);
+  EXPECT_EQ(PathOf(Lines(r.out)[0]), vol_->P("s") + "/doc-000007.txt");
+  ExpectFail("sample --count 5", 2, "either IMAGE");
 }
 
 TEST_F(VexctlVector, StagedVectorsBatchesAndPagedResults) {

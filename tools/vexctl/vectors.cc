@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 
 #include <cmath>
+#include <cstring>
+#include <fstream>
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
@@ -120,13 +122,42 @@ vexfs::Status Collect(vexfs::Filesystem* fs, uint64_t ino, const std::string& pa
   return vexfs::Status::Ok();
 }
 
-int RunSample(const std::string& image, const std::string& dir, size_t count, size_t dim, uint64_t seed) {
+// Sample documents as JSONL for `vexctl import` (a mounted volume): one
+// record per document with its text, a user.group xattr and its vector.
+int WriteSampleJsonl(const std::string& out, const vexfs::engine::FloatMatrix& vecs) {
+  std::ofstream f(out, std::ios::binary | std::ios::trunc);
+  if (!f) {
+    fmt::print(stderr, "vexctl: {}: {}\n", out, strerror(errno));
+    return 1;
+  }
+  for (size_t i = 0; i < vecs.rows; i++) {
+    const auto row = vecs.row(i);
+    const std::string group = fmt::format("g{}", i % 4);
+    nlohmann::json j = {{"path", fmt::format("doc-{:06d}.txt", i)},
+                        {"text", fmt::format("Sample document {} of {} (group {}).\n", i, vecs.rows, group)},
+                        {"xattrs", {{"group", group}}},
+                        {"vector", std::vector<float>(row.begin(), row.end())}};
+    f << j.dump() << '\n';
+  }
+  f.close();
+  if (!f) {
+    fmt::print(stderr, "vexctl: {}: write failed\n", out);
+    return 1;
+  }
+  fmt::print("wrote {} sample records with {}-dimensional vectors to {}\n", vecs.rows, vecs.cols, out);
+  return 0;
+}
+
+int RunSample(const std::string& image, const std::string& jsonl, const std::string& dir, size_t count, size_t dim,
+              uint64_t seed) {
   if (count == 0 || count > 1000000 || dim == 0 || dim > 4096) {
     fmt::print(stderr, "vexctl: --count must be 1..1000000 and --dim 1..4096\n");
     return 2;
   }
-  auto fs = MountImage(image, false);
-  if (!fs) return 1;
+  if (image.empty() == jsonl.empty()) {
+    fmt::print(stderr, "vexctl: give either IMAGE (an unmounted image) or --jsonl FILE (for vexctl import)\n");
+    return 2;
+  }
   vexfs::engine::SyntheticOptions so;
   so.dim = dim;
   so.num_base = count;
@@ -140,6 +171,9 @@ int RunSample(const std::string& image, const std::string& dir, size_t count, si
     fmt::print(stderr, "vexctl: {}\n", data.status().ToString());
     return 1;
   }
+  if (!jsonl.empty()) return WriteSampleJsonl(jsonl, data->base);
+  auto fs = MountImage(image, false);
+  if (!fs) return 1;
   auto d = MakeDirs(fs.get(), dir);
   if (!d.ok()) {
     fmt::print(stderr, "vexctl: {}\n", d.status().ToString());
@@ -277,16 +311,18 @@ int RunSearch(const std::string& image, const std::string& dir, const std::strin
 }  // namespace
 
 void AddVectorCommands(CLI::App& app, std::function<int()>* run) {
-  auto* sample = app.add_subcommand("sample", "Write sample files with embeddings into an unmounted image");
-  static std::string s_image, s_dir = "/docs";
+  auto* sample = app.add_subcommand(
+      "sample", "Write sample files with embeddings into an unmounted image, or as JSONL for vexctl import");
+  static std::string s_image, s_jsonl, s_dir = "/docs";
   static size_t s_count = 1000, s_dim = 64;
   static uint64_t s_seed = 1;
-  sample->add_option("IMAGE", s_image, "unmounted VexFS image")->required();
+  sample->add_option("IMAGE", s_image, "unmounted VexFS image");
+  sample->add_option("--jsonl", s_jsonl, "instead of an image: write the documents as JSONL records to this file");
   sample->add_option("--dir", s_dir, "directory to fill (created if missing)");
   sample->add_option("--count", s_count, "number of files");
   sample->add_option("--dim", s_dim, "vector dimension");
   sample->add_option("--seed", s_seed, "generator seed");
-  sample->callback([run] { *run = [] { return RunSample(s_image, s_dir, s_count, s_dim, s_seed); }; });
+  sample->callback([run] { *run = [] { return RunSample(s_image, s_jsonl, s_dir, s_count, s_dim, s_seed); }; });
 
   // put and search take IMAGE PATH (an unmounted image, offline) or one
   // path on a mounted volume (ioctls, mounted_vectors.cc).

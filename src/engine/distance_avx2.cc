@@ -221,7 +221,9 @@ const DistanceKernels kAvx2Kernels = {.level = SimdLevel::kAvx2,
                                       .l2_f16_f16 = L2F16F16,
                                       .dot_f16_f16 = DotF16F16,
                                       .l2_i8 = L2I8,
-                                      .dot_i8 = DotI8};
+                                      .dot_i8 = DotI8,
+                                      .l2_f32_x4 = Repeat4<L2F32>,
+                                      .dot_f32_x4 = Repeat4<DotF32>};
 
 }  // namespace vexfs::engine::internal
 

@@ -19,6 +19,14 @@ extern const DistanceKernels kScalarKernels;
 extern const DistanceKernels kAvx2Kernels;    // AVX2 + FMA + F16C
 extern const DistanceKernels kAvx512Kernels;  // AVX-512 F + BW (+ AVX2/FMA/F16C)
 
+// A four-vector kernel made of four calls to a one-vector kernel: the
+// reference for the x4 entries, and their implementation where no wider
+// variant exists.
+template <float (*F)(const float*, const float*, size_t)>
+void Repeat4(const float* q, const float* const* x, size_t d, float* out) {
+  for (int j = 0; j < 4; ++j) out[j] = F(q, x[j], d);
+}
+
 // Exact binary16 -> binary32 conversion (every half is representable);
 // signalling NaNs come back quiet, matching VCVTPH2PS.
 inline float HalfToFloatInline(uint16_t h) {

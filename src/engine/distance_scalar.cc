@@ -85,6 +85,8 @@ const DistanceKernels kScalarKernels = {.level = SimdLevel::kScalar,
                                         .l2_f16_f16 = L2F16F16,
                                         .dot_f16_f16 = DotF16F16,
                                         .l2_i8 = L2I8,
-                                        .dot_i8 = DotI8};
+                                        .dot_i8 = DotI8,
+                                      .l2_f32_x4 = Repeat4<L2F32>,
+                                      .dot_f32_x4 = Repeat4<DotF32>};
 
 }  // namespace vexfs::engine::internal

@@ -44,6 +44,7 @@ HnswIndex::Impl::Impl(const HnswParams& p)
   const DistanceKernels& k = Kernels();
   // Fetched once: the hot loops call through these pointers only.
   dist_f32_ = p.metric == Metric::kL2 ? k.l2_f32 : k.dot_f32;
+  dist_f32_x4_ = p.metric == Metric::kL2 ? k.l2_f32_x4 : k.dot_f32_x4;
   dist_f16_ = p.metric == Metric::kL2 ? k.l2_f16 : k.dot_f16;
   dist_f16_f16_ = p.metric == Metric::kL2 ? k.l2_f16_f16 : k.dot_f16_f16;
   const Sq8Kernels& qk = QuantKernels();
@@ -125,7 +126,10 @@ Status HnswIndex::Impl::EnsureCapacity(size_t n) {
   labels_.reserve(cap);
   levels_.reserve(cap);
   deleted_.reserve(cap);
-  upper_.reserve(cap);
+  upper_off_.reserve(cap);
+  // Expected upper levels per node: sum over l >= 1 of M^-l = 1 / (M - 1).
+  const size_t blocks = cap / (M_ - 1) + cap / (16 * (M_ - 1)) + 16;
+  if (upper_pool_.capacity() < blocks * (M_ + 1)) upper_pool_.reserve(blocks * (M_ + 1));
   // No lock is held while the index grows (exclusive access).
   auto locks = std::make_unique<std::atomic<uint8_t>[]>(cap);
   for (size_t i = 0; i < cap; ++i) locks[i].store(0, std::memory_order_relaxed);
@@ -148,13 +152,9 @@ uint32_t HnswIndex::Impl::NewSlot(uint64_t label, int level) {
   labels_.push_back(label);
   levels_.push_back(static_cast<uint8_t>(level));
   deleted_.push_back(0);
-  if (level > 0) {
-    size_t words = size_t(level) * (M_ + 1);
-    upper_.push_back(std::make_unique<uint32_t[]>(words));  // zeroed: counts 0
-    upper_words_ += words;
-  } else {
-    upper_.emplace_back();
-  }
+  // Blocks number about count_ / (M - 1) < 2^31, so a u32 block index fits.
+  upper_off_.push_back(static_cast<uint32_t>(upper_pool_.size() / (M_ + 1)));
+  if (level > 0) upper_pool_.resize(upper_pool_.size() + size_t(level) * (M_ + 1), 0);  // counts 0
   Links0(slot)[0] = 0;
   ids_.Put(label, slot);
   return slot;
@@ -416,7 +416,7 @@ size_t HnswIndex::MemoryBytes() const {
   const Impl& m = *impl_;
   return sizeof(HnswIndex) + sizeof(Impl) + m.links0_.capacity() + m.vectors_.capacity() +
          m.labels_.capacity() * sizeof(uint64_t) + m.levels_.capacity() + m.deleted_.capacity() +
-         m.upper_.capacity() * sizeof(void*) + m.upper_words_ * sizeof(uint32_t) +
+         m.upper_off_.capacity() * sizeof(uint32_t) + m.upper_pool_.capacity() * sizeof(uint32_t) +
          m.capacity_ * sizeof(std::atomic<uint8_t>) + m.ids_.MemoryBytes() +
          m.free_slots_.capacity() * sizeof(uint32_t) + (m.sq_ ? 6 * m.dim_ * sizeof(float) : 0) +
          m.sq_offset_.capacity() * sizeof(float) + m.pending_ids_.capacity() * sizeof(uint64_t) +

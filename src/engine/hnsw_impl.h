@@ -62,29 +62,36 @@ class AlignedArray {
 };
 
 // Open-addressing (linear probing, backward-shift delete) map from external
-// u64 id to internal u32 slot: 12 bytes per bucket, load factor <= 0.7.
+// u64 id to internal u32 slot. A bucket holds only the slot: the key is
+// read back from the label array the map is bound to (4 bytes per bucket
+// instead of 12; lookups are off the search path). Load factor <= 0.7.
+// REQUIRES: every slot in the map has (*labels)[slot] == its key, i.e. the
+// owner writes labels[slot] before Put(key, slot) and erases a key before
+// changing its slot's label.
 class IdMap {
  public:
   static constexpr uint32_t kAbsent = kNoNode;
 
+  explicit IdMap(const std::vector<uint64_t>* labels) : labels_(labels) {}
+
   uint32_t Find(uint64_t key) const {
     if (size_ == 0) return kAbsent;
     for (size_t i = Hash(key) & mask_;; i = (i + 1) & mask_) {
-      if (vals_[i] == kAbsent) return kAbsent;
-      if (keys_[i] == key) return vals_[i];
+      const uint32_t v = vals_[i];
+      if (v == kAbsent) return kAbsent;
+      if ((*labels_)[v] == key) return v;
     }
   }
-  // Inserts or overwrites.
+  // Inserts or overwrites. REQUIRES: (*labels)[val] == key.
   void Put(uint64_t key, uint32_t val) {
     if ((size_ + 1) * 10 > vals_.size() * 7) Rehash(vals_.empty() ? 16 : vals_.size() * 2);
     size_t i = Hash(key) & mask_;
     for (; vals_[i] != kAbsent; i = (i + 1) & mask_) {
-      if (keys_[i] == key) {
+      if ((*labels_)[vals_[i]] == key) {
         vals_[i] = val;
         return;
       }
     }
-    keys_[i] = key;
     vals_[i] = val;
     ++size_;
   }
@@ -93,15 +100,14 @@ class IdMap {
     size_t i = Hash(key) & mask_;
     for (;; i = (i + 1) & mask_) {
       if (vals_[i] == kAbsent) return;
-      if (keys_[i] == key) break;
+      if ((*labels_)[vals_[i]] == key) break;
     }
     // Backward shift: pull later members of the probe run into the hole.
     size_t hole = i;
     for (size_t j = (i + 1) & mask_; vals_[j] != kAbsent; j = (j + 1) & mask_) {
-      size_t home = Hash(keys_[j]) & mask_;
+      size_t home = Hash((*labels_)[vals_[j]]) & mask_;
       bool movable = (hole <= j) ? (home <= hole || home > j) : (home <= hole && home > j);
       if (movable) {
-        keys_[hole] = keys_[j];
         vals_[hole] = vals_[j];
         hole = j;
       }
@@ -115,7 +121,7 @@ class IdMap {
     if (want > vals_.size()) Rehash(want);
   }
   size_t size() const { return size_; }
-  size_t MemoryBytes() const { return keys_.capacity() * 8 + vals_.capacity() * 4; }
+  size_t MemoryBytes() const { return vals_.capacity() * sizeof(uint32_t); }
 
  private:
   static size_t Hash(uint64_t x) {
@@ -127,18 +133,19 @@ class IdMap {
     return static_cast<size_t>(x);
   }
   void Rehash(size_t buckets) {
-    std::vector<uint64_t> ok = std::move(keys_);
     std::vector<uint32_t> ov = std::move(vals_);
-    keys_.assign(buckets, 0);
     vals_.assign(buckets, kAbsent);
+    vals_.shrink_to_fit();
     mask_ = buckets - 1;
-    size_ = 0;
-    for (size_t i = 0; i < ov.size(); ++i) {
-      if (ov[i] != kAbsent) Put(ok[i], ov[i]);
+    for (uint32_t v : ov) {
+      if (v == kAbsent) continue;
+      size_t i = Hash((*labels_)[v]) & mask_;
+      while (vals_[i] != kAbsent) i = (i + 1) & mask_;
+      vals_[i] = v;
     }
   }
 
-  std::vector<uint64_t> keys_;
+  const std::vector<uint64_t>* labels_;
   std::vector<uint32_t> vals_;
   size_t mask_ = 0;
   size_t size_ = 0;
@@ -195,7 +202,8 @@ class HnswIndex::Impl {
   }
   // REQUIRES: 1 <= level <= levels_[id].
   uint32_t* LinksUpper(uint32_t id, int level) const {
-    return upper_[id].get() + size_t(level - 1) * (M_ + 1);
+    return const_cast<uint32_t*>(upper_pool_.data()) + size_t{upper_off_[id]} * (M_ + 1) +
+           size_t(level - 1) * (M_ + 1);
   }
   uint32_t* Links(uint32_t id, int level) const {
     return level == 0 ? Links0(id) : LinksUpper(id, level);
@@ -216,6 +224,13 @@ class HnswIndex::Impl {
       raw = dist_f32_(q, reinterpret_cast<const float*>(VecPtr(id)), dim_);
     }
     return bias_ + sign_ * raw;
+  }
+  // Dist() to four slots at once. REQUIRES: float32 storage.
+  void Dist4F32(const float* q, const uint32_t* ids, float* out) const {
+    const float* x[4];
+    for (int j = 0; j < 4; ++j) x[j] = reinterpret_cast<const float*>(VecPtr(ids[j]));
+    dist_f32_x4_(q, x, dim_, out);
+    for (int j = 0; j < 4; ++j) out[j] = bias_ + sign_ * out[j];
   }
   // Distance between two stored nodes; `a_form` = PairForm(a). f32 and
   // f16 compare the stored vectors directly (f16 with the f16-vs-f16
@@ -321,6 +336,7 @@ class HnswIndex::Impl {
   float sign_;
   float bias_;
   float (*dist_f32_)(const float*, const float*, size_t);
+  void (*dist_f32_x4_)(const float*, const float* const*, size_t, float*);
   float (*dist_f16_)(const float*, const uint16_t*, size_t);
   float (*dist_f16_f16_)(const uint16_t*, const uint16_t*, size_t);
   float (*sq8_l2_)(const float*, const float*, const int8_t*, size_t);
@@ -345,10 +361,13 @@ class HnswIndex::Impl {
   std::vector<uint64_t> labels_;
   std::vector<uint8_t> levels_;
   std::vector<uint8_t> deleted_;
-  std::vector<std::unique_ptr<uint32_t[]>> upper_;
-  size_t upper_words_ = 0;
+  // Upper-level lists: node id's levels 1..L are L consecutive blocks of
+  // (M + 1) words in upper_pool_, starting at block upper_off_[id]. The pool
+  // grows only in NewSlot (never while worker threads link).
+  std::vector<uint32_t> upper_off_;
+  std::vector<uint32_t> upper_pool_;
   std::unique_ptr<std::atomic<uint8_t>[]> locks_;
-  hnsw_internal::IdMap ids_;
+  hnsw_internal::IdMap ids_{&labels_};
   std::vector<uint32_t> free_slots_;
   size_t num_deleted_ = 0;
 

@@ -112,6 +112,30 @@ TEST(DistanceTest, F32KernelsMatchScalar) {
   }
 }
 
+// The four-vector kernels must give, bit for bit, what the same level's
+// one-vector kernels give (HNSW mixes them), for every length and alignment.
+TEST(DistanceTest, F32x4KernelsMatchOneVectorKernels) {
+  for (SimdLevel level : SimdLevels()) {
+    const DistanceKernels& k = *KernelsFor(level);
+    for (size_t d : TestDims()) {
+      Vectors v = MakeVectors(d + 4, static_cast<uint32_t>(d) + 3);
+      Vectors w = MakeVectors(d + 4, static_cast<uint32_t>(d) + 5);
+      for (size_t off : {0, 1}) {
+        const float* q = v.a.data() + off;
+        const float* x[4] = {v.b.data() + off, w.a.data() + off + 1, w.b.data() + off + 2,
+                             v.b.data() + off + 3};
+        float l2[4], dot[4];
+        k.l2_f32_x4(q, x, d, l2);
+        k.dot_f32_x4(q, x, d, dot);
+        for (int j = 0; j < 4; ++j) {
+          EXPECT_EQ(l2[j], k.l2_f32(q, x[j], d)) << SimdLevelName(level) << " d=" << d << " j=" << j;
+          EXPECT_EQ(dot[j], k.dot_f32(q, x[j], d)) << SimdLevelName(level) << " d=" << d;
+        }
+      }
+    }
+  }
+}
+
 TEST(DistanceTest, F16KernelsMatchScalar) {
   const DistanceKernels& ref = *KernelsFor(SimdLevel::kScalar);
   for (SimdLevel level : SimdLevels()) {

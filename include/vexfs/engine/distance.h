@@ -39,6 +39,11 @@ struct DistanceKernels {
   // int8 codes against int8 codes (exact integer arithmetic).
   int32_t (*l2_i8)(const int8_t* a, const int8_t* b, size_t d);
   int32_t (*dot_i8)(const int8_t* a, const int8_t* b, size_t d);
+  // One query against four float32 vectors: out[j] = l2_f32(q, x[j], d)
+  // (dot_f32 likewise), bit for bit. Streaming four vectors at once keeps
+  // more memory loads in flight when the vectors are not in cache.
+  void (*l2_f32_x4)(const float* q, const float* const* x, size_t d, float* out);
+  void (*dot_f32_x4)(const float* q, const float* const* x, size_t d, float* out);
 };
 
 // Kernels for the best level this CPU supports; chosen once, thread-safe.

@@ -153,6 +153,8 @@ class Filesystem {
   // the caller owns it or is root). Files below it carrying a vector of the
   // right dimension (ordinary xattr, or slot of an enclosing collection)
   // move into it; any other dimension is EINVAL before anything changes.
+  // They move one atomic step each: after a crash some may still hold an
+  // ordinary xattr (same bytes, not indexed) until UpdateCollection.
   virtual Status CreateCollection(uint64_t dir, const CollectionConfig& config, const Cred& cred) = 0;
   // Deletes the collection's vectors, segment and index blob; the files stay.
   // Atomic for a collection of up to 256 vectors; a larger one loses its

@@ -230,6 +230,11 @@ int Serve(const CommandLine& cl, int* notify_fd) {
     Error("cannot mount on " + mountpoint);
     fuse_session_destroy(se);
     se = nullptr;
+  } else if (const int e = InstallRequestIo(se); e != 0) {
+    Error(std::string("cannot set up the FUSE device I/O: ") + std::strerror(-e));
+    fuse_session_unmount(se);
+    fuse_session_destroy(se);
+    se = nullptr;
   } else {
     ctx.session = se;
   }

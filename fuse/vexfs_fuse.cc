@@ -6,12 +6,15 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <linux/fuse.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -24,6 +27,12 @@ constexpr uint32_t kMaxWrite = 1u << 20;
 
 FuseContext* Ctx(fuse_req_t req) { return static_cast<FuseContext*>(fuse_req_userdata(req)); }
 Filesystem* Fs(fuse_req_t req) { return Ctx(req)->fs; }
+
+// Set by RequestRead for the request this thread is about to dispatch: the
+// kernel asked (FUSE_WRITE_KILL_SUIDGID, FATTR_KILL_SUIDGID or
+// FUSE_OPEN_KILL_SUIDGID) that setuid/setgid be cleared. Only sent once
+// HANDLE_KILLPRIV_V2 is negotiated.
+thread_local bool t_kill_suidgid = false;
 
 // The caller's credentials; supplementary groups only when VexFS itself
 // checks permissions (they cost a read of /proc/PID/task/TID/status).
@@ -124,9 +133,37 @@ int DoSetAttr(fuse_req_t req, fuse_ino_t ino, const struct stat& in, int to_set,
     q.valid |= SetAttrRequest::kCtime;
     q.ctime = {in.st_ctim.tv_sec, static_cast<uint32_t>(in.st_ctim.tv_nsec)};
   }
+  // HANDLE_KILLPRIV_V2: the kernel no longer adds the mode change itself.
+  // Truncation says so per request; chown of a non-directory always kills
+  // (chown_common() in the VFS).
+  if (t_kill_suidgid ||
+      (Ctx(req)->killpriv_v2.load(std::memory_order_relaxed) &&
+       (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))) {
+    q.valid |= SetAttrRequest::kKillSuidGid;
+  }
   Result<Attr> r = Fs(req)->SetAttr(ino, q, CredOf(req));
   if (!r.ok()) return r.status().err();
   *out = *r;
+  return 0;
+}
+
+// HANDLE_KILLPRIV_V2's kill on write and open(O_TRUNC): clears the bits
+// (before the data changes, as file_remove_privs() does: a crash in between
+// leaves them cleared, never new contents under them), then drops the
+// kernel's cached attributes, which neither reply refreshes: until then
+// exec(2) would still see the setuid bit.
+int KillSuidGid(fuse_req_t req, fuse_ino_t ino) {
+  Result<Attr> a = Fs(req)->GetAttr(ino);
+  if (!a.ok()) return a.status().err();
+  const bool sgid_exec = (a->mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP);
+  if (S_ISDIR(a->mode) || (!(a->mode & S_ISUID) && !sgid_exec)) return 0;
+  SetAttrRequest q;
+  q.valid = SetAttrRequest::kKillSuidGid;
+  Result<Attr> k = Fs(req)->SetAttr(ino, q, RequestCred(req, false));
+  if (!k.ok()) return k.status().err();
+  if (Ctx(req)->session != nullptr) {
+    fuse_lowlevel_notify_inval_inode(Ctx(req)->session, ino, -1, 0);
+  }
   return 0;
 }
 
@@ -136,6 +173,10 @@ int DoOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (!s.ok()) return s.err();
   if (fi->flags & O_TRUNC) {
     // FUSE_CAP_ATOMIC_O_TRUNC: the kernel leaves the truncation to us.
+    if (t_kill_suidgid) {
+      const int err = KillSuidGid(req, ino);
+      if (err != 0) return err;
+    }
     SetAttrRequest q;
     q.valid = SetAttrRequest::kSize;
     Result<Attr> r = Fs(req)->SetAttr(ino, q, cred);
@@ -178,6 +219,10 @@ int DoWrite(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, size_t* 
     const ssize_t n = fuse_buf_copy(&dst, in, fuse_buf_copy_flags{});
     if (n < 0) return static_cast<int>(-n);
     data = std::span<const uint8_t>(copy.data(), static_cast<size_t>(n));
+  }
+  if (t_kill_suidgid) {
+    const int err = KillSuidGid(req, ino);
+    if (err != 0) return err;
   }
   Result<size_t> r = Fs(req)->Write(ino, static_cast<uint64_t>(off), data);
   if (!r.ok()) return r.status().err();
@@ -261,6 +306,9 @@ void VxInit(void* userdata, fuse_conn_info* conn) {
   // Our files change only through this kernel: no invalidation on mtime
   // changes, keep_cache on open.
   conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+  // Requests must come through RequestRead (see InstallRequestIo), and
+  // libfuse would splice around it.
+  conn->want &= ~FUSE_CAP_SPLICE_READ;
   conn->max_write = kMaxWrite;
   conn->time_gran = 1;
 }
@@ -493,7 +541,10 @@ void VxSetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* va
 }
 
 void VxGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
-  Result<std::vector<uint8_t>> r = Fs(req)->GetXattr(ino, name, CredOf(req));
+  // Supplementary groups only decide the read permission of user.*: the
+  // kernel's security.capability probe before each write(2) skips /proc.
+  const bool groups = Ctx(req)->check_permissions && std::strncmp(name, "user.", 5) == 0;
+  Result<std::vector<uint8_t>> r = Fs(req)->GetXattr(ino, name, RequestCred(req, groups));
   if (!r.ok()) {
     fuse_reply_err(req, r.status().err());
   } else if (size == 0) {
@@ -557,6 +608,67 @@ void VxLseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_in
   fuse_reply_lseek(req, static_cast<off_t>(*r));
 }
 
+// -- /dev/fuse I/O (InstallRequestIo) --------------------------------------
+
+template <typename T>
+T ArgOf(const void* buf, size_t n) {
+  T arg{};
+  if (n > sizeof(fuse_in_header)) {
+    std::memcpy(&arg, static_cast<const char*>(buf) + sizeof(fuse_in_header),
+                std::min(sizeof(T), n - sizeof(fuse_in_header)));
+  }
+  return arg;
+}
+
+ssize_t RequestRead(int fd, void* buf, size_t len, void* userdata) {
+  auto* ctx = static_cast<FuseContext*>(userdata);
+  const ssize_t n = ::read(fd, buf, len);
+  t_kill_suidgid = false;
+  if (n < static_cast<ssize_t>(sizeof(fuse_in_header))) return n;
+  const size_t got = static_cast<size_t>(n);
+  fuse_in_header in;
+  std::memcpy(&in, buf, sizeof(in));
+  switch (in.opcode) {
+    case FUSE_INIT: {
+      const auto init = ArgOf<fuse_init_in>(buf, got);
+      if (init.major == FUSE_KERNEL_VERSION && (init.flags & FUSE_HANDLE_KILLPRIV_V2)) {
+        ctx->init_unique.store(in.unique, std::memory_order_relaxed);
+      }
+      break;
+    }
+    case FUSE_WRITE:
+      t_kill_suidgid = ArgOf<fuse_write_in>(buf, got).write_flags & FUSE_WRITE_KILL_SUIDGID;
+      break;
+    case FUSE_SETATTR:
+      t_kill_suidgid = ArgOf<fuse_setattr_in>(buf, got).valid & FATTR_KILL_SUIDGID;
+      break;
+    case FUSE_OPEN:
+      t_kill_suidgid = ArgOf<fuse_open_in>(buf, got).open_flags & FUSE_OPEN_KILL_SUIDGID;
+      break;
+    default:
+      break;
+  }
+  return n;
+}
+
+ssize_t RequestWritev(int fd, struct iovec* iov, int count, void* userdata) {
+  auto* ctx = static_cast<FuseContext*>(userdata);
+  const uint64_t init_unique = ctx->init_unique.load(std::memory_order_relaxed);
+  if (init_unique != 0 && count >= 2 && iov[0].iov_len == sizeof(fuse_out_header)) {
+    auto* out = static_cast<fuse_out_header*>(iov[0].iov_base);
+    if (out->unique == init_unique) {
+      ctx->init_unique.store(0, std::memory_order_relaxed);
+      constexpr size_t kFlagsEnd = offsetof(fuse_init_out, flags) + sizeof(uint32_t);
+      if (out->error == 0 && iov[1].iov_len >= kFlagsEnd) {
+        auto* init = static_cast<fuse_init_out*>(iov[1].iov_base);
+        init->flags |= FUSE_HANDLE_KILLPRIV_V2;
+        ctx->killpriv_v2.store(true);
+      }
+    }
+  }
+  return ::writev(fd, iov, count);
+}
+
 fuse_lowlevel_ops MakeOps() {
   fuse_lowlevel_ops ops{};
   ops.init = VxInit;
@@ -615,6 +727,13 @@ Cred RequestCred(fuse_req_t req, bool with_groups) {
     for (int i = 0; i < n && i < static_cast<int>(groups.size()); ++i) cred.groups.push_back(groups[i]);
   }
   return cred;
+}
+
+int InstallRequestIo(fuse_session* se) {
+  fuse_custom_io io{};
+  io.read = RequestRead;
+  io.writev = RequestWritev;
+  return fuse_session_custom_io(se, &io, fuse_session_fd(se));
 }
 
 const fuse_lowlevel_ops& LowLevelOps() {

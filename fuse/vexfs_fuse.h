@@ -25,6 +25,8 @@
 #endif
 #include <fuse_lowlevel.h>
 
+#include <atomic>
+
 #include "fuse/vector_ops.h"
 #include "vexfs/collections.h"
 #include "vexfs/filesystem.h"
@@ -56,7 +58,26 @@ struct FuseContext {
   // mtime/ctime, under the credentials of whoever flushes), which VexFS
   // cannot tell from a user's utimensat() and would refuse to non-owners.
   bool writeback_cache = false;
+  // FUSE_HANDLE_KILLPRIV_V2, negotiated behind libfuse's back (see
+  // InstallRequestIo): the kernel then sets SB_NOSEC, and stops asking
+  // getxattr("security.capability") before every write(2), but leaves
+  // clearing setuid/setgid on write, truncate and chown to us.
+  std::atomic<bool> killpriv_v2{false};
+  // The INIT request whose reply InstallRequestIo amends; 0 once done.
+  // Set and cleared by the thread that reads INIT and replies to it; every
+  // other reply only reads it.
+  std::atomic<uint64_t> init_unique{0};
 };
+
+// Reads and writes /dev/fuse through a fuse_custom_io that
+//  * adds FUSE_HANDLE_KILLPRIV_V2 to the INIT reply when the kernel offers
+//    it (libfuse 3.14 knows no FUSE_CAP_ for it), and
+//  * hands the handlers the kill-suid/sgid flags of WRITE, SETATTR and OPEN
+//    requests, which libfuse 3.14 drops (through a thread-local: a worker
+//    thread reads a request and dispatches it before it reads the next).
+// Call after fuse_session_mount() and before the session loop; the
+// session's userdata must be the FuseContext. Returns 0 or -errno.
+int InstallRequestIo(fuse_session* se);
 
 // The credentials of the request's caller; supplementary groups (read from
 // /proc) only if `with_groups`.

@@ -63,6 +63,12 @@ struct SetAttrRequest {
     kAtimeNow = 1u << 6,
     kMtimeNow = 1u << 7,
     kCtime = 1u << 8,
+    // Clears S_ISUID, and S_ISGID if the group may execute, of a
+    // non-directory, first and whoever asks (the kernel's "kill suid/sgid"
+    // on a write, truncate or chown by a caller without CAP_FSETID, which
+    // FUSE leaves to the server with HANDLE_KILLPRIV_V2). Alone, and with no
+    // bit to clear, it changes nothing (not even ctime).
+    kKillSuidGid = 1u << 9,
   };
   uint32_t valid = 0;
   uint32_t mode = 0;

@@ -427,6 +427,7 @@ Status FsImpl::ReapStep(uint64_t ino, bool* done) {
   VEXFS_RETURN_IF_ERROR(xs.DropAll());
   VEXFS_RETURN_IF_ERROR(RemoveOrphan(ino));
   std::memset(r.raw, 0, sizeof(*r.raw));
+  no_sec_xattrs_.Forget(ino);
   VEXFS_RETURN_IF_ERROR(inodes_->Free(ino - 1, 1));
   refs_.erase(ino);
   *done = true;

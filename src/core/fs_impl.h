@@ -20,6 +20,7 @@
 #include "core/extent.h"
 #include "core/journal.h"
 #include "core/layout.h"
+#include "core/sec_xattr_cache.h"
 #include "vexfs/filesystem.h"
 
 namespace vexfs::core {
@@ -218,6 +219,8 @@ class FsImpl final : public Filesystem {
   std::unique_ptr<BitmapAllocator> blocks_;
   std::unique_ptr<BitmapAllocator> inodes_;
   std::unordered_map<uint64_t, uint64_t> refs_;
+  // Answers getxattr("security.*") = ENODATA without mu_ (see the header).
+  NoSecurityXattrs no_sec_xattrs_;
   uint32_t next_generation_ = 1;
   bool mounted_ = false;
   bool read_only_ = false;

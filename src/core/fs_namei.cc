@@ -427,6 +427,31 @@ Result<Attr> FsImpl::SetAttr(uint64_t ino, const SetAttrRequest& req, const Cred
   std::lock_guard<std::mutex> lock(mu_);
   VEXFS_RETURN_IF_ERROR(CheckWritable());
   const bool perms = opts_.check_permissions && cred.uid != 0;
+  if (req.valid & SetAttrRequest::kKillSuidGid) {
+    // In its own step before anything else: a crash in between leaves the
+    // bits cleared and the data or owner unchanged, never the reverse.
+    VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
+    uint32_t mode = r.mode();
+    if (!S_ISDIR(mode)) {
+      mode &= ~static_cast<uint32_t>(S_ISUID);
+      if (mode & S_IXGRP) mode &= ~static_cast<uint32_t>(S_ISGID);
+    }
+    if (mode != r.mode()) {
+      VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
+        VEXFS_ASSIGN_OR_RETURN(InodeRef w, GetInode(ino));
+        Dirty(w);
+        w.raw->i_mode = ToLe16(static_cast<uint16_t>(mode));
+        SetTimes(w, false, false, true);
+        return Status::Ok();
+      }));
+    } else if (req.valid == SetAttrRequest::kKillSuidGid) {
+      return ToAttr(r);
+    }
+    if (req.valid == SetAttrRequest::kKillSuidGid) {
+      VEXFS_ASSIGN_OR_RETURN(InodeRef w, GetInode(ino));
+      return ToAttr(w);
+    }
+  }
   if (req.valid & SetAttrRequest::kSize) {
     VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
     if (r.is_dir()) return Status::Error(EISDIR, "is a directory");
@@ -518,10 +543,15 @@ Status XattrAccess(uint8_t index, const InodeRef& r, bool write, const Cred& cre
 }  // namespace
 
 Result<std::vector<uint8_t>> FsImpl::GetXattr(uint64_t ino, std::string_view name, const Cred& cred) {
-  std::lock_guard<std::mutex> lock(mu_);
   uint8_t index;
   std::string suffix;
   VEXFS_RETURN_IF_ERROR(ParseXattrName(name, &index, &suffix));
+  // The kernel's question before each write(2): no lock (security.* reads
+  // need no permission).
+  if (index == VEXFS_XATTR_INDEX_SECURITY && no_sec_xattrs_.Has(ino)) {
+    return Status::Error(ENODATA, "no such attribute");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
   VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
   VEXFS_RETURN_IF_ERROR(XattrAccess(index, r, false, cred, opts_.check_permissions));
   if (index == VEXFS_XATTR_INDEX_USER) VEXFS_RETURN_IF_ERROR(Perm(r, R_OK, cred));
@@ -537,9 +567,12 @@ Result<std::vector<uint8_t>> FsImpl::GetXattr(uint64_t ino, std::string_view nam
   XattrStore xs(this, r);
   std::vector<XattrItem> items;
   VEXFS_RETURN_IF_ERROR(xs.Load(&items));
+  bool any_security = false;
   for (const auto& it : items) {
     if (it.index == index && it.name == suffix) return xs.ValueOf(it);
+    any_security |= it.index == VEXFS_XATTR_INDEX_SECURITY;
   }
+  if (!any_security) no_sec_xattrs_.Remember(ino);
   return Status::Error(ENODATA, "no such attribute");
 }
 
@@ -553,6 +586,7 @@ Status FsImpl::SetXattr(uint64_t ino, std::string_view name, std::span<const uin
   VEXFS_RETURN_IF_ERROR(ParseXattrName(name, &index, &suffix));
   if (value.size() > VEXFS_XATTR_VALUE_MAX) return Status::Error(E2BIG, "attribute value too large");
   const std::vector<uint8_t> v(value.begin(), value.end());
+  if (index == VEXFS_XATTR_INDEX_SECURITY) no_sec_xattrs_.Forget(ino);
   return RunOp([&]() -> Status {
     VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
     VEXFS_RETURN_IF_ERROR(XattrAccess(index, r, true, cred, opts_.check_permissions));

@@ -302,6 +302,86 @@ TEST_F(FsTest, Xattrs) {
   EXPECT_EQ(after->free_inodes, before->free_inodes + 2);  // the file and user.max's EA inode
 }
 
+// security.* misses are answered from a lock-free cache (the kernel asks for
+// security.capability before every write through FUSE): every change and
+// the inode's deletion must show at once.
+TEST_F(FsTest, SecurityXattrAbsenceCache) {
+  const Cred alice{1000, 1000, {}};
+  auto Vec = [](const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); };
+  Attr f = Create(kRoot, "f", 0666);
+  for (int i = 0; i < 2; i++) {  // a slow-path miss, then a cached one
+    EXPECT_EQ(fs_->GetXattr(f.ino, "security.capability", alice).status().err(), ENODATA);
+  }
+  ASSERT_TRUE(fs_->SetXattr(f.ino, "user.tag", Bytes("t"), 0, kRootCred).ok());
+  EXPECT_EQ(fs_->GetXattr(f.ino, "security.capability", kRootCred).status().err(), ENODATA);
+  ASSERT_TRUE(fs_->SetXattr(f.ino, "security.capability", Bytes("cap"), 0, kRootCred).ok());
+  EXPECT_EQ(*fs_->GetXattr(f.ino, "security.capability", alice), Vec("cap"));
+  // Another security.* name is not cached as absent while one exists.
+  EXPECT_EQ(fs_->GetXattr(f.ino, "security.selinux", alice).status().err(), ENODATA);
+  EXPECT_EQ(*fs_->GetXattr(f.ino, "security.capability", alice), Vec("cap"));
+  ASSERT_TRUE(fs_->RemoveXattr(f.ino, "security.capability", kRootCred).ok());
+  for (int i = 0; i < 2; i++) {
+    EXPECT_EQ(fs_->GetXattr(f.ino, "security.capability", alice).status().err(), ENODATA);
+  }
+  // A refused set (not the owner) leaves nothing behind either way.
+  EXPECT_EQ(fs_->SetXattr(f.ino, "security.x", Bytes("1"), 0, alice).err(), EPERM);
+  EXPECT_EQ(fs_->GetXattr(f.ino, "security.x", alice).status().err(), ENODATA);
+  ASSERT_TRUE(fs_->SetXattr(f.ino, "security.x", Bytes("1"), 0, kRootCred).ok());
+  EXPECT_EQ(*fs_->GetXattr(f.ino, "security.x", alice), Vec("1"));
+  ASSERT_TRUE(fs_->RemoveXattr(f.ino, "security.x", kRootCred).ok());
+  // Freed: the inode is gone, not attribute-less; its number's next owner
+  // starts without attributes.
+  EXPECT_EQ(fs_->GetXattr(f.ino, "security.capability", alice).status().err(), ENODATA);
+  ASSERT_TRUE(fs_->Unlink(kRoot, "f", kRootCred).ok());
+  EXPECT_EQ(fs_->GetXattr(f.ino, "security.capability", alice).status().err(), ESTALE);
+  Attr g = Create(kRoot, "g");
+  ASSERT_TRUE(fs_->SetXattr(g.ino, "security.capability", Bytes("g"), 0, kRootCred).ok());
+  EXPECT_EQ(*fs_->GetXattr(g.ino, "security.capability", alice), Vec("g"));
+  Remount();
+  EXPECT_EQ(*fs_->GetXattr(g.ino, "security.capability", alice), Vec("g"));
+}
+
+TEST_F(FsTest, KillSuidGid) {
+  const Cred alice{1000, 1000, {}};
+  SetAttrRequest kill;
+  kill.valid = SetAttrRequest::kKillSuidGid;
+  Attr f = Create(kRoot, "f", 06755);
+  auto r = fs_->SetAttr(f.ino, kill, alice);  // no permission needed
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->mode & 07777, 0755u);
+  // Nothing to clear: nothing changes, not even ctime.
+  Attr g = Create(kRoot, "g", 02745);  // setgid without group execute stays
+  r = fs_->SetAttr(g.ino, kill, alice);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->mode & 07777, 02745u);
+  EXPECT_EQ(r->ctime.sec, g.ctime.sec);
+  EXPECT_EQ(r->ctime.nsec, g.ctime.nsec);
+  // With a truncation: cleared as well as truncated.
+  ASSERT_TRUE(fs_->Write(f.ino, 0, Bytes("data")).ok());
+  SetAttrRequest q;
+  q.valid = SetAttrRequest::kKillSuidGid | SetAttrRequest::kMode;
+  q.mode = 06777;
+  r = fs_->SetAttr(f.ino, q, kRootCred);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->mode & 07777, 06777u);  // an explicit mode wins
+  q.valid = SetAttrRequest::kKillSuidGid | SetAttrRequest::kSize;
+  q.size = 1;
+  r = fs_->SetAttr(f.ino, q, kRootCred);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->mode & 07777, 0777u);
+  EXPECT_EQ(r->size, 1u);
+  // Directories keep setgid (inheritance, not privilege).
+  auto d = fs_->Mkdir(kRoot, "d", 02775, kRootCred);
+  ASSERT_TRUE(d.ok());
+  r = fs_->SetAttr(d->ino, kill, kRootCred);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->mode & 07777, 02775u);
+  Remount();
+  auto a = fs_->GetAttr(f.ino);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->mode & 07777, 0777u);
+}
+
 TEST_F(FsTest, UnlinkWhileReferencedKeepsDataUntilForget) {
   Attr f = Create(kRoot, "f");
   ASSERT_TRUE(fs_->Write(f.ino, 0, Bytes("still here")).ok());

@@ -147,6 +147,50 @@ TEST_P(FusePerm, XattrNamespaces) {
   EXPECT_EQ(AsNobody([&] { return Err(setxattr(f.c_str(), "trusted.x", "1", 1, 0)); }), EPERM);
 }
 
+// vexfs-fuse negotiates FUSE_HANDLE_KILLPRIV_V2, so the daemon, not the
+// kernel, clears setuid/setgid when a user without CAP_FSETID writes or
+// truncates a file, and on chown; stat() and exec must see it at once.
+TEST_P(FusePerm, WriteTruncateAndChownClearSetuid) {
+  Touch("f", 06777);
+  const std::string f = P("f");
+  auto mode = [&] {
+    struct stat st {};
+    EXPECT_EQ(stat(f.c_str(), &st), 0);
+    return st.st_mode & 07777;
+  };
+  auto append = [&] {
+    const int fd = open(f.c_str(), O_WRONLY | O_APPEND);
+    if (fd < 0) return errno;
+    const int err = write(fd, "x", 1) == 1 ? 0 : errno;
+    close(fd);
+    return err;
+  };
+  EXPECT_EQ(append(), 0);  // root has CAP_FSETID: the bits stay
+  EXPECT_EQ(mode(), 06777u);
+  EXPECT_EQ(AsNobody(append), 0);
+  EXPECT_EQ(mode(), 0777u);
+  // setgid without group execute (mandatory locking) is not a privilege.
+  ASSERT_EQ(chmod(f.c_str(), 06767), 0);
+  EXPECT_EQ(AsNobody(append), 0);
+  EXPECT_EQ(mode(), 02767u);
+  ASSERT_EQ(chmod(f.c_str(), 06777), 0);
+  EXPECT_EQ(AsNobody([&] { return Err(truncate(f.c_str(), 1)); }), 0);
+  EXPECT_EQ(mode(), 0777u);
+  ASSERT_EQ(chmod(f.c_str(), 06777), 0);
+  EXPECT_EQ(AsNobody([&] { return Err(close(open(f.c_str(), O_WRONLY | O_TRUNC))); }), 0);
+  EXPECT_EQ(mode(), 0777u);
+  ASSERT_EQ(chmod(f.c_str(), 06777), 0);
+  ASSERT_EQ(chown(f.c_str(), kOther, -1), 0);  // even by root
+  EXPECT_EQ(mode(), 0777u);
+  // A directory's setgid bit is inheritance, not privilege: chown keeps it.
+  ASSERT_EQ(mkdir(P("d").c_str(), 0775), 0);
+  ASSERT_EQ(chmod(P("d").c_str(), 02775), 0);
+  ASSERT_EQ(chown(P("d").c_str(), kOther, -1), 0);
+  struct stat st {};
+  ASSERT_EQ(stat(P("d").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 02775u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Checks, FusePerm, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& i) {
                            return i.param ? "KernelDefaultPermissions" : "VexfsChecks";

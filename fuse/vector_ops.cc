@@ -220,7 +220,7 @@ int DoSearch(fuse_req_t req, fuse_ino_t ino, const vexfs_ioc_search& in, OpenFil
   OpenFile local;
   OpenFile* dst = st != nullptr ? st : &local;
   EncodeHits(*hits, dst);
-  *out = vexfs_ioc_search{};
+  std::memset(out, 0, offsetof(vexfs_ioc_search, sq_buf));
   out->sq_size = sizeof(vexfs_ioc_search);
   out->sq_flags = in.sq_flags;
   out->sq_k = in.sq_k;
@@ -516,10 +516,14 @@ int DoIoctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, fuse_file_info* fi
       if (!dir) return ENOTDIR;
       auto in = std::make_unique<vexfs_ioc_search>();
       if (!input(in.get(), sizeof(*in))) return EINVAL;
-      auto o = std::make_unique<vexfs_ioc_search>();
+      // Only the header and the records are copied back: the rest of
+      // sq_buf carries nothing (docs/ioctl.md), and a query's reply is
+      // then a few hundred bytes instead of 16 KiB each way.
+      std::unique_ptr<vexfs_ioc_search> o(new vexfs_ioc_search);
       const int err = DoSearch(req, ino, *in, st, o.get());
       if (err != 0) return err;
-      out->assign(reinterpret_cast<uint8_t*>(o.get()), reinterpret_cast<uint8_t*>(o.get()) + sizeof(*o));
+      const auto* b = reinterpret_cast<const uint8_t*>(o.get());
+      out->assign(b, b + offsetof(vexfs_ioc_search, sq_buf) + o->sq_bytes);
       return 0;
     }
     case VEXFS_IOC_IMPORT: {

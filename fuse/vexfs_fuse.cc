@@ -718,13 +718,20 @@ Cred RequestCred(fuse_req_t req, bool with_groups) {
   cred.uid = fc->uid;
   cred.gid = fc->gid;
   if (with_groups && fc->uid != 0) {
-    std::vector<gid_t> groups(32);
-    int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
-    if (n > static_cast<int>(groups.size())) {
-      groups.resize(n);
-      n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
-    }
-    for (int i = 0; i < n && i < static_cast<int>(groups.size()); ++i) cred.groups.push_back(groups[i]);
+    // Read from /proc only if a check depends on them, while the request
+    // (and so `req`) is live: Creds do not outlive their request.
+    cred.lazy = std::make_shared<Cred::LazyGroups>();
+    cred.lazy->load = [req] {
+      std::vector<gid_t> groups(32);
+      int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+      if (n > static_cast<int>(groups.size())) {
+        groups.resize(n);
+        n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+      }
+      std::vector<uint32_t> out;
+      for (int i = 0; i < n && i < static_cast<int>(groups.size()); ++i) out.push_back(groups[i]);
+      return out;
+    };
   }
   return cred;
 }

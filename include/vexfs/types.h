@@ -3,6 +3,9 @@
 #define VEXFS_TYPES_H_
 
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -31,12 +34,30 @@ struct Attr {
 // Who is asking. Permission checks follow Linux: uid 0 bypasses
 // read/write checks, needs one x bit to execute.
 struct Cred {
+  // Supplementary groups fetched on first use: reading them can be costly
+  // (FUSE reads /proc/PID/status), and most checks never need them.
+  struct LazyGroups {
+    std::function<std::vector<uint32_t>()> load;
+    std::once_flag once;
+    std::vector<uint32_t> groups;
+  };
   uint32_t uid = 0;
   uint32_t gid = 0;
-  std::vector<uint32_t> groups;  // supplementary groups
+  std::vector<uint32_t> groups;  // supplementary groups (unless `lazy`)
+  std::shared_ptr<LazyGroups> lazy;  // when set, supersedes `groups`
   static Cred Root() { return Cred{}; }
   bool InGroup(uint32_t g) const;
 };
+
+// The permission bits (rwx, 0..7) of the class `cred` falls in for an
+// inode with `mode`, `uid` and `gid`. Group membership is looked up only
+// when the group and other classes differ on the bits of `mask`.
+inline uint32_t ClassBits(uint32_t mode, uint32_t uid, uint32_t gid, int mask, const Cred& cred) {
+  if (cred.uid == uid) return (mode >> 6) & 7;
+  const uint32_t group = (mode >> 3) & 7, other = mode & 7;
+  if (((group ^ other) & static_cast<uint32_t>(mask) & 7) == 0) return other;
+  return cred.InGroup(gid) ? group : other;
+}
 
 // The Linux permission check (owner, group, other classes; root may read
 // and write anything and execute what has an x bit or is a directory)
@@ -45,10 +66,7 @@ struct Cred {
 // results, ioctls).
 inline bool PermissionAllows(const Attr& a, int mask, const Cred& cred) {
   if (cred.uid == 0) return !(mask & 1) || (a.mode & 0170000) == 0040000 || (a.mode & 0111) != 0;
-  uint32_t bits;
-  if (cred.uid == a.uid) bits = (a.mode >> 6) & 7;
-  else if (cred.InGroup(a.gid)) bits = (a.mode >> 3) & 7;
-  else bits = a.mode & 7;
+  const uint32_t bits = ClassBits(a.mode, a.uid, a.gid, mask, cred);
   return (bits & static_cast<uint32_t>(mask)) == static_cast<uint32_t>(mask);
 }
 

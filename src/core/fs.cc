@@ -15,7 +15,14 @@
 namespace vexfs {
 
 bool Cred::InGroup(uint32_t g) const {
-  return g == gid || std::find(groups.begin(), groups.end(), g) != groups.end();
+  if (g == gid) return true;
+  if (lazy) {
+    std::call_once(lazy->once, [this] {
+      if (lazy->load) lazy->groups = lazy->load();
+    });
+    return std::find(lazy->groups.begin(), lazy->groups.end(), g) != lazy->groups.end();
+  }
+  return std::find(groups.begin(), groups.end(), g) != groups.end();
 }
 
 Result<Attr> Filesystem::ResolvePath(std::string_view path, const Cred& cred) {
@@ -317,10 +324,7 @@ Status FsImpl::Perm(const InodeRef& r, int mask, const Cred& cred) const {
     }
     return Status::Ok();
   }
-  uint32_t bits;
-  if (cred.uid == Le32(r.raw->i_uid)) bits = (mode >> 6) & 7;
-  else if (cred.InGroup(Le32(r.raw->i_gid))) bits = (mode >> 3) & 7;
-  else bits = mode & 7;
+  const uint32_t bits = ClassBits(mode, Le32(r.raw->i_uid), Le32(r.raw->i_gid), mask, cred);
   if ((static_cast<uint32_t>(mask) & 7 & ~bits) != 0) return Status::Error(EACCES, "permission denied");
   return Status::Ok();
 }

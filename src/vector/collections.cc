@@ -665,13 +665,16 @@ std::vector<CollectionsImpl::Route> CollectionsImpl::Routes(uint64_t ino, uint64
   std::lock_guard<std::mutex> l(names_mu_);
   auto it = names_.find(ino);
   if (it == names_.end()) return out;
+  // Names are referenced, not copied, until the path is assembled (the
+  // map does not change while names_mu_ is held).
+  std::vector<const std::string*> comps;
   for (const auto& lk : it->second) {
-    std::vector<std::string> comps{lk.name};
-    std::vector<uint64_t> dirs;
+    comps.assign(1, &lk.name);
+    Route r;
     uint64_t cur = lk.parent;
     bool ok = false;
     for (int depth = 0; depth < kMaxDepth; depth++) {
-      dirs.push_back(cur);
+      r.dirs.push_back(cur);
       if (cur == dir) {
         ok = true;
         break;
@@ -679,17 +682,18 @@ std::vector<CollectionsImpl::Route> CollectionsImpl::Routes(uint64_t ino, uint64
       if (cur == root) break;
       auto p = names_.find(cur);
       if (p == names_.end() || p->second.empty()) break;
-      comps.push_back(p->second.front().name);
+      comps.push_back(&p->second.front().name);
       cur = p->second.front().parent;
     }
     if (!ok) continue;
-    Route r;
+    size_t len = 0;
+    for (const std::string* c : comps) len += c->size() + 1;
+    r.path.reserve(len);
     for (auto c = comps.rbegin(); c != comps.rend(); ++c) {
       if (!r.path.empty()) r.path += '/';
-      r.path += *c;
+      r.path += **c;
     }
-    std::reverse(dirs.begin(), dirs.end());
-    r.dirs = std::move(dirs);
+    std::reverse(r.dirs.begin(), r.dirs.end());
     out.push_back(std::move(r));
   }
   return out;

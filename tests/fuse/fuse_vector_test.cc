@@ -200,6 +200,44 @@ TEST_F(FuseVectorTest, SearchNeverRevealsWhatTheCallerCannotRead) {
             0);
 }
 
+// Supplementary groups are read lazily (only for checks where the group
+// class and the other class differ): membership must still count, both for
+// search results and for open(2) on the mount.
+TEST_F(FuseVectorTest, SupplementaryGroupsStillGrantAccess) {
+  constexpr gid_t kG = 4242;
+  const std::string c = vol_.P("c");
+  ASSERT_EQ(mkdir((c + "/team").c_str(), 0750), 0);
+  ASSERT_EQ(chown((c + "/team").c_str(), 0, kG), 0);
+  WriteFile(c + "/team/doc", "d", 0640);
+  ASSERT_EQ(chown((c + "/team/doc").c_str(), 0, kG), 0);
+  WriteFile(c + "/open", "o", 0644);
+  ASSERT_EQ(PutVec(c + "/team/doc", {1, 0, 0}), 0);
+  ASSERT_EQ(PutVec(c + "/open", {2, 0, 0}), 0);
+  auto search = [&](std::vector<std::string> want) {
+    return [=] {
+      std::vector<std::string> p;
+      const int rc = IoctlSearch(c, {1, 0, 0}, 10, "", &p);
+      return rc == 0 && p == want ? 0 : 1;
+    };
+  };
+  const std::string doc = c + "/team/doc";
+  auto read_doc = [doc] {
+    const int fd = open(doc.c_str(), O_RDONLY);
+    if (fd < 0) return errno;
+    close(fd);
+    return 0;
+  };
+  EXPECT_EQ(RunAs(kA, kA, {kG}, search({"team/doc", "open"})), 0);
+  EXPECT_EQ(RunAs(kA, kA, {}, search({"open"})), 0);
+  EXPECT_EQ(RunAs(kA, kA, {kG}, read_doc), 0);
+  EXPECT_EQ(RunAs(kA, kA, {}, read_doc), EACCES);
+  // The group class can also be the more restrictive one.
+  ASSERT_EQ(chmod((c + "/open").c_str(), 0604), 0);
+  ASSERT_EQ(chown((c + "/open").c_str(), 0, kG), 0);
+  EXPECT_EQ(RunAs(kA, kA, {kG}, search({"team/doc"})), 0);
+  EXPECT_EQ(RunAs(kA, kA, {}, search({"open"})), 0);
+}
+
 TEST_F(FuseVectorTest, XattrRoundTripAndNamespaceChangesKeepTheIndexRight) {
   const std::string c = vol_.P("c");
   for (int i = 0; i < 4; i++) WriteFile(c + "/f" + std::to_string(i), "x");

@@ -963,6 +963,59 @@ TEST(CrashTest, InterruptedAdoptionIsFinishedByUpdate) {
   }
 }
 
+// Index blobs larger than SaveIndexBlob's 1 MiB step: saved, rewritten in
+// place shorter (trimmed) and longer, with vector changes between.
+OpResult BigBlobOp(Filesystem* fs, std::mt19937_64&, size_t op) {
+  const Cred root = Cred::Root();
+  constexpr uint32_t kDim = 64;
+  OpResult r;
+  auto c = fs->ResolvePath("/c");
+  auto file = [&](int i) { return fs->Lookup(c->ino, "f" + std::to_string(i), root); };
+  auto save = [&](size_t bytes) {
+    auto vectors = FileVectors(fs, c->ino);
+    EXPECT_TRUE(vectors.ok());
+    const Status s = fs->SaveIndexBlob(c->ino, IndexBlob(Digest(*vectors), bytes));
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    r.index = true;
+  };
+  if (op == 1) {
+    EXPECT_TRUE(fs->Mkdir(Filesystem::kRootIno, "c", 0755, root).ok());
+  } else if (op == 2) {
+    CollectionConfig cfg;
+    cfg.dim = kDim;
+    EXPECT_TRUE(fs->CreateCollection(c->ino, cfg, root).ok());
+  } else if (op < 23) {
+    const int i = static_cast<int>(op - 3) / 2;
+    if (op % 2 == 1) {
+      EXPECT_TRUE(fs->Mknod(c->ino, "f" + std::to_string(i), S_IFREG | 0644, 0, root).ok());
+    } else {
+      EXPECT_TRUE(fs->SetXattr(file(i)->ino, VEXFS_VECTOR_XATTR, testing::VectorBytes(float(i), kDim), 0, root).ok());
+    }
+  } else {
+    switch (op) {
+      case 24: save(2500000); break;
+      case 26: save(1200000); break;  // in place, trimmed
+      case 27:
+        EXPECT_TRUE(fs->SetXattr(file(3)->ino, VEXFS_VECTOR_XATTR, testing::VectorBytes(-3, kDim), 0, root).ok());
+        break;
+      case 28: save(3100000); break;  // in place, then grown
+      case 30: EXPECT_TRUE(fs->RemoveXattr(file(4)->ino, VEXFS_VECTOR_XATTR, root).ok()); break;
+      case 31: save(600000); break;
+      default: r.sync = true; break;  // 23, 25, 29, 32
+    }
+  }
+  if (r.sync) {
+    EXPECT_TRUE(fs->Sync().ok());
+  }
+  return r;
+}
+
+TEST(CrashTest, LargeIndexBlobs) {
+  const Recorded rec = Record(9, 32, 64, BigBlobOp);
+  RunCrashPoints(rec, 9, std::max<size_t>(1, MaxPoints() / 3), 23);
+  RunReorderedCrashPoints(rec, 9, 6, std::max<size_t>(1, MaxPoints() / 60), /*at_flushes=*/true);
+}
+
 TEST(CrashTest, VectorWorkload) { RunCrashPoints(Vectors(5, 400), 5, MaxPoints()); }
 TEST(CrashTest, VectorWritesLostInAnyOrder) {
   RunReorderedCrashPoints(Vectors(6, 400), 6, 6, MaxPoints() / 6 + 1, /*at_flushes=*/true);

@@ -147,7 +147,7 @@ int DoSetAttr(fuse_req_t req, fuse_ino_t ino, const struct stat& in, int to_set,
   return 0;
 }
 
-// HANDLE_KILLPRIV_V2's kill on write and open(O_TRUNC): clears the bits
+// HANDLE_KILLPRIV_V2's kill on write, open(O_TRUNC) and fallocate: clears the bits
 // (before the data changes, as file_remove_privs() does: a crash in between
 // leaves them cleared, never new contents under them), then drops the
 // kernel's cached attributes, which neither reply refreshes: until then
@@ -277,6 +277,13 @@ int DoReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus,
 }
 
 int DoFallocate(fuse_req_t req, fuse_ino_t ino, int mode, uint64_t off, uint64_t len) {
+  // With HANDLE_KILLPRIV_V2 the kernel drops fallocate's file_modified()
+  // kill and FALLOCATE has no flag for it: clear the bits for any caller
+  // but root (CAP_FSETID is not visible here).
+  if (Ctx(req)->killpriv_v2.load(std::memory_order_relaxed) && fuse_req_ctx(req)->uid != 0) {
+    const int err = KillSuidGid(req, ino);
+    if (err != 0) return err;
+  }
   return Fs(req)->Fallocate(ino, mode, off, len).err();
 }
 

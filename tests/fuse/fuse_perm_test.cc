@@ -3,6 +3,7 @@
 // once with -o default_permissions (the kernel checks).
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -178,6 +179,16 @@ TEST_P(FusePerm, WriteTruncateAndChownClearSetuid) {
   EXPECT_EQ(mode(), 0777u);
   ASSERT_EQ(chmod(f.c_str(), 06777), 0);
   EXPECT_EQ(AsNobody([&] { return Err(close(open(f.c_str(), O_WRONLY | O_TRUNC))); }), 0);
+  EXPECT_EQ(mode(), 0777u);
+  ASSERT_EQ(chmod(f.c_str(), 06777), 0);
+  EXPECT_EQ(AsNobody([&] {
+              const int fd = open(f.c_str(), O_WRONLY);
+              if (fd < 0) return errno;
+              const int err = Err(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 1));
+              close(fd);
+              return err;
+            }),
+            0);
   EXPECT_EQ(mode(), 0777u);
   ASSERT_EQ(chmod(f.c_str(), 06777), 0);
   ASSERT_EQ(chown(f.c_str(), kOther, -1), 0);  // even by root

@@ -414,6 +414,8 @@ int DoIoctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, fuse_file_info* fi
   FuseContext* ctx = Ctx(req);
   Collections* vx = ctx->vectors;
   OpenFile* st = StateOf(fi);
+  std::unique_lock<std::mutex> st_lock;
+  if (st != nullptr) st_lock = std::unique_lock<std::mutex>(st->ioctl_mu);
   auto attr = ctx->fs->GetAttr(ino);
   if (!attr.ok()) return attr.status().err();
   const bool dir = S_ISDIR(attr->mode);

@@ -25,6 +25,9 @@
 namespace vexfs::fusefs {
 
 struct OpenFile {
+  // Held by each ioctl on the descriptor (staging buffer, last results):
+  // threads sharing one descriptor take turns instead of racing.
+  std::mutex ioctl_mu;
   std::vector<float> staged;
   std::vector<uint8_t> results;   // encoded vexfs_search_hit records
   std::vector<uint32_t> offsets;  // record start offsets in `results`

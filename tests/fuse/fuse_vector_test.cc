@@ -8,6 +8,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.h"
@@ -411,6 +413,44 @@ TEST_F(FuseVectorTest, BulkImportIoctlCreatesFilesWithVectors) {
               return rc == 0 && r.vm_done == 0 && r.vm_error == EACCES ? 0 : 1;
             }),
             0);
+}
+
+// Threads sharing one descriptor take turns on its staging buffer and
+// results: every staged search succeeds and the daemon survives.
+TEST_F(FuseVectorTest, ConcurrentIoctlsOnOneDescriptor) {
+  const std::string c = vol_.P("c");
+  WriteFile(c + "/a", "a");
+  ASSERT_EQ(PutVec(c + "/a", {1, 0, 0}), 0);
+  const int fd = open(c.c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(fd, 0);
+  std::atomic<int> failures{0};
+  auto worker = [&](float x) {
+    auto st = std::make_unique<vexfs_ioc_stage>();
+    auto s = std::make_unique<vexfs_ioc_search>();
+    for (int i = 0; i < 500; i++) {
+      std::memset(st.get(), 0, sizeof(*st));
+      st->vs_size = sizeof(*st);
+      st->vs_count = 3;
+      st->vs_data[0] = x;
+      if (ioctl(fd, VEXFS_IOC_STAGE, st.get()) != 0) failures++;
+      std::memset(s.get(), 0, sizeof(*s));
+      s->sq_size = sizeof(*s);
+      s->sq_flags = VEXFS_SEARCH_STAGED;
+      s->sq_k = 1;
+      s->sq_dim = 3;
+      s->sq_nq = 1;
+      // The other thread may restage in between: still exactly 3 floats.
+      if (ioctl(fd, VEXFS_IOC_SEARCH, s.get()) != 0 || s->sq_total != 1) failures++;
+    }
+  };
+  std::thread t1(worker, 1.0f), t2(worker, 2.0f);
+  t1.join();
+  t2.join();
+  close(fd);
+  EXPECT_EQ(failures.load(), 0);
+  std::vector<std::string> p;
+  EXPECT_EQ(IoctlSearch(c, {1, 0, 0}, 1, "", &p), 0);
+  EXPECT_EQ(p, std::vector<std::string>{"a"});
 }
 
 TEST_F(FuseVectorTest, FiltersOnXattrsSizeAndNames) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vexfs {
@@ -41,6 +42,9 @@ struct Cred {
     std::once_flag once;
     std::vector<uint32_t> groups;
   };
+  Cred() = default;
+  Cred(uint32_t u, uint32_t g, std::vector<uint32_t> supplementary = {})
+      : uid(u), gid(g), groups(std::move(supplementary)) {}
   uint32_t uid = 0;
   uint32_t gid = 0;
   std::vector<uint32_t> groups;  // supplementary groups (unless `lazy`)

@@ -36,9 +36,10 @@ using engine::Neighbor;
 
 constexpr size_t kMaxK = 10000;
 constexpr size_t kMaxNq = 1024;
-// Vectors per indexer step. Searches wait while a step holds the index
-// exclusively, so this bounds their worst-case stall during ingestion.
+// Vectors per indexer step (taken from the pending set at once).
 constexpr size_t kBatch = 256;
+// Vectors added under one hold of the index lock while searches wait.
+constexpr size_t kStep = 32;
 constexpr int kMaxDepth = 4096;
 
 Metric MetricOf(uint8_t m) {
@@ -89,6 +90,8 @@ struct Coll {
   // Size and memory of `index`, published after every change so Info()
   // never waits for the indexer's exclusive hold of `imu`.
   std::atomic<uint64_t> indexed{0}, index_bytes{0};
+  // Searches waiting for `imu` (the indexer lets them in between steps).
+  std::atomic<int> readers_waiting{0};
   std::atomic<bool> dirty{false};
   std::atomic<bool> dropped{false};
 };
@@ -459,17 +462,30 @@ bool CollectionsImpl::IndexSome() {
       for (uint64_t id : rm_ids) {
         if (c->index->Contains(id)) c->index->Remove(id).IgnoreError();
       }
-      if (!add_ids.empty()) {
-        Status s;
+      // In steps of kStep vectors; searches waiting for the index get in
+      // between steps, so a search waits for one step at most, not for
+      // the whole batch. (The index may be replaced by Reindex while the
+      // lock is released: it is looked up again after every step.)
+      const size_t dim = c->cfg.dim;
+      Status s;
+      for (size_t done = 0; done < add_ids.size() && s.ok();) {
+        const size_t n = std::min(kStep, add_ids.size() - done);
+        const std::span<const uint64_t> ids(add_ids.data() + done, n);
+        const std::span<const float> vs(vecs.data() + done * dim, n * dim);
         if (auto* h = dynamic_cast<engine::HnswIndex*>(c->index.get())) {
-          s = h->AddBatch(add_ids, vecs, std::max<size_t>(1, opts_.indexer_threads));
+          s = h->AddBatch(ids, vs, std::max<size_t>(1, opts_.indexer_threads));
         } else {
-          for (size_t i = 0; i < add_ids.size() && s.ok(); i++) {
-            s = c->index->Add(add_ids[i], std::span<const float>(vecs.data() + i * c->cfg.dim, c->cfg.dim));
-          }
+          for (size_t i = 0; i < n && s.ok(); i++) s = c->index->Add(ids[i], vs.subspan(i * dim, dim));
         }
-        if (!s.ok()) Log("collection at inode " + std::to_string(c->dir) + ": indexing failed: " + s.ToString());
+        done += n;
+        if (done < add_ids.size() && c->readers_waiting.load() > 0) {
+          PublishIndexStats(*c);
+          w.unlock();
+          std::this_thread::yield();
+          w.lock();
+        }
       }
+      if (!s.ok()) Log("collection at inode " + std::to_string(c->dir) + ": indexing failed: " + s.ToString());
       PublishIndexStats(*c);
       // Retire what was applied, unless it changed meanwhile.
       std::lock_guard<std::mutex> l(c->pmu);
@@ -630,7 +646,9 @@ Result<std::vector<Neighbor>> CollectionsImpl::Candidates(Coll& c, const float* 
   const size_t dim = c.cfg.dim;
   std::vector<Neighbor> out;
   std::unordered_set<uint64_t> shadow;
+  c.readers_waiting++;
   std::shared_lock<std::shared_mutex> r(c.imu);
+  c.readers_waiting--;
   {
     std::lock_guard<std::mutex> l(c.pmu);
     for (const auto& [ino, p] : c.pending) {

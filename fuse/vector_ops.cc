@@ -142,14 +142,10 @@ int DoImport(fuse_req_t req, fuse_ino_t dir, const Attr& dattr, const vexfs_ioc_
   std::vector<std::string_view> names;
   if (!SplitImportNames(in.vm_names, in.vm_names_len, in.vm_count, &names)) return EINVAL;
   // Every vector is checked before anything changes.
+  const auto* rows = reinterpret_cast<const uint8_t*>(st->staged.data());
   for (size_t i = 0; i < in.vm_count; i++) {
-    const float* v = st->staged.data() + i * dim;
-    double norm = 0;
-    for (size_t j = 0; j < dim; j++) {
-      if (!std::isfinite(v[j])) return EINVAL;
-      norm += double{v[j]} * v[j];
-    }
-    if (config->metric == VEXFS_METRIC_COSINE && norm == 0) return EINVAL;
+    const std::span<const uint8_t> row(rows + i * dim * sizeof(float), dim * sizeof(float));
+    if (!CheckVector(config->dim, config->metric, row).ok()) return EINVAL;
   }
   if (ctx->read_only) return EROFS;
   const Cred cred = FullCred(req);
@@ -177,8 +173,8 @@ int DoImport(fuse_req_t req, fuse_ino_t dir, const Attr& dattr, const vexfs_ioc_
     }
     if (error == 0 && !a.ok()) error = a.status().err();
     if (error != 0) break;
-    const auto* bytes = reinterpret_cast<const uint8_t*>(st->staged.data() + size_t{done} * dim);
-    error = fs->SetXattr(a->ino, VEXFS_VECTOR_XATTR, {bytes, dim * sizeof(float)}, 0, Cred::Root()).err();
+    const std::span<const uint8_t> row(rows + size_t{done} * dim * sizeof(float), dim * sizeof(float));
+    error = fs->SetXattr(a->ino, VEXFS_VECTOR_XATTR, row, 0, Cred::Root()).err();
     if (error != 0) break;
   }
   InvalidateCreated(ctx, dir, created);

@@ -28,25 +28,13 @@
 #include "report.h"
 #include "runner.h"
 #include "vexfs/engine/dataset.h"
+#include "bench/timing.h"
 #include "vexfs/engine/distance.h"
 
 namespace vexfs::bench {
 namespace {
 
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
-// CPU time of the calling thread or of the process, in seconds. On a shared
-// machine it excludes the time the benchmark spent descheduled.
-double CpuSeconds(clockid_t clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
 
 // Resident set size from /proc/self/statm (second field, in pages).
 size_t RssBytes() {

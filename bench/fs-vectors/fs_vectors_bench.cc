@@ -42,6 +42,7 @@
 #include "uapi/vexfs/vexfs_format.h"
 #include "uapi/vexfs/vexfs_ioctl.h"
 #include "vexfs/engine/dataset.h"
+#include "bench/timing.h"
 #include "vexfs/engine/distance.h"
 #include "vexfs/engine/hnsw.h"
 
@@ -49,17 +50,6 @@ namespace vexfs::bench {
 namespace {
 
 using nlohmann::json;
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point a, Clock::time_point b) {
-  return std::chrono::duration<double>(b - a).count();
-}
-
-double CpuSeconds(clockid_t clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
 
 // utime + stime of another process, from /proc/PID/stat (clock ticks), or
 // -1 if it cannot be read.

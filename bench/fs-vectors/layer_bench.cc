@@ -19,6 +19,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include "bench/timing.h"
 #include "uapi/vexfs/vexfs_format.h"
 #include "vexfs/block_device.h"
 #include "vexfs/collections.h"
@@ -29,7 +30,8 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using vexfs::bench::Clock;
+using vexfs::bench::Seconds;
 
 template <typename T>
 T Check(vexfs::Result<T> r, const char* what) {
@@ -53,7 +55,7 @@ double BestQps(size_t nq, int reps, Fn&& one) {
   for (int r = 0; r < reps; r++) {
     const auto t0 = Clock::now();
     for (size_t i = 0; i < nq; i++) one(i);
-    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double s = Seconds(t0, Clock::now());
     best = std::max(best, nq / s);
   }
   return best;
@@ -105,9 +107,9 @@ int main(int argc, char** argv) {
             "setxattr");
     }
     Check(fs->Sync(), "sync");
-    const double ins = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double ins = Seconds(t0, Clock::now());
     colls->WaitIndexed();
-    const double idx = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double idx = Seconds(t0, Clock::now());
     fmt::print("stored {} vectors durably in {:.2f} s ({:.0f}/s); indexed after {:.2f} s\n", n, ins, n / ins, idx);
     Check(colls->Close(), "close");
   }

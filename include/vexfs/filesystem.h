@@ -54,6 +54,13 @@ struct CollectionConfig {
   uint64_t index_bytes = 0;
 };
 
+// Whether `bytes` (raw little-endian float32) is a vector a collection of
+// dimension `dim` and metric `metric` accepts: the right length, every
+// component finite, not all zero under cosine. InvalidArgument naming the
+// problem otherwise. The rule setxattr("user.vexfs.vector") applies, for
+// front ends that check a batch before storing any of it.
+Status CheckVector(uint32_t dim, uint8_t metric, std::span<const uint8_t> bytes);
+
 struct MountOptions {
   bool read_only = false;
   // Metadata cache size.

@@ -274,7 +274,14 @@ Result<std::vector<float>> FsImpl::ReadSlot(VecCollection& c, const InodeRef& fi
 }
 
 Status FsImpl::ValidateVector(const VecCollection& c, std::span<const uint8_t> bytes) {
-  const uint32_t dim = Le32(c.cfg.vc_dim);
+  return CheckVector(Le32(c.cfg.vc_dim), c.cfg.vc_metric, bytes);
+}
+
+}  // namespace vexfs::core
+
+namespace vexfs {
+
+Status CheckVector(uint32_t dim, uint8_t metric, std::span<const uint8_t> bytes) {
   if (bytes.size() != size_t{dim} * 4) {
     return Status::InvalidArgument("vector has " + std::to_string(bytes.size()) + " bytes; the collection takes " +
                                    std::to_string(dim) + " float32 (" + std::to_string(dim * 4) + " bytes)");
@@ -286,11 +293,15 @@ Status FsImpl::ValidateVector(const VecCollection& c, std::span<const uint8_t> b
     if (!std::isfinite(f)) return Status::InvalidArgument("vector component " + std::to_string(i) + " is NaN or infinite");
     norm += double{f} * f;
   }
-  if (c.cfg.vc_metric == VEXFS_METRIC_COSINE && norm == 0) {
+  if (metric == VEXFS_METRIC_COSINE && norm == 0) {
     return Status::InvalidArgument("a zero vector has no direction (cosine metric)");
   }
   return Status::Ok();
 }
+
+}  // namespace vexfs
+
+namespace vexfs::core {
 
 Status FsImpl::PutVector(VecCollection& c, const InodeRef& file, std::span<const float> vec) {
   VEXFS_RETURN_IF_ERROR(EnsureSlots(c));

@@ -189,7 +189,6 @@ Status CollectionsImpl::MakeIndex(Coll& c) {
       idx->SetVectorSource(c.fetcher.get());
     }
     c.index = std::move(idx);
-    PublishIndexStats(c);
   } else if (cfg.index_kind == VEXFS_INDEX_LSH) {
     engine::LshOptions o;
     o.dim = cfg.dim;
@@ -199,7 +198,6 @@ Status CollectionsImpl::MakeIndex(Coll& c) {
     if (cfg.params[2]) o.default_probes = cfg.params[2];
     o.num_threads = 1;
     VEXFS_ASSIGN_OR_RETURN(c.index, engine::LshIndex::Create(o));
-    PublishIndexStats(c);
   } else {
     engine::FlatIndexOptions o;
     o.dim = cfg.dim;
@@ -207,8 +205,8 @@ Status CollectionsImpl::MakeIndex(Coll& c) {
     o.element_type = ElemOf(cfg.element_type);
     o.num_threads = 1;
     VEXFS_ASSIGN_OR_RETURN(c.index, engine::FlatIndex::Create(o));
-    PublishIndexStats(c);
   }
+  PublishIndexStats(c);
   return Status::Ok();
 }
 

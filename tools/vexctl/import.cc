@@ -386,19 +386,13 @@ class Importer {
   // (Apply then names the culprit precisely).
   bool ApplyBatch(Batch& b) {
     if (b.records.empty()) return true;
-    bool ok = true;
+    int err = ENOTTY;  // without the ioctl: record by record
     if (use_ioctl_.load(std::memory_order_relaxed)) {
-      if (!MakeParents(*b.records.front())) return false;
-      const int err = ImportIoctl(b);
-      if (err < 0) {
-        ok = false;  // stopped inside the batch; error recorded
-      } else if (err > 0) {
-        if (err == ENOTTY || err == ENOTSUP || err == ENOSYS) use_ioctl_.store(false);
-        for (const Record* r : b.records) {
-          if (!(ok = Apply(*r))) break;
-        }
-      }
-    } else {
+      err = MakeParents(*b.records.front()) ? ImportIoctl(b) : -1;
+      if (err == ENOTTY || err == ENOTSUP || err == ENOSYS) use_ioctl_.store(false);
+    }
+    bool ok = err == 0;
+    if (err > 0) {
       for (const Record* r : b.records) {
         if (!(ok = Apply(*r))) break;
       }

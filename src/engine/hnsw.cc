@@ -2,6 +2,8 @@
 // Search paths live in hnsw_search.cc, serialization in hnsw_io.cc.
 #include "vexfs/engine/hnsw.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -17,6 +19,15 @@ using hnsw_internal::kMaxTrainSize;
 using hnsw_internal::kNoNode;
 
 namespace hnsw_internal {
+void AlignedArray::AdviseHuge(void* p, size_t n) {
+#if defined(MADV_HUGEPAGE)
+  (void)madvise(p, n, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
 VisitedTags& ThreadVisited() {
   thread_local VisitedTags tags;
   return tags;
@@ -28,11 +39,9 @@ HnswIndex::Impl::Impl(const HnswParams& p)
       dim_(p.dim),
       M_(p.M),
       M0_(2 * p.M),
-      link0_bytes_((1 + 2 * p.M) * sizeof(uint32_t)),
       vec_used_bytes_(p.dim * (p.element_type == ElementType::kFloat16 ? 2
                                : p.element_type == ElementType::kInt8  ? 1
                                                                        : 4)),
-      vec_bytes_((vec_used_bytes_ + 63) & ~size_t{63}),
       f16_(p.element_type == ElementType::kFloat16),
       i8_(p.element_type == ElementType::kInt8),
       l2_(p.metric == Metric::kL2),
@@ -50,6 +59,15 @@ HnswIndex::Impl::Impl(const HnswParams& p)
   const Sq8Kernels& qk = QuantKernels();
   sq8_l2_ = qk.l2;
   sq8_dot_ = qk.dot;
+  SetGeometry(3);
+}
+
+void HnswIndex::Impl::SetGeometry(size_t w) {
+  link_w_ = w;
+  const size_t links = 4 + M0_ * w;
+  const size_t align = i8_ ? 4 : 64;
+  vec_off_ = (links + align - 1) & ~(align - 1);
+  rec_bytes_ = (vec_off_ + vec_used_bytes_ + align - 1) & ~(align - 1);
 }
 
 void HnswIndex::Impl::SetQuantizer(ScalarQuantizer q) {
@@ -120,7 +138,13 @@ Status HnswIndex::Impl::EnsureCapacity(size_t n) {
   if (n > hnsw_internal::kMaxSlots) return Status::NoSpace("hnsw index is full (2^31-1 slots)");
   size_t cap = std::max({n, capacity_ + capacity_ / 2, size_t{64}});
   cap = std::min(cap, size_t{hnsw_internal::kMaxSlots});
-  if (!links0_.Reserve(cap * link0_bytes_) || !vectors_.Reserve(cap * vec_bytes_)) {
+  // Stay at 3-byte links for as long as the request fits them.
+  if (link_w_ == 3 && n <= hnsw_internal::kMaxSlots24) {
+    cap = std::min(cap, hnsw_internal::kMaxSlots24);
+  }
+  if (cap > hnsw_internal::kMaxSlots24 && link_w_ == 3) {
+    VEXFS_RETURN_IF_ERROR(WidenLinks(cap));
+  } else if (!level0_.Reserve(cap * rec_bytes_)) {
     return Status::Error(ENOMEM, "out of memory growing the hnsw index");
   }
   labels_.reserve(cap);
@@ -136,6 +160,26 @@ Status HnswIndex::Impl::EnsureCapacity(size_t n) {
   locks_ = std::move(locks);
   ids_.Reserve(cap);
   capacity_ = cap;
+  return Status::Ok();
+}
+
+Status HnswIndex::Impl::WidenLinks(size_t cap) {
+  const size_t old_w = link_w_, old_off = vec_off_, old_rec = rec_bytes_;
+  hnsw_internal::AlignedArray wide;
+  SetGeometry(4);
+  if (!wide.Reserve(std::max(cap, capacity_) * rec_bytes_)) {
+    SetGeometry(old_w);
+    return Status::Error(ENOMEM, "out of memory growing the hnsw index");
+  }
+  for (size_t i = 0; i < count_; ++i) {
+    const uint8_t* src = level0_.data() + i * old_rec;
+    uint8_t* dst = wide.data() + i * rec_bytes_;
+    const uint32_t cnt = Load32(src);
+    Store32(dst, cnt);
+    for (uint32_t j = 0; j < cnt; ++j) StoreId(dst + 4 + 4 * j, 4, LinkAt(src + 4, old_w, j));
+    std::memcpy(dst + vec_off_, src + old_off, vec_used_bytes_);
+  }
+  level0_.Swap(wide);
   return Status::Ok();
 }
 
@@ -155,7 +199,7 @@ uint32_t HnswIndex::Impl::NewSlot(uint64_t label, int level) {
   // Blocks number about count_ / (M - 1) < 2^31, so a u32 block index fits.
   upper_off_.push_back(static_cast<uint32_t>(upper_pool_.size() / (M_ + 1)));
   if (level > 0) upper_pool_.resize(upper_pool_.size() + size_t(level) * (M_ + 1), 0);  // counts 0
-  Links0(slot)[0] = 0;
+  Store32(Rec(slot), 0);
   ids_.Put(label, slot);
   return slot;
 }
@@ -184,11 +228,11 @@ uint32_t HnswIndex::Impl::ConnectNeighbors(uint32_t node, int level, std::vector
                                            bool is_update) {
   SelectHeuristic(cands, M_);
   const size_t mmax = MaxLinks(level);
+  uint32_t buf[2 * hnsw_internal::kMaxM];
   {
+    for (size_t i = 0; i < cands.size(); ++i) buf[i] = cands[i].id;
     if constexpr (kLocked) hnsw_internal::SpinLock(locks_[node]);
-    uint32_t* ll = Links(node, level);
-    ll[0] = static_cast<uint32_t>(cands.size());
-    for (size_t i = 0; i < cands.size(); ++i) ll[1 + i] = cands[i].id;
+    SetLinks(node, level, buf, cands.size());
     if constexpr (kLocked) hnsw_internal::SpinUnlock(locks_[node]);
   }
   std::vector<float> scratch(ScratchFloats());
@@ -196,29 +240,25 @@ uint32_t HnswIndex::Impl::ConnectNeighbors(uint32_t node, int level, std::vector
   for (const Cand& c : cands) {
     const uint32_t s = c.id;
     if constexpr (kLocked) hnsw_internal::SpinLock(locks_[s]);
-    uint32_t* ll = Links(s, level);
-    const uint32_t cnt = ll[0];
+    const uint32_t cnt = GetLinks(s, level, buf);
     bool present = false;
     if (is_update) {
-      for (uint32_t j = 0; j < cnt; ++j) present |= (ll[1 + j] == node);
+      for (uint32_t j = 0; j < cnt; ++j) present |= (buf[j] == node);
     }
     if (!present) {
       if (cnt < mmax) {
-        ll[1 + cnt] = node;
-        ll[0] = cnt + 1;
+        AppendLink(s, level, cnt, node);
       } else {
         // Full: re-select among the old links plus the new node.
         const float* sf = PairForm(s, scratch.data());
         pruned.clear();
         pruned.push_back({c.d, node});
-        for (uint32_t j = 0; j < cnt; ++j) {
-          pruned.push_back({DistPair(s, sf, ll[1 + j]), ll[1 + j]});
-        }
+        for (uint32_t j = 0; j < cnt; ++j) pruned.push_back({DistPair(s, sf, buf[j]), buf[j]});
         std::sort(pruned.begin(), pruned.end(),
                   [](const Cand& a, const Cand& b) { return a.d < b.d; });
         SelectHeuristic(pruned, mmax);
-        ll[0] = static_cast<uint32_t>(pruned.size());
-        for (size_t j = 0; j < pruned.size(); ++j) ll[1 + j] = pruned[j].id;
+        for (size_t j = 0; j < pruned.size(); ++j) buf[j] = pruned[j].id;
+        SetLinks(s, level, buf, pruned.size());
       }
     }
     if constexpr (kLocked) hnsw_internal::SpinUnlock(locks_[s]);
@@ -285,16 +325,15 @@ void HnswIndex::Impl::UpdateNode(uint32_t node, const float* q) {
   // Re-select the links of the node's neighbours among its 1- and 2-hop
   // neighbourhood, so edges computed against the old vector are revisited
   // (hnswlib's updatePoint with probability 1).
+  uint32_t buf[2 * hnsw_internal::kMaxM];
   for (int l = 0; l <= level; ++l) {
-    const uint32_t* ll = Links(node, l);
-    one_hop.assign(ll + 1, ll + 1 + ll[0]);
+    one_hop.assign(buf, buf + GetLinks(node, l, buf));
     if (one_hop.empty()) continue;
     cand_ids.clear();
     cand_ids.push_back(node);
     for (uint32_t n1 : one_hop) {
       cand_ids.push_back(n1);
-      const uint32_t* l2 = Links(n1, l);
-      cand_ids.insert(cand_ids.end(), l2 + 1, l2 + 1 + l2[0]);
+      cand_ids.insert(cand_ids.end(), buf, buf + GetLinks(n1, l, buf));
     }
     std::sort(cand_ids.begin(), cand_ids.end());
     cand_ids.erase(std::unique(cand_ids.begin(), cand_ids.end()), cand_ids.end());
@@ -309,9 +348,8 @@ void HnswIndex::Impl::UpdateNode(uint32_t node, const float* q) {
       std::partial_sort(cands.begin(), cands.begin() + keep, cands.end(), by_d);
       cands.resize(keep);
       SelectHeuristic(cands, MaxLinks(l));
-      uint32_t* out = Links(n1, l);
-      out[0] = static_cast<uint32_t>(cands.size());
-      for (size_t i = 0; i < cands.size(); ++i) out[1 + i] = cands[i].id;
+      for (size_t i = 0; i < cands.size(); ++i) buf[i] = cands[i].id;
+      SetLinks(n1, l, buf, cands.size());
     }
   }
   RepairConnections(node, level, q);
@@ -414,7 +452,7 @@ const HnswParams& HnswIndex::params() const { return impl_->p_; }
 
 size_t HnswIndex::MemoryBytes() const {
   const Impl& m = *impl_;
-  return sizeof(HnswIndex) + sizeof(Impl) + m.links0_.capacity() + m.vectors_.capacity() +
+  return sizeof(HnswIndex) + sizeof(Impl) + m.level0_.capacity() +
          m.labels_.capacity() * sizeof(uint64_t) + m.levels_.capacity() + m.deleted_.capacity() +
          m.upper_off_.capacity() * sizeof(uint32_t) + m.upper_pool_.capacity() * sizeof(uint32_t) +
          m.capacity_ * sizeof(std::atomic<uint8_t>) + m.ids_.MemoryBytes() +

@@ -5,6 +5,7 @@
 #define VEXFS_SRC_ENGINE_HNSW_IMPL_H_
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include <optional>
 #include <random>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "vexfs/engine/distance.h"
@@ -23,31 +25,43 @@
 namespace vexfs::engine {
 namespace hnsw_internal {
 
+// The level-0 arena stores ids as little-endian bytes and reads them with
+// native 4-byte loads.
+static_assert(std::endian::native == std::endian::little, "hnsw arena assumes little-endian");
+
 inline constexpr uint32_t kNoNode = 0xFFFFFFFFu;
 inline constexpr uint32_t kMaxSlots = 0x7FFFFFFFu;  // top bit is the pool's "expanded" flag
+inline constexpr size_t kMaxSlots24 = size_t{1} << 24;  // slots addressable by 3-byte links
 inline constexpr int kMaxLevel = 31;
 inline constexpr size_t kMaxM = 128;
 inline constexpr size_t kMaxDim = 65536;
 inline constexpr size_t kMaxK = 10000;
 inline constexpr size_t kMaxTrainSize = size_t{1} << 20;
 
-// Growable, zero-filled, 64-byte aligned byte array.
+// Growable, zero-filled, 64-byte aligned byte array. Arrays of 4 MiB and
+// more are 2 MiB aligned and asked to be backed by transparent huge pages:
+// graph search reads them at random, and with 4 KiB pages nearly every
+// neighbour costs a TLB miss once the index outgrows the TLB's reach.
 class AlignedArray {
  public:
+  static constexpr size_t kHugePage = size_t{2} << 20;
+
   AlignedArray() = default;
   ~AlignedArray() { std::free(p_); }
   AlignedArray(const AlignedArray&) = delete;
   AlignedArray& operator=(const AlignedArray&) = delete;
 
-  uint8_t* data() const { return p_; }
-  size_t capacity() const { return cap_; }
-  // Grows to at least `bytes` (rounded up to 64), keeping the contents and
-  // zeroing the new tail. Returns false when out of memory.
+  // Grows to at least `bytes` (rounded up to 64, or to 2 MiB for large
+  // arrays), keeping the contents and zeroing the new tail. Returns false
+  // when out of memory.
   bool Reserve(size_t bytes) {
     if (bytes <= cap_) return true;
-    size_t n = (bytes + 63) & ~size_t{63};
-    auto* q = static_cast<uint8_t*>(std::aligned_alloc(64, n));
+    const bool huge = bytes >= 2 * kHugePage;
+    const size_t align = huge ? kHugePage : 64;
+    const size_t n = (bytes + align - 1) & ~(align - 1);
+    auto* q = static_cast<uint8_t*>(std::aligned_alloc(align, n));
     if (q == nullptr) return false;
+    if (huge) AdviseHuge(q, n);  // before the first touch below
     if (cap_ != 0) std::memcpy(q, p_, cap_);
     std::memset(q + cap_, 0, n - cap_);
     std::free(p_);
@@ -56,7 +70,17 @@ class AlignedArray {
     return true;
   }
 
+  uint8_t* data() const { return p_; }
+  size_t capacity() const { return cap_; }
+  void Swap(AlignedArray& o) {
+    std::swap(p_, o.p_);
+    std::swap(cap_, o.cap_);
+  }
+
  private:
+  // A hint: without THP (or with it disabled) the array keeps 4 KiB pages.
+  static void AdviseHuge(void* p, size_t n);
+
   uint8_t* p_ = nullptr;
   size_t cap_ = 0;
 };
@@ -197,20 +221,95 @@ class HnswIndex::Impl {
   explicit Impl(const HnswParams& p);
 
   // ---- geometry / accessors -------------------------------------------
-  uint32_t* Links0(uint32_t id) const {
-    return reinterpret_cast<uint32_t*>(links0_.data() + size_t{id} * link0_bytes_);
-  }
+  // Level 0 lives in one arena of fixed-stride records, one per slot, as in
+  // hnswlib's data_level0: a neighbour's links and its vector share a
+  // record, so expanding a node touches one run of cache lines (and one
+  // page) instead of two arrays. A record is
+  //   u32 count | M0 ids of link_w_ bytes (little-endian) | pad | vector
+  // with the vector at vec_off_ and the stride rec_bytes_. link_w_ is 3
+  // while capacity_ <= 2^24 slots and 4 above (EnsureCapacity re-lays the
+  // arena when it crosses): 32 level-0 links at M=16 take 96 bytes instead
+  // of 128. Float records keep the vector 64-byte aligned; int8 records are
+  // packed (4-byte aligned) because memory is what int8 is for.
+  uint8_t* Rec(uint32_t id) const { return level0_.data() + size_t{id} * rec_bytes_; }
+  const uint8_t* VecPtr(uint32_t id) const { return Rec(id) + vec_off_; }
+  uint8_t* VecPtr(uint32_t id) { return Rec(id) + vec_off_; }
   // REQUIRES: 1 <= level <= levels_[id].
   uint32_t* LinksUpper(uint32_t id, int level) const {
     return const_cast<uint32_t*>(upper_pool_.data()) + size_t{upper_off_[id]} * (M_ + 1) +
            size_t(level - 1) * (M_ + 1);
   }
-  uint32_t* Links(uint32_t id, int level) const {
-    return level == 0 ? Links0(id) : LinksUpper(id, level);
-  }
   size_t MaxLinks(int level) const { return level == 0 ? M0_ : M_; }
-  const uint8_t* VecPtr(uint32_t id) const { return vectors_.data() + size_t{id} * vec_bytes_; }
-  uint8_t* VecPtr(uint32_t id) { return vectors_.data() + size_t{id} * vec_bytes_; }
+  // The raw list of `id` on `level`: *ids points at its first id, *w is
+  // the id width in bytes (decode entry j with LinkAt). Returns the count.
+  // Under AddBatch the caller holds locks_[id].
+  uint32_t RawLinks(uint32_t id, int level, const uint8_t** ids, size_t* w) const {
+    if (level == 0) {
+      const uint8_t* r = Rec(id);
+      *ids = r + 4;
+      *w = link_w_;
+      return Load32(r);
+    }
+    const uint32_t* u = LinksUpper(id, level);
+    *ids = reinterpret_cast<const uint8_t*>(u + 1);
+    *w = 4;
+    return u[0];
+  }
+  // Entry j of a raw list of width w (3 or 4). A 3-byte id is read with a
+  // 4-byte load and masked: the byte after the last id slot still lies in
+  // the record (pad or vector), so the load never leaves the arena.
+  static uint32_t LinkAt(const uint8_t* ids, size_t w, size_t j) {
+    const uint32_t v = Load32(ids + j * w);
+    return w == 4 ? v : (v & 0xFFFFFFu);
+  }
+  // Copies the list of `id` on `level` into out[0, MaxLinks(level)) and
+  // returns its count.
+  uint32_t GetLinks(uint32_t id, int level, uint32_t* out) const {
+    const uint8_t* ids;
+    size_t w;
+    const uint32_t cnt = RawLinks(id, level, &ids, &w);
+    for (uint32_t j = 0; j < cnt; ++j) out[j] = LinkAt(ids, w, j);
+    return cnt;
+  }
+  // Replaces the list of `id` on `level`. REQUIRES: n <= MaxLinks(level),
+  // every id < capacity_.
+  void SetLinks(uint32_t id, int level, const uint32_t* src, size_t n) {
+    if (level == 0) {
+      uint8_t* r = Rec(id);
+      for (size_t j = 0; j < n; ++j) StoreId(r + 4 + j * link_w_, link_w_, src[j]);
+      Store32(r, static_cast<uint32_t>(n));
+      return;
+    }
+    uint32_t* u = LinksUpper(id, level);
+    std::memcpy(u + 1, src, n * sizeof(uint32_t));
+    u[0] = static_cast<uint32_t>(n);
+  }
+  // Appends `v` to a list holding `cnt` < MaxLinks(level) entries.
+  void AppendLink(uint32_t id, int level, uint32_t cnt, uint32_t v) {
+    if (level == 0) {
+      uint8_t* r = Rec(id);
+      StoreId(r + 4 + size_t{cnt} * link_w_, link_w_, v);
+      Store32(r, cnt + 1);
+      return;
+    }
+    uint32_t* u = LinksUpper(id, level);
+    u[1 + cnt] = v;
+    u[0] = cnt + 1;
+  }
+  static uint32_t Load32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+  }
+  static void Store32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+  static void StoreId(uint8_t* p, size_t w, uint32_t v) {
+    p[0] = static_cast<uint8_t>(v);
+    p[1] = static_cast<uint8_t>(v >> 8);
+    p[2] = static_cast<uint8_t>(v >> 16);
+    if (w == 4) p[3] = static_cast<uint8_t>(v >> 24);
+  }
+  // Record geometry for an id width: sets link_w_, vec_off_, rec_bytes_.
+  void SetGeometry(size_t w);
 
   // Distance from a query in "query form" (see QueryForm) to a slot.
   float Dist(const float* q, uint32_t id) const {
@@ -269,6 +368,10 @@ class HnswIndex::Impl {
   // Validates and copies `v` (normalised for cosine) to `out`.
   Status PrepareVector(std::span<const float> v, float* out) const;
   Status EnsureCapacity(size_t n);
+  // Re-lays the level-0 arena with 4-byte links and room for
+  // max(cap, capacity_) records (EnsureCapacity calls it when the index
+  // outgrows 2^24 slots). Exclusive access.
+  Status WidenLinks(size_t cap);
   int RandomLevel();
   // Appends a fresh slot with `level`; allocates its upper lists.
   uint32_t NewSlot(uint64_t label, int level);
@@ -326,9 +429,10 @@ class HnswIndex::Impl {
   size_t dim_;
   size_t M_;
   size_t M0_;
-  size_t link0_bytes_;     // (1 + M0) * 4
   size_t vec_used_bytes_;  // dim * element size
-  size_t vec_bytes_;       // stride, padded to 64
+  size_t link_w_ = 0;      // level-0 id width in bytes: 3 or 4
+  size_t vec_off_ = 0;     // vector offset in a level-0 record
+  size_t rec_bytes_ = 0;   // level-0 record stride
   bool f16_;
   bool i8_;
   bool l2_;
@@ -356,8 +460,7 @@ class HnswIndex::Impl {
 
   size_t count_ = 0;     // slots in use (live + deleted)
   size_t capacity_ = 0;  // slots allocated
-  hnsw_internal::AlignedArray links0_;
-  hnsw_internal::AlignedArray vectors_;
+  hnsw_internal::AlignedArray level0_;  // capacity_ records of rec_bytes_
   std::vector<uint64_t> labels_;
   std::vector<uint8_t> levels_;
   std::vector<uint8_t> deleted_;

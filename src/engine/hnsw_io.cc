@@ -65,9 +65,11 @@ Result<std::vector<uint8_t>> HnswIndex::Serialize() const {
       w.PutF32Array({reinterpret_cast<const float*>(m.VecPtr(i)), m.dim_});
     }
   }
+  uint32_t buf[2 * hnsw_internal::kMaxM];
   for (uint32_t i = 0; i < n; ++i) {
-    const uint32_t* ll = m.Links0(i);
-    w.PutU32Array({ll, size_t{ll[0]} + 1});
+    const uint32_t cnt = m.GetLinks(i, 0, buf);
+    w.PutU32(cnt);
+    w.PutU32Array({buf, cnt});
   }
   for (uint32_t i = 0; i < n; ++i) {
     for (int l = 1; l <= m.levels_[i]; ++l) {
@@ -249,7 +251,11 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Deserialize(std::span<const uint8_
       }
     }
   }
-  for (uint32_t i = 0; i < n; ++i) VEXFS_RETURN_IF_ERROR(ReadLinks(r, m.Links0(i), m.M0_, n));
+  uint32_t buf[1 + 2 * hnsw_internal::kMaxM];
+  for (uint32_t i = 0; i < n; ++i) {
+    VEXFS_RETURN_IF_ERROR(ReadLinks(r, buf, m.M0_, n));
+    m.SetLinks(i, 0, buf + 1, buf[0]);
+  }
   for (uint32_t i = 0; i < n; ++i) {
     for (int l = 1; l <= levels[i]; ++l) {
       VEXFS_RETURN_IF_ERROR(ReadLinks(r, m.LinksUpper(i, l), m.M_, n));

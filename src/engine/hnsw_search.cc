@@ -78,23 +78,21 @@ void HnswIndex::Impl::SearchLayer(const float* q, uint32_t ep, float ep_d, int l
   while (cur < n) {
     const uint32_t node = P[cur].id;
     P[cur].id = node | kExpanded;
-    const uint32_t* ll;
+    const uint8_t* ids;
+    size_t w;
     uint32_t cnt;
     if constexpr (kLocked) {
       hnsw_internal::SpinLock(locks_[node]);
-      const uint32_t* src = Links(node, level);
-      cnt = src[0];
-      std::memcpy(lbuf, src + 1, cnt * sizeof(uint32_t));
+      cnt = GetLinks(node, level, lbuf);
       hnsw_internal::SpinUnlock(locks_[node]);
-      ll = lbuf;
+      ids = reinterpret_cast<const uint8_t*>(lbuf);
+      w = 4;
     } else {
-      const uint32_t* src = Links(node, level);
-      cnt = src[0];
-      ll = src + 1;
+      cnt = RawLinks(node, level, &ids, &w);
     }
     size_t m = 0;
     for (uint32_t j = 0; j < cnt; ++j) {
-      const uint32_t v = ll[j];
+      const uint32_t v = LinkAt(ids, w, j);
       if (vis[v] != tag) {
         vis[v] = tag;
         fresh[m++] = v;
@@ -137,7 +135,7 @@ void HnswIndex::Impl::SearchLayer(const float* q, uint32_t ep, float ep_d, int l
         P[lo] = {d, v};
         if (n < ef) ++n;
         if (lo < best) best = lo;
-        if (level == 0) __builtin_prefetch(Links0(v));
+        if (level == 0) __builtin_prefetch(Rec(v));
       }
       j += got;
     }
@@ -179,11 +177,12 @@ void HnswIndex::Impl::SearchLayerAccept(const float* q, uint32_t ep, float ep_d,
     if (c.d > bound && top.size() >= ef) break;
     std::pop_heap(frontier.begin(), frontier.end(), ByDistDesc);
     frontier.pop_back();
-    const uint32_t* ll = Links0(c.id);
-    const uint32_t cnt = ll[0];
+    const uint8_t* ids;
+    size_t w;
+    const uint32_t cnt = RawLinks(c.id, 0, &ids, &w);
     size_t m = 0;
-    for (uint32_t j = 1; j <= cnt; ++j) {
-      const uint32_t v = ll[j];
+    for (uint32_t j = 0; j < cnt; ++j) {
+      const uint32_t v = LinkAt(ids, w, j);
       if (vis[v] != tag) {
         vis[v] = tag;
         fresh[m++] = v;

@@ -1,14 +1,19 @@
 // HnswIndex: hierarchical navigable small world graph (Malkov & Yashunin),
 // the vector engine's main approximate index.
 //
-// Layout (faiss-style separation of graph and vectors, hnswlib-style arena):
-//   * level-0 links: one contiguous arena of fixed-stride records
-//     (u32 count + 2*M u32 neighbour slots) indexed by internal id;
-//   * upper levels: a separate sparse structure, allocated only for the
-//     ~1/M of nodes whose level is > 0;
-//   * vectors: a separate 64-byte-aligned array, stride padded to 64 bytes;
+// Layout (hnswlib-style level-0 arena, faiss-style sparse upper levels):
+//   * level 0: one arena of fixed-stride records indexed by internal id,
+//     each holding the node's link count, its 2*M neighbour ids and its
+//     vector (float records 64-byte aligned, int8 records packed), so a
+//     neighbour's links and vector share a run of cache lines. Neighbour
+//     ids take 3 bytes while the index has at most 2^24 slots and 4 bytes
+//     above (the arena is re-laid once when it grows past 2^24). Arenas of
+//     4 MiB and more ask for transparent huge pages (madvise).
+//   * upper levels: a separate sparse structure (u32 ids), allocated only
+//     for the ~1/M of nodes whose level is > 0;
 //   * internal ids are dense u32 slots; external ids are u64 (hash map +
 //     slot -> id vector).
+// The serialized form (docs/hnsw_format.md) is independent of this layout.
 //
 // Semantics:
 //   * Add(id, v) inserts, or replaces the vector of an existing id (the
@@ -41,16 +46,15 @@
 //     returned distances are those to the decoded codes (approximate).
 //     RangeSearch selects candidates by approximate distance and, with a
 //     source, reports (and filters by) the exact one.
-//   * Memory per node (M links, d dims, bytes, live slots):
-//        codes              d rounded up to 64
-//        level-0 links      4 + 2M*4
-//        id + level + flag  8 + 1 + 1, upper-list pointer 8, lock 1
+//   * Memory per node (M links, d dims, bytes, live slots, <= 2^24 slots):
+//        record             4 + 2M*3 link bytes + d codes, rounded up to 4
+//        id + level + flag  8 + 1 + 1, upper-list offset 4, lock 1
 //        upper links        (M + 1) * 4 / (M - 1) on average (4.5 at M=16)
-//        id map             12 / load factor (17..34)
-//     e.g. d=384, M=16: ~565 B, against hnswlib at float32 with
-//        d*4 + (4 + 2M*4) + 8 = 1676 B (its "size_data_per_element", not
-//     counting its per-node mutex, level-list pointer and label hash map),
-//     i.e. <= 0.34x. At d=128 the links dominate and the ratio is ~0.47x.
+//        id map             4 / load factor (5.7..11.4)
+//     e.g. d=128, M=16: 228-byte records, ~256 B per node in all, against
+//     hnswlib at float32 with ~757 B (its level-0 record of
+//     d*4 + (4 + 2M*4) + 8 bytes, plus its per-node mutex, level-list
+//     pointer, level and label hash map), i.e. ~0.34x; d=384: ~0.29x.
 //     MemoryBytes() counts all of the above plus the quantizer tables and
 //     the pending buffer; it never counts the VectorSource's storage.
 //

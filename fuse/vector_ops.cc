@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string_view>
 #include <unordered_set>
@@ -512,7 +513,8 @@ int DoIoctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, fuse_file_info* fi
     }
     case VEXFS_IOC_SEARCH: {
       if (!dir) return ENOTDIR;
-      auto in = std::make_unique<vexfs_ioc_search>();
+      // Not zeroed first: input() fills all of it or fails.
+      auto in = std::make_unique_for_overwrite<vexfs_ioc_search>();
       if (!input(in.get(), sizeof(*in))) return EINVAL;
       // Only the header and the records are copied back: the rest of
       // sq_buf carries nothing (docs/ioctl.md), and a query's reply is

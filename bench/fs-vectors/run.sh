@@ -11,7 +11,9 @@ usage: bench/fs-vectors/run.sh [--quick] [--out FILE.json] [driver options...]
 Builds vexfs-fuse, mkfs.vexfs, vexctl and vexfs_fs_vectors_bench (Release,
 BUILD_DIR, default build-fsvec/), makes a fresh image in a scratch directory
 under /var/tmp, mounts it with vexfs-fuse -f -o default_permissions, runs the
-driver against the mount, and unmounts (also on failure or ^C). Needs root
+driver against the mount (which at the end unmounts it and searches the
+indexes the daemon persisted, in-process, from the image: the "same index"
+baseline), and unmounts (also on failure or ^C). Needs root
 (or fuse access), /dev/fuse and fusermount3.
 
   --quick        2,000 files, 200 queries, short ef sweep (< 2 minutes)
@@ -132,7 +134,7 @@ git -C "$REPO" diff --quiet HEAD -- src fuse include tools 2>/dev/null ||
 NOTE="Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), load average at start $(cut -d' ' -f1-3 /proc/loadavg); build: $SRC; mount: vexfs-fuse -o default_permissions, image $IMAGE_SIZE on $(findmnt -no FSTYPE -T "$TMP")."
 [ -n "${VEXFS_BIN:-}" ] && NOTE="$NOTE (vexfs-fuse and mkfs.vexfs: prebuilt from $VEXFS_BIN, not this tree.)"
 JSON_OUT="${OUT:-$TMP/out.json}"
-DRIVER=("$BIN/vexfs_fs_vectors_bench" --mount "$MNT" --daemon-pid "$PID" --scratch "$TMP"
+DRIVER=("$BIN/vexfs_fs_vectors_bench" --mount "$MNT" --daemon-pid "$PID" --image "$TMP/vexfs.img" --scratch "$TMP"
         --paths "$PATHS" --out "$JSON_OUT" --note "$NOTE" "${IMPORT_ARGS[@]}")
 [ "$QUICK" = 1 ] && DRIVER+=(--quick)
 start=$(date +%s)

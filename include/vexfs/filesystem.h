@@ -93,6 +93,11 @@ class Filesystem {
   // -- Namespace --------------------------------------------------------
   virtual Result<Attr> Lookup(uint64_t parent, std::string_view name, const Cred& cred) = 0;
   virtual Result<Attr> GetAttr(uint64_t ino) = 0;
+  // A counter that grows whenever any inode may have changed (attributes,
+  // size, times, links), starting at 1. Attributes fetched with GetAttr
+  // after reading epoch E stay current while AttrEpoch() == E: a cache of
+  // them (the vector layer's, for search results) is valid exactly then.
+  virtual uint64_t AttrEpoch() const = 0;
   virtual Result<Attr> SetAttr(uint64_t ino, const SetAttrRequest& req, const Cred& cred) = 0;
   // Regular files, FIFOs, sockets, character and block devices.
   virtual Result<Attr> Mknod(uint64_t parent, std::string_view name, uint32_t mode, uint32_t rdev,

@@ -51,6 +51,7 @@ class FsImpl final : public Filesystem {
   Status Unmount() override;
   Result<Attr> Lookup(uint64_t parent, std::string_view name, const Cred& cred) override;
   Result<Attr> GetAttr(uint64_t ino) override;
+  uint64_t AttrEpoch() const override { return attr_epoch_.load(std::memory_order_acquire); }
   Result<Attr> SetAttr(uint64_t ino, const SetAttrRequest& req, const Cred& cred) override;
   Result<Attr> Mknod(uint64_t parent, std::string_view name, uint32_t mode, uint32_t rdev,
                      const Cred& cred) override;
@@ -101,7 +102,12 @@ class FsImpl final : public Filesystem {
   // after a checkpoint when space is only held by quarantined blocks.
   Status RunOp(const std::function<Status()>& fn);
   Result<InodeRef> GetInode(uint64_t ino);
-  void Dirty(const InodeRef& r) { cache_->MarkDirty(r.buf, SealKind::kInodeTable); }
+  // Every change to an inode goes through here (before or after the bytes
+  // change, within one hold of mu_), which is what makes AttrEpoch() sound.
+  void Dirty(const InodeRef& r) {
+    attr_epoch_.fetch_add(1, std::memory_order_release);
+    cache_->MarkDirty(r.buf, SealKind::kInodeTable);
+  }
   Result<InodeRef> AllocInode(uint64_t goal);
   TreeEnv Env(uint64_t owner);
   ExtentMap Extents(const InodeRef& r) { return ExtentMap(Env(r.ino), r.raw); }
@@ -221,6 +227,8 @@ class FsImpl final : public Filesystem {
   std::unordered_map<uint64_t, uint64_t> refs_;
   // Answers getxattr("security.*") = ENODATA without mu_ (see the header).
   NoSecurityXattrs no_sec_xattrs_;
+  // AttrEpoch(): bumped (under mu_) by Dirty().
+  std::atomic<uint64_t> attr_epoch_{1};
   uint32_t next_generation_ = 1;
   bool mounted_ = false;
   bool read_only_ = false;

@@ -56,6 +56,22 @@ struct Link {
   std::string name;
 };
 
+// What a search needs to know of an inode besides its names, kept until
+// the filesystem's attribute epoch moves (Filesystem::AttrEpoch): a hit
+// then costs one lookup in the name map instead of a trip through the
+// filesystem lock and its inode cache.
+struct Facts {
+  uint64_t epoch = 0;  // the epoch read before these were fetched; 0: none
+  uint32_t mode = 0, uid = 0, gid = 0;
+  uint64_t size = 0;
+  int64_t mtime_sec = 0;
+};
+
+struct Names {
+  std::vector<Link> links;
+  Facts facts;
+};
+
 class VectorFetcher final : public engine::VectorSource {
  public:
   explicit VectorFetcher(Filesystem* fs) : fs_(fs) {}
@@ -135,21 +151,27 @@ class CollectionsImpl final : public Collections, public FsObserver {
   void Enqueue(Coll& c, uint64_t ino, const float* v, size_t n);
 
   // Top `kk` candidates: exact over the pending set, ANN over the index.
-  Result<std::vector<Neighbor>> Candidates(Coll& c, const float* q, const float* qn, size_t kk, size_t effort,
+  Result<std::vector<Neighbor>> Candidates(Coll& c, const float* q, size_t kk, size_t effort,
                                            const engine::IdFilter* filter);
   // Paths from `dir` to `ino` with the directories crossed (dir first).
   struct Route {
     std::string path;
     std::vector<uint64_t> dirs;
   };
-  std::vector<Route> Routes(uint64_t ino, uint64_t dir, uint64_t root);
+  // With `facts`: also copies the cached facts of `ino` (epoch 0 if none).
+  std::vector<Route> Routes(uint64_t ino, uint64_t dir, uint64_t root, Facts* facts = nullptr);
+  // Facts of `ino` current at `epoch` (read before the call): the cached
+  // ones if `*f` already holds them, else fetched and cached. False if the
+  // inode is gone.
+  bool Refresh(uint64_t ino, uint64_t epoch, Facts* f);
+  Facts CachedFacts(uint64_t ino);
 
   Filesystem* fs_;
   CollectionsOptions opts_;
   std::mutex map_mu_;
   std::map<uint64_t, std::shared_ptr<Coll>> colls_;
   std::mutex names_mu_;
-  std::unordered_map<uint64_t, std::vector<Link>> names_;
+  std::unordered_map<uint64_t, Names> names_;
   std::unordered_set<uint64_t> scope_;  // directories whose entries are tracked
   std::atomic<uint64_t> seq_{1};
   std::mutex work_mu_;
@@ -314,7 +336,7 @@ Status CollectionsImpl::ScanNames(uint64_t root) {
     }));
     std::lock_guard<std::mutex> l(names_mu_);
     for (const auto& e : entries) {
-      auto& links = names_[e.ino];
+      auto& links = names_[e.ino].links;
       bool have = false;
       for (const auto& lk : links) have |= (lk.parent == d && lk.name == e.name);
       if (!have) links.push_back(Link{d, e.name});
@@ -354,7 +376,7 @@ void CollectionsImpl::Stop() {
 void CollectionsImpl::OnLink(uint64_t parent, std::string_view name, uint64_t ino, bool is_dir) {
   std::lock_guard<std::mutex> l(names_mu_);
   if (!scope_.count(parent)) return;
-  names_[ino].push_back(Link{parent, std::string(name)});
+  names_[ino].links.push_back(Link{parent, std::string(name)});
   if (is_dir) scope_.insert(ino);
 }
 
@@ -362,7 +384,7 @@ void CollectionsImpl::OnUnlink(uint64_t parent, std::string_view name, uint64_t 
   std::lock_guard<std::mutex> l(names_mu_);
   auto it = names_.find(ino);
   if (it == names_.end()) return;
-  auto& links = it->second;
+  auto& links = it->second.links;
   links.erase(std::remove_if(links.begin(), links.end(),
                              [&](const Link& lk) { return lk.parent == parent && lk.name == name; }),
               links.end());
@@ -639,7 +661,7 @@ Result<CollectionInfo> CollectionsImpl::Info(uint64_t dir) {
 
 // -- Search --------------------------------------------------------------------------
 
-Result<std::vector<Neighbor>> CollectionsImpl::Candidates(Coll& c, const float* q, const float* qn, size_t kk,
+Result<std::vector<Neighbor>> CollectionsImpl::Candidates(Coll& c, const float* q, size_t kk,
                                                           size_t effort, const engine::IdFilter* filter) {
   const size_t dim = c.cfg.dim;
   std::vector<Neighbor> out;
@@ -649,12 +671,20 @@ Result<std::vector<Neighbor>> CollectionsImpl::Candidates(Coll& c, const float* 
   c.readers_waiting--;
   {
     std::lock_guard<std::mutex> l(c.pmu);
+    // Cosine compares normalised copies; the index normalises for itself,
+    // so the query is normalised here only when something is pending.
+    std::vector<float> qn;
+    const bool cosine = c.metric == Metric::kCosine;
     for (const auto& [ino, p] : c.pending) {
       shadow.insert(ino);
       if (p.remove) continue;
       if (filter && !(*filter)(ino)) continue;
-      const float* v = c.metric == Metric::kCosine ? p.norm.data() : p.vec.data();
-      out.push_back(Neighbor{ino, engine::MetricDistance(c.metric, c.metric == Metric::kCosine ? qn : q, v, dim)});
+      if (cosine && qn.empty()) {
+        qn.assign(q, q + dim);
+        engine::NormalizeL2(qn.data(), dim);  // not zero: Search() checked
+      }
+      const float* v = cosine ? p.norm.data() : p.vec.data();
+      out.push_back(Neighbor{ino, engine::MetricDistance(c.metric, cosine ? qn.data() : q, v, dim)});
     }
   }
   if (c.index && c.index->size() > 0) {
@@ -676,15 +706,18 @@ Result<std::vector<Neighbor>> CollectionsImpl::Candidates(Coll& c, const float* 
   return out;
 }
 
-std::vector<CollectionsImpl::Route> CollectionsImpl::Routes(uint64_t ino, uint64_t dir, uint64_t root) {
+std::vector<CollectionsImpl::Route> CollectionsImpl::Routes(uint64_t ino, uint64_t dir, uint64_t root,
+                                                            Facts* facts) {
   std::vector<Route> out;
+  if (facts) facts->epoch = 0;
   std::lock_guard<std::mutex> l(names_mu_);
   auto it = names_.find(ino);
   if (it == names_.end()) return out;
+  if (facts) *facts = it->second.facts;
   // Names are referenced, not copied, until the path is assembled (the
   // map does not change while names_mu_ is held).
   std::vector<const std::string*> comps;
-  for (const auto& lk : it->second) {
+  for (const auto& lk : it->second.links) {
     comps.assign(1, &lk.name);
     Route r;
     uint64_t cur = lk.parent;
@@ -697,9 +730,9 @@ std::vector<CollectionsImpl::Route> CollectionsImpl::Routes(uint64_t ino, uint64
       }
       if (cur == root) break;
       auto p = names_.find(cur);
-      if (p == names_.end() || p->second.empty()) break;
-      comps.push_back(&p->second.front().name);
-      cur = p->second.front().parent;
+      if (p == names_.end() || p->second.links.empty()) break;
+      comps.push_back(&p->second.links.front().name);
+      cur = p->second.links.front().parent;
     }
     if (!ok) continue;
     size_t len = 0;
@@ -713,6 +746,23 @@ std::vector<CollectionsImpl::Route> CollectionsImpl::Routes(uint64_t ino, uint64
     out.push_back(std::move(r));
   }
   return out;
+}
+
+Facts CollectionsImpl::CachedFacts(uint64_t ino) {
+  std::lock_guard<std::mutex> l(names_mu_);
+  auto it = names_.find(ino);
+  return it == names_.end() ? Facts{} : it->second.facts;
+}
+
+bool CollectionsImpl::Refresh(uint64_t ino, uint64_t epoch, Facts* f) {
+  if (f->epoch == epoch) return true;
+  auto a = fs_->GetAttr(ino);
+  if (!a.ok()) return false;
+  *f = Facts{epoch, a->mode, a->uid, a->gid, a->size, a->mtime.sec};
+  std::lock_guard<std::mutex> l(names_mu_);
+  auto it = names_.find(ino);
+  if (it != names_.end() && it->second.facts.epoch < epoch) it->second.facts = *f;
+  return true;
 }
 
 Result<std::vector<SearchHit>> CollectionsImpl::Search(uint64_t dir, const SearchRequest& req, const Cred& cred) {
@@ -744,14 +794,24 @@ Result<std::vector<SearchHit>> CollectionsImpl::Search(uint64_t dir, const Searc
     auto routes = Routes(dir, root, root);
     if (!routes.empty()) dir_rel = routes.front().path;
   }
-  // Per-search memo of permission checks and filter results.
+  // Per-search memo of permission checks and filter results. Attributes
+  // come from the name map's cached facts while nothing changed since they
+  // were fetched (AttrEpoch, read once before any of them is used).
+  const uint64_t epoch = fs_->AttrEpoch();
+  auto allows = [&](const Facts& f, int mask) {
+    Attr a;
+    a.mode = f.mode;
+    a.uid = f.uid;
+    a.gid = f.gid;
+    return PermissionAllows(a, mask, cred);
+  };
   std::unordered_map<uint64_t, bool> dir_ok;
   std::unordered_map<uint64_t, std::optional<std::string>> verdict;  // ino -> path if visible & matching
   auto dir_allowed = [&](uint64_t d) -> bool {
     auto it = dir_ok.find(d);
     if (it != dir_ok.end()) return it->second;
-    auto a = fs_->GetAttr(d);
-    const bool ok = a.ok() && S_ISDIR(a->mode) && PermissionAllows(*a, X_OK, cred);
+    Facts f = CachedFacts(d);
+    const bool ok = Refresh(d, epoch, &f) && S_ISDIR(f.mode) && allows(f, X_OK);
     dir_ok[d] = ok;
     return ok;
   };
@@ -759,9 +819,10 @@ Result<std::vector<SearchHit>> CollectionsImpl::Search(uint64_t dir, const Searc
     auto it = verdict.find(ino);
     if (it != verdict.end()) return it->second;
     std::optional<std::string> result;
-    auto attr = fs_->GetAttr(ino);
-    if (attr.ok() && S_ISREG(attr->mode) && PermissionAllows(*attr, R_OK, cred)) {
-      for (const Route& r : Routes(ino, dir, root)) {
+    Facts attr;
+    const std::vector<Route> routes = Routes(ino, dir, root, &attr);
+    if (!routes.empty() && Refresh(ino, epoch, &attr) && S_ISREG(attr.mode) && allows(attr, R_OK)) {
+      for (const Route& r : routes) {
         if (!std::all_of(r.dirs.begin(), r.dirs.end(), dir_allowed)) continue;
         if (!filter.MatchesAll()) {
           const std::string rel = dir_rel.empty() ? r.path : dir_rel + "/" + r.path;
@@ -769,8 +830,8 @@ Result<std::vector<SearchHit>> CollectionsImpl::Search(uint64_t dir, const Searc
           const size_t slash = rel.rfind('/');
           f.name = slash == std::string::npos ? std::string_view(rel) : std::string_view(rel).substr(slash + 1);
           f.rel_path = rel;
-          f.size = attr->size;
-          f.mtime_sec = attr->mtime.sec;
+          f.size = attr.size;
+          f.mtime_sec = attr.mtime_sec;
           f.xattr = [&](std::string_view suffix) -> std::optional<std::string> {
             auto v = fs_->GetXattr(ino, "user." + std::string(suffix), cred);
             if (!v.ok()) return std::nullopt;
@@ -786,11 +847,10 @@ Result<std::vector<SearchHit>> CollectionsImpl::Search(uint64_t dir, const Searc
   };
 
   std::vector<SearchHit> hits;
-  std::vector<float> qn(dim);
   for (size_t qi = 0; qi < req.nq; qi++) {
     const float* q = req.queries.data() + qi * dim;
-    std::memcpy(qn.data(), q, dim * 4);
-    if (c->metric == Metric::kCosine && !engine::NormalizeL2(qn.data(), dim)) {
+    // Finite (checked above) and not all zero: NormalizeL2 cannot fail.
+    if (c->metric == Metric::kCosine && std::all_of(q, q + dim, [](float x) { return x == 0.0f; })) {
       return Status::InvalidArgument("a zero query vector has no direction (cosine metric)");
     }
     size_t members;
@@ -816,7 +876,7 @@ Result<std::vector<SearchHit>> CollectionsImpl::Search(uint64_t dir, const Searc
     for (int round = 0; round < 6; round++) {
       got.clear();
       taken.clear();
-      VEXFS_ASSIGN_OR_RETURN(auto cands, Candidates(*c, q, qn.data(), kk, req.effort, nullptr));
+      VEXFS_ASSIGN_OR_RETURN(auto cands, Candidates(*c, q, kk, req.effort, nullptr));
       take(cands);
       const bool exhausted = cands.size() < kk || kk >= members;
       const bool beyond_radius = req.max_distance && !cands.empty() && cands.back().distance > *req.max_distance;
@@ -842,7 +902,7 @@ Result<std::vector<SearchHit>> CollectionsImpl::Search(uint64_t dir, const Searc
       engine::IdFilter f = [ok](uint64_t id) { return ok->count(id) > 0; };
       got.clear();
       taken.clear();
-      VEXFS_ASSIGN_OR_RETURN(auto cands, Candidates(*c, q, qn.data(), req.k, req.effort, &f));
+      VEXFS_ASSIGN_OR_RETURN(auto cands, Candidates(*c, q, req.k, req.effort, &f));
       take(cands);
     }
     hits.insert(hits.end(), got.begin(), got.end());

@@ -473,6 +473,44 @@ TEST_F(FuseVectorTest, FiltersOnXattrsSizeAndNames) {
   EXPECT_EQ(ans["results"][1][0]["path"], "doc2.txt");
 }
 
+// The vector layer keeps the attributes of result files between searches
+// (valid until any inode changes): a change made after a search must count
+// at the very next one -- mode, owner, a directory's search bit, the size a
+// filter reads -- and a file made unreadable never shows again.
+TEST_F(FuseVectorTest, SearchSeesAttributeChangesAtOnce) {
+  const std::string c = vol_.P("c");
+  ASSERT_EQ(mkdir((c + "/d").c_str(), 0755), 0);
+  WriteFile(c + "/f", "f");
+  WriteFile(c + "/d/g", "gg");
+  ASSERT_EQ(PutVec(c + "/f", {1, 0, 0}), 0);
+  ASSERT_EQ(PutVec(c + "/d/g", {2, 0, 0}), 0);
+  auto seen_by_a = [&](const std::vector<std::string>& want, const std::string& filter = "") {
+    return RunAs(kA, kA, {}, [&] {
+      std::vector<std::string> p;
+      const int rc = IoctlSearch(c, {0, 0, 0}, 10, filter, &p);
+      return rc == 0 && p == want ? 0 : 100 + rc;
+    });
+  };
+  EXPECT_EQ(seen_by_a({"f", "d/g"}), 0);
+  ASSERT_EQ(chmod((c + "/f").c_str(), 0600), 0);
+  EXPECT_EQ(seen_by_a({"d/g"}), 0);
+  ASSERT_EQ(chown((c + "/f").c_str(), kA, kA), 0);
+  EXPECT_EQ(seen_by_a({"f", "d/g"}), 0);
+  ASSERT_EQ(chmod((c + "/d").c_str(), 0750), 0);  // A is "other": no search bit
+  EXPECT_EQ(seen_by_a({"f"}), 0);
+  ASSERT_EQ(chmod((c + "/d").c_str(), 0755), 0);
+  EXPECT_EQ(seen_by_a({"f", "d/g"}), 0);
+  EXPECT_EQ(seen_by_a({"d/g"}, "size > 1"), 0);
+  ASSERT_EQ(truncate((c + "/f").c_str(), 10), 0);
+  EXPECT_EQ(seen_by_a({"f", "d/g"}, "size > 1"), 0);
+  // Root still sees everything; the layer's cache is per inode, not per caller.
+  ASSERT_EQ(chown((c + "/f").c_str(), 0, 0), 0);
+  std::vector<std::string> p;
+  ASSERT_EQ(IoctlSearch(c, {0, 0, 0}, 10, "", &p), 0);
+  EXPECT_EQ(p, (std::vector<std::string>{"f", "d/g"}));
+  EXPECT_EQ(seen_by_a({"d/g"}), 0);
+}
+
 TEST_F(FuseVectorTest, FsyncedVectorsSurviveKill9AndTheIndexIsRebuilt) {
   const std::string c = vol_.P("c");
   for (int i = 0; i < 50; i++) {

@@ -203,7 +203,8 @@ int DoRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, std::vector<u
   return 0;
 }
 
-int DoWrite(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, size_t* written) {
+int DoWrite(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, const fuse_file_info* fi,
+            size_t* written) {
   if (off < 0) return EINVAL;
   const size_t size = fuse_buf_size(in);
   std::span<const uint8_t> data;
@@ -224,7 +225,16 @@ int DoWrite(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, size_t* 
     const int err = KillSuidGid(req, ino);
     if (err != 0) return err;
   }
-  Result<size_t> r = Fs(req)->Write(ino, static_cast<uint64_t>(off), data);
+  // Write-back of cached pages (FUSE_WRITE_CACHE) under the writeback
+  // cache: the kernel keeps mtime/ctime and sends them in a SETATTR of
+  // their own (fuse_write_inode(), also before every FSYNC), so this
+  // write leaves them alone instead of journaling a value about to be
+  // overwritten.
+  const bool kernel_times =
+      fi->writepage && Ctx(req)->kernel_times.load(std::memory_order_relaxed);
+  Result<size_t> r = Fs(req)->Write(ino, static_cast<uint64_t>(off), data,
+                                    kernel_times ? Filesystem::WriteTimes::kKeep
+                                                 : Filesystem::WriteTimes::kUpdate);
   if (!r.ok()) return r.status().err();
   *written = *r;
   return 0;
@@ -310,6 +320,7 @@ void VxInit(void* userdata, fuse_conn_info* conn) {
   // device is opened exclusively) and SIGTERM syncs the mount before exiting.
   // See FuseContext::writeback_cache for why it needs default_permissions.
   if (ctx->writeback_cache && !ctx->read_only) want(FUSE_CAP_WRITEBACK_CACHE);
+  ctx->kernel_times.store((conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0);
   // Our files change only through this kernel: no invalidation on mtime
   // changes, keep_cache on open.
   conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
@@ -461,7 +472,7 @@ void VxRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
 void VxWriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
   if (IsQueryIno(ino)) return QueryWrite(req, in, off, fi);
   size_t written = 0;
-  const int err = DoWrite(req, ino, in, off, &written);
+  const int err = DoWrite(req, ino, in, off, fi, &written);
   if (err != 0) {
     fuse_reply_err(req, err);
     return;

@@ -58,6 +58,9 @@ struct FuseContext {
   // mtime/ctime, under the credentials of whoever flushes), which VexFS
   // cannot tell from a user's utimensat() and would refuse to non-owners.
   bool writeback_cache = false;
+  // The writeback cache was negotiated: the kernel owns the file times of
+  // regular files, and WRITEs from its page cache do not set them.
+  std::atomic<bool> kernel_times{false};
   // FUSE_HANDLE_KILLPRIV_V2, negotiated behind libfuse's back (see
   // InstallRequestIo): the kernel then sets SB_NOSEC, and stops asking
   // getxattr("security.capability") before every write(2), but leaves

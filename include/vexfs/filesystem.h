@@ -133,7 +133,20 @@ class Filesystem {
   // Permission check for open(2) flags (O_RDONLY/O_WRONLY/O_RDWR, O_TRUNC).
   virtual Status CheckOpen(uint64_t ino, int flags, const Cred& cred) = 0;
   virtual Result<size_t> Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out) = 0;
-  virtual Result<size_t> Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data) = 0;
+  Result<size_t> Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data) {
+    return Write(ino, offset, data, WriteTimes::kUpdate);
+  }
+  // kUpdate: the write sets mtime and ctime, as write(2) does. kKeep: it
+  // leaves them alone, for the write-back of pages by a kernel that keeps
+  // the file times itself and sends them as a SetAttr of their own before
+  // any fsync (FUSE with the writeback cache).
+  //
+  // An overwrite of whole blocks that are allocated and written, inside
+  // the file's size, needs no metadata change but the times: its device
+  // write runs without the filesystem lock, concurrently with other calls.
+  enum class WriteTimes { kUpdate, kKeep };
+  virtual Result<size_t> Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data,
+                               WriteTimes times) = 0;
   // mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE,
   // FALLOC_FL_ZERO_RANGE.
   virtual Status Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) = 0;

@@ -1,7 +1,9 @@
 // File data: read, write, truncate, fallocate, SEEK_DATA/SEEK_HOLE.
 //
 // Data blocks bypass the buffer cache and are written before the
-// operation that maps them commits (ordered mode).
+// operation that maps them commits (ordered mode). Overwrites of written
+// blocks in place need no journaling but the file times; they run outside
+// the filesystem lock (see Write).
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/stat.h>
@@ -20,9 +22,14 @@ constexpr size_t kChunk = 1 << 20;  // bytes written per atomic operation
 
 }  // namespace
 
-Status FsImpl::WriteChunk(const InodeRef& r, uint64_t offset, std::span<const uint8_t> data) {
+Status FsImpl::WriteChunk(const InodeRef& r, uint64_t offset, std::span<const uint8_t> data,
+                          bool times) {
   const uint64_t end = offset + data.size();
   const uint64_t first = offset / kBs, last = (end - 1) / kBs;
+  // A partial block is read, merged and written back: not while an
+  // overwrite of this file runs outside mu_.
+  std::unique_lock<std::shared_mutex> rmw(DataLock(r.ino), std::defer_lock);
+  if (offset % kBs != 0 || end % kBs != 0) rmw.lock();
   Dirty(r);
   ExtentMap map = Extents(r);
   std::vector<uint8_t> buf;
@@ -67,29 +74,76 @@ Status FsImpl::WriteChunk(const InodeRef& r, uint64_t offset, std::span<const ui
     blk += run;
   }
   if (end > Le64(r.raw->i_size)) r.raw->i_size = ToLe64(end);
-  SetTimes(r, false, true, true);
+  if (times) SetTimes(r, false, true, true);
   return Status::Ok();
 }
 
-Result<size_t> FsImpl::Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data) {
-  std::lock_guard<std::mutex> lock(mu_);
+Result<std::vector<ReadSegment>> FsImpl::PlanOverwrite(const InodeRef& r, uint64_t offset,
+                                                       size_t len) {
+  std::vector<ReadSegment> plan;
+  const uint64_t end = offset + len;
+  if (offset % kBs != 0 || len % kBs != 0 || end > Le64(r.raw->i_size)) return plan;
+  ExtentMap map = Extents(r);
+  for (uint64_t pos = offset; pos < end;) {
+    const uint64_t blk = pos / kBs;
+    VEXFS_ASSIGN_OR_RETURN(BlockMapping m, map.Lookup(blk));
+    if (m.hole() || m.unwritten) return std::vector<ReadSegment>{};
+    const uint64_t run_end = std::min<uint64_t>(end, (blk + m.len) * kBs);
+    ReadSegment seg;
+    seg.out_offset = pos - offset;
+    seg.bytes = run_end - pos;
+    seg.phys = m.start;
+    plan.push_back(seg);
+    pos = run_end;
+  }
+  return plan;
+}
+
+Result<size_t> FsImpl::Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data,
+                             WriteTimes times) {
+  std::unique_lock<std::mutex> lock(mu_);
   VEXFS_RETURN_IF_ERROR(CheckWritable());
+  std::vector<ReadSegment> overwrite;
   {
     VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
     if (r.is_dir()) return Status::Error(EISDIR, "is a directory");
     if (!r.is_reg()) return Status::InvalidArgument("not a regular file");
     if (Le32(r.raw->i_flags) & (VEXFS_INODE_FL_IMMUTABLE)) return Status::Error(EPERM, "immutable file");
+    if (data.empty()) return size_t{0};
+    if (offset >= kMaxBytes || data.size() > kMaxBytes - offset) {
+      return Status::Error(EFBIG, "write beyond the maximum file size");
+    }
+    VEXFS_ASSIGN_OR_RETURN(overwrite, PlanOverwrite(r, offset, data.size()));
   }
-  if (data.empty()) return size_t{0};
-  if (offset >= kMaxBytes || data.size() > kMaxBytes - offset) {
-    return Status::Error(EFBIG, "write beyond the maximum file size");
+  if (!overwrite.empty()) {
+    // In place: no block changes hands, the size stays, so nothing but the
+    // times is journaled (before the data: a crash may leave new times over
+    // old bytes, which an unsynced write may do anyway). The blocks cannot
+    // be freed and reused under us (io_mu_), nor be read-modify-written
+    // under mu_ meanwhile (DataLock).
+    if (times == WriteTimes::kUpdate) {
+      VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
+        VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
+        Dirty(r);
+        SetTimes(r, false, true, true);
+        return Status::Ok();
+      }));
+    }
+    std::shared_lock<std::shared_mutex> io(io_mu_);
+    std::shared_lock<std::shared_mutex> contents(DataLock(ino));
+    lock.unlock();
+    for (const ReadSegment& seg : overwrite) {
+      VEXFS_RETURN_IF_ERROR(dev_->Write(seg.phys, static_cast<uint32_t>(seg.bytes / kBs),
+                                        data.data() + seg.out_offset));
+    }
+    return data.size();
   }
   size_t done = 0;
   while (done < data.size()) {
     const size_t n = std::min(kChunk - (offset + done) % kChunk, data.size() - done);
     Status s = RunOp([&]() -> Status {
       VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
-      return WriteChunk(r, offset + done, data.subspan(done, n));
+      return WriteChunk(r, offset + done, data.subspan(done, n), times == WriteTimes::kUpdate);
     });
     if (!s.ok()) {
       if (done > 0 && s.err() == ENOSPC) return done;  // short write
@@ -188,6 +242,7 @@ Status FsImpl::ZeroPartial(const InodeRef& r, uint64_t offset, uint64_t end) {
   VEXFS_ASSIGN_OR_RETURN(BlockMapping m, Extents(r).Lookup(blk));
   if (m.hole() || m.unwritten) return Status::Ok();
   std::vector<uint8_t> buf(kBs);
+  std::unique_lock<std::shared_mutex> rmw(DataLock(r.ino));
   VEXFS_RETURN_IF_ERROR(dev_->Read(m.start, 1, buf.data()));
   std::memset(buf.data() + (offset - blk * kBs), 0, end - offset);
   return dev_->Write(m.start, 1, buf.data());

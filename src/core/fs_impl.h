@@ -3,9 +3,13 @@
 //
 // Locking: one mutex (mu_) serialises every public call; all helpers
 // REQUIRE mu_ held. Mutations run as BufferCache operations via RunOp().
+// Data reads and in-place overwrites plan under mu_ and do their device I/O
+// after releasing it (see io_mu_ and DataLock()).
+// Lock order: mu_, io_mu_, DataLock().
 #ifndef VEXFS_CORE_FS_IMPL_H_
 #define VEXFS_CORE_FS_IMPL_H_
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <condition_variable>
@@ -71,7 +75,9 @@ class FsImpl final : public Filesystem {
   void Forget(uint64_t ino, uint64_t n) override;
   Status CheckOpen(uint64_t ino, int flags, const Cred& cred) override;
   Result<size_t> Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out) override;
-  Result<size_t> Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data) override;
+  using Filesystem::Write;
+  Result<size_t> Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data,
+                       WriteTimes times) override;
   Status Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) override;
   Result<uint64_t> SeekData(uint64_t ino, uint64_t offset, int whence) override;
   Status Fsync(uint64_t ino, bool datasync) override;
@@ -139,7 +145,14 @@ class FsImpl final : public Filesystem {
   Result<bool> IsAncestor(uint64_t ancestor, uint64_t ino);
 
   // -- fs_data.cc -----------------------------------------------------------
-  Status WriteChunk(const InodeRef& r, uint64_t offset, std::span<const uint8_t> data);
+  // `times`: set mtime and ctime (Write with WriteTimes::kKeep does not).
+  Status WriteChunk(const InodeRef& r, uint64_t offset, std::span<const uint8_t> data,
+                    bool times = true);
+  // The device writes of an overwrite of [offset, offset + len) in place:
+  // empty unless the range is whole blocks, inside i_size, all allocated and
+  // written (no unwritten extent, no hole). `bytes` of each segment are
+  // block multiples and `skip` is 0.
+  Result<std::vector<ReadSegment>> PlanOverwrite(const InodeRef& r, uint64_t offset, size_t len);
   Result<size_t> ReadData(const InodeRef& r, uint64_t offset, std::span<uint8_t> out);
   Result<std::vector<ReadSegment>> PlanRead(const InodeRef& r, uint64_t offset, size_t len, size_t* total);
   Status ExecuteRead(const std::vector<ReadSegment>& plan, std::span<uint8_t> out);
@@ -212,9 +225,17 @@ class FsImpl final : public Filesystem {
   std::vector<std::function<void()>> op_undo_;
 
   std::mutex mu_;
-  // Held shared by data reads running outside mu_; taken exclusively (with
-  // mu_ held) before quarantined blocks are released. Lock order: mu_, io_mu_.
+  // Held shared by data reads and overwrites running outside mu_; taken
+  // exclusively (with mu_ held) before quarantined blocks are released, so
+  // a block freed under them is not reused until they are done.
   std::shared_mutex io_mu_;
+  // Per-file (striped) lock on the contents of data blocks: held shared by
+  // in-place overwrites running outside mu_ (taken before mu_ is released),
+  // exclusive (under mu_) around every read-modify-write of a data block
+  // (partial-block writes, ZeroPartial), which would otherwise lose a
+  // concurrent overwrite or let stale bytes past a new EOF.
+  std::shared_mutex& DataLock(uint64_t ino) { return data_locks_[ino % data_locks_.size()]; }
+  std::array<std::shared_mutex, 64> data_locks_;
   std::unique_ptr<BlockDevice> dev_;
   MountOptions opts_;
   Geometry geo_;

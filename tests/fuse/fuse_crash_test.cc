@@ -159,5 +159,47 @@ TEST(FuseLifecycle, KillNineKeepsFsyncedData) {
   ExpectFsckClean(vol.image(), "after recovery and clean unmount");
 }
 
+// With the writeback cache, pages rewritten in place reach the daemon as
+// WRITEs that leave the file times alone (the kernel owns them) and run
+// outside the filesystem lock; the kernel sends its times in a SETATTR
+// before the FSYNC. Both must survive kill -9 once fsync returned.
+TEST(FuseLifecycle, KillNineKeepsFsyncedOverwritesAndTimes) {
+  VEXFS_SKIP_UNLESS_FUSE();
+  Volume vol;
+  ASSERT_TRUE(vol.Mount("default_permissions,commit_ms=60000")) << vol.log();
+  std::string want = Pattern(64 * 4096, 7);
+  ASSERT_TRUE(WriteAll(vol.P("f"), want, true));
+  struct stat before {};
+  ASSERT_EQ(stat(vol.P("f").c_str(), &before), 0);
+  usleep(20000);  // the rewrite's mtime must differ from the first one's
+  const int fd = open(vol.P("f").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  std::mt19937 rng(3);
+  for (int i = 0; i < 40; ++i) {
+    const size_t off = size_t{rng() % 64} * 4096;
+    const std::string page = Pattern(4096, 100 + i);
+    ASSERT_EQ(pwrite(fd, page.data(), page.size(), static_cast<off_t>(off)), 4096);
+    want.replace(off, 4096, page);
+  }
+  ASSERT_EQ(fsync(fd), 0);
+  struct stat synced {};
+  ASSERT_EQ(fstat(fd, &synced), 0);
+  EXPECT_TRUE(synced.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+              synced.st_mtim.tv_nsec != before.st_mtim.tv_nsec);
+  vol.Kill9();
+  close(fd);
+
+  ASSERT_TRUE(vol.Mount()) << vol.log();
+  EXPECT_TRUE(ReadAll(vol.P("f")) == want) << "fsync'ed overwrites lost";
+  struct stat after {};
+  ASSERT_EQ(stat(vol.P("f").c_str(), &after), 0);
+  EXPECT_EQ(after.st_mtim.tv_sec, synced.st_mtim.tv_sec);
+  EXPECT_EQ(after.st_mtim.tv_nsec, synced.st_mtim.tv_nsec);
+  EXPECT_EQ(after.st_ctim.tv_sec, synced.st_ctim.tv_sec);
+  EXPECT_EQ(after.st_ctim.tv_nsec, synced.st_ctim.tv_nsec);
+  EXPECT_EQ(vol.Unmount(), 0) << vol.log();
+  ExpectFsckClean(vol.image(), "after overwrites, kill -9 and recovery");
+}
+
 }  // namespace
 }  // namespace vexfs::fusetest

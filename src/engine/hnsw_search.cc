@@ -64,8 +64,8 @@ template <bool kLocked>
 void HnswIndex::Impl::SearchLayer(const float* q, uint32_t ep, float ep_d, int level, size_t ef,
                                   std::vector<Cand>* out) const {
   hnsw_internal::VisitedTags& vt = hnsw_internal::ThreadVisited();
-  const uint16_t tag = vt.Next(capacity_);
-  uint16_t* vis = vt.tags.data();
+  const uint8_t tag = vt.Next(capacity_);
+  uint8_t* vis = vt.tags.data();
   std::vector<Cand>& pool = *out;
   pool.resize(ef + 1);
   Cand* P = pool.data();
@@ -155,8 +155,8 @@ template <class Accept>
 void HnswIndex::Impl::SearchLayerAccept(const float* q, uint32_t ep, float ep_d, size_t ef,
                                         const Accept& accept, std::vector<Cand>* out) const {
   hnsw_internal::VisitedTags& vt = hnsw_internal::ThreadVisited();
-  const uint16_t tag = vt.Next(capacity_);
-  uint16_t* vis = vt.tags.data();
+  const uint8_t tag = vt.Next(capacity_);
+  uint8_t* vis = vt.tags.data();
   std::vector<Cand> frontier;     // min-heap
   std::vector<Cand>& top = *out;  // max-heap of accepted nodes, at most ef
   top.clear();

@@ -92,6 +92,18 @@ TEST(HnswLayoutTest, ThreeByteIdsHoldTheFullRange) {
   EXPECT_EQ(m.GetLinks(2, 0, out), 0u);
 }
 
+// Visited tags are one byte: every 255th search clears them. Results must
+// not change across the wrap.
+TEST(HnswLayoutTest, VisitedEpochWrapKeepsResults) {
+  const size_t dim = 16;
+  const auto data = Clustered(400, dim, 8);
+  const auto queries = Clustered(3, dim, 9);
+  auto m = BuildImpl(Params(dim, ElementType::kFloat32), data);
+  const auto first = KnnIds(*m, queries);
+  ASSERT_FALSE(first.empty());
+  for (int i = 0; i < 300; ++i) ASSERT_EQ(KnnIds(*m, queries), first) << "round " << i;
+}
+
 class HnswWidenTest : public ::testing::TestWithParam<ElementType> {};
 
 TEST_P(HnswWidenTest, WidenLinksKeepsGraphVectorsAndResults) {

@@ -149,8 +149,8 @@ struct Options {
   std::vector<size_t> ef = {10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512};
   std::vector<size_t> nprobe = {1, 2, 4, 8, 16, 32, 64, 128, 256};
   std::vector<std::string> engines = {"vexfs-flat", "vexfs-hnsw-f32", "vexfs-hnsw-f16",
-                                      "hnswlib",    "faiss-flat",     "faiss-hnsw",
-                                      "faiss-ivf"};
+                                      "vexfs-hnsw-i8", "hnswlib", "faiss-flat",
+                                      "faiss-hnsw", "faiss-ivf"};
   std::string single_thread_build = "auto";
   size_t search_reps = 2;
   size_t flat_nq = 0;  // 0 = all queries
@@ -169,8 +169,15 @@ struct Job {
   std::unique_ptr<AnnRunner> (*make)(const RunnerConfig&);
 };
 
-std::unique_ptr<AnnRunner> MakeVexfsF32(const RunnerConfig& c) { return MakeVexfsHnswRunner(c, false); }
-std::unique_ptr<AnnRunner> MakeVexfsF16(const RunnerConfig& c) { return MakeVexfsHnswRunner(c, true); }
+std::unique_ptr<AnnRunner> MakeVexfsF32(const RunnerConfig& c) {
+  return MakeVexfsHnswRunner(c, VexfsStorage::kF32);
+}
+std::unique_ptr<AnnRunner> MakeVexfsF16(const RunnerConfig& c) {
+  return MakeVexfsHnswRunner(c, VexfsStorage::kF16);
+}
+std::unique_ptr<AnnRunner> MakeVexfsI8(const RunnerConfig& c) {
+  return MakeVexfsHnswRunner(c, VexfsStorage::kInt8);
+}
 
 class Bench {
  public:
@@ -228,6 +235,7 @@ class Bench {
         {"faiss-flat", build_threads, MakeFaissFlatRunner},
         {"vexfs-hnsw-f32", build_threads, MakeVexfsF32},
         {"vexfs-hnsw-f16", build_threads, MakeVexfsF16},
+        {"vexfs-hnsw-i8", build_threads, MakeVexfsI8},
         {"hnswlib", build_threads, MakeHnswlibRunner},
         {"faiss-hnsw", build_threads, MakeFaissHnswRunner},
         {"faiss-ivf", build_threads, MakeFaissIvfRunner},
@@ -423,7 +431,7 @@ int Main(int argc, char** argv) {
   app.add_option("--ef", ef, "comma list of ef_search values");
   app.add_option("--nprobe", nprobe, "comma list of IVF nprobe values");
   app.add_option("--engines", engines,
-                 "comma list among vexfs-flat,vexfs-hnsw-f32,vexfs-hnsw-f16,hnswlib,faiss-flat,"
+                 "comma list among vexfs-flat,vexfs-hnsw-f32,vexfs-hnsw-f16,vexfs-hnsw-i8,hnswlib,faiss-flat,"
                  "faiss-hnsw,faiss-ivf (default all)");
   app.add_option("--single-thread-build", o.single_thread_build,
                  "also build VexFS hnsw-f32 and hnswlib with 1 thread: auto (10k preset only), on, off")

@@ -222,6 +222,14 @@ std::string MarkdownReport(const json& points, const std::string& preamble) {
           Ratio(a, c));
     }
 
+    if (const Series* ours8 = Find(g, "vexfs", "hnsw-i8", T)) {
+      // Issue 4's int8 goal: the int8 index against hnswlib's float32 one.
+      auto a = Field(ours8, "memory_engine_mb"), b = Field(hl, "memory_engine_mb");
+      md += fmt::format(
+          "| memory MB, accounting, VexFS hnsw-i8 (int8 codes) | {} | — | {} | — | {} | — |\n",
+          Num(a, "{:.1f}"), Num(b, "{:.1f}"), Ratio(a, b));
+    }
+
     md += "\n### Build and memory\n\n";
     md += "| engine | index | threads | build s | build CPU s | vectors/s | memory MB (accounting, source) | memory MB (RSS delta) |\n";
     md += "|---|---|---|---|---|---|---|---|\n";

@@ -62,8 +62,11 @@ class AnnRunner {
 
 // Each factory returns null when the engine is not compiled in.
 std::unique_ptr<AnnRunner> MakeVexfsFlatRunner(const RunnerConfig& config);
-// float16 = true stores the vectors as binary16 (ElementType::kFloat16).
-std::unique_ptr<AnnRunner> MakeVexfsHnswRunner(const RunnerConfig& config, bool float16);
+// How VexFS's HnswIndex stores vectors: float32, binary16
+// (ElementType::kFloat16) or int8 codes (ElementType::kInt8, quantizer
+// trained on the first batch, no re-ranking source).
+enum class VexfsStorage { kF32, kF16, kInt8 };
+std::unique_ptr<AnnRunner> MakeVexfsHnswRunner(const RunnerConfig& config, VexfsStorage storage);
 std::unique_ptr<AnnRunner> MakeHnswlibRunner(const RunnerConfig& config);
 std::unique_ptr<AnnRunner> MakeFaissFlatRunner(const RunnerConfig& config);
 std::unique_ptr<AnnRunner> MakeFaissHnswRunner(const RunnerConfig& config);

@@ -1,6 +1,7 @@
 // VexFS's own indexes (FlatIndex, HnswIndex) behind the AnnRunner interface.
 // Compiled with the project's normal flags: VexFS picks its SIMD kernels at
 // run time (distance.h), never with -march=native.
+#include <algorithm>
 #include <numeric>
 
 #include "runner.h"
@@ -78,15 +79,21 @@ class VexfsFlatRunner final : public VexfsRunnerBase {
 
 class VexfsHnswRunner final : public VexfsRunnerBase {
  public:
-  VexfsHnswRunner(const RunnerConfig& c, bool f16) : VexfsRunnerBase(c), f16_(f16) {}
-  std::string index() const override { return f16_ ? "hnsw-f16" : "hnsw-f32"; }
+  VexfsHnswRunner(const RunnerConfig& c, VexfsStorage s) : VexfsRunnerBase(c), storage_(s) {}
+  std::string index() const override {
+    return storage_ == VexfsStorage::kF16    ? "hnsw-f16"
+           : storage_ == VexfsStorage::kInt8 ? "hnsw-i8"
+                                             : "hnsw-f32";
+  }
   std::string effort_name() const override { return "ef_search"; }
 
   bool Build(const float* base, size_t n, size_t threads, std::string* error) override {
     engine::HnswParams p;
     p.dim = config_.dim;
     p.metric = ToVexfs(config_.metric);
-    p.element_type = f16_ ? ElementType::kFloat16 : ElementType::kFloat32;
+    p.element_type = storage_ == VexfsStorage::kF16    ? ElementType::kFloat16
+                     : storage_ == VexfsStorage::kInt8 ? ElementType::kInt8
+                                                       : ElementType::kFloat32;
     p.M = config_.M;
     p.ef_construction = config_.ef_construction;
     p.max_elements = n;
@@ -97,6 +104,16 @@ class VexfsHnswRunner final : public VexfsRunnerBase {
       return false;
     }
     std::unique_ptr<engine::HnswIndex> hnsw = std::move(*created);
+    if (storage_ == VexfsStorage::kInt8) {
+      // Train the quantizer explicitly (part of the build time) on up to
+      // 64k rows, so the batch below goes straight into the graph.
+      const size_t rows = std::min<size_t>(n, 65536);
+      Status st = hnsw->Train({base, rows * config_.dim});
+      if (!st.ok()) {
+        *error = st.ToString();
+        return false;
+      }
+    }
     const std::vector<uint64_t> ids = Ids(n);
     Status st = hnsw->AddBatch(ids, {base, n * config_.dim}, threads);
     if (!st.ok()) {
@@ -108,7 +125,7 @@ class VexfsHnswRunner final : public VexfsRunnerBase {
   }
 
  private:
-  bool f16_;
+  VexfsStorage storage_;
 };
 
 }  // namespace
@@ -116,8 +133,8 @@ class VexfsHnswRunner final : public VexfsRunnerBase {
 std::unique_ptr<AnnRunner> MakeVexfsFlatRunner(const RunnerConfig& config) {
   return std::make_unique<VexfsFlatRunner>(config);
 }
-std::unique_ptr<AnnRunner> MakeVexfsHnswRunner(const RunnerConfig& config, bool float16) {
-  return std::make_unique<VexfsHnswRunner>(config, float16);
+std::unique_ptr<AnnRunner> MakeVexfsHnswRunner(const RunnerConfig& config, VexfsStorage storage) {
+  return std::make_unique<VexfsHnswRunner>(config, storage);
 }
 std::string VexfsBuildInfo() {
   return std::string("vexfs engine, project flags, run-time kernels: ") +

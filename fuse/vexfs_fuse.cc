@@ -347,9 +347,12 @@ void VxForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
 }
 
 void VxForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  thread_local std::vector<Filesystem::ForgetItem> items;
+  items.clear();
   for (size_t i = 0; i < count; ++i) {
-    if (!IsQueryIno(forgets[i].ino)) Fs(req)->Forget(forgets[i].ino, forgets[i].nlookup);
+    if (!IsQueryIno(forgets[i].ino)) items.push_back({forgets[i].ino, forgets[i].nlookup});
   }
+  Fs(req)->ForgetMany(items);
   fuse_reply_none(req);
 }
 

@@ -128,6 +128,15 @@ class Filesystem {
   virtual void Ref(uint64_t ino) = 0;
   // Drops `n` references; an unlinked inode is freed at zero.
   virtual void Forget(uint64_t ino, uint64_t n) = 0;
+  // Forget() of every item in one step: the kernel hands over thousands in
+  // one BATCH_FORGET when it drops its inode cache, and taking the
+  // filesystem lock once per item would contend with every other request.
+  struct ForgetItem {
+    uint64_t ino = 0, n = 0;
+  };
+  virtual void ForgetMany(std::span<const ForgetItem> items) {
+    for (const ForgetItem& f : items) Forget(f.ino, f.n);
+  }
 
   // -- Data -------------------------------------------------------------
   // Permission check for open(2) flags (O_RDONLY/O_WRONLY/O_RDWR, O_TRUNC).

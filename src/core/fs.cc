@@ -472,6 +472,15 @@ void FsImpl::Ref(uint64_t ino) {
 
 void FsImpl::Forget(uint64_t ino, uint64_t n) {
   std::lock_guard<std::mutex> lock(mu_);
+  ForgetLocked(ino, n);
+}
+
+void FsImpl::ForgetMany(std::span<const ForgetItem> items) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const ForgetItem& f : items) ForgetLocked(f.ino, f.n);
+}
+
+void FsImpl::ForgetLocked(uint64_t ino, uint64_t n) {
   auto it = refs_.find(ino);
   if (it == refs_.end()) return;
   it->second = it->second > n ? it->second - n : 0;

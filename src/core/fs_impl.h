@@ -73,6 +73,7 @@ class FsImpl final : public Filesystem {
   Status Access(uint64_t ino, int mask, const Cred& cred) override;
   void Ref(uint64_t ino) override;
   void Forget(uint64_t ino, uint64_t n) override;
+  void ForgetMany(std::span<const ForgetItem> items) override;
   Status CheckOpen(uint64_t ino, int flags, const Cred& cred) override;
   Result<size_t> Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out) override;
   using Filesystem::Write;
@@ -132,6 +133,7 @@ class FsImpl final : public Filesystem {
   // The link of `r` in directory `dir` is gone: links--, orphan at zero.
   Status DropLink(const InodeRef& r, uint64_t dir);
   Status MaybeReap(uint64_t ino);
+  void ForgetLocked(uint64_t ino, uint64_t n);
   Status ProcessOrphans(uint64_t* released);
   void CommitThread();
 

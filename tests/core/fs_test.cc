@@ -392,6 +392,26 @@ TEST_F(FsTest, UnlinkWhileReferencedKeepsDataUntilForget) {
   EXPECT_EQ(fs_->GetAttr(f.ino).status().err(), ESTALE);
 }
 
+TEST_F(FsTest, ForgetManyDropsEachCountAndReleasesUnlinkedInodes) {
+  Attr a = Create(kRoot, "a"), b = Create(kRoot, "b"), c = Create(kRoot, "c");
+  for (int i = 0; i < 3; ++i) fs_->Ref(a.ino);
+  fs_->Ref(b.ino);
+  fs_->Ref(c.ino);
+  ASSERT_TRUE(fs_->Unlink(kRoot, "a", kRootCred).ok());
+  ASSERT_TRUE(fs_->Unlink(kRoot, "b", kRootCred).ok());
+  const uint64_t free_before = fs_->StatFs()->free_inodes;
+  // a: 3 - 2 references left; b: released; c: still linked.
+  const std::vector<Filesystem::ForgetItem> items = {{a.ino, 2}, {b.ino, 1}, {c.ino, 1}};
+  fs_->ForgetMany(items);
+  EXPECT_TRUE(fs_->GetAttr(a.ino).ok());
+  EXPECT_EQ(fs_->GetAttr(b.ino).status().err(), ESTALE);
+  EXPECT_TRUE(fs_->GetAttr(c.ino).ok());
+  EXPECT_EQ(fs_->StatFs()->free_inodes, free_before + 1);
+  fs_->ForgetMany(std::vector<Filesystem::ForgetItem>{{a.ino, 1}});
+  EXPECT_EQ(fs_->GetAttr(a.ino).status().err(), ESTALE);
+  EXPECT_EQ(fs_->StatFs()->free_inodes, free_before + 2);
+}
+
 TEST_F(FsTest, OrphanReleasedAfterCrash) {
   Attr f = Create(kRoot, "f");
   ASSERT_TRUE(fs_->Write(f.ino, 0, Bytes(std::string(100000, 'z'))).ok());

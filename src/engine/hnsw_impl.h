@@ -235,14 +235,16 @@ class HnswIndex::Impl {
   // Level 0 lives in one arena of fixed-stride records, one per slot, as in
   // hnswlib's data_level0: a neighbour's links and its vector share a
   // record, so expanding a node touches one run of cache lines (and one
-  // page) instead of two arrays. A record is
-  //   u32 count | M0 ids of link_w_ bytes (little-endian) | pad | vector
-  // with the vector at vec_off_ and the stride rec_bytes_. link_w_ is 3
-  // while capacity_ <= 2^24 slots and 4 above (EnsureCapacity re-lays the
-  // arena when it crosses): 32 level-0 links at M=16 take 96 bytes instead
-  // of 128. Float records keep the vector 64-byte aligned; int8 records are
-  // packed (4-byte aligned) because memory is what int8 is for.
+  // page) instead of two arrays. The links are
+  //   u32 count | M0 ids of link_w_ bytes (little-endian)
+  // at links_off_, the vector at vec_off_, the stride is rec_bytes_ (see
+  // SetGeometry: float records hold the vector first, 64-byte aligned;
+  // int8 records are packed, links first, because memory is what int8 is
+  // for). link_w_ is 3 while capacity_ <= 2^24 slots and 4 above
+  // (EnsureCapacity re-lays the arena when it crosses): 32 level-0 links at
+  // M=16 take 96 bytes instead of 128.
   uint8_t* Rec(uint32_t id) const { return level0_.data() + size_t{id} * rec_bytes_; }
+  uint8_t* Links0Ptr(uint32_t id) const { return Rec(id) + links_off_; }
   const uint8_t* VecPtr(uint32_t id) const { return Rec(id) + vec_off_; }
   uint8_t* VecPtr(uint32_t id) { return Rec(id) + vec_off_; }
   // REQUIRES: 1 <= level <= levels_[id].
@@ -256,7 +258,7 @@ class HnswIndex::Impl {
   // Under AddBatch the caller holds locks_[id].
   uint32_t RawLinks(uint32_t id, int level, const uint8_t** ids, size_t* w) const {
     if (level == 0) {
-      const uint8_t* r = Rec(id);
+      const uint8_t* r = Links0Ptr(id);
       *ids = r + 4;
       *w = link_w_;
       return Load32(r);
@@ -268,7 +270,7 @@ class HnswIndex::Impl {
   }
   // Entry j of a raw list of width w (3 or 4). A 3-byte id is read with a
   // 4-byte load and masked: the byte after the last id slot still lies in
-  // the record (pad or vector), so the load never leaves the arena.
+  // the record (slack or vector), so the load never leaves the arena.
   static uint32_t LinkAt(const uint8_t* ids, size_t w, size_t j) {
     const uint32_t v = Load32(ids + j * w);
     return w == 4 ? v : (v & 0xFFFFFFu);
@@ -286,7 +288,7 @@ class HnswIndex::Impl {
   // every id < capacity_.
   void SetLinks(uint32_t id, int level, const uint32_t* src, size_t n) {
     if (level == 0) {
-      uint8_t* r = Rec(id);
+      uint8_t* r = Links0Ptr(id);
       for (size_t j = 0; j < n; ++j) StoreId(r + 4 + j * link_w_, link_w_, src[j]);
       Store32(r, static_cast<uint32_t>(n));
       return;
@@ -298,7 +300,7 @@ class HnswIndex::Impl {
   // Appends `v` to a list holding `cnt` < MaxLinks(level) entries.
   void AppendLink(uint32_t id, int level, uint32_t cnt, uint32_t v) {
     if (level == 0) {
-      uint8_t* r = Rec(id);
+      uint8_t* r = Links0Ptr(id);
       StoreId(r + 4 + size_t{cnt} * link_w_, link_w_, v);
       Store32(r, cnt + 1);
       return;
@@ -443,6 +445,7 @@ class HnswIndex::Impl {
   size_t vec_used_bytes_;  // dim * element size
   size_t link_w_ = 0;      // level-0 id width in bytes: 3 or 4
   size_t vec_off_ = 0;     // vector offset in a level-0 record
+  size_t links_off_ = 0;   // count + ids offset in a level-0 record
   size_t rec_bytes_ = 0;   // level-0 record stride
   bool f16_;
   bool i8_;

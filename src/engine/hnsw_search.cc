@@ -135,7 +135,7 @@ void HnswIndex::Impl::SearchLayer(const float* q, uint32_t ep, float ep_d, int l
         P[lo] = {d, v};
         if (n < ef) ++n;
         if (lo < best) best = lo;
-        if (level == 0) __builtin_prefetch(Rec(v));
+        if (level == 0) __builtin_prefetch(Links0Ptr(v));
       }
       j += got;
     }

@@ -61,17 +61,25 @@ std::vector<uint32_t> KnnIds(const HnswIndex::Impl& m, const std::vector<float>&
 }
 
 TEST(HnswLayoutTest, RecordGeometry) {
-  // float32, dim 128, M 16: 4 + 32 * 3 = 100 link bytes, vector at 128.
+  // float32, dim 128, M 16: the vector, then 4 + 32 * 3 = 100 link bytes
+  // and a byte of slack, rounded to 64.
   HnswIndex::Impl f(Params(128, ElementType::kFloat32));
   EXPECT_EQ(f.link_w_, 3u);
-  EXPECT_EQ(f.vec_off_, 128u);
+  EXPECT_EQ(f.vec_off_, 0u);
+  EXPECT_EQ(f.links_off_, 512u);
   EXPECT_EQ(f.rec_bytes_, 640u);
-  // int8 records are packed: 100 + 128.
+  // int8 records are packed, links first: 100 + 128.
   HnswIndex::Impl q(Params(128, ElementType::kInt8));
+  EXPECT_EQ(q.links_off_, 0u);
   EXPECT_EQ(q.vec_off_, 100u);
   EXPECT_EQ(q.rec_bytes_, 228u);
   // A 4-byte load of the last 3-byte id stays inside the record.
-  EXPECT_LE(4 + 3 * (q.M0_ - 1) + 4, q.rec_bytes_);
+  for (const HnswIndex::Impl* m : {&f, &q}) {
+    EXPECT_LE(m->links_off_ + 4 + 3 * (m->M0_ - 1) + 4, m->rec_bytes_);
+  }
+  // ... also for a vector whose size is not a multiple of 64.
+  HnswIndex::Impl odd(Params(3, ElementType::kFloat16));
+  EXPECT_LE(odd.links_off_ + 4 + 3 * (odd.M0_ - 1) + 4, odd.rec_bytes_);
   ASSERT_TRUE(f.EnsureCapacity(10).ok());
   EXPECT_EQ(reinterpret_cast<uintptr_t>(f.VecPtr(1)) % 64, 0u);
 }

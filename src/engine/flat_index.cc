@@ -237,6 +237,13 @@ Status FlatIndex::Remove(uint64_t id) {
 
 bool FlatIndex::Contains(uint64_t id) const { return slots_.count(id) != 0; }
 
+std::vector<uint64_t> FlatIndex::Ids() const {
+  std::vector<uint64_t> out;
+  out.reserve(slots_.size());
+  for (const auto& [id, slot] : slots_) out.push_back(id);
+  return out;
+}
+
 Result<std::vector<float>> FlatIndex::GetVector(uint64_t id) const {
   auto it = slots_.find(id);
   if (it == slots_.end()) return Status::NotFound("id " + std::to_string(id) + " not in index");

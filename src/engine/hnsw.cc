@@ -541,6 +541,17 @@ bool HnswIndex::Contains(uint64_t id) const {
   return impl_->ids_.Find(id) != kNoNode || impl_->FindPending(id) >= 0;
 }
 
+std::vector<uint64_t> HnswIndex::Ids() const {
+  const Impl& m = *impl_;
+  std::vector<uint64_t> out;
+  out.reserve(size());
+  for (size_t s = 0; s < m.count_; ++s) {
+    if (!m.deleted_[s]) out.push_back(m.labels_[s]);
+  }
+  out.insert(out.end(), m.pending_ids_.begin(), m.pending_ids_.end());
+  return out;
+}
+
 Status HnswIndex::Add(uint64_t id, std::span<const float> vec) {
   std::vector<float> q(impl_->dim_);
   VEXFS_RETURN_IF_ERROR(impl_->PrepareVector(vec, q.data()));

@@ -510,4 +510,12 @@ Result<std::unique_ptr<IvfIndex>> IvfIndex::Deserialize(std::span<const uint8_t>
   return idx;
 }
 
+
+std::vector<uint64_t> IvfIndex::Ids() const {
+  std::vector<uint64_t> out;
+  out.reserve(where_.size());
+  for (const auto& [id, loc] : where_) out.push_back(id);
+  return out;
+}
+
 }  // namespace vexfs::engine

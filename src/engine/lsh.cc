@@ -459,4 +459,12 @@ Result<std::unique_ptr<LshIndex>> LshIndex::Deserialize(std::span<const uint8_t>
   return idx;
 }
 
+
+std::vector<uint64_t> LshIndex::Ids() const {
+  std::vector<uint64_t> out;
+  out.reserve(slots_.size());
+  for (const auto& [id, slot] : slots_) out.push_back(id);
+  return out;
+}
+
 }  // namespace vexfs::engine

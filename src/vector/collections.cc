@@ -271,29 +271,25 @@ Status CollectionsImpl::LoadOne(uint64_t dir) {
   c->metric = MetricOf(c->cfg.metric);
   const size_t dim = c->cfg.dim;
   std::unique_ptr<engine::VectorIndex> from_blob = c->cfg.index_valid ? IndexFromBlob(*c) : nullptr;
-  // The vectors themselves are needed only when the index is rebuilt.
+  // A VALID blob holds exactly the stored vectors (the first vector change
+  // after a mount marks it STALE in the same transaction; fsck checks it),
+  // so its ids are the members and the slots need not be read: attaching
+  // costs the blob, not a pass over every stored vector. Otherwise the
+  // index is rebuilt from the slots.
   std::vector<uint64_t> ids;
   std::vector<float> vecs;
-  auto scan = [&](bool with_vectors) {
-    ids.clear();
-    vecs.clear();
-    return fs_->ScanVectors(dir, [&](uint64_t ino, std::span<const float> v) {
-      ids.push_back(ino);
-      if (with_vectors) vecs.insert(vecs.end(), v.begin(), v.end());
-    });
-  };
-  VEXFS_RETURN_IF_ERROR(scan(from_blob == nullptr));
   bool loaded = false;
-  if (from_blob) {
-    loaded = from_blob->size() == ids.size() && from_blob->dim() == dim &&
-             std::all_of(ids.begin(), ids.end(), [&](uint64_t id) { return from_blob->Contains(id); });
-    if (loaded) {
-      c->index = std::move(from_blob);
-      PublishIndexStats(*c);
-    } else {
-      c->fetcher.reset();
-      VEXFS_RETURN_IF_ERROR(scan(true));
-    }
+  if (from_blob && from_blob->dim() == dim) {
+    ids = from_blob->Ids();
+    c->index = std::move(from_blob);
+    PublishIndexStats(*c);
+    loaded = true;
+  } else {
+    c->fetcher.reset();
+    VEXFS_RETURN_IF_ERROR(fs_->ScanVectors(dir, [&](uint64_t ino, std::span<const float> v) {
+      ids.push_back(ino);
+      vecs.insert(vecs.end(), v.begin(), v.end());
+    }));
   }
   std::string where = "collection at inode " + std::to_string(dir);
   if (loaded) {

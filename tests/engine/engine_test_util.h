@@ -166,6 +166,34 @@ inline std::string MetricName(const ::testing::TestParamInfo<Metric>& info) {
 // ---- corruption ---------------------------------------------------------------
 
 // Little-endian field access inside a payload or blob.
+// The ids an index lists (Ids()) as a set; also checks there are size()
+// of them, with no duplicates.
+inline std::set<uint64_t> IdSet(const VectorIndex& idx) {
+  const std::vector<uint64_t> ids = idx.Ids();
+  std::set<uint64_t> out(ids.begin(), ids.end());
+  EXPECT_EQ(ids.size(), idx.size());
+  EXPECT_EQ(out.size(), ids.size()) << "an id is listed twice";
+  return out;
+}
+
+// Adds ids 0..n-1 (rows of `data`), removes every third, re-adds id 0
+// under a new id (reusing a slot): what Ids() must then list.
+inline std::set<uint64_t> ChurnIds(VectorIndex* idx, const std::vector<float>& data) {
+  const size_t d = idx->dim(), n = data.size() / d;
+  std::set<uint64_t> want;
+  for (size_t i = 0; i < n; ++i) {
+    EXPECT_TRUE(idx->Add(i, std::span<const float>(data.data() + i * d, d)).ok());
+    want.insert(i);
+  }
+  for (size_t i = 0; i < n; i += 3) {
+    EXPECT_TRUE(idx->Remove(i).ok());
+    want.erase(i);
+  }
+  EXPECT_TRUE(idx->Add(n + 1000, std::span<const float>(data.data(), d)).ok());
+  want.insert(n + 1000);
+  return want;
+}
+
 inline void PutU32At(std::vector<uint8_t>* p, size_t off, uint32_t v) {
   for (int i = 0; i < 4; ++i) (*p)[off + i] = uint8_t(v >> (8 * i));
 }

@@ -174,6 +174,22 @@ TEST(HnswTest, UpdateReplacesVector) {
   EXPECT_GE(MeanRecall(*idx, data, queries, Iota(kN), 10, 100), 0.95);
 }
 
+TEST(HnswTest, IdsListsTheLiveIdsAndSurviveSerialization) {
+  const auto data = Clustered(300, 16, 5);
+  auto idx = std::move(HnswIndex::Create(Params(16, Metric::kL2))).value();
+  const std::set<uint64_t> want = ChurnIds(idx.get(), data);
+  EXPECT_EQ(IdSet(*idx), want);
+  auto copy = HnswIndex::Deserialize(*idx->Serialize());
+  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  EXPECT_EQ(IdSet(**copy), want);
+  // int8 before the quantizer trains: the ids wait in the pending buffer.
+  HnswParams p = Params(16, Metric::kL2);
+  p.element_type = ElementType::kInt8;
+  p.int8_train_size = 1000;
+  auto q = std::move(HnswIndex::Create(p)).value();
+  EXPECT_EQ(IdSet(*q), ChurnIds(q.get(), data));
+}
+
 TEST(HnswTest, RemovedIdsNeverReturned) {
   const auto data = Clustered(kN, kDim, 5);
   auto idx = Build(Params(kDim, Metric::kL2), data);

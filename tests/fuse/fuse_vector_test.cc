@@ -8,6 +8,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -546,6 +547,23 @@ TEST_F(FuseVectorTest, FsyncedVectorsSurviveKill9AndTheIndexIsRebuilt) {
   close(dfd2);
   EXPECT_EQ(info.vi_count, 50u);
   EXPECT_TRUE(info.vi_flags & VEXFS_COLL_LOADED);
+  // Loaded without reading the slots: members come from the index itself.
+  ASSERT_EQ(IoctlSearch(c, {7, 1, 0}, 1, "", &p), 0);
+  EXPECT_EQ(p, std::vector<std::string>{"f7"});
+  ASSERT_EQ(removexattr((c + "/f7").c_str(), VEXFS_VECTOR_XATTR), 0);
+  ASSERT_EQ(IoctlSearch(c, {7, 1, 0}, 1, "", &p), 0);
+  EXPECT_NE(p, std::vector<std::string>{"f7"});
+  ASSERT_EQ(vol_.Unmount(), 0);
+  ASSERT_TRUE(vol_.Mount()) << vol_.log();
+  const int dfd3 = open(c.c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(dfd3, 0);
+  ASSERT_EQ(ioctl(dfd3, VEXFS_IOC_COLL_INFO, &info), 0);
+  close(dfd3);
+  EXPECT_EQ(info.vi_count, 49u);
+  EXPECT_TRUE(info.vi_flags & VEXFS_COLL_LOADED);
+  ASSERT_EQ(IoctlSearch(c, {7, 1, 0}, 50, "", &p), 0);
+  EXPECT_EQ(p.size(), 49u);
+  EXPECT_EQ(std::count(p.begin(), p.end(), "f7"), 0);
 }
 
 }  // namespace

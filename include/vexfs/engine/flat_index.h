@@ -90,6 +90,7 @@ class FlatIndex final : public VectorIndex {
   Status AddBatch(std::span<const uint64_t> ids, std::span<const float> vecs);
   Status Remove(uint64_t id) override;
   bool Contains(uint64_t id) const override;
+  std::vector<uint64_t> Ids() const override;
   // The stored vector of `id` (decoded for kFloat16; normalised for
   // kCosine). ENOENT if absent.
   Result<std::vector<float>> GetVector(uint64_t id) const;

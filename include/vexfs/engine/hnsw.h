@@ -121,6 +121,7 @@ class HnswIndex final : public VectorIndex {
   Status Add(uint64_t id, std::span<const float> vec) override;
   Status Remove(uint64_t id) override;
   bool Contains(uint64_t id) const override;
+  std::vector<uint64_t> Ids() const override;
 
   // Inserts (or replaces) `ids.size()` vectors; `vecs` holds ids.size()*dim()
   // floats. All input is validated before anything is inserted, so a bad

@@ -67,6 +67,8 @@ class VectorIndex {
   // Remove `id`; ENOENT if absent. Slots are reused by later Adds.
   virtual Status Remove(uint64_t id) = 0;
   virtual bool Contains(uint64_t id) const = 0;
+  // Every id the index holds (size() of them), in no particular order.
+  virtual std::vector<uint64_t> Ids() const = 0;
 
   // k nearest neighbours, best first. k must be in [1, 10000].
   virtual Result<std::vector<Neighbor>> Search(std::span<const float> query,

@@ -87,6 +87,7 @@ class IvfIndex final : public VectorIndex {
   Status AddBatch(std::span<const uint64_t> ids, std::span<const float> vecs);
   Status Remove(uint64_t id) override;
   bool Contains(uint64_t id) const override { return where_.count(id) != 0; }
+  std::vector<uint64_t> Ids() const override;
 
   // Trains the coarse quantizer on `sample` (n * dim floats, n >= nlist)
   // and (re)assigns every stored vector. May be called again to retrain.

@@ -91,6 +91,7 @@ class LshIndex final : public VectorIndex {
   Status AddBatch(std::span<const uint64_t> ids, std::span<const float> vecs);
   Status Remove(uint64_t id) override;
   bool Contains(uint64_t id) const override { return slots_.count(id) != 0; }
+  std::vector<uint64_t> Ids() const override;
 
   // kL2: center := mean of `sample` (n * dim floats), then every stored
   // vector is rehashed. Other metrics: validates and does nothing.

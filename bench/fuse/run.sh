@@ -17,6 +17,8 @@ for each system. Needs root, /dev/fuse, fio, fusermount3 and python3.
                  FILE with .md instead of .json (default: table on stdout only)
   --systems L    comma-separated subset of
                  vexfs,vexfs_default,passthrough_ll,host (default: all)
+
+Environment: BUILD_DIR (default build-bench), the build directory.
 EOF
 }
 
@@ -44,7 +46,7 @@ fi
 RAND_OPS=20000
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BUILD="$REPO/build-bench"
+BUILD="${BUILD_DIR:-$REPO/build-bench}"
 AUX="$BUILD/fuse-bench"  # passthrough_ll and meta_bench live here
 log() { echo "[fuse-bench $(date +%T)] $*" >&2; }
 die() { echo "run.sh: $*" >&2; exit 1; }

@@ -194,6 +194,18 @@ inline std::set<uint64_t> ChurnIds(VectorIndex* idx, const std::vector<float>& d
   return want;
 }
 
+// ChurnIds on `idx`; Ids() of it and of Index::Deserialize(Serialize()).
+template <typename Index>
+void ExpectIdsAfterChurnAndRoundTrip(Index* idx, const std::vector<float>& data) {
+  const std::set<uint64_t> want = ChurnIds(idx, data);
+  EXPECT_EQ(IdSet(*idx), want);
+  auto blob = idx->Serialize();
+  ASSERT_TRUE(blob.ok()) << blob.status().ToString();
+  auto copy = Index::Deserialize(*blob);
+  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
+  EXPECT_EQ(IdSet(**copy), want);
+}
+
 inline void PutU32At(std::vector<uint8_t>* p, size_t off, uint32_t v) {
   for (int i = 0; i < 4; ++i) (*p)[off + i] = uint8_t(v >> (8 * i));
 }

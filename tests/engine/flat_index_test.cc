@@ -83,11 +83,7 @@ void ExpectSameNeighbors(const std::vector<Neighbor>& got, const std::vector<Nei
 TEST(FlatIndexTest, IdsListsTheLiveIdsAndSurviveSerialization) {
   const auto data = RandomVectors(300, 16, 5);
   auto idx = MakeIndex(16, Metric::kL2);
-  const std::set<uint64_t> want = ChurnIds(idx.get(), data);
-  EXPECT_EQ(IdSet(*idx), want);
-  auto copy = FlatIndex::Deserialize(*idx->Serialize());
-  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
-  EXPECT_EQ(IdSet(**copy), want);
+  ExpectIdsAfterChurnAndRoundTrip(idx.get(), data);
 }
 
 TEST(FlatIndexTest, CreateRejectsBadOptions) {

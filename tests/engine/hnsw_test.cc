@@ -177,11 +177,7 @@ TEST(HnswTest, UpdateReplacesVector) {
 TEST(HnswTest, IdsListsTheLiveIdsAndSurviveSerialization) {
   const auto data = Clustered(300, 16, 5);
   auto idx = std::move(HnswIndex::Create(Params(16, Metric::kL2))).value();
-  const std::set<uint64_t> want = ChurnIds(idx.get(), data);
-  EXPECT_EQ(IdSet(*idx), want);
-  auto copy = HnswIndex::Deserialize(*idx->Serialize());
-  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
-  EXPECT_EQ(IdSet(**copy), want);
+  ExpectIdsAfterChurnAndRoundTrip(idx.get(), data);
   // int8 before the quantizer trains: the ids wait in the pending buffer.
   HnswParams p = Params(16, Metric::kL2);
   p.element_type = ElementType::kInt8;

@@ -39,11 +39,7 @@ constexpr size_t kN = 3000, kDim = 32;
 TEST(IvfTest, IdsListsTheLiveIdsAndSurviveSerialization) {
   const auto data = Clustered(600, kDim, 5);
   auto idx = std::move(IvfIndex::Create(Opts(kDim, Metric::kL2))).value();
-  const std::set<uint64_t> want = ChurnIds(idx.get(), data);
-  EXPECT_EQ(IdSet(*idx), want);
-  auto copy = IvfIndex::Deserialize(*idx->Serialize());
-  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
-  EXPECT_EQ(IdSet(**copy), want);
+  ExpectIdsAfterChurnAndRoundTrip(idx.get(), data);
 }
 
 class IvfMetricTest : public ::testing::TestWithParam<Metric> {};

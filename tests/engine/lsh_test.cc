@@ -36,11 +36,7 @@ constexpr size_t kN = 2000, kDim = 32;
 TEST(LshTest, IdsListsTheLiveIdsAndSurviveSerialization) {
   const auto data = Clustered(300, kDim, 5);
   auto idx = std::move(LshIndex::Create(Opts(kDim, Metric::kL2))).value();
-  const std::set<uint64_t> want = ChurnIds(idx.get(), data);
-  EXPECT_EQ(IdSet(*idx), want);
-  auto copy = LshIndex::Deserialize(*idx->Serialize());
-  ASSERT_TRUE(copy.ok()) << copy.status().ToString();
-  EXPECT_EQ(IdSet(**copy), want);
+  ExpectIdsAfterChurnAndRoundTrip(idx.get(), data);
 }
 
 class LshMetricTest : public ::testing::TestWithParam<Metric> {};

@@ -141,6 +141,17 @@ int Import(const std::string& dir, const std::vector<std::string>& names, const 
   return rc;
 }
 
+// VEXFS_IOC_COLL_INFO on directory `dir`; returns errno.
+int CollInfo(const std::string& dir, vexfs_ioc_collection* info) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return errno;
+  std::memset(info, 0, sizeof(*info));
+  info->vi_size = sizeof(*info);
+  const int rc = ioctl(fd, VEXFS_IOC_COLL_INFO, info) < 0 ? errno : 0;
+  close(fd);
+  return rc;
+}
+
 std::vector<float> Xattr3(const std::string& path) {
   std::vector<float> v(3);
   if (getxattr(path.c_str(), VEXFS_VECTOR_XATTR, v.data(), 12) != 12) return {};
@@ -528,12 +539,8 @@ TEST_F(FuseVectorTest, FsyncedVectorsSurviveKill9AndTheIndexIsRebuilt) {
   std::vector<std::string> p;
   ASSERT_EQ(IoctlSearch(c, {7, 1, 0}, 1, "", &p), 0);
   EXPECT_EQ(p, std::vector<std::string>{"f7"});
-  const int dfd = open(c.c_str(), O_RDONLY | O_DIRECTORY);
-  ASSERT_GE(dfd, 0);
   vexfs_ioc_collection info{};
-  info.vi_size = sizeof(info);
-  ASSERT_EQ(ioctl(dfd, VEXFS_IOC_COLL_INFO, &info), 0);
-  close(dfd);
+  ASSERT_EQ(CollInfo(c, &info), 0);
   EXPECT_EQ(info.vi_count, 50u);
   EXPECT_TRUE(info.vi_flags & VEXFS_COLL_REBUILT);
   EXPECT_NE(vol_.log().find("rebuilding"), std::string::npos) << vol_.log();
@@ -541,10 +548,7 @@ TEST_F(FuseVectorTest, FsyncedVectorsSurviveKill9AndTheIndexIsRebuilt) {
   ASSERT_EQ(vol_.Unmount(), 0);
   ASSERT_EQ(RunCmd({VEXFS_FSCK_BIN, "-n", "-f", vol_.image()}), 0);
   ASSERT_TRUE(vol_.Mount()) << vol_.log();
-  const int dfd2 = open(c.c_str(), O_RDONLY | O_DIRECTORY);
-  ASSERT_GE(dfd2, 0);
-  ASSERT_EQ(ioctl(dfd2, VEXFS_IOC_COLL_INFO, &info), 0);
-  close(dfd2);
+  ASSERT_EQ(CollInfo(c, &info), 0);
   EXPECT_EQ(info.vi_count, 50u);
   EXPECT_TRUE(info.vi_flags & VEXFS_COLL_LOADED);
   // Loaded without reading the slots: members come from the index itself.
@@ -555,10 +559,7 @@ TEST_F(FuseVectorTest, FsyncedVectorsSurviveKill9AndTheIndexIsRebuilt) {
   EXPECT_NE(p, std::vector<std::string>{"f7"});
   ASSERT_EQ(vol_.Unmount(), 0);
   ASSERT_TRUE(vol_.Mount()) << vol_.log();
-  const int dfd3 = open(c.c_str(), O_RDONLY | O_DIRECTORY);
-  ASSERT_GE(dfd3, 0);
-  ASSERT_EQ(ioctl(dfd3, VEXFS_IOC_COLL_INFO, &info), 0);
-  close(dfd3);
+  ASSERT_EQ(CollInfo(c, &info), 0);
   EXPECT_EQ(info.vi_count, 49u);
   EXPECT_TRUE(info.vi_flags & VEXFS_COLL_LOADED);
   ASSERT_EQ(IoctlSearch(c, {7, 1, 0}, 50, "", &p), 0);

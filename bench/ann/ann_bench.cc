@@ -153,6 +153,7 @@ struct Options {
                                       "faiss-hnsw", "faiss-ivf"};
   std::string single_thread_build = "auto";
   size_t search_reps = 2;
+  bool interleave = false;
   size_t flat_nq = 0;  // 0 = all queries
   size_t ivf_niter = 10;
   size_t ivf_train_per_list = 64;
@@ -245,147 +246,197 @@ class Bench {
       jobs.push_back({"hnswlib", 1, MakeHnswlibRunner});
     }
     int failures = 0;
+    std::vector<Built> kept;  // --interleave: graph indexes swept together below
     for (const Job& job : jobs) {
       if (std::find(opt_.engines.begin(), opt_.engines.end(), job.key) == opt_.engines.end()) {
         continue;
       }
-      std::unique_ptr<AnnRunner> r = job.make(cfg);
-      if (!r) {
+      Built b;
+      b.r = job.make(cfg);
+      if (!b.r) {
         Log(job.key + ": not compiled in, skipped");
         continue;
       }
-      failures += RunOne(d, *gt, cfg, *r, job.threads) ? 0 : 1;
-      r.reset();
+      b.threads = job.threads;
+      if (!BuildOne(d, b)) {
+        ++failures;
+        continue;
+      }
+      if (opt_.interleave && b.r->effort_name() == "ef_search") {
+        kept.push_back(std::move(b));
+        continue;
+      }
+      std::vector<Built*> one = {&b};
+      Sweep(d, *gt, cfg, one);
+      b.r.reset();
       malloc_trim(0);
+      WriteOutputs();
+    }
+    if (!kept.empty()) {
+      std::vector<Built*> all;
+      for (Built& b : kept) all.push_back(&b);
+      Sweep(d, *gt, cfg, all);
       WriteOutputs();
     }
     return failures;
   }
 
  private:
-  bool RunOne(const Dataset& d, const engine::GroundTruth& gt, const RunnerConfig& cfg,
-              AnnRunner& r, size_t threads) {
-    const size_t n = d.base.rows, dim = d.base.cols, k = opt_.k;
-    const bool exact = r.effort_name().empty();
-    // Exact scans are slow and their recall is 1 by construction: they may
-    // be timed on a prefix of the queries (--flat-nq), once.
-    const size_t nq = exact && opt_.flat_nq ? std::min(opt_.flat_nq, d.queries.rows)
-                                            : d.queries.rows;
-    const size_t reps = exact ? 1 : std::max<size_t>(opt_.search_reps, 1);
-    const std::string label = fmt::format("{} {} ({} threads)", r.engine(), r.index(), threads);
+  // A built index and what its build measured.
+  struct Built {
+    std::unique_ptr<AnnRunner> r;
+    size_t threads = 0;
+    double build_s = 0, build_cpu_s = 0, rss_mb = 0;
+    size_t engine_bytes = 0;
+  };
+
+  bool BuildOne(const Dataset& d, Built& b) {
+    AnnRunner& r = *b.r;
+    const size_t n = d.base.rows;
+    const std::string label = Label(b);
     malloc_trim(0);
     const size_t rss0 = RssBytes();
     std::string error;
     const double cpu0 = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID);
     const auto t0 = Clock::now();
-    const bool ok = r.Build(d.base.data.data(), n, threads, &error);
-    const double build_s = Seconds(t0, Clock::now());
-    const double build_cpu_s = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+    const bool ok = r.Build(d.base.data.data(), n, b.threads, &error);
+    b.build_s = Seconds(t0, Clock::now());
+    b.build_cpu_s = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
     const size_t rss1 = RssBytes();
     if (!ok) {
       Log(label + ": build FAILED: " + error);
       return false;
     }
-    const double rss_mb = (static_cast<double>(rss1) - static_cast<double>(rss0)) / (1 << 20);
-    const size_t engine_bytes = r.MemoryBytes();
+    b.rss_mb = (static_cast<double>(rss1) - static_cast<double>(rss0)) / (1 << 20);
+    b.engine_bytes = r.MemoryBytes();
     Log(fmt::format("{}: built in {:.2f} s, {:.1f} CPU s ({:.0f} vectors/s), RSS delta {:.1f} MB, "
                     "{} {:.1f} MB",
-                    label, build_s, build_cpu_s, n / build_s, rss_mb, r.memory_source(),
-                    engine_bytes / double(1 << 20)));
+                    label, b.build_s, b.build_cpu_s, n / b.build_s, b.rss_mb, r.memory_source(),
+                    b.engine_bytes / double(1 << 20)));
+    return true;
+  }
 
+  static std::string Label(const Built& b) {
+    return fmt::format("{} {} ({} threads)", b.r->engine(), b.r->index(), b.threads);
+  }
+
+  // Sweeps the search parameter of every index in `set` (all of the same
+  // effort kind); with several, each rep times one pass of every index in
+  // turn.
+  void Sweep(const Dataset& d, const engine::GroundTruth& gt, const RunnerConfig& cfg,
+             const std::vector<Built*>& set) {
+    const size_t n = d.base.rows, dim = d.base.cols, k = opt_.k;
+    const AnnRunner& r0 = *set.front()->r;
+    const bool exact = r0.effort_name().empty();
+    // Exact scans are slow and their recall is 1 by construction: they may
+    // be timed on a prefix of the queries (--flat-nq), once.
+    const size_t nq = exact && opt_.flat_nq ? std::min(opt_.flat_nq, d.queries.rows)
+                                            : d.queries.rows;
+    const size_t reps = exact ? 1 : std::max<size_t>(opt_.search_reps, 1);
     std::vector<size_t> efforts = {0};
-    if (r.effort_name() == "ef_search") efforts = opt_.ef;
-    if (r.effort_name() == "nprobe") {
+    if (r0.effort_name() == "ef_search") efforts = opt_.ef;
+    if (r0.effort_name() == "nprobe") {
       efforts.clear();
       for (size_t p : opt_.nprobe) {
         if (p <= cfg.nlist) efforts.push_back(p);
       }
     }
-    std::vector<uint64_t> ids(nq * k);
-    std::vector<double> lat(nq), best_lat;
+    const size_t m = set.size();
+    std::vector<std::vector<uint64_t>> ids(m, std::vector<uint64_t>(nq * k));
+    std::vector<double> lat(nq);
+    std::vector<std::vector<double>> best_lat(m);
     const size_t train_n = std::min(n, cfg.nlist * cfg.ivf_train_per_list);
     for (size_t effort : efforts) {
-      r.SetEffort(effort);
-      for (size_t i = 0; i < std::min<size_t>(nq, exact ? 10 : 100); ++i) {  // warm-up
-        r.Search(d.queries.data.data() + i * dim, k, ids.data());
+      for (Built* b : set) {
+        b->r->SetEffort(effort);
+        for (size_t i = 0; i < std::min<size_t>(nq, exact ? 10 : 100); ++i) {  // warm-up
+          b->r->Search(d.queries.data.data() + i * dim, k, ids[0].data());
+        }
       }
-      double best_total = 0, best_cpu = 0;
+      std::vector<double> best_total(m, 0), best_cpu(m, 0);
       for (size_t rep = 0; rep < reps; ++rep) {
-        double total = 0;
-        const double c0 = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);
+        for (size_t x = 0; x < m; ++x) {
+          AnnRunner& r = *set[x]->r;
+          double total = 0;
+          const double c0 = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);
+          for (size_t i = 0; i < nq; ++i) {
+            const auto a = Clock::now();
+            r.Search(d.queries.data.data() + i * dim, k, ids[x].data() + i * k);
+            lat[i] = std::chrono::duration<double, std::micro>(Clock::now() - a).count();
+            total += lat[i];
+          }
+          const double cpu = CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - c0;
+          if (rep == 0 || total < best_total[x]) {
+            best_total[x] = total;
+            best_cpu[x] = cpu;
+            best_lat[x] = lat;
+          }
+        }
+      }
+      for (size_t x = 0; x < m; ++x) {
+        const Built& b = *set[x];
+        const AnnRunner& r = *b.r;
+        size_t hits = 0;
         for (size_t i = 0; i < nq; ++i) {
-          const auto a = Clock::now();
-          r.Search(d.queries.data.data() + i * dim, k, ids.data() + i * k);
-          lat[i] = std::chrono::duration<double, std::micro>(Clock::now() - a).count();
-          total += lat[i];
+          const uint64_t* truth = gt.ids.data() + i * gt.k;
+          for (size_t j = 0; j < k; ++j) {
+            hits += std::find(truth, truth + gt.k, ids[x][i * k + j]) != truth + gt.k;
+          }
         }
-        const double cpu = CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - c0;
-        if (rep == 0 || total < best_total) {
-          best_total = total;
-          best_cpu = cpu;
-          best_lat = lat;
-        }
-      }
-      size_t hits = 0;
-      for (size_t i = 0; i < nq; ++i) {
-        const uint64_t* truth = gt.ids.data() + i * gt.k;
-        for (size_t j = 0; j < k; ++j) {
-          hits += std::find(truth, truth + gt.k, ids[i * k + j]) != truth + gt.k;
-        }
-      }
-      const double recall = static_cast<double>(hits) / static_cast<double>(nq * k);
-      std::vector<double> sorted = best_lat;
-      std::sort(sorted.begin(), sorted.end());
-      auto pct = [&](double q) { return sorted[static_cast<size_t>(q * (nq - 1) + 0.5)]; };
+        const double recall = static_cast<double>(hits) / static_cast<double>(nq * k);
+        std::vector<double> sorted = best_lat[x];
+        std::sort(sorted.begin(), sorted.end());
+        auto pct = [&](double q) { return sorted[static_cast<size_t>(q * (nq - 1) + 0.5)]; };
 
-      json params = json::object();
-      if (r.effort_name() == "ef_search") {
-        params = {{"M", cfg.M}, {"ef_construction", cfg.ef_construction}, {"ef_search", effort}};
-      } else if (r.effort_name() == "nprobe") {
-        params = {{"nlist", cfg.nlist},
-                  {"nprobe", effort},
-                  {"kmeans_iter", cfg.ivf_niter},
-                  {"train_n", train_n}};
+        json params = json::object();
+        if (r.effort_name() == "ef_search") {
+          params = {{"M", cfg.M}, {"ef_construction", cfg.ef_construction}, {"ef_search", effort}};
+        } else if (r.effort_name() == "nprobe") {
+          params = {{"nlist", cfg.nlist},
+                    {"nprobe", effort},
+                    {"kmeans_iter", cfg.ivf_niter},
+                    {"train_n", train_n}};
+        }
+        json p = {
+            {"engine", r.engine()},
+            {"index", r.index()},
+            {"dataset", d.name},
+            {"n", n},
+            {"dim", dim},
+            {"metric", d.metric_text},
+            {"nq", nq},
+            {"k", k},
+            {"params", params},
+            {"recall_at_10", recall},
+            {"qps", nq / (best_total[x] * 1e-6)},
+            {"qps_cpu", nq / std::max(best_cpu[x], 1e-9)},
+            {"p50_us", pct(0.50)},
+            {"p99_us", pct(0.99)},
+            {"search_threads", 1},
+            {"search_interleaved", m > 1},
+            {"threads", b.threads},
+            {"build_s", b.build_s},
+            {"build_vectors_per_s", n / b.build_s},
+            {"build_cpu_s", b.build_cpu_s},
+            {"memory_rss_mb", b.rss_mb},
+        };
+        if (b.engine_bytes > 0) {
+          p["memory_engine_mb"] = b.engine_bytes / double(1 << 20);
+          p["memory_engine_source"] = r.memory_source();
+          p["memory_mb"] = p["memory_engine_mb"];
+          p["memory_source"] = r.memory_source();
+        } else {
+          p["memory_engine_mb"] = nullptr;
+          p["memory_mb"] = b.rss_mb;
+          p["memory_source"] = "rss_delta";
+        }
+        Log(fmt::format("  {} {}: recall {:.4f} qps {:.0f} (cpu-time qps {:.0f}) p50 {:.1f} us "
+                        "p99 {:.1f} us",
+                        Label(b), params.dump(), recall, p["qps"].get<double>(),
+                        p["qps_cpu"].get<double>(), pct(0.5), pct(0.99)));
+        points_.push_back(std::move(p));
       }
-      json p = {
-          {"engine", r.engine()},
-          {"index", r.index()},
-          {"dataset", d.name},
-          {"n", n},
-          {"dim", dim},
-          {"metric", d.metric_text},
-          {"nq", nq},
-          {"k", k},
-          {"params", params},
-          {"recall_at_10", recall},
-          {"qps", nq / (best_total * 1e-6)},
-          {"qps_cpu", nq / std::max(best_cpu, 1e-9)},
-          {"p50_us", pct(0.50)},
-          {"p99_us", pct(0.99)},
-          {"search_threads", 1},
-          {"threads", threads},
-          {"build_s", build_s},
-          {"build_vectors_per_s", n / build_s},
-          {"build_cpu_s", build_cpu_s},
-          {"memory_rss_mb", rss_mb},
-      };
-      if (engine_bytes > 0) {
-        p["memory_engine_mb"] = engine_bytes / double(1 << 20);
-        p["memory_engine_source"] = r.memory_source();
-        p["memory_mb"] = p["memory_engine_mb"];
-        p["memory_source"] = r.memory_source();
-      } else {
-        p["memory_engine_mb"] = nullptr;
-        p["memory_mb"] = rss_mb;
-        p["memory_source"] = "rss_delta";
-      }
-      Log(fmt::format("  {} {}: recall {:.4f} qps {:.0f} (cpu-time qps {:.0f}) p50 {:.1f} us "
-                      "p99 {:.1f} us",
-                      label, params.dump(), recall, p["qps"].get<double>(),
-                      p["qps_cpu"].get<double>(), pct(0.5), pct(0.99)));
-      points_.push_back(std::move(p));
     }
-    return true;
   }
 
   Options opt_;
@@ -437,6 +488,10 @@ int Main(int argc, char** argv) {
                  "also build VexFS hnsw-f32 and hnswlib with 1 thread: auto (10k preset only), on, off")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   app.add_option("--search-reps", o.search_reps, "timed passes per point; the fastest is kept");
+  app.add_flag("--interleave", o.interleave,
+               "build every graph index first, then alternate their timed passes at each "
+               "ef (load from other work then hits every engine alike; needs the memory "
+               "of all indexes at once)");
   app.add_option("--flat-nq", o.flat_nq, "time exact (flat) indexes on this many queries (0 = all)");
   app.add_option("--ivf-niter", o.ivf_niter, "IVF k-means iterations")->check(CLI::Range(1, 100));
   app.add_option("--ivf-train-per-list", o.ivf_train_per_list,

@@ -134,6 +134,14 @@ std::string MarkdownReport(const json& points, const std::string& preamble) {
       "\"QPS from thread CPU time\" counts only the time the search thread was on a CPU, which "
       "is steadier on a shared machine. Recall is recall@10 against exact ground truth. "
       "Compare ratios from the same run only.\n\n";
+  for (const json& p : points) {
+    if (p.value("search_interleaved", false)) {
+      md += "Graph indexes were swept interleaved (--interleave): at each ef, every timed pass "
+            "of one index is followed by one of each other index, so load from other work "
+            "falls on all of them alike.\n\n";
+      break;
+    }
+  }
   for (const DatasetGroup& g : Group(points)) {
     md += fmt::format("## {}\n\n", DatasetTitle(g));
     md += "### Best QPS at recall@10 >= target\n\n";

@@ -807,33 +807,38 @@ TEST(CrashTest, MixedWorkloadSeed3) { RunCrashPoints(Mixed(3, 600), 3, MaxPoints
 // (DropCollection, SaveIndexBlob) and between operations.
 Recorded Vectors(uint64_t seed, int ops) { return Record(seed, ops, 128, VectorWorkload()); }
 
-// Op 3 + 2 * 40 + dirs drops a collection of 40 vectors after `dirs`
-// unsynced mkdirs; the next op syncs.
-Workload DropAfterMkdirs(size_t dirs) {
-  return [dirs](Filesystem* fs, std::mt19937_64&, size_t op) {
+// The shape of the drop and adoption workloads: op 1 makes /d; with
+// `collection_first`, op 2 makes it a collection; then two ops per file
+// create /d/f<i> and give it a vector xattr, the last of them syncing;
+// `dirs` unsynced mkdirs follow; then `last(fs, /d)` is one op, and the
+// next op syncs.
+Workload FilesThenMkdirsThen(bool collection_first, size_t files, size_t dirs,
+                             std::function<void(Filesystem*, uint64_t)> last) {
+  return [=](Filesystem* fs, std::mt19937_64&, size_t op) {
     const Cred root = Cred::Root();
-    constexpr size_t kFiles = 40;
+    const size_t first = collection_first ? 3 : 2;  // the first file op
+    const size_t mkdirs = first + 2 * files, last_op = mkdirs + dirs;
     OpResult r;
     auto d = fs->ResolvePath("/d");
     if (op == 1) {
       EXPECT_TRUE(fs->Mkdir(Filesystem::kRootIno, "d", 0755, root).ok());
-    } else if (op == 2) {
+    } else if (op < first) {
       CollectionConfig c;
       c.dim = 300;
       EXPECT_TRUE(fs->CreateCollection(d->ino, c, root).ok());
-    } else if (op < 3 + 2 * kFiles) {
-      const std::string name = "f" + std::to_string((op - 3) / 2);
-      if (op % 2 == 1) {
+    } else if (op < mkdirs) {
+      const std::string name = "f" + std::to_string((op - first) / 2);
+      if ((op - first) % 2 == 0) {
         EXPECT_TRUE(fs->Mknod(d->ino, name, S_IFREG | 0644, 0, root).ok());
       } else {
         auto f = fs->Lookup(d->ino, name, root);
         EXPECT_TRUE(fs->SetXattr(f->ino, VEXFS_VECTOR_XATTR, testing::VectorBytes(float(op), 300), 0, root).ok());
       }
-      r.sync = op == 2 + 2 * kFiles;
-    } else if (op < 3 + 2 * kFiles + dirs) {
+      r.sync = op == mkdirs - 1;
+    } else if (op < last_op) {
       EXPECT_TRUE(fs->Mkdir(Filesystem::kRootIno, "x" + std::to_string(op), 0755, root).ok());
-    } else if (op == 3 + 2 * kFiles + dirs) {
-      EXPECT_TRUE(fs->DropCollection(d->ino, root).ok());
+    } else if (op == last_op) {
+      last(fs, d->ino);
     } else {
       r.sync = true;
     }
@@ -842,6 +847,14 @@ Workload DropAfterMkdirs(size_t dirs) {
     }
     return r;
   };
+}
+
+// Op 3 + 2 * 40 + dirs drops a collection of 40 vectors after `dirs`
+// unsynced mkdirs; the next op syncs.
+Workload DropAfterMkdirs(size_t dirs) {
+  return FilesThenMkdirsThen(true, 40, dirs, [](Filesystem* fs, uint64_t d) {
+    EXPECT_TRUE(fs->DropCollection(d, Cred::Root()).ok());
+  });
 }
 
 // A small collection is dropped in one atomic step wherever the journal
@@ -867,35 +880,11 @@ TEST(CrashTest, DropCollectionIsAtomic) {
 // 62 + dirs makes /d a collection (which converts the files one operation
 // each) and the next op syncs.
 Workload AdoptAfterMkdirs(size_t dirs) {
-  return [dirs](Filesystem* fs, std::mt19937_64&, size_t op) {
-    const Cred root = Cred::Root();
-    OpResult r;
-    auto d = fs->ResolvePath("/d");
-    if (op == 1) {
-      EXPECT_TRUE(fs->Mkdir(Filesystem::kRootIno, "d", 0755, root).ok());
-    } else if (op < 62) {
-      const std::string name = "f" + std::to_string((op - 2) / 2);
-      if (op % 2 == 0) {
-        EXPECT_TRUE(fs->Mknod(d->ino, name, S_IFREG | 0644, 0, root).ok());
-      } else {
-        auto f = fs->Lookup(d->ino, name, root);
-        EXPECT_TRUE(fs->SetXattr(f->ino, VEXFS_VECTOR_XATTR, testing::VectorBytes(float(op), 300), 0, root).ok());
-      }
-      r.sync = op == 61;
-    } else if (op < 62 + dirs) {
-      EXPECT_TRUE(fs->Mkdir(Filesystem::kRootIno, "x" + std::to_string(op), 0755, root).ok());
-    } else if (op == 62 + dirs) {
-      CollectionConfig c;
-      c.dim = 300;
-      EXPECT_TRUE(fs->CreateCollection(d->ino, c, root).ok());
-    } else {
-      r.sync = true;
-    }
-    if (r.sync) {
-      EXPECT_TRUE(fs->Sync().ok());
-    }
-    return r;
-  };
+  return FilesThenMkdirsThen(false, 30, dirs, [](Filesystem* fs, uint64_t d) {
+    CollectionConfig c;
+    c.dim = 300;
+    EXPECT_TRUE(fs->CreateCollection(d, c, Cred::Root()).ok());
+  });
 }
 
 // A crash inside CreateCollection may leave some files of the new

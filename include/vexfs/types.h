@@ -68,10 +68,13 @@ inline uint32_t ClassBits(uint32_t mode, uint32_t uid, uint32_t gid, int mask, c
 // of `mask` (R_OK | W_OK | X_OK bits: 4, 2, 1) on attributes `a`. For
 // callers that must check whatever the mount's permission mode (search
 // results, ioctls).
-inline bool PermissionAllows(const Attr& a, int mask, const Cred& cred) {
-  if (cred.uid == 0) return !(mask & 1) || (a.mode & 0170000) == 0040000 || (a.mode & 0111) != 0;
-  const uint32_t bits = ClassBits(a.mode, a.uid, a.gid, mask, cred);
+inline bool PermissionAllows(uint32_t mode, uint32_t uid, uint32_t gid, int mask, const Cred& cred) {
+  if (cred.uid == 0) return !(mask & 1) || (mode & 0170000) == 0040000 || (mode & 0111) != 0;
+  const uint32_t bits = ClassBits(mode, uid, gid, mask, cred);
   return (bits & static_cast<uint32_t>(mask)) == static_cast<uint32_t>(mask);
+}
+inline bool PermissionAllows(const Attr& a, int mask, const Cred& cred) {
+  return PermissionAllows(a.mode, a.uid, a.gid, mask, cred);
 }
 
 struct SetAttrRequest {

@@ -794,13 +794,7 @@ Result<std::vector<SearchHit>> CollectionsImpl::Search(uint64_t dir, const Searc
   // come from the name map's cached facts while nothing changed since they
   // were fetched (AttrEpoch, read once before any of them is used).
   const uint64_t epoch = fs_->AttrEpoch();
-  auto allows = [&](const Facts& f, int mask) {
-    Attr a;
-    a.mode = f.mode;
-    a.uid = f.uid;
-    a.gid = f.gid;
-    return PermissionAllows(a, mask, cred);
-  };
+  auto allows = [&](const Facts& f, int mask) { return PermissionAllows(f.mode, f.uid, f.gid, mask, cred); };
   std::unordered_map<uint64_t, bool> dir_ok;
   std::unordered_map<uint64_t, std::optional<std::string>> verdict;  // ino -> path if visible & matching
   auto dir_allowed = [&](uint64_t d) -> bool {

@@ -312,15 +312,25 @@ class Bench {
     return idx;
   }
 
-  // Single-thread search of the in-process index at `ef`, for SweepPoint.
-  auto InProcessQuery(size_t ef) const {
-    return [this, ef](size_t i, size_t, std::vector<uint64_t>* out) {
+  // Single-thread search at `ef` for SweepPoint, of the in-process
+  // T-thread build, or of `index` whose ids `rows` maps to data rows
+  // (unknown ids become UINT64_MAX).
+  auto InProcessQuery(size_t ef, const engine::HnswIndex* index = nullptr,
+                      const std::unordered_map<uint64_t, uint64_t>* rows = nullptr) const {
+    return [this, ef, index, rows](size_t i, size_t, std::vector<uint64_t>* out) {
       engine::SearchParams sp;
       sp.k = o_.k;
       sp.effort = ef;
-      auto nb = index_->Search(data_.queries.row(i), sp);
+      auto nb = (index ? index : index_.get())->Search(data_.queries.row(i), sp);
       if (!nb.ok()) return nb.status().err();
-      for (const engine::Neighbor& x : *nb) out->push_back(x.id);
+      for (const engine::Neighbor& x : *nb) {
+        if (!rows) {
+          out->push_back(x.id);
+          continue;
+        }
+        auto it = rows->find(x.id);
+        out->push_back(it == rows->end() ? UINT64_MAX : it->second);
+      }
       return 0;
     };
   }
@@ -764,18 +774,7 @@ class Bench {
       const engine::HnswIndex& same = **idx;
       const auto& rows = row_of_ino;
       for (size_t ef : o_.ef) {
-        auto query = [&](size_t i, size_t, std::vector<uint64_t>* out) {
-          engine::SearchParams sp;
-          sp.k = o_.k;
-          sp.effort = ef;
-          auto nb = same.Search(data_.queries.row(i), sp);
-          if (!nb.ok()) return nb.status().err();
-          for (const engine::Neighbor& x : *nb) {
-            auto it = rows.find(x.id);
-            out->push_back(it == rows.end() ? UINT64_MAX : it->second);
-          }
-          return 0;
-        };
+        auto query = InProcessQuery(ef, &same, &rows);
         SearchResult sr, tr;
         for (size_t rep = 0; rep < o_.reps && !sr.err && !tr.err; ++rep) {
           KeepFaster(&tr, SweepPoint(o_, data_.queries, gt_, ef, 1, 0, 1, rep == 0, InProcessQuery(ef)),

@@ -2,9 +2,11 @@
 // parsing in options.cc, the operations table in vexfs_fuse.cc, the
 // filesystem in vexfs_core. See vexfs-fuse(8) and docs/fuse.md.
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -15,7 +17,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -104,30 +108,88 @@ void DetachStdio() {
 // Shutdown on SIGTERM/SIGINT/SIGHUP. The signals are blocked everywhere and
 // taken by sigwait() in a helper thread, which first syncs the mount (with
 // the writeback cache the kernel may still hold dirty pages, and only a
-// running session can receive them), then ends the session and wakes the
-// main thread out of the loop's wait with SIGUSR1. Lock order: Shutdown::mu
-// only.
+// running session can receive them), waits until the session has answered
+// every request it was sent (WaitUntilAnswered), then ends the session and
+// wakes the main thread out of the loop's wait with SIGUSR1. Lock order:
+// Shutdown::mu only.
 struct Shutdown {
   std::mutex mu;
   bool loop_done = false;  // the session may be gone: do not touch it
   fuse_session* se = nullptr;
+  const FuseContext* ctx = nullptr;
   std::string mountpoint;
+  dev_t mount_dev = 0;  // st_dev of our mount's root; 0 if unknown
   pthread_t main_thread;
 };
 
 void WakeHandler(int) {}
 
+// syncfs() on a FUSE mount starts the write-back of dirty pages but does not
+// wait for the WRITE requests it queues (the kernel waits for FUSE
+// write-back only in fsync and close of that file), and a WRITE still
+// queued when the session loop ends is lost. Waits until every request read
+// has been answered and none is waiting in /dev/fuse, three times in a row
+// over `settle` with no request read in between, or until `limit` passes
+// (traffic from other processes that never stops). A reply is counted
+// after its write(2), inside which the kernel moves the next queued
+// background request to the pending list, so a drained queue cannot look
+// idle between two WRITEs; the settle time covers a request the kernel has
+// handed to a worker whose read(2) has not yet returned. Returns whether the
+// session went quiet.
+bool WaitUntilAnswered(Shutdown* sd, int fuse_fd, std::chrono::milliseconds limit) {
+  const FuseContext& ctx = *sd->ctx;
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kSettle = std::chrono::milliseconds(25);
+  constexpr int kQuietProbes = 3;
+  const auto deadline = Clock::now() + limit;
+  int quiet = 0;
+  uint64_t read_before = ctx.requests_read.load(std::memory_order_acquire);
+  while (Clock::now() < deadline) {
+    {
+      std::lock_guard<std::mutex> lock(sd->mu);
+      if (sd->loop_done) return true;  // unmounted meanwhile
+    }
+    pollfd p{fuse_fd, POLLIN, 0};
+    const bool pending = poll(&p, 1, 0) > 0 && (p.revents & POLLIN) != 0;
+    if ((p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) return true;  // connection gone
+    const bool answered = ctx.unanswered.load(std::memory_order_acquire) <= 0;
+    const uint64_t read_now = ctx.requests_read.load(std::memory_order_acquire);
+    quiet = (!pending && answered && read_now == read_before) ? quiet + 1 : 0;
+    if (quiet >= kQuietProbes) return true;
+    read_before = read_now;
+    std::this_thread::sleep_for(quiet > 0 ? kSettle : std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
 void SignalThread(Shutdown* sd, sigset_t set) {
   int sig = 0;
   if (sigwait(&set, &sig) != 0) return;
+  // Our own reference to /dev/fuse, taken while the session surely exists
+  // (Serve destroys it only after setting loop_done).
+  int fuse_fd = -1;
   {
     std::lock_guard<std::mutex> lock(sd->mu);
     if (sd->loop_done) return;
+    fuse_fd = fcntl(fuse_session_fd(sd->se), F_DUPFD_CLOEXEC, 0);
   }
+  // syncfs() through the mount point, if it still leads to this mount; it
+  // may not (`umount -l` while files are open detaches the mount but keeps
+  // it alive, dirty pages included), and then sync(), which reaches every
+  // live superblock.
   const int fd = open(sd->mountpoint.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
+  struct stat st {};
+  if (fd >= 0 && sd->mount_dev != 0 && fstat(fd, &st) == 0 && st.st_dev == sd->mount_dev) {
     syncfs(fd);
-    close(fd);
+  } else {
+    sync();
+  }
+  if (fd >= 0) close(fd);
+  if (fuse_fd >= 0) {
+    if (!WaitUntilAnswered(sd, fuse_fd, std::chrono::seconds(10))) {
+      Error("requests still arriving 10 s after the stop signal: ending the session anyway");
+    }
+    close(fuse_fd);
   }
   for (;;) {
     {
@@ -139,6 +201,43 @@ void SignalThread(Shutdown* sd, sigset_t set) {
     // The wake-up can land just before the loop starts waiting: repeat.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+}
+
+// Undoes /proc/self/mountinfo's octal escapes (\040 for a space, ...).
+std::string UnescapeMountField(const std::string& in) {
+  auto octal = [](char c) { return c >= '0' && c <= '7'; };
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '\\' && i + 3 < in.size() && octal(in[i + 1]) && octal(in[i + 2]) &&
+        octal(in[i + 3])) {
+      out += static_cast<char>((in[i + 1] - '0') * 64 + (in[i + 2] - '0') * 8 + (in[i + 3] - '0'));
+      i += 3;
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
+// The device number of the topmost FUSE mount on `mountpoint`, from
+// /proc/self/mountinfo (no request to the session, which is not serving
+// yet); 0 if not found.
+dev_t FuseMountDevice(const std::string& mountpoint) {
+  std::ifstream in("/proc/self/mountinfo");
+  dev_t dev = 0;
+  std::string line;
+  while (std::getline(in, line)) {
+    // ID PARENT MAJOR:MINOR ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE ...
+    std::istringstream fields(line);
+    std::string id, parent, numbers, root, mnt;
+    if (!(fields >> id >> parent >> numbers >> root >> mnt)) continue;
+    const size_t sep = line.find(" - ");
+    if (sep == std::string::npos || line.compare(sep + 3, 4, "fuse") != 0) continue;
+    unsigned major = 0, minor = 0;
+    if (std::sscanf(numbers.c_str(), "%u:%u", &major, &minor) != 2) continue;
+    if (UnescapeMountField(mnt) == mountpoint) dev = makedev(major, minor);  // last wins
+  }
+  return dev;
 }
 
 std::string Absolute(const std::string& path) {
@@ -255,7 +354,9 @@ int Serve(const CommandLine& cl, int* notify_fd) {
 
   Shutdown sd;
   sd.se = se;
+  sd.ctx = &ctx;
   sd.mountpoint = mountpoint;
+  sd.mount_dev = FuseMountDevice(mountpoint);
   sd.main_thread = pthread_self();
   struct sigaction sa {};
   sa.sa_handler = WakeHandler;  // no SA_RESTART: interrupts the loop's wait

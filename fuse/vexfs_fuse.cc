@@ -641,6 +641,22 @@ T ArgOf(const void* buf, size_t n) {
   return arg;
 }
 
+// Requests the kernel waits for an answer to (an INTERRUPT may get an
+// EAGAIN reply, but under its own unique id: see IsAnswer).
+bool ExpectsReply(uint32_t opcode) {
+  return opcode != FUSE_FORGET && opcode != FUSE_BATCH_FORGET && opcode != FUSE_INTERRUPT &&
+         opcode != FUSE_NOTIFY_REPLY;
+}
+
+// A message written to /dev/fuse with this unique id answers a request
+// that ExpectsReply: not a notification (0), nor an INTERRUPT's EAGAIN.
+// The kernel numbers requests in steps of 2 and sends an INTERRUPT under the
+// interrupted request's id | 1 (FUSE_INT_REQ_BIT in fs/fuse/fuse_i.h).
+bool IsAnswer(uint64_t unique) { return unique != 0 && (unique & 1) == 0; }
+
+// Called once the answer has been written.
+void Answered(FuseContext* ctx) { ctx->unanswered.fetch_sub(1, std::memory_order_release); }
+
 ssize_t RequestRead(int fd, void* buf, size_t len, void* userdata) {
   auto* ctx = static_cast<FuseContext*>(userdata);
   const ssize_t n = ::read(fd, buf, len);
@@ -649,6 +665,8 @@ ssize_t RequestRead(int fd, void* buf, size_t len, void* userdata) {
   const size_t got = static_cast<size_t>(n);
   fuse_in_header in;
   std::memcpy(&in, buf, sizeof(in));
+  if (ExpectsReply(in.opcode)) ctx->unanswered.fetch_add(1, std::memory_order_relaxed);
+  ctx->requests_read.fetch_add(1, std::memory_order_release);
   switch (in.opcode) {
     case FUSE_INIT: {
       const auto init = ArgOf<fuse_init_in>(buf, got);
@@ -687,7 +705,24 @@ ssize_t RequestWritev(int fd, struct iovec* iov, int count, void* userdata) {
       }
     }
   }
-  return ::writev(fd, iov, count);
+  uint64_t unique = 0;  // libfuse puts the header alone in iov[0]
+  if (count >= 1 && iov[0].iov_len >= sizeof(fuse_out_header)) {
+    unique = static_cast<const fuse_out_header*>(iov[0].iov_base)->unique;
+  }
+  const ssize_t n = ::writev(fd, iov, count);
+  if (IsAnswer(unique)) Answered(ctx);
+  return n;
+}
+
+// libfuse splices a reply whose data is a file descriptor
+// (FUSE_CAP_SPLICE_WRITE), one splice per reply, falling back to writev if
+// the splice fails. VexFS sends no data notifications (unique 0), so every
+// successful splice answers a request.
+ssize_t RequestSpliceSend(int fdin, off_t* offin, int fdout, off_t* offout, size_t len,
+                          unsigned int flags, void* userdata) {
+  const ssize_t n = ::splice(fdin, offin, fdout, offout, len, flags);
+  if (n >= 0) Answered(static_cast<FuseContext*>(userdata));
+  return n;
 }
 
 fuse_lowlevel_ops MakeOps() {
@@ -761,6 +796,7 @@ int InstallRequestIo(fuse_session* se) {
   fuse_custom_io io{};
   io.read = RequestRead;
   io.writev = RequestWritev;
+  io.splice_send = RequestSpliceSend;
   return fuse_session_custom_io(se, &io, fuse_session_fd(se));
 }
 

@@ -70,6 +70,12 @@ struct FuseContext {
   // Set and cleared by the thread that reads INIT and replies to it; every
   // other reply only reads it.
   std::atomic<uint64_t> init_unique{0};
+  // Requests read from /dev/fuse that still owe the kernel a reply, and all
+  // requests read, counted by the request I/O below. The shutdown path
+  // (fuse/main.cc) waits for the count to drain before it ends the session:
+  // the kernel queues write-back WRITEs without waiting for them.
+  std::atomic<int64_t> unanswered{0};
+  std::atomic<uint64_t> requests_read{0};
 };
 
 // Reads and writes /dev/fuse through a fuse_custom_io that
@@ -77,7 +83,12 @@ struct FuseContext {
 //    it (libfuse 3.14 knows no FUSE_CAP_ for it), and
 //  * hands the handlers the kill-suid/sgid flags of WRITE, SETATTR and OPEN
 //    requests, which libfuse 3.14 drops (through a thread-local: a worker
-//    thread reads a request and dispatches it before it reads the next).
+//    thread reads a request and dispatches it before it reads the next),
+//  * keeps FuseContext::unanswered and requests_read: +1 for each request
+//    read that expects a reply (all but FORGET, BATCH_FORGET, INTERRUPT and
+//    NOTIFY_REPLY), -1 once a reply to it has been written (after the
+//    write(2): the kernel moves its next queued background request to the
+//    pending list inside that call).
 // Call after fuse_session_mount() and before the session loop; the
 // session's userdata must be the FuseContext. Returns 0 or -errno.
 int InstallRequestIo(fuse_session* se);

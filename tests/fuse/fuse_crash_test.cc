@@ -4,10 +4,13 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -58,7 +61,13 @@ void ExpectFsckClean(const std::string& image, const char* when) {
   EXPECT_TRUE(r->checked) << when;
 }
 
-void SigtermUnmountsCleanly(const std::string& opts) {
+// How the daemon learns it must stop.
+enum class Stop {
+  kSigtermWhileUnmounting,  // SIGTERM, and at once fusermount3 -u / umount -l
+  kLazyUnmountThenSigterm,  // umount -l first: the mount point no longer leads to it
+};
+
+void SigtermUnmountsCleanly(const std::string& opts, Stop how) {
   VEXFS_SKIP_UNLESS_FUSE();
   Volume vol;
   ASSERT_TRUE(vol.Mount(opts)) << vol.log();
@@ -69,8 +78,14 @@ void SigtermUnmountsCleanly(const std::string& opts) {
   ASSERT_GE(fd, 0);
   ASSERT_EQ(write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
   ASSERT_TRUE(WriteAll(vol.P("closed-file"), "closed", false));
-  ASSERT_EQ(kill(vol.pid(), SIGTERM), 0);
-  EXPECT_EQ(vol.Unmount(), 0) << vol.log();  // waits for the daemon: exit 0
+  if (how == Stop::kLazyUnmountThenSigterm) {
+    ASSERT_EQ(umount2(vol.mnt().c_str(), MNT_DETACH), 0) << strerror(errno);
+    ASSERT_EQ(kill(vol.pid(), SIGTERM), 0);
+    EXPECT_EQ(vol.Reap(20000), 0) << vol.log();  // exit 0, by itself
+  } else {
+    ASSERT_EQ(kill(vol.pid(), SIGTERM), 0);
+    EXPECT_EQ(vol.Unmount(), 0) << vol.log();  // waits for the daemon: exit 0
+  }
   close(fd);
   EXPECT_FALSE(vol.mounted());
 
@@ -92,12 +107,21 @@ void SigtermUnmountsCleanly(const std::string& opts) {
   EXPECT_EQ(vol.Unmount(), 0) << vol.log();
 }
 
-TEST(FuseLifecycle, SigtermUnmountsCleanly) { SigtermUnmountsCleanly(""); }
+TEST(FuseLifecycle, SigtermUnmountsCleanly) {
+  SigtermUnmountsCleanly("", Stop::kSigtermWhileUnmounting);
+}
 
 // With the writeback cache the open file's pages may still be in the
-// kernel: the daemon's syncfs() on SIGTERM must fetch them.
+// kernel: the daemon's syncfs() on SIGTERM must fetch them, and wait for the
+// WRITEs it causes (the kernel does not).
 TEST(FuseLifecycle, SigtermUnmountsCleanlyWritebackCache) {
-  SigtermUnmountsCleanly("default_permissions");
+  SigtermUnmountsCleanly("default_permissions", Stop::kSigtermWhileUnmounting);
+}
+
+// The mount was detached before the signal, with a file still open: the
+// mount point leads elsewhere, but the mount and its dirty pages live on.
+TEST(FuseLifecycle, SigtermAfterLazyUnmountKeepsOpenFileData) {
+  SigtermUnmountsCleanly("default_permissions", Stop::kLazyUnmountThenSigterm);
 }
 
 TEST(FuseLifecycle, KillNineKeepsFsyncedData) {

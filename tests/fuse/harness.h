@@ -42,6 +42,9 @@ class Volume {
   int Unmount();
   // SIGKILLs the daemon and removes the dead mount.
   void Kill9();
+  // Waits (bounded) for the daemon to exit by itself; returns its exit
+  // status, or -1 if it had to be killed.
+  int Reap(int timeout_ms);
   bool Remount(const std::string& extra_opts = "") {
     Unmount();
     return Mount(extra_opts);
@@ -57,7 +60,6 @@ class Volume {
 
  private:
   void ForceUnmount();
-  int Reap(int timeout_ms);
   std::string dir_, image_, mnt_, log_;
   pid_t pid_ = -1;
 };

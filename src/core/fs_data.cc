@@ -99,6 +99,95 @@ Result<std::vector<ReadSegment>> FsImpl::PlanOverwrite(const InodeRef& r, uint64
   return plan;
 }
 
+Status FsImpl::WriteAllocating(std::unique_lock<std::mutex>& lock, uint64_t ino,
+                               uint64_t offset, std::span<const uint8_t> data, bool times,
+                               bool* fallback) {
+  *fallback = false;
+  const uint64_t first = offset / kBs, end_blk = (offset + data.size()) / kBs;
+  struct Run {
+    uint64_t blk, phys, len;
+    bool unwritten;  // to be marked written once the data is on the device
+  };
+  std::vector<Run> runs;
+  // Holes become unwritten extents: until the second operation they read
+  // as zeros, and a crash in between leaves allocated blocks past EOF (or
+  // unwritten ones inside it), which is a consistent volume.
+  VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
+    runs.clear();
+    VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
+    ExtentMap map = Extents(r);
+    uint64_t goal = 0;
+    if (first > 0) {
+      VEXFS_ASSIGN_OR_RETURN(BlockMapping prev, map.Lookup(first - 1));
+      if (!prev.hole()) goal = prev.start + 1;
+    }
+    bool dirty = false;
+    for (uint64_t blk = first; blk < end_blk;) {
+      VEXFS_ASSIGN_OR_RETURN(BlockMapping m, map.Lookup(blk));
+      uint64_t run = std::min<uint64_t>(m.len, end_blk - blk);
+      uint64_t phys = m.start;
+      if (m.hole()) {
+        if (goal == 0) goal = geo_.data_start + (ino * 64) % (geo_.block_count - geo_.data_start);
+        VEXFS_ASSIGN_OR_RETURN(Extent e,
+                               blocks_->Alloc(goal, std::min<uint64_t>(run, VEXFS_EXTENT_MAX_LEN)));
+        if (!dirty) Dirty(r);
+        dirty = true;
+        VEXFS_RETURN_IF_ERROR(map.Insert(blk, e.start, static_cast<uint32_t>(e.len), true));
+        run = e.len;
+        phys = e.start;
+      }
+      runs.push_back({blk, phys, run, m.hole() || m.unwritten});
+      goal = phys + run;
+      blk += run;
+    }
+    return Status::Ok();
+  }));
+  {
+    // As for overwrites: freed blocks are not reused under us (io_mu_), no
+    // read-modify-write of these blocks runs meanwhile (DataLock).
+    std::shared_lock<std::shared_mutex> io(io_mu_);
+    std::shared_lock<std::shared_mutex> contents(DataLock(ino));
+    lock.unlock();
+    Status s;
+    for (const Run& run : runs) {
+      s = dev_->Write(run.phys, static_cast<uint32_t>(run.len),
+                      data.data() + (run.blk - first) * kBs);
+      if (!s.ok()) break;
+    }
+    contents.unlock();
+    io.unlock();
+    lock.lock();
+    VEXFS_RETURN_IF_ERROR(s);
+  }
+  // The data is written: map it. If a truncation, hole punch or another
+  // write changed any of these extents meanwhile, leave them alone and let
+  // the caller redo the write under mu_ (a valid order of the two).
+  return RunOp([&]() -> Status {
+    *fallback = false;
+    VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
+    ExtentMap map = Extents(r);
+    bool any_unwritten = false;
+    for (const Run& run : runs) {
+      if (!run.unwritten) continue;
+      VEXFS_ASSIGN_OR_RETURN(BlockMapping m, map.Lookup(run.blk));
+      if (m.hole() || !m.unwritten || m.start != run.phys || m.len < run.len) {
+        *fallback = true;
+        return Status::Ok();
+      }
+      any_unwritten = true;
+    }
+    Dirty(r);
+    for (const Run& run : runs) {
+      if (run.unwritten) VEXFS_RETURN_IF_ERROR(map.MarkWritten(run.blk, run.blk + run.len));
+    }
+    if (any_unwritten) cache_->NoteOrderedData();
+    const uint64_t end = offset + data.size();
+    if (end > Le64(r.raw->i_size)) r.raw->i_size = ToLe64(end);
+    if (times) SetTimes(r, false, true, true);
+    return Status::Ok();
+  });
+}
+
 Result<size_t> FsImpl::Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data,
                              WriteTimes times) {
   std::unique_lock<std::mutex> lock(mu_);
@@ -137,6 +226,12 @@ Result<size_t> FsImpl::Write(uint64_t ino, uint64_t offset, std::span<const uint
                                         data.data() + seg.out_offset));
     }
     return data.size();
+  }
+  if (offset % kBs == 0 && data.size() % kBs == 0 && data.size() <= kChunk) {
+    bool fallback = false;
+    VEXFS_RETURN_IF_ERROR(WriteAllocating(lock, ino, offset, data,
+                                          times == WriteTimes::kUpdate, &fallback));
+    if (!fallback) return data.size();
   }
   size_t done = 0;
   while (done < data.size()) {

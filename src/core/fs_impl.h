@@ -155,6 +155,15 @@ class FsImpl final : public Filesystem {
   // written (no unwritten extent, no hole). `bytes` of each segment are
   // block multiples and `skip` is 0.
   Result<std::vector<ReadSegment>> PlanOverwrite(const InodeRef& r, uint64_t offset, size_t len);
+  // A write of whole blocks, at most one chunk, that is not a plain
+  // overwrite (it allocates, fills unwritten extents or extends the file):
+  // maps its holes as unwritten extents in one operation, writes the device
+  // without mu_, then marks them written and sets size and times in a
+  // second operation. REQUIRES `lock` holds mu_; it holds it again on
+  // return. Sets *fallback (and writes nothing visible) when the file's map
+  // changed under the unlocked write: the caller then writes under mu_.
+  Status WriteAllocating(std::unique_lock<std::mutex>& lock, uint64_t ino, uint64_t offset,
+                         std::span<const uint8_t> data, bool times, bool* fallback);
   Result<size_t> ReadData(const InodeRef& r, uint64_t offset, std::span<uint8_t> out);
   Result<std::vector<ReadSegment>> PlanRead(const InodeRef& r, uint64_t offset, size_t len, size_t* total);
   Status ExecuteRead(const std::vector<ReadSegment>& plan, std::span<uint8_t> out);

@@ -1,5 +1,6 @@
-// The write path: in-place overwrites run outside the filesystem lock, wait
-// for nothing and are waited for by read-modify-writes of their blocks;
+// The write path: in-place overwrites and whole-block allocating writes run
+// outside the filesystem lock, wait for nothing and are waited for by
+// read-modify-writes of their blocks;
 // WriteTimes::kKeep leaves the file times to the caller; durability after
 // Sync is unchanged.
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "fs_test_util.h"
+#include "vexfs/fsck.h"
 
 namespace vexfs {
 namespace {
@@ -229,6 +231,103 @@ TEST_F(FsWriteTest, SyncedOverwritesSurviveAPowerCut) {
   EXPECT_EQ(a->mtime.sec, 123456);
   EXPECT_EQ(a->mtime.nsec, 789u);
   ASSERT_TRUE(fs_->Unmount().ok());
+}
+
+// An appending write of whole blocks maps them unwritten, writes the
+// device without the lock, then maps them written: while its data is in
+// flight other calls go on and see the old size.
+TEST_F(FsWriteTest, AllocatingWriteDoesNotHoldTheLock) {
+  GateDevice* gate = MountGated();
+  const uint64_t ino = CreateFile("f", std::string(2 * 4096, 'a'));
+  const std::string blocks(3 * 4096, 'Z');
+  auto writer = std::async(std::launch::async, [&] { return fs_->Write(ino, 2 * 4096, Bytes(blocks)); });
+  ASSERT_TRUE(gate->WaitHeld());
+  auto other = std::async(std::launch::async, [&] {
+    auto a = fs_->GetAttr(ino);
+    auto m = fs_->Mknod(kRoot, "g", S_IFREG | 0644, 0, kRootCred);
+    return a.ok() && m.ok() && a->size == 2 * 4096 &&
+           ReadAll(fs_.get(), ino) == std::string(2 * 4096, 'a');
+  });
+  const bool ran = other.wait_for(5s) == std::future_status::ready;
+  gate->Release();
+  EXPECT_TRUE(ran) << "a call waited for an allocating write's device write";
+  EXPECT_TRUE(other.get());
+  auto n = writer.get();
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(*n, blocks.size());
+  EXPECT_EQ(ReadAll(fs_.get(), ino), std::string(2 * 4096, 'a') + blocks);
+  ASSERT_TRUE(fs_->Unmount().ok());
+  testing::SharedMemoryDevice dev(img_);
+  auto rep = CheckVolume(&dev, CheckOptions{.repair = false, .force = true});
+  ASSERT_TRUE(rep.ok());
+  EXPECT_EQ(rep->errors_left(), 0u) << (rep->problems.empty() ? "" : rep->problems[0].message);
+}
+
+// A truncation that removes the blocks of an allocating write while its
+// data is in flight: the write is redone under the lock afterwards (the
+// truncation first, then the write), never marks blocks it no longer owns.
+TEST_F(FsWriteTest, TruncateDuringAnAllocatingWriteRedoesIt) {
+  GateDevice* gate = MountGated();
+  const uint64_t ino = CreateFile("f", std::string(4096, 'a'));
+  const std::string blocks(2 * 4096, 'Z');
+  auto writer = std::async(std::launch::async, [&] { return fs_->Write(ino, 4 * 4096, Bytes(blocks)); });
+  ASSERT_TRUE(gate->WaitHeld());
+  auto truncate = std::async(std::launch::async, [&] {
+    SetAttrRequest req;
+    req.valid = SetAttrRequest::kSize;
+    req.size = 0;
+    // After the sync the freed blocks may be reused.
+    return fs_->SetAttr(ino, req, kRootCred).ok() && fs_->Sync().ok();
+  });
+  const bool ran = truncate.wait_for(5s) == std::future_status::ready;
+  gate->Release();
+  ASSERT_TRUE(ran) << "the truncation waited for an allocating write's device write";
+  ASSERT_TRUE(truncate.get());
+  auto n = writer.get();
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(ReadAll(fs_.get(), ino), std::string(4 * 4096, '\0') + blocks);
+  ASSERT_TRUE(fs_->Unmount().ok());
+  testing::SharedMemoryDevice dev(img_);
+  auto rep = CheckVolume(&dev, CheckOptions{.repair = false, .force = true});
+  ASSERT_TRUE(rep.ok());
+  EXPECT_EQ(rep->errors_left(), 0u) << (rep->problems.empty() ? "" : rep->problems[0].message);
+}
+
+// Power lost while an allocating write's data is in flight, after a sync
+// committed its unwritten mapping: the file reads as before (size and
+// bytes), and the volume is consistent.
+TEST_F(FsWriteTest, PowerCutDuringAnAllocatingWriteKeepsTheOldFile) {
+  GateDevice* gate = MountGated();
+  const uint64_t ino = CreateFile("f", std::string(4096, 'a'));
+  auto writer = std::async(std::launch::async,
+                           [&] { return fs_->Write(ino, 4096, Bytes(std::string(2 * 4096, 'Z'))); });
+  ASSERT_TRUE(gate->WaitHeld());
+  auto sync = std::async(std::launch::async, [&] { return fs_->Sync().ok(); });
+  const bool ran = sync.wait_for(5s) == std::future_status::ready;
+  // Power cut: keep the image as it is now (the unwritten extents
+  // committed); the data write never reaches it.
+  auto snapshot = std::make_shared<std::vector<uint8_t>>(*img_);
+  gate->Release();
+  ASSERT_TRUE(ran) << "sync waited for an allocating write's device write";
+  ASSERT_TRUE(sync.get());
+  ASSERT_TRUE(writer.get().ok());
+  ASSERT_TRUE(fs_->Unmount().ok());
+  fs_.reset();
+
+  fs_ = MountImage(snapshot);
+  ASSERT_NE(fs_, nullptr);
+  EXPECT_EQ(ReadAll(fs_.get(), ino), std::string(4096, 'a'));
+  // The unwritten blocks past EOF read as zeros once the file grows over them.
+  SetAttrRequest req;
+  req.valid = SetAttrRequest::kSize;
+  req.size = 3 * 4096;
+  ASSERT_TRUE(fs_->SetAttr(ino, req, kRootCred).ok());
+  EXPECT_EQ(ReadAll(fs_.get(), ino), std::string(4096, 'a') + std::string(2 * 4096, '\0'));
+  ASSERT_TRUE(fs_->Unmount().ok());
+  testing::SharedMemoryDevice dev(snapshot);
+  auto rep = CheckVolume(&dev, CheckOptions{.repair = false, .force = true});
+  ASSERT_TRUE(rep.ok());
+  EXPECT_EQ(rep->errors_left(), 0u) << (rep->problems.empty() ? "" : rep->problems[0].message);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
@@ -71,6 +72,83 @@ struct Names {
   std::vector<Link> links;
   Facts facts;
 };
+
+// Ids to small values by open addressing, reused from search to search:
+// in the steady state a search allocates nothing for its memos. Clear()
+// costs the entries used, not the table.
+class IdMemo {
+ public:
+  void Clear() {
+    for (uint32_t s : used_) full_[s] = 0;
+    used_.clear();
+  }
+  // The value of `id`; inserted as `init` if absent (*inserted says so).
+  // The reference lasts until the next Get.
+  int32_t& Get(uint64_t id, int32_t init, bool* inserted) {
+    if ((used_.size() + 1) * 2 > keys_.size()) Grow();
+    const size_t s = Slot(id);
+    *inserted = !full_[s];
+    if (*inserted) {
+      full_[s] = 1;
+      keys_[s] = id;
+      vals_[s] = init;
+      used_.push_back(static_cast<uint32_t>(s));
+    }
+    return vals_[s];
+  }
+  const int32_t* Find(uint64_t id) const {
+    if (keys_.empty()) return nullptr;
+    const size_t s = Slot(id);
+    return full_[s] ? &vals_[s] : nullptr;
+  }
+
+ private:
+  // The slot holding `id`, or the empty one where it would go.
+  size_t Slot(uint64_t id) const {
+    const size_t mask = keys_.size() - 1;
+    size_t s = static_cast<size_t>((id * 0x9E3779B97F4A7C15ull) >> shift_);
+    while (full_[s] && keys_[s] != id) s = (s + 1) & mask;
+    return s;
+  }
+  void Grow() {
+    std::vector<std::pair<uint64_t, int32_t>> old;
+    old.reserve(used_.size());
+    for (uint32_t s : used_) old.emplace_back(keys_[s], vals_[s]);
+    const size_t n = std::max<size_t>(64, keys_.size() * 2);
+    keys_.assign(n, 0);
+    vals_.assign(n, 0);
+    full_.assign(n, 0);
+    used_.clear();
+    shift_ = 64 - std::countr_zero(n);
+    bool inserted;
+    for (const auto& [k, v] : old) Get(k, v, &inserted);
+  }
+  std::vector<uint64_t> keys_;
+  std::vector<int32_t> vals_;
+  std::vector<uint8_t> full_;
+  std::vector<uint32_t> used_;  // occupied slots
+  int shift_ = 64;
+};
+
+// Working memory of one Search, per thread; kept between searches so that
+// a search's memos, routes and paths reuse their capacity.
+struct SearchScratch {
+  struct Route {
+    std::string path;
+    std::vector<uint64_t> dirs;
+  };
+  std::vector<Neighbor> cands;
+  IdMemo verdict;  // ino -> index in `paths` (visible and matching), -1 not
+  IdMemo dir_ok;   // directory -> 1 if the caller may search it, else 0
+  IdMemo taken;    // inodes already placed for the current query
+  std::vector<std::string> paths;
+  size_t npaths = 0;
+  std::vector<Route> routes;  // routes of the inode being checked
+  size_t nroutes = 0;
+  std::vector<const std::string*> comps;
+  std::vector<std::pair<uint64_t, Facts>> dir_facts;
+};
+thread_local SearchScratch t_scratch;
 
 class VectorFetcher final : public engine::VectorSource {
  public:
@@ -150,21 +228,32 @@ class CollectionsImpl final : public Collections, public FsObserver {
   void Stop();
   void Enqueue(Coll& c, uint64_t ino, const float* v, size_t n);
 
-  // Top `kk` candidates: exact over the pending set, ANN over the index.
-  Result<std::vector<Neighbor>> Candidates(Coll& c, const float* q, size_t kk, size_t effort,
-                                           const engine::IdFilter* filter);
-  // Paths from `dir` to `ino` with the directories crossed (dir first).
-  struct Route {
-    std::string path;
-    std::vector<uint64_t> dirs;
-  };
-  // With `facts`: also copies the cached facts of `ino` (epoch 0 if none).
-  std::vector<Route> Routes(uint64_t ino, uint64_t dir, uint64_t root, Facts* facts = nullptr);
+  // Top `kk` candidates into *out: exact over the pending set, ANN over
+  // the index.
+  Status Candidates(Coll& c, const float* q, size_t kk, size_t effort, const engine::IdFilter* filter,
+                    std::vector<Neighbor>* out);
+  // REQUIRES: names_mu_ held. The paths from `dir` to `ino`, with the
+  // directories crossed (dir first), into s->routes[0, s->nroutes);
+  // *facts gets the cached facts of `ino` (epoch 0 if none).
+  void RoutesLocked(uint64_t ino, uint64_t dir, uint64_t root, SearchScratch* s, Facts* facts);
+  // Brings the name-map entries of the first `n` candidates not decided
+  // yet into the cache, their lookups overlapping: after an index search
+  // they are all cache misses, and checking one hit at a time would wait
+  // for each in turn.
+  void WarmNames(const std::vector<Neighbor>& cands, size_t n, const SearchScratch& s);
   // Facts of `ino` current at `epoch` (read before the call): the cached
   // ones if `*f` already holds them, else fetched and cached. False if the
   // inode is gone.
   bool Refresh(uint64_t ino, uint64_t epoch, Facts* f);
-  Facts CachedFacts(uint64_t ino);
+  // What a search of `dir` needs to know of it, current at `epoch`: from
+  // the scope cache when it was filled at that epoch, else fetched (and
+  // cached). ENOTDIR, ENOTSUP (not in a collection) as for Search.
+  struct DirScope {
+    Facts facts;        // of `dir`; facts.epoch is the whole scope's
+    uint64_t root = 0;  // the collection containing `dir`
+    std::string rel;    // path of `dir` below `root` ("" for the root)
+  };
+  Result<DirScope> ScopeOf(uint64_t dir, uint64_t epoch, SearchScratch* s);
 
   Filesystem* fs_;
   CollectionsOptions opts_;
@@ -173,6 +262,8 @@ class CollectionsImpl final : public Collections, public FsObserver {
   std::mutex names_mu_;
   std::unordered_map<uint64_t, Names> names_;
   std::unordered_set<uint64_t> scope_;  // directories whose entries are tracked
+  std::mutex scope_mu_;  // scopes_ only; taken alone
+  std::unordered_map<uint64_t, DirScope> scopes_;
   std::atomic<uint64_t> seq_{1};
   std::mutex work_mu_;
   std::condition_variable work_cv_, idle_cv_;
@@ -657,10 +748,10 @@ Result<CollectionInfo> CollectionsImpl::Info(uint64_t dir) {
 
 // -- Search --------------------------------------------------------------------------
 
-Result<std::vector<Neighbor>> CollectionsImpl::Candidates(Coll& c, const float* q, size_t kk,
-                                                          size_t effort, const engine::IdFilter* filter) {
+Status CollectionsImpl::Candidates(Coll& c, const float* q, size_t kk, size_t effort,
+                                   const engine::IdFilter* filter, std::vector<Neighbor>* out) {
   const size_t dim = c.cfg.dim;
-  std::vector<Neighbor> out;
+  out->clear();
   std::unordered_set<uint64_t> shadow;
   c.readers_waiting++;
   std::shared_lock<std::shared_mutex> r(c.imu);
@@ -680,7 +771,7 @@ Result<std::vector<Neighbor>> CollectionsImpl::Candidates(Coll& c, const float* 
         engine::NormalizeL2(qn.data(), dim);  // not zero: Search() checked
       }
       const float* v = cosine ? p.norm.data() : p.vec.data();
-      out.push_back(Neighbor{ino, engine::MetricDistance(c.metric, cosine ? qn.data() : q, v, dim)});
+      out->push_back(Neighbor{ino, engine::MetricDistance(c.metric, cosine ? qn.data() : q, v, dim)});
     }
   }
   if (c.index && c.index->size() > 0) {
@@ -691,31 +782,31 @@ Result<std::vector<Neighbor>> CollectionsImpl::Candidates(Coll& c, const float* 
     if (sp.k > 0) {
       VEXFS_ASSIGN_OR_RETURN(auto res, c.index->Search(std::span<const float>(q, dim), sp));
       for (const auto& n : res) {
-        if (!shadow.count(n.id)) out.push_back(n);
+        if (shadow.empty() || !shadow.count(n.id)) out->push_back(n);
       }
     }
   }
-  std::sort(out.begin(), out.end(), [](const Neighbor& a, const Neighbor& b) {
+  auto closer = [](const Neighbor& a, const Neighbor& b) {
     return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
-  });
-  if (out.size() > kk) out.resize(kk);
-  return out;
+  };
+  if (!std::is_sorted(out->begin(), out->end(), closer)) std::sort(out->begin(), out->end(), closer);
+  if (out->size() > kk) out->resize(kk);
+  return Status::Ok();
 }
 
-std::vector<CollectionsImpl::Route> CollectionsImpl::Routes(uint64_t ino, uint64_t dir, uint64_t root,
-                                                            Facts* facts) {
-  std::vector<Route> out;
-  if (facts) facts->epoch = 0;
-  std::lock_guard<std::mutex> l(names_mu_);
+void CollectionsImpl::RoutesLocked(uint64_t ino, uint64_t dir, uint64_t root, SearchScratch* s, Facts* facts) {
+  s->nroutes = 0;
+  *facts = Facts{};
   auto it = names_.find(ino);
-  if (it == names_.end()) return out;
-  if (facts) *facts = it->second.facts;
+  if (it == names_.end()) return;
+  *facts = it->second.facts;
   // Names are referenced, not copied, until the path is assembled (the
   // map does not change while names_mu_ is held).
-  std::vector<const std::string*> comps;
   for (const auto& lk : it->second.links) {
-    comps.assign(1, &lk.name);
-    Route r;
+    s->comps.assign(1, &lk.name);
+    if (s->routes.size() <= s->nroutes) s->routes.emplace_back();
+    SearchScratch::Route& r = s->routes[s->nroutes];
+    r.dirs.clear();
     uint64_t cur = lk.parent;
     bool ok = false;
     for (int depth = 0; depth < kMaxDepth; depth++) {
@@ -727,27 +818,30 @@ std::vector<CollectionsImpl::Route> CollectionsImpl::Routes(uint64_t ino, uint64
       if (cur == root) break;
       auto p = names_.find(cur);
       if (p == names_.end() || p->second.links.empty()) break;
-      comps.push_back(&p->second.links.front().name);
+      s->comps.push_back(&p->second.links.front().name);
       cur = p->second.links.front().parent;
     }
     if (!ok) continue;
-    size_t len = 0;
-    for (const std::string* c : comps) len += c->size() + 1;
-    r.path.reserve(len);
-    for (auto c = comps.rbegin(); c != comps.rend(); ++c) {
+    r.path.clear();
+    for (auto c = s->comps.rbegin(); c != s->comps.rend(); ++c) {
       if (!r.path.empty()) r.path += '/';
       r.path += **c;
     }
     std::reverse(r.dirs.begin(), r.dirs.end());
-    out.push_back(std::move(r));
+    s->nroutes++;
   }
-  return out;
 }
 
-Facts CollectionsImpl::CachedFacts(uint64_t ino) {
+void CollectionsImpl::WarmNames(const std::vector<Neighbor>& cands, size_t n, const SearchScratch& s) {
   std::lock_guard<std::mutex> l(names_mu_);
-  auto it = names_.find(ino);
-  return it == names_.end() ? Facts{} : it->second.facts;
+  for (size_t i = 0; i < n; i++) {
+    if (s.verdict.Find(cands[i].id) != nullptr) continue;
+    auto it = names_.find(cands[i].id);
+    if (it == names_.end()) continue;
+    const Names& e = it->second;
+    __builtin_prefetch(&e.facts);
+    if (!e.links.empty()) __builtin_prefetch(e.links.data());
+  }
 }
 
 bool CollectionsImpl::Refresh(uint64_t ino, uint64_t epoch, Facts* f) {
@@ -761,11 +855,46 @@ bool CollectionsImpl::Refresh(uint64_t ino, uint64_t epoch, Facts* f) {
   return true;
 }
 
+Result<CollectionsImpl::DirScope> CollectionsImpl::ScopeOf(uint64_t dir, uint64_t epoch, SearchScratch* s) {
+  {
+    std::lock_guard<std::mutex> l(scope_mu_);
+    auto it = scopes_.find(dir);
+    if (it != scopes_.end() && it->second.facts.epoch == epoch) return it->second;
+  }
+  DirScope scope;
+  VEXFS_ASSIGN_OR_RETURN(Attr a, fs_->GetAttr(dir));
+  if (!S_ISDIR(a.mode)) return Status::Error(ENOTDIR, "not a directory");
+  VEXFS_ASSIGN_OR_RETURN(scope.root, fs_->CollectionOf(dir));
+  if (scope.root == 0) return Status::NotSupported("not inside a collection");
+  scope.facts = Facts{epoch, a.mode, a.uid, a.gid, a.size, a.mtime.sec};
+  bool complete = true;
+  if (dir != scope.root) {
+    // Its path below the collection root, for "path under".
+    std::lock_guard<std::mutex> l(names_mu_);
+    Facts unused;
+    RoutesLocked(dir, scope.root, scope.root, s, &unused);
+    if (s->nroutes > 0) {
+      scope.rel = s->routes[0].path;
+    } else {
+      complete = false;  // names not scanned yet (a collection being created)
+    }
+  }
+  if (complete) {
+    std::lock_guard<std::mutex> l(scope_mu_);
+    if (scopes_.size() >= 1024) scopes_.clear();
+    scopes_[dir] = scope;
+  }
+  return scope;
+}
+
 Result<std::vector<SearchHit>> CollectionsImpl::Search(uint64_t dir, const SearchRequest& req, const Cred& cred) {
-  VEXFS_ASSIGN_OR_RETURN(Attr dattr, fs_->GetAttr(dir));
-  if (!S_ISDIR(dattr.mode)) return Status::Error(ENOTDIR, "not a directory");
-  VEXFS_ASSIGN_OR_RETURN(uint64_t root, fs_->CollectionOf(dir));
-  if (root == 0) return Status::NotSupported("not inside a collection");
+  // Attributes fetched after this read stay current while the epoch does
+  // not move: the directory's scope and the name map's cached facts are
+  // used only if they were fetched at this very epoch.
+  const uint64_t epoch = fs_->AttrEpoch();
+  SearchScratch& s = t_scratch;
+  VEXFS_ASSIGN_OR_RETURN(const DirScope scope, ScopeOf(dir, epoch, &s));
+  const uint64_t root = scope.root;
   auto c = Get(root);
   if (!c || !c->index) return Status::NotSupported("not inside a collection");
   const size_t dim = c->cfg.dim;
@@ -777,100 +906,129 @@ Result<std::vector<SearchHit>> CollectionsImpl::Search(uint64_t dir, const Searc
   if (req.queries.size() != req.nq * dim) return Status::InvalidArgument("query data does not match nq * dim");
   if (req.k == 0 || req.k > kMaxK) return Status::InvalidArgument("k must be 1..10000");
   if (req.max_distance && std::isnan(*req.max_distance)) return Status::InvalidArgument("max_distance is NaN");
-  for (size_t i = 0; i < req.queries.size(); i++) {
-    if (!std::isfinite(req.queries[i])) {
-      return Status::InvalidArgument("query component " + std::to_string(i % dim) + " is NaN or infinite");
+  for (size_t qi = 0; qi < req.nq; qi++) {
+    const float* q = req.queries.data() + qi * dim;
+    // On the bits, without early exit, so that the loop vectorises.
+    uint32_t inf_or_nan = 0, any_bit = 0;
+    for (size_t i = 0; i < dim; i++) {
+      uint32_t u;
+      std::memcpy(&u, q + i, 4);
+      inf_or_nan |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
+      any_bit |= u & 0x7fffffffu;
+    }
+    if (inf_or_nan) {
+      const size_t i = std::find_if(q, q + dim, [](float x) { return !std::isfinite(x); }) - q;
+      return Status::InvalidArgument("query component " + std::to_string(i) + " is NaN or infinite");
+    }
+    // Finite and not all zero: NormalizeL2 cannot fail.
+    if (any_bit == 0 && c->metric == Metric::kCosine) {
+      return Status::InvalidArgument("a zero query vector has no direction (cosine metric)");
     }
   }
-  VEXFS_ASSIGN_OR_RETURN(Filter filter, Filter::Parse(req.filter));
-
-  // Path of `dir` below the collection root, for "path under".
-  std::string dir_rel;
-  if (dir != root) {
-    auto routes = Routes(dir, root, root);
-    if (!routes.empty()) dir_rel = routes.front().path;
+  Filter filter;
+  if (!req.filter.empty()) {
+    VEXFS_ASSIGN_OR_RETURN(filter, Filter::Parse(req.filter));
   }
-  // Per-search memo of permission checks and filter results. Attributes
-  // come from the name map's cached facts while nothing changed since they
-  // were fetched (AttrEpoch, read once before any of them is used).
-  const uint64_t epoch = fs_->AttrEpoch();
+
+  // Per-search memos of permission checks and verdicts, in per-thread
+  // scratch that keeps its capacity from search to search.
   auto allows = [&](const Facts& f, int mask) { return PermissionAllows(f.mode, f.uid, f.gid, mask, cred); };
-  std::unordered_map<uint64_t, bool> dir_ok;
-  std::unordered_map<uint64_t, std::optional<std::string>> verdict;  // ino -> path if visible & matching
-  auto dir_allowed = [&](uint64_t d) -> bool {
-    auto it = dir_ok.find(d);
-    if (it != dir_ok.end()) return it->second;
-    Facts f = CachedFacts(d);
-    const bool ok = Refresh(d, epoch, &f) && S_ISDIR(f.mode) && allows(f, X_OK);
-    dir_ok[d] = ok;
-    return ok;
-  };
-  auto check = [&](uint64_t ino) -> const std::optional<std::string>& {
-    auto it = verdict.find(ino);
-    if (it != verdict.end()) return it->second;
-    std::optional<std::string> result;
+  s.verdict.Clear();
+  s.dir_ok.Clear();
+  s.npaths = 0;
+  {
+    bool fresh;
+    s.dir_ok.Get(dir, 0, &fresh) = S_ISDIR(scope.facts.mode) && allows(scope.facts, X_OK);
+  }
+  // The visible path of `ino` below `dir` that matches the filter, or null.
+  auto check = [&](uint64_t ino) -> const std::string* {
+    bool fresh;
+    const int32_t known = s.verdict.Get(ino, -1, &fresh);
+    if (!fresh) return known < 0 ? nullptr : &s.paths[known];
     Facts attr;
-    const std::vector<Route> routes = Routes(ino, dir, root, &attr);
-    if (!routes.empty() && Refresh(ino, epoch, &attr) && S_ISREG(attr.mode) && allows(attr, R_OK)) {
-      for (const Route& r : routes) {
-        if (!std::all_of(r.dirs.begin(), r.dirs.end(), dir_allowed)) continue;
-        if (!filter.MatchesAll()) {
-          const std::string rel = dir_rel.empty() ? r.path : dir_rel + "/" + r.path;
-          FileFacts f;
-          const size_t slash = rel.rfind('/');
-          f.name = slash == std::string::npos ? std::string_view(rel) : std::string_view(rel).substr(slash + 1);
-          f.rel_path = rel;
-          f.size = attr.size;
-          f.mtime_sec = attr.mtime_sec;
-          f.xattr = [&](std::string_view suffix) -> std::optional<std::string> {
-            auto v = fs_->GetXattr(ino, "user." + std::string(suffix), cred);
-            if (!v.ok()) return std::nullopt;
-            return std::string(v->begin(), v->end());
-          };
-          if (!filter.Matches(f)) continue;
+    s.dir_facts.clear();
+    {
+      // One hold of the name map for the routes and the cached facts of
+      // every directory on them not decided yet.
+      std::lock_guard<std::mutex> l(names_mu_);
+      RoutesLocked(ino, dir, root, &s, &attr);
+      for (size_t i = 0; i < s.nroutes; i++) {
+        for (uint64_t d : s.routes[i].dirs) {
+          if (s.dir_ok.Find(d) != nullptr) continue;
+          auto it = names_.find(d);
+          s.dir_facts.emplace_back(d, it == names_.end() ? Facts{} : it->second.facts);
         }
-        result = r.path;
-        break;
       }
     }
-    return verdict.emplace(ino, std::move(result)).first->second;
+    if (s.nroutes == 0 || !Refresh(ino, epoch, &attr) || !S_ISREG(attr.mode) || !allows(attr, R_OK)) {
+      return nullptr;
+    }
+    for (auto& [d, f] : s.dir_facts) {
+      const bool ok = Refresh(d, epoch, &f) && S_ISDIR(f.mode) && allows(f, X_OK);
+      s.dir_ok.Get(d, 0, &fresh) = ok;
+    }
+    for (size_t i = 0; i < s.nroutes; i++) {
+      SearchScratch::Route& r = s.routes[i];
+      if (!std::all_of(r.dirs.begin(), r.dirs.end(), [&](uint64_t d) { return *s.dir_ok.Find(d) != 0; })) {
+        continue;
+      }
+      if (!filter.MatchesAll()) {
+        const std::string rel = scope.rel.empty() ? r.path : scope.rel + "/" + r.path;
+        FileFacts f;
+        const size_t slash = rel.rfind('/');
+        f.name = slash == std::string::npos ? std::string_view(rel) : std::string_view(rel).substr(slash + 1);
+        f.rel_path = rel;
+        f.size = attr.size;
+        f.mtime_sec = attr.mtime_sec;
+        f.xattr = [&](std::string_view suffix) -> std::optional<std::string> {
+          auto v = fs_->GetXattr(ino, "user." + std::string(suffix), cred);
+          if (!v.ok()) return std::nullopt;
+          return std::string(v->begin(), v->end());
+        };
+        if (!filter.Matches(f)) continue;
+      }
+      if (s.paths.size() <= s.npaths) s.paths.emplace_back();
+      std::swap(s.paths[s.npaths], r.path);
+      s.verdict.Get(ino, -1, &fresh) = static_cast<int32_t>(s.npaths);
+      return &s.paths[s.npaths++];
+    }
+    return nullptr;
   };
 
   std::vector<SearchHit> hits;
+  hits.reserve(std::min<size_t>(req.nq * req.k, 4096));
   for (size_t qi = 0; qi < req.nq; qi++) {
     const float* q = req.queries.data() + qi * dim;
-    // Finite (checked above) and not all zero: NormalizeL2 cannot fail.
-    if (c->metric == Metric::kCosine && std::all_of(q, q + dim, [](float x) { return x == 0.0f; })) {
-      return Status::InvalidArgument("a zero query vector has no direction (cosine metric)");
-    }
     size_t members;
     {
       std::lock_guard<std::mutex> l(c->pmu);
       members = c->members.size();
     }
-    std::vector<SearchHit> got;
-    std::unordered_set<uint64_t> taken;
+    const size_t start = hits.size();
     auto take = [&](const std::vector<Neighbor>& cands) {
+      WarmNames(cands, std::min(cands.size(), req.k + 8), s);
       for (const auto& n : cands) {
-        if (got.size() >= req.k) break;
+        if (hits.size() - start >= req.k) break;
         if (req.max_distance && n.distance > *req.max_distance) break;
-        if (taken.count(n.id)) continue;
-        const auto& v = check(n.id);
-        if (!v) continue;
-        taken.insert(n.id);
-        got.push_back(SearchHit{n.id, n.distance, static_cast<uint32_t>(qi), *v});
+        bool fresh;
+        s.taken.Get(n.id, 0, &fresh);
+        if (!fresh) continue;
+        const std::string* path = check(n.id);
+        if (path == nullptr) continue;
+        hits.push_back(SearchHit{n.id, n.distance, static_cast<uint32_t>(qi), *path});
       }
     };
     size_t kk = req.k;
     bool complete = false;
     for (int round = 0; round < 6; round++) {
-      got.clear();
-      taken.clear();
-      VEXFS_ASSIGN_OR_RETURN(auto cands, Candidates(*c, q, kk, req.effort, nullptr));
-      take(cands);
-      const bool exhausted = cands.size() < kk || kk >= members;
-      const bool beyond_radius = req.max_distance && !cands.empty() && cands.back().distance > *req.max_distance;
-      if (got.size() >= req.k || exhausted || beyond_radius) {
+      hits.resize(start);
+      s.taken.Clear();
+      VEXFS_RETURN_IF_ERROR(Candidates(*c, q, kk, req.effort, nullptr, &s.cands));
+      take(s.cands);
+      const bool exhausted = s.cands.size() < kk || kk >= members;
+      const bool beyond_radius =
+          req.max_distance && !s.cands.empty() && s.cands.back().distance > *req.max_distance;
+      if (hits.size() - start >= req.k || exhausted || beyond_radius) {
         complete = true;
         break;
       }
@@ -890,12 +1048,11 @@ Result<std::vector<SearchHit>> CollectionsImpl::Search(uint64_t dir, const Searc
         if (check(id)) ok->insert(id);
       }
       engine::IdFilter f = [ok](uint64_t id) { return ok->count(id) > 0; };
-      got.clear();
-      taken.clear();
-      VEXFS_ASSIGN_OR_RETURN(auto cands, Candidates(*c, q, req.k, req.effort, &f));
-      take(cands);
+      hits.resize(start);
+      s.taken.Clear();
+      VEXFS_RETURN_IF_ERROR(Candidates(*c, q, req.k, req.effort, &f, &s.cands));
+      take(s.cands);
     }
-    hits.insert(hits.end(), got.begin(), got.end());
   }
   return hits;
 }

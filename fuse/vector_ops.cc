@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <unordered_set>
 #include <nlohmann/json.hpp>
@@ -56,37 +57,54 @@ bool AllZero(const void* p, size_t n) {
   return true;
 }
 
-void EncodeHits(const std::vector<SearchHit>& hits, OpenFile* st) {
-  st->results.clear();
-  st->offsets.clear();
+// Appends the records of `hits` (struct vexfs_search_hit and its path) to
+// `out`, and the offset of each record to `offsets` unless null.
+template <typename Bytes>
+void AppendHits(const std::vector<SearchHit>& hits, Bytes* out, std::vector<uint32_t>* offsets) {
+  size_t total = out->size();
+  for (const auto& h : hits) total += (sizeof(vexfs_search_hit) + std::min<size_t>(h.path.size(), 0xffff) + 7) & ~7u;
+  out->reserve(total);
   for (const auto& h : hits) {
     vexfs_search_hit rec{};
     rec.vh_ino = h.ino;
     rec.vh_distance = h.distance;
     rec.vh_query = static_cast<uint16_t>(h.query);
     rec.vh_path_len = static_cast<uint16_t>(std::min<size_t>(h.path.size(), 0xffff));
-    const size_t start = st->results.size();
-    st->offsets.push_back(static_cast<uint32_t>(start));
-    st->results.resize(start + vexfs_search_hit_bytes(&rec), 0);
-    std::memcpy(st->results.data() + start, &rec, sizeof(rec));
-    std::memcpy(st->results.data() + start + sizeof(rec), h.path.data(), rec.vh_path_len);
+    const size_t start = out->size();
+    if (offsets != nullptr) offsets->push_back(static_cast<uint32_t>(start));
+    out->resize(start + vexfs_search_hit_bytes(&rec), 0);
+    std::memcpy(out->data() + start, &rec, sizeof(rec));
+    std::memcpy(out->data() + start + sizeof(rec), h.path.data(), rec.vh_path_len);
   }
+}
+
+void EncodeHits(const std::vector<SearchHit>& hits, OpenFile* st) {
+  st->results.clear();
+  st->offsets.clear();
+  AppendHits(hits, &st->results, &st->offsets);
   st->have_results = true;
 }
 
-// Copies records [first, ...) that fit into `buf`; returns (count, bytes).
-std::pair<uint32_t, uint32_t> PageOut(const OpenFile& st, uint32_t first, uint8_t* buf, size_t cap) {
+// Records [first, ...) that fit into `cap` bytes: (count, bytes). They are
+// contiguous in st.results from st.offsets[first].
+std::pair<uint32_t, uint32_t> PageSpan(const OpenFile& st, uint32_t first, size_t cap) {
   uint32_t n = 0;
   size_t bytes = 0;
   for (size_t i = first; i < st.offsets.size(); i++) {
     const size_t end = i + 1 < st.offsets.size() ? st.offsets[i + 1] : st.results.size();
     const size_t len = end - st.offsets[i];
     if (bytes + len > cap) break;
-    std::memcpy(buf + bytes, st.results.data() + st.offsets[i], len);
     bytes += len;
     n++;
   }
   return {n, static_cast<uint32_t>(bytes)};
+}
+
+// Copies records [first, ...) that fit into `buf`; returns (count, bytes).
+std::pair<uint32_t, uint32_t> PageOut(const OpenFile& st, uint32_t first, uint8_t* buf, size_t cap) {
+  const auto [n, bytes] = PageSpan(st, first, cap);
+  if (n > 0) std::memcpy(buf, st.results.data() + st.offsets[first], bytes);
+  return {n, bytes};
 }
 
 // The names of a VEXFS_IOC_IMPORT: `count` NUL-terminated single-component
@@ -185,52 +203,128 @@ int DoImport(fuse_req_t req, fuse_ino_t dir, const Attr& dattr, const vexfs_ioc_
   return 0;
 }
 
-int DoSearch(fuse_req_t req, fuse_ino_t ino, const vexfs_ioc_search& in, OpenFile* st, vexfs_ioc_search* out) {
-  Collections* vx = Ctx(req)->vectors;
-  if (in.sq_size != sizeof(vexfs_ioc_search)) return EINVAL;
-  if (in.sq_flags & ~(VEXFS_SEARCH_STAGED | VEXFS_SEARCH_RANGE)) return EINVAL;
-  if (!AllZero(in.sq_reserved, sizeof(in.sq_reserved))) return EINVAL;
-  if (in.sq_filter_len > VEXFS_FILTER_MAX) return EINVAL;
-  if (in.sq_nq == 0 || in.sq_nq > VEXFS_SEARCH_MAX_NQ || in.sq_dim == 0 || in.sq_dim > VEXFS_VECTOR_MAX_DIM) {
+// The request fields shared by VEXFS_IOC_SEARCH and the query file's binary
+// request, checked as VEXFS_IOC_SEARCH documents; fills *r but its queries.
+int SearchFields(uint32_t k, uint32_t dim, uint32_t nq, uint32_t effort, uint32_t filter_len, bool range,
+                 float max_distance, SearchRequest* r) {
+  if (filter_len > VEXFS_FILTER_MAX) return EINVAL;
+  if (nq == 0 || nq > VEXFS_SEARCH_MAX_NQ || dim == 0 || dim > VEXFS_VECTOR_MAX_DIM) return EINVAL;
+  if (k == 0 || k > VEXFS_SEARCH_MAX_K) return EINVAL;
+  r->dim = dim;
+  r->nq = nq;
+  r->k = k;
+  r->effort = effort;
+  r->max_distance.reset();
+  if (range) r->max_distance = max_distance;
+  return 0;
+}
+
+// VEXFS_IOC_SEARCH: returns an errno; on success *reply holds the header
+// and the first page of records. The 16 KiB argument is read in place, and
+// only the header and the records go back (the rest of sq_buf carries
+// nothing, docs/ioctl.md): a query's reply is a few hundred bytes, not
+// 16 KiB. The caller replies after the descriptor's lock is released: once
+// the reply is out, the client may close the descriptor and free its state.
+int SearchIoctl(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, unsigned flags, const void* in_buf,
+                size_t in_bufsz, std::vector<uint8_t>* reply) {
+  OpenFile* st = StateOf(fi);
+  std::unique_lock<std::mutex> st_lock;
+  if (st != nullptr) st_lock = std::unique_lock<std::mutex>(st->ioctl_mu);
+  // A restricted ioctl on a directory carries FUSE_IOCTL_DIR: the type is
+  // known without a trip through the filesystem lock.
+  if (!(flags & FUSE_IOCTL_DIR)) return ENOTDIR;
+  if (in_buf == nullptr || in_bufsz < sizeof(vexfs_ioc_search)) return EINVAL;
+  const auto* bytes = static_cast<const uint8_t*>(in_buf);
+  vexfs_ioc_search in;  // the header only; sq_buf is read in place
+  std::memcpy(&in, bytes, offsetof(vexfs_ioc_search, sq_buf));
+  const uint8_t* in_data = bytes + offsetof(vexfs_ioc_search, sq_buf);
+  if (in.sq_size != sizeof(vexfs_ioc_search) || (in.sq_flags & ~(VEXFS_SEARCH_STAGED | VEXFS_SEARCH_RANGE)) ||
+      !AllZero(in.sq_reserved, sizeof(in.sq_reserved))) {
     return EINVAL;
   }
-  if (in.sq_k == 0 || in.sq_k > VEXFS_SEARCH_MAX_K) return EINVAL;
-  SearchRequest r;
-  r.dim = in.sq_dim;
-  r.nq = in.sq_nq;
-  r.k = in.sq_k;
-  r.effort = in.sq_effort;
-  if (in.sq_flags & VEXFS_SEARCH_RANGE) r.max_distance = in.sq_max_distance;
-  r.filter.assign(reinterpret_cast<const char*>(in.sq_buf), in.sq_filter_len);
+  thread_local SearchRequest r;
+  int err = SearchFields(in.sq_k, in.sq_dim, in.sq_nq, in.sq_effort, in.sq_filter_len,
+                         (in.sq_flags & VEXFS_SEARCH_RANGE) != 0, in.sq_max_distance, &r);
+  if (err != 0) return err;
+  r.filter.assign(reinterpret_cast<const char*>(in_data), in.sq_filter_len);
   const size_t nfloats = size_t{r.nq} * r.dim;
-  if (in.sq_flags & VEXFS_SEARCH_STAGED) {
+  const bool staged = (in.sq_flags & VEXFS_SEARCH_STAGED) != 0;
+  if (staged) {
     if (st == nullptr || st->staged.size() != nfloats) return EINVAL;
-    r.queries = st->staged;
+    r.queries.swap(st->staged);  // given back below; ioctl_mu is held
   } else {
     const size_t off = (in.sq_filter_len + 3u) & ~3u;
     if (off + nfloats * 4 > VEXFS_SEARCH_BUF) return EINVAL;
     r.queries.resize(nfloats);
-    std::memcpy(r.queries.data(), in.sq_buf + off, nfloats * 4);
+    std::memcpy(r.queries.data(), in_data + off, nfloats * 4);
   }
-  Result<std::vector<SearchHit>> hits = vx->Search(ino, r, FullCred(req));
+  Result<std::vector<SearchHit>> hits = Ctx(req)->vectors->Search(ino, r, FullCred(req));
+  if (staged) r.queries.swap(st->staged);
   if (!hits.ok()) return hits.status().err();
   OpenFile local;
   OpenFile* dst = st != nullptr ? st : &local;
   EncodeHits(*hits, dst);
-  std::memset(out, 0, offsetof(vexfs_ioc_search, sq_buf));
-  out->sq_size = sizeof(vexfs_ioc_search);
-  out->sq_flags = in.sq_flags;
-  out->sq_k = in.sq_k;
-  out->sq_dim = in.sq_dim;
-  out->sq_nq = in.sq_nq;
-  out->sq_effort = in.sq_effort;
-  out->sq_max_distance = in.sq_max_distance;
-  out->sq_filter_len = in.sq_filter_len;
-  out->sq_total = static_cast<uint32_t>(hits->size());
-  auto [n, bytes] = PageOut(*dst, 0, out->sq_buf, VEXFS_SEARCH_BUF);
-  out->sq_returned = n;
-  out->sq_bytes = bytes;
+  vexfs_ioc_search out;
+  std::memset(&out, 0, offsetof(vexfs_ioc_search, sq_buf));
+  out.sq_size = sizeof(vexfs_ioc_search);
+  out.sq_flags = in.sq_flags;
+  out.sq_k = in.sq_k;
+  out.sq_dim = in.sq_dim;
+  out.sq_nq = in.sq_nq;
+  out.sq_effort = in.sq_effort;
+  out.sq_max_distance = in.sq_max_distance;
+  out.sq_filter_len = in.sq_filter_len;
+  out.sq_total = static_cast<uint32_t>(hits->size());
+  const auto [n, page] = PageSpan(*dst, 0, VEXFS_SEARCH_BUF);
+  out.sq_returned = n;
+  out.sq_bytes = page;
+  const auto* h = reinterpret_cast<const uint8_t*>(&out);
+  reply->assign(h, h + offsetof(vexfs_ioc_search, sq_buf));
+  reply->insert(reply->end(), dst->results.begin(), dst->results.begin() + page);
   return 0;
+}
+
+// The query file's binary request (struct vexfs_query_req, filter, floats)
+// answered into *answer (struct vexfs_query_ans, then records or message).
+void BinaryAnswer(fuse_req_t req, uint64_t dir, const std::string& text, std::string* answer) {
+  vexfs_query_ans ans{};
+  ans.qa_magic = VEXFS_QUERY_ANS_MAGIC;
+  ans.qa_size = sizeof(ans);
+  answer->assign(sizeof(ans), '\0');
+  auto finish = [&] { std::memcpy(answer->data(), &ans, sizeof(ans)); };
+  auto fail = [&](int err, std::string_view why) {
+    ans.qa_errno = static_cast<uint32_t>(err);
+    ans.qa_bytes = static_cast<uint32_t>(why.size());
+    answer->append(why);
+    finish();
+  };
+  vexfs_query_req h{};
+  if (text.size() < sizeof(h)) return fail(EINVAL, "binary request shorter than struct vexfs_query_req");
+  std::memcpy(&h, text.data(), sizeof(h));
+  ans.qa_nq = h.qq_nq;
+  if (h.qq_size != sizeof(h) || (h.qq_flags & ~VEXFS_SEARCH_RANGE) != 0 ||
+      !AllZero(h.qq_reserved, sizeof(h.qq_reserved))) {
+    return fail(EINVAL, "bad qq_size, qq_flags or reserved field");
+  }
+  thread_local SearchRequest r;
+  const int err = SearchFields(h.qq_k, h.qq_dim, h.qq_nq, h.qq_effort, h.qq_filter_len,
+                               (h.qq_flags & VEXFS_SEARCH_RANGE) != 0, h.qq_max_distance, &r);
+  if (err != 0) return fail(err, "k, dim, nq or filter length out of range");
+  const size_t off = sizeof(h) + ((h.qq_filter_len + 3u) & ~size_t{3});
+  const size_t nfloats = size_t{r.nq} * r.dim;
+  if (text.size() != off + nfloats * 4) {
+    return fail(EINVAL, "request is " + std::to_string(text.size()) + " bytes; its header makes it " +
+                            std::to_string(off + nfloats * 4));
+  }
+  r.filter.assign(text.data() + sizeof(h), h.qq_filter_len);
+  r.queries.resize(nfloats);
+  std::memcpy(r.queries.data(), text.data() + off, nfloats * 4);
+  Result<std::vector<SearchHit>> hits = Ctx(req)->vectors->Search(dir, r, FullCred(req));
+  if (!hits.ok()) return fail(hits.status().err(), hits.status().message());
+  AppendHits(*hits, answer, nullptr);
+  ans.qa_total = static_cast<uint32_t>(hits->size());
+  ans.qa_bytes = static_cast<uint32_t>(answer->size() - sizeof(ans));
+  finish();
 }
 
 nlohmann::json QueryAnswer(fuse_req_t req, uint64_t dir, const std::string& text) {
@@ -347,36 +441,49 @@ void QueryOpen(fuse_req_t req, uint64_t, fuse_file_info* fi) {
   if (fuse_reply_open(req, fi) != 0) Ctx(req)->open_files.Release(fi);
 }
 
+// The query file's handlers reply after releasing the file's lock: once a
+// reply is out, the client may close the file, and the release frees its
+// state (and the lock) at once.
+
 void QueryWrite(fuse_req_t req, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
   OpenFile* st = StateOf(fi);
   if (st == nullptr) {
     fuse_reply_err(req, EBADF);
     return;
   }
-  std::lock_guard<std::mutex> lock(st->mu);
-  if (st->answered) {  // a new request after an answer
-    st->request.clear();
-    st->answer.clear();
-    st->answered = false;
+  int err = 0;
+  size_t written = 0;
+  {
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (st->answered) {  // a new request after an answer
+      st->request.clear();
+      st->answer.clear();
+      st->answered = false;
+    }
+    const size_t n = fuse_buf_size(in);
+    const size_t old = st->request.size();
+    if (old + n > kMaxRequest) {
+      err = EFBIG;
+    } else {
+      st->request.resize(old + n);
+      fuse_bufvec dst = FUSE_BUFVEC_INIT(n);
+      dst.buf[0].mem = st->request.data() + old;
+      const ssize_t got = fuse_buf_copy(&dst, in, static_cast<fuse_buf_copy_flags>(0));
+      if (got < 0) {
+        st->request.resize(old);
+        err = static_cast<int>(-got);
+      } else {
+        written = static_cast<size_t>(got);
+        st->request.resize(old + written);
+        st->write_end = static_cast<uint64_t>(off) + written;
+      }
+    }
   }
-  const size_t n = fuse_buf_size(in);
-  if (st->request.size() + n > kMaxRequest) {
-    fuse_reply_err(req, EFBIG);
-    return;
+  if (err != 0) {
+    fuse_reply_err(req, err);
+  } else {
+    fuse_reply_write(req, written);
   }
-  const size_t old = st->request.size();
-  st->request.resize(old + n);
-  fuse_bufvec dst = FUSE_BUFVEC_INIT(n);
-  dst.buf[0].mem = st->request.data() + old;
-  const ssize_t got = fuse_buf_copy(&dst, in, static_cast<fuse_buf_copy_flags>(0));
-  if (got < 0) {
-    st->request.resize(old);
-    fuse_reply_err(req, static_cast<int>(-got));
-    return;
-  }
-  st->request.resize(old + static_cast<size_t>(got));
-  st->write_end = static_cast<uint64_t>(off) + static_cast<uint64_t>(got);
-  fuse_reply_write(req, static_cast<size_t>(got));
 }
 
 void QueryRead(fuse_req_t req, uint64_t ino, size_t size, off_t off, fuse_file_info* fi) {
@@ -385,22 +492,28 @@ void QueryRead(fuse_req_t req, uint64_t ino, size_t size, off_t off, fuse_file_i
     fuse_reply_err(req, EBADF);
     return;
   }
-  std::lock_guard<std::mutex> lock(st->mu);
-  if (!st->answered) {
-    if (st->request.empty()) {
-      fuse_reply_buf(req, nullptr, 0);  // nothing asked yet: EOF
-      return;
+  thread_local std::string slice;  // the bytes replied, copied out under the lock
+  slice.clear();
+  {
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (!st->answered && !st->request.empty()) {
+      uint32_t magic = 0;
+      if (st->request.size() >= sizeof(magic)) std::memcpy(&magic, st->request.data(), sizeof(magic));
+      if (magic == VEXFS_QUERY_REQ_MAGIC) {
+        BinaryAnswer(req, ino & ~kQueryBit, st->request, &st->answer);
+      } else {
+        st->answer = QueryAnswer(req, ino & ~kQueryBit, st->request).dump() + "\n";
+      }
+      st->answered = true;
     }
-    st->answer = QueryAnswer(req, ino & ~kQueryBit, st->request).dump() + "\n";
-    st->answered = true;
+    // Nothing asked yet, or past the answer: end of file.
+    const uint64_t pos =
+        static_cast<uint64_t>(off) > st->write_end ? static_cast<uint64_t>(off) - st->write_end : 0;
+    if (st->answered && pos < st->answer.size()) {
+      slice.assign(st->answer, pos, std::min<uint64_t>(size, st->answer.size() - pos));
+    }
   }
-  const uint64_t pos = static_cast<uint64_t>(off) > st->write_end ? static_cast<uint64_t>(off) - st->write_end : 0;
-  if (pos >= st->answer.size()) {
-    fuse_reply_buf(req, nullptr, 0);
-    return;
-  }
-  const size_t n = std::min<uint64_t>(size, st->answer.size() - pos);
-  fuse_reply_buf(req, st->answer.data() + pos, n);
+  fuse_reply_buf(req, slice.data(), slice.size());
 }
 
 namespace {
@@ -413,9 +526,16 @@ int DoIoctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, fuse_file_info* fi
   OpenFile* st = StateOf(fi);
   std::unique_lock<std::mutex> st_lock;
   if (st != nullptr) st_lock = std::unique_lock<std::mutex>(st->ioctl_mu);
-  auto attr = ctx->fs->GetAttr(ino);
-  if (!attr.ok()) return attr.status().err();
-  const bool dir = S_ISDIR(attr->mode);
+  // STAGE and RESULTS touch only the descriptor's state; the rest needs
+  // the inode's type.
+  std::optional<Attr> attr;
+  bool dir = false;
+  if (cmd != VEXFS_IOC_STAGE && cmd != VEXFS_IOC_RESULTS) {
+    Result<Attr> a = ctx->fs->GetAttr(ino);
+    if (!a.ok()) return a.status().err();
+    attr = *a;
+    dir = S_ISDIR(attr->mode);
+  }
   auto input = [&](void* dst, size_t n) {
     if (in_buf == nullptr || in_bufsz < n) return false;
     std::memcpy(dst, in_buf, n);
@@ -511,21 +631,6 @@ int DoIoctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, fuse_file_info* fi
       if (*coll == 0) return ENOTSUP;
       return ctx->fs->SetXattr(ino, VEXFS_VECTOR_XATTR, bytes, 0, Cred::Root()).err();
     }
-    case VEXFS_IOC_SEARCH: {
-      if (!dir) return ENOTDIR;
-      // Not zeroed first: input() fills all of it or fails.
-      auto in = std::make_unique_for_overwrite<vexfs_ioc_search>();
-      if (!input(in.get(), sizeof(*in))) return EINVAL;
-      // Only the header and the records are copied back: the rest of
-      // sq_buf carries nothing (docs/ioctl.md), and a query's reply is
-      // then a few hundred bytes instead of 16 KiB each way.
-      std::unique_ptr<vexfs_ioc_search> o(new vexfs_ioc_search);
-      const int err = DoSearch(req, ino, *in, st, o.get());
-      if (err != 0) return err;
-      const auto* b = reinterpret_cast<const uint8_t*>(o.get());
-      out->assign(b, b + offsetof(vexfs_ioc_search, sq_buf) + o->sq_bytes);
-      return 0;
-    }
     case VEXFS_IOC_IMPORT: {
       if (!dir) return ENOTDIR;
       auto in = std::make_unique<vexfs_ioc_import>();
@@ -573,8 +678,12 @@ void VectorIoctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void* arg, fu
     fuse_reply_err(req, ENOTTY);
     return;
   }
-  std::vector<uint8_t> out;
-  const int err = DoIoctl(req, ino, cmd, fi, in_buf, in_bufsz, &out);
+  // A search's reply buffer is reused by the thread: no allocation per query.
+  thread_local std::vector<uint8_t> search_out;
+  std::vector<uint8_t> other_out;
+  std::vector<uint8_t>& out = cmd == VEXFS_IOC_SEARCH ? search_out : other_out;
+  const int err = cmd == VEXFS_IOC_SEARCH ? SearchIoctl(req, ino, fi, flags, in_buf, in_bufsz, &out)
+                                          : DoIoctl(req, ino, cmd, fi, in_buf, in_bufsz, &out);
   if (err != 0) {
     fuse_reply_err(req, err);
     return;

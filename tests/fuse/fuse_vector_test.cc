@@ -69,6 +69,74 @@ nlohmann::json Query(const std::string& dir, const std::string& request) {
   return j.is_discarded() ? nlohmann::json{{"raw", answer}} : j;
 }
 
+// One binary request (struct vexfs_query_req) through the query file.
+struct BinAnswer {
+  int err = 0;                 // errno of open/write/read, or qa_errno
+  std::string message;         // with qa_errno
+  std::vector<std::vector<std::string>> paths;  // per query, best first
+  bool malformed = false;
+};
+BinAnswer BinQuery(const std::string& dir, const std::vector<float>& queries, uint32_t dim, uint32_t k,
+                   const std::string& filter = "", uint32_t reserved = 0, size_t cut = 0) {
+  BinAnswer out;
+  vexfs_query_req h{};
+  h.qq_magic = VEXFS_QUERY_REQ_MAGIC;
+  h.qq_size = sizeof(h);
+  h.qq_k = k;
+  h.qq_dim = dim;
+  h.qq_nq = dim == 0 ? 1 : static_cast<uint32_t>(queries.size() / dim);
+  h.qq_filter_len = static_cast<uint32_t>(filter.size());
+  h.qq_reserved[6] = reserved;
+  std::string req(reinterpret_cast<const char*>(&h), sizeof(h));
+  req += filter;
+  req.resize((req.size() + 3) & ~size_t{3}, '\0');
+  req.append(reinterpret_cast<const char*>(queries.data()), queries.size() * 4);
+  req.resize(req.size() - cut);
+  const int fd = open((dir + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  if (fd < 0) {
+    out.err = errno;
+    return out;
+  }
+  std::string ans;
+  if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
+    out.err = errno;
+  } else {
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) ans.append(buf, static_cast<size_t>(n));
+    if (n < 0) out.err = errno;
+  }
+  close(fd);
+  if (out.err != 0) return out;
+  vexfs_query_ans a{};
+  if (ans.size() < sizeof(a)) {
+    out.malformed = true;
+    return out;
+  }
+  std::memcpy(&a, ans.data(), sizeof(a));
+  if (a.qa_magic != VEXFS_QUERY_ANS_MAGIC || a.qa_size != sizeof(a) || ans.size() != sizeof(a) + a.qa_bytes) {
+    out.malformed = true;
+    return out;
+  }
+  if (a.qa_errno != 0) {
+    out.err = static_cast<int>(a.qa_errno);
+    out.message = ans.substr(sizeof(a));
+    return out;
+  }
+  out.paths.resize(a.qa_nq);
+  size_t off = sizeof(a);
+  for (uint32_t i = 0; i < a.qa_total; i++) {
+    vexfs_search_hit hit;
+    if (off + sizeof(hit) > ans.size()) break;
+    std::memcpy(&hit, ans.data() + off, sizeof(hit));
+    if (hit.vh_query >= a.qa_nq || off + sizeof(hit) + hit.vh_path_len > ans.size()) break;
+    out.paths[hit.vh_query].emplace_back(ans.data() + off + sizeof(hit), hit.vh_path_len);
+    off += vexfs_search_hit_bytes(&hit);
+  }
+  out.malformed = off != ans.size();
+  return out;
+}
+
 std::vector<std::string> Paths(const nlohmann::json& answer) {
   std::vector<std::string> out;
   if (!answer.contains("results")) return out;
@@ -205,6 +273,19 @@ TEST_F(FuseVectorTest, SearchNeverRevealsWhatTheCallerCannotRead) {
               return Paths(ans) == std::vector<std::string>{"private/secret", "public/a"} ? 0 : 1;
             }),
             0);
+  // The query file's binary requests obey the same rules.
+  ASSERT_EQ(RunAs(kA, kA, {}, [&] {
+              const BinAnswer b = BinQuery(c, {1, 0, 0, 6, 0, 0}, 3, 10);
+              using P = std::vector<std::vector<std::string>>;
+              return b.err == 0 && !b.malformed && b.paths == P{{"public/a"}, {"public/a"}} ? 0 : 1;
+            }),
+            0);
+  ASSERT_EQ(RunAs(kB, kB, {}, [&] {
+              const BinAnswer b = BinQuery(c, {1, 0, 0}, 3, 10);
+              using P = std::vector<std::vector<std::string>>;
+              return b.err == 0 && b.paths == P{{"private/secret", "public/a"}} ? 0 : 1;
+            }),
+            0);
   // Searching inside the private directory as A: the directory itself is closed.
   ASSERT_EQ(RunAs(kA, kA, {}, [&] {
               std::vector<std::string> p;
@@ -327,6 +408,19 @@ TEST_F(FuseVectorTest, BadInputIsRejectedAndChangesNothing) {
   ans = Query(c, R"({"vector":[1,0,0],"filter":"size >"})");
   EXPECT_EQ(ans.value("errno", 0), EINVAL) << ans.dump();
   EXPECT_NE(ans.value("error", "").find("column"), std::string::npos) << ans.dump();
+  // Binary requests on the query file: the answer carries the errno.
+  BinAnswer b = BinQuery(c, {1, 0, 0}, 3, 1);
+  ASSERT_EQ(b.err, 0) << b.message;
+  EXPECT_EQ(b.paths, (std::vector<std::vector<std::string>>{{"f"}}));
+  EXPECT_EQ(BinQuery(c, {1, 0, 0}, 3, 0).err, EINVAL);
+  EXPECT_EQ(BinQuery(c, {1, 0, 0}, 3, 1, "", 7).err, EINVAL);        // reserved field
+  EXPECT_EQ(BinQuery(c, {1, 0, 0}, 3, 1, "", 0, 4).err, EINVAL);     // one float short
+  EXPECT_EQ(BinQuery(c, {1, 0}, 2, 1).err, EINVAL);                  // dimension mismatch
+  EXPECT_EQ(BinQuery(c, {nan, 0, 0}, 3, 1).err, EINVAL);
+  b = BinQuery(c, {1, 0, 0}, 3, 1, "size >");
+  EXPECT_EQ(b.err, EINVAL);
+  EXPECT_NE(b.message.find("column"), std::string::npos) << b.message;
+  EXPECT_FALSE(b.malformed);
   // The stored vector is untouched by all of that.
   float got[3] = {};
   ASSERT_EQ(getxattr((c + "/f").c_str(), VEXFS_VECTOR_XATTR, got, sizeof(got)), 12);
@@ -483,6 +577,9 @@ TEST_F(FuseVectorTest, FiltersOnXattrsSizeAndNames) {
   ASSERT_TRUE(ans.contains("results")) << ans.dump();
   EXPECT_EQ(ans["results"][0][0]["path"], "doc0.txt");
   EXPECT_EQ(ans["results"][1][0]["path"], "doc2.txt");
+  const BinAnswer b = BinQuery(c, {0, 0, 0, 5, 0, 0}, 3, 1, R"(xattr.lang in ("en"))");
+  ASSERT_EQ(b.err, 0) << b.message;
+  EXPECT_EQ(b.paths, (std::vector<std::vector<std::string>>{{"doc0.txt"}, {"doc2.txt"}}));
 }
 
 // The vector layer keeps the attributes of result files between searches

@@ -121,3 +121,25 @@ _Static_assert(VEXFS_PUT_STAGED == 1u && VEXFS_PUT_REMOVE == 2u, "put flags");
 _Static_assert(VEXFS_SEARCH_STAGED == 1u && VEXFS_SEARCH_RANGE == 2u, "search flags");
 _Static_assert(VEXFS_COLL_LOADED == 1u && VEXFS_COLL_REBUILT == 2u, "collection flags");
 _Static_assert(VEXFS_COLL_STATE_READY == 0u && VEXFS_COLL_STATE_INDEXING == 1u, "collection states");
+
+/* Binary requests on the query file (docs/ioctl.md, section 10). */
+ABI_FIELD(vexfs_query_req, qq_magic, 0, 4);
+ABI_FIELD(vexfs_query_req, qq_size, 4, 4);
+ABI_FIELD(vexfs_query_req, qq_flags, 8, 4);
+ABI_FIELD(vexfs_query_req, qq_k, 12, 4);
+ABI_FIELD(vexfs_query_req, qq_dim, 16, 4);
+ABI_FIELD(vexfs_query_req, qq_nq, 20, 4);
+ABI_FIELD(vexfs_query_req, qq_effort, 24, 4);
+ABI_FIELD(vexfs_query_req, qq_max_distance, 28, 4);
+ABI_FIELD(vexfs_query_req, qq_filter_len, 32, 4);
+ABI_FIELD(vexfs_query_req, qq_reserved, 36, 28);
+ABI_SIZE(vexfs_query_req, 64);
+ABI_FIELD(vexfs_query_ans, qa_magic, 0, 4);
+ABI_FIELD(vexfs_query_ans, qa_size, 4, 4);
+ABI_FIELD(vexfs_query_ans, qa_errno, 8, 4);
+ABI_FIELD(vexfs_query_ans, qa_nq, 12, 4);
+ABI_FIELD(vexfs_query_ans, qa_total, 16, 4);
+ABI_FIELD(vexfs_query_ans, qa_bytes, 20, 4);
+ABI_FIELD(vexfs_query_ans, qa_reserved, 24, 8);
+ABI_SIZE(vexfs_query_ans, 32);
+_Static_assert(VEXFS_QUERY_REQ_MAGIC == 0x31515856u && VEXFS_QUERY_ANS_MAGIC == 0x31415856u, "query file magics");

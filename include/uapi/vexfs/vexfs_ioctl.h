@@ -224,4 +224,38 @@ struct vexfs_ioc_import {
 };
 #define VEXFS_IOC_IMPORT _IOWR(VEXFS_IOC_MAGIC, 9, struct vexfs_ioc_import)
 
+/* ---- Binary requests on the query file (VEXFS_QUERY_FILE) -----------------
+ * Besides a JSON text request, the query file takes one binary request: a
+ * struct vexfs_query_req, then qq_filter_len bytes of filter text, zero
+ * padding to the next multiple of 4 bytes, then qq_nq * qq_dim float32
+ * (little-endian), all in one or more write(2)s. The next read(2) returns a
+ * struct vexfs_query_ans, then qa_bytes bytes: qa_total records (struct
+ * vexfs_search_hit and its path, as in sq_buf) query by query, best first,
+ * or, if qa_errno != 0, an error message (UTF-8, not NUL-terminated). */
+#define VEXFS_QUERY_REQ_MAGIC 0x31515856u /* "VXQ1" */
+#define VEXFS_QUERY_ANS_MAGIC 0x31415856u /* "VXA1" */
+
+struct vexfs_query_req {
+	__u32 qq_magic;        /* VEXFS_QUERY_REQ_MAGIC */
+	__u32 qq_size;         /* sizeof(struct vexfs_query_req) */
+	__u32 qq_flags;        /* VEXFS_SEARCH_RANGE or 0 */
+	__u32 qq_k;            /* results per query, 1..VEXFS_SEARCH_MAX_K */
+	__u32 qq_dim;
+	__u32 qq_nq;           /* queries, 1..VEXFS_SEARCH_MAX_NQ */
+	__u32 qq_effort;       /* ef_search / probes; 0 = collection default */
+	float qq_max_distance; /* with VEXFS_SEARCH_RANGE */
+	__u32 qq_filter_len;   /* 0..VEXFS_FILTER_MAX */
+	__u32 qq_reserved[7];  /* zero */
+};
+
+struct vexfs_query_ans {
+	__u32 qa_magic;        /* VEXFS_QUERY_ANS_MAGIC */
+	__u32 qa_size;         /* sizeof(struct vexfs_query_ans) */
+	__u32 qa_errno;        /* 0, or the errno VEXFS_IOC_SEARCH would fail with */
+	__u32 qa_nq;           /* qq_nq of the request */
+	__u32 qa_total;        /* records that follow */
+	__u32 qa_bytes;        /* bytes that follow this header */
+	__u32 qa_reserved[2];  /* zero */
+};
+
 #endif /* _UAPI_VEXFS_IOCTL_H */

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -191,15 +192,34 @@ int DoOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   return 0;
 }
 
-// Reads up to `size` bytes into a per-thread buffer.
-int DoRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, std::vector<uint8_t>** out) {
-  thread_local std::vector<uint8_t> buf;
+// A per-thread read buffer aligned to the block size, so that small block
+// reads can go to the device with O_DIRECT (BlockDevice::ReadData).
+struct ReadBuffer {
+  uint8_t* data = nullptr;
+  size_t cap = 0;
+  ~ReadBuffer() { std::free(data); }
+  bool Reserve(size_t n) {
+    if (n <= cap) return true;
+    const size_t want = (n + kBlockSize - 1) / kBlockSize * kBlockSize;
+    void* p = std::aligned_alloc(kBlockSize, want);
+    if (p == nullptr) return false;
+    std::free(data);
+    data = static_cast<uint8_t*>(p);
+    cap = want;
+    return true;
+  }
+};
+
+// Reads up to `size` bytes into a per-thread buffer: `*out` holds `*n`.
+int DoRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, const uint8_t** out,
+           size_t* n) {
+  thread_local ReadBuffer buf;
   if (off < 0) return EINVAL;
-  buf.resize(size);
-  Result<size_t> r = Fs(req)->Read(ino, static_cast<uint64_t>(off), std::span(buf.data(), size));
+  if (!buf.Reserve(size)) return ENOMEM;
+  Result<size_t> r = Fs(req)->Read(ino, static_cast<uint64_t>(off), std::span(buf.data, size));
   if (!r.ok()) return r.status().err();
-  buf.resize(*r);
-  *out = &buf;
+  *out = buf.data;
+  *n = *r;
   return 0;
 }
 
@@ -463,13 +483,14 @@ void VxCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 
 void VxRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   if (IsQueryIno(ino)) return QueryRead(req, ino, size, off, fi);
-  std::vector<uint8_t>* buf = nullptr;
-  const int err = DoRead(req, ino, size, off, &buf);
+  const uint8_t* buf = nullptr;
+  size_t n = 0;
+  const int err = DoRead(req, ino, size, off, &buf, &n);
   if (err != 0) {
     fuse_reply_err(req, err);
     return;
   }
-  fuse_reply_buf(req, reinterpret_cast<const char*>(buf->data()), buf->size());
+  fuse_reply_buf(req, reinterpret_cast<const char*>(buf), n);
 }
 
 void VxWriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse_file_info* fi) {

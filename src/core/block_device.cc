@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 namespace vexfs {
@@ -22,15 +23,35 @@ bool InRange(uint64_t block, uint32_t count, uint64_t total) {
 
 class FileDevice final : public BlockDevice {
  public:
-  FileDevice(int fd, uint64_t blocks, bool ro, bool is_blk)
-      : fd_(fd), blocks_(blocks), ro_(ro), is_blk_(is_blk) {}
-  ~FileDevice() override { ::close(fd_); }
+  // `direct_fd`: the same file opened O_DIRECT for ReadData, or -1.
+  FileDevice(int fd, int direct_fd, uint64_t blocks, bool ro, bool is_blk)
+      : fd_(fd), direct_fd_(direct_fd), blocks_(blocks), ro_(ro), is_blk_(is_blk) {}
+  ~FileDevice() override {
+    ::close(fd_);
+    if (direct_fd_ >= 0) ::close(direct_fd_);
+  }
 
   uint64_t block_count() const override { return blocks_; }
   bool read_only() const override { return ro_; }
 
   Status Read(uint64_t block, uint32_t count, void* buf) override {
     if (!InRange(block, count, blocks_)) return Status::IoError("read beyond end of device");
+    return Transfer(false, block, count, buf);
+  }
+  // Small reads only: large ones come from sequential readers, which the
+  // host's readahead serves better. A dirty cached copy of the range is
+  // written back by the kernel before an O_DIRECT read, so the read sees
+  // every completed Write().
+  Status ReadData(uint64_t block, uint32_t count, void* buf) override {
+    if (!InRange(block, count, blocks_)) return Status::IoError("read beyond end of device");
+    if (direct_fd_ < 0 || count > kDirectMaxBlocks || reinterpret_cast<uintptr_t>(buf) % kBlockSize != 0 ||
+        !direct_ok_.load(std::memory_order_relaxed)) {
+      return Transfer(false, block, count, buf);
+    }
+    const size_t len = size_t{count} * kBlockSize;
+    const ssize_t n = ::pread(direct_fd_, buf, len, static_cast<off_t>(block * kBlockSize));
+    if (n == static_cast<ssize_t>(len)) return Status::Ok();
+    if (n < 0 && errno == EINVAL) direct_ok_.store(false, std::memory_order_relaxed);  // alignment
     return Transfer(false, block, count, buf);
   }
   Status Write(uint64_t block, uint32_t count, const void* buf) override {
@@ -76,7 +97,10 @@ class FileDevice final : public BlockDevice {
     return Status::Ok();
   }
 
+  static constexpr uint32_t kDirectMaxBlocks = 4;
   int fd_;
+  int direct_fd_;
+  std::atomic<bool> direct_ok_{true};
   uint64_t blocks_;
   bool ro_;
   bool is_blk_;
@@ -116,8 +140,11 @@ Result<std::unique_ptr<BlockDevice>> OpenBlockDevice(const std::string& path,
   } else {
     bytes = static_cast<uint64_t>(st.st_size);
   }
+  // Without O_EXCL: the exclusive open above already holds the device.
+  // Filesystems without O_DIRECT (tmpfs) refuse it: buffered reads then.
+  const int direct_fd = ::open(path.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
   return std::unique_ptr<BlockDevice>(
-      new FileDevice(fd, bytes / kBlockSize, options.read_only, is_blk));
+      new FileDevice(fd, direct_fd, bytes / kBlockSize, options.read_only, is_blk));
 }
 
 Status BlockDevice::Zero(uint64_t block, uint64_t count) {

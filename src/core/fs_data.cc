@@ -274,14 +274,16 @@ Result<std::vector<ReadSegment>> FsImpl::PlanRead(const InodeRef& r, uint64_t of
   return plan;
 }
 
-Status FsImpl::ExecuteRead(const std::vector<ReadSegment>& plan, std::span<uint8_t> out) {
+Status FsImpl::ExecuteRead(const std::vector<ReadSegment>& plan, std::span<uint8_t> out,
+                           bool file_data) {
   std::vector<uint8_t> bounce;
   for (const ReadSegment& seg : plan) {
     uint8_t* dst = out.data() + seg.out_offset;
     if (seg.phys == 0) {
       std::memset(dst, 0, seg.bytes);
     } else if (seg.skip == 0 && seg.bytes % kBs == 0) {
-      VEXFS_RETURN_IF_ERROR(dev_->Read(seg.phys, static_cast<uint32_t>(seg.bytes / kBs), dst));
+      const auto n = static_cast<uint32_t>(seg.bytes / kBs);
+      VEXFS_RETURN_IF_ERROR(file_data ? dev_->ReadData(seg.phys, n, dst) : dev_->Read(seg.phys, n, dst));
     } else {
       const uint64_t nblk = (seg.skip + seg.bytes + kBs - 1) / kBs;
       bounce.resize(nblk * kBs);
@@ -326,7 +328,7 @@ Result<size_t> FsImpl::Read(uint64_t ino, uint64_t offset, std::span<uint8_t> ou
   // to another file while we read them.
   std::shared_lock<std::shared_mutex> io(io_mu_);
   lock.unlock();
-  VEXFS_RETURN_IF_ERROR(ExecuteRead(plan, out));
+  VEXFS_RETURN_IF_ERROR(ExecuteRead(plan, out, true));
   return n;
 }
 

@@ -166,7 +166,9 @@ class FsImpl final : public Filesystem {
                          std::span<const uint8_t> data, bool times, bool* fallback);
   Result<size_t> ReadData(const InodeRef& r, uint64_t offset, std::span<uint8_t> out);
   Result<std::vector<ReadSegment>> PlanRead(const InodeRef& r, uint64_t offset, size_t len, size_t* total);
-  Status ExecuteRead(const std::vector<ReadSegment>& plan, std::span<uint8_t> out);
+  // `file_data`: through BlockDevice::ReadData (a read(2) of file data).
+  Status ExecuteRead(const std::vector<ReadSegment>& plan, std::span<uint8_t> out,
+                     bool file_data = false);
   Status Truncate(uint64_t ino, uint64_t size);
   Status ZeroPartial(const InodeRef& r, uint64_t offset, uint64_t end);
   Status AllocateRange(const InodeRef& r, uint64_t first_blk, uint64_t end_blk);

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz/fuzz_seeds.h"
 #include "vexfs/filter.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -26,6 +27,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   const std::string canon = f->ToString();
+  // The canonical form may be longer than the text (dates become seconds,
+  // paths get their leading '/'): past the text limit it cannot reparse.
+  if (canon.size() > vexfs::Filter::kMaxTextBytes) return 0;
   vexfs::Result<vexfs::Filter> g = vexfs::Filter::Parse(canon);
   if (!g.ok() || g->ToString() != canon) abort();
   const std::vector<std::string> names = f->XattrNames();
@@ -50,4 +54,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   };
   if (f->Matches(facts) != g->Matches(facts)) abort();
   return 0;
+}
+
+std::vector<std::vector<uint8_t>> VexfsFuzzSeeds() {
+  std::vector<std::vector<uint8_t>> seeds;
+  for (const char* s : {
+           "xattr.lang = \"en\" and xattr.year >= 2020\nen",
+           "size < 4096 or (mtime > 2020-01-01 and name glob \"*.txt\")\n12345678",
+           "not has xattr.tag and path under \"docs/a\"\n",
+           "xattr.n in (1, 2.5, \"x\") or xattr.s != \"\"\n2.5",
+       }) {
+    seeds.emplace_back(s, s + std::char_traits<char>::length(s));
+  }
+  return seeds;
 }

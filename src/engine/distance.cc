@@ -9,6 +9,10 @@
 
 #include "distance_internal.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 namespace vexfs::engine {
 namespace {
 
@@ -16,9 +20,12 @@ bool CpuCanRun(SimdLevel level) {
 #if defined(__x86_64__)
   // __builtin_cpu_supports also checks, through XGETBV, that the OS saves the
   // YMM/ZMM state, so a "supported" answer is safe to act on.
+  // F16C through CPUID leaf 1 (ECX bit 29): clang's builtin does not know
+  // "f16c". AVX2 implies the OS saves YMM, which F16C needs too.
   __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                    __builtin_cpu_supports("f16c");
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
   switch (level) {
     case SimdLevel::kScalar:
       return true;

@@ -8,14 +8,19 @@
 
 #if defined(__x86_64__)
 
+#if !defined(__clang__)
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx2,fma,f16c")
+#endif
 // GCC 12's _mm512_undefined_*() self-initialise and trip -Wuninitialized when
 // inlined (a false positive of the intrinsic headers, not of this code).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#if defined(__clang__)  // clang ignores GCC target pragmas
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx2,fma,f16c"))), apply_to = function)
+#endif
 
 namespace vexfs::engine::internal {
 namespace {
@@ -283,7 +288,11 @@ const DistanceKernels kAvx512Kernels = {.level = SimdLevel::kAvx512,
 }  // namespace vexfs::engine::internal
 
 #pragma GCC diagnostic pop
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 #else  // not x86-64: never selected.
 namespace vexfs::engine::internal {

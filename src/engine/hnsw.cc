@@ -435,8 +435,9 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Create(const HnswParams& params) {
   if (params.M < 2 || params.M > hnsw_internal::kMaxM) {
     return Status::InvalidArgument("hnsw: M must be in [2, 128]");
   }
-  if (params.ef_construction == 0 || params.ef_search == 0) {
-    return Status::InvalidArgument("hnsw: ef_construction and ef_search must be > 0");
+  if (params.ef_construction == 0 || params.ef_search == 0 ||
+      params.ef_construction > hnsw_internal::kMaxEf || params.ef_search > hnsw_internal::kMaxEf) {
+    return Status::InvalidArgument("hnsw: ef_construction and ef_search must be in [1, 2^20]");
   }
   if (params.metric != Metric::kL2 && params.metric != Metric::kInnerProduct &&
       params.metric != Metric::kCosine) {

@@ -38,6 +38,9 @@ inline constexpr size_t kMaxM = 128;
 inline constexpr size_t kMaxDim = 65536;
 inline constexpr size_t kMaxK = 10000;
 inline constexpr size_t kMaxTrainSize = size_t{1} << 20;
+// ef_construction and ef_search (a blob from a volume is checked against it
+// too: the insert beam is allocated at that size).
+inline constexpr size_t kMaxEf = size_t{1} << 20;
 
 // Growable, zero-filled, 64-byte aligned byte array. Arrays of 4 MiB and
 // more are 2 MiB aligned and asked to be backed by transparent huge pages:

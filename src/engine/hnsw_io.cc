@@ -186,7 +186,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Deserialize(std::span<const uint8_
   p.ef_search = efs;
   p.seed = seed;
   if (dim == 0 || dim > hnsw_internal::kMaxDim || M < 2 || M > hnsw_internal::kMaxM || efc == 0 ||
-      efs == 0) {
+      efs == 0 || efc > hnsw_internal::kMaxEf || efs > hnsw_internal::kMaxEf) {
     return Bad("invalid parameters");
   }
   if (n > hnsw_internal::kMaxSlots) return Bad("slot count too large");

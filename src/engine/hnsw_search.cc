@@ -66,6 +66,9 @@ void HnswIndex::Impl::SearchLayer(const float* q, uint32_t ep, float ep_d, int l
   hnsw_internal::VisitedTags& vt = hnsw_internal::ThreadVisited();
   const uint8_t tag = vt.Next(capacity_);
   uint8_t* vis = vt.tags.data();
+  // The beam never holds more than every slot once: a huge ef (a user's
+  // effort, ef_construction) costs no more memory than the index has.
+  ef = std::min(ef, static_cast<size_t>(capacity_));
   std::vector<Cand>& pool = *out;
   pool.resize(ef + 1);
   Cand* P = pool.data();

@@ -267,18 +267,27 @@ void LshIndex::Candidates(const float* q, size_t probes, std::vector<uint32_t>* 
   };
   std::vector<uint32_t> order(K);
   std::vector<float> margin(K);
-  auto visit = [&](const std::unordered_map<uint32_t, std::vector<uint32_t>>& table, uint32_t key) {
-    auto it = table.find(key);
-    if (it == table.end()) return;
-    for (uint32_t s : it->second) {
+  auto take = [&](const std::vector<uint32_t>& bucket) {
+    for (uint32_t s : bucket) {
       if (tags[s] != tag) {
         tags[s] = tag;
         out->push_back(s);
       }
     }
   };
+  auto visit = [&](const std::unordered_map<uint32_t, std::vector<uint32_t>>& table, uint32_t key) {
+    auto it = table.find(key);
+    if (it != table.end()) take(it->second);
+  };
   for (size_t t = 0; t < L; ++t) {
     const float* p = proj.data() + t * K;
+    if (probes > 1 && probes >= tables_[t].size()) {
+      // At least as many probes as the table has non-empty buckets: take
+      // them all (a superset of what probing finds). Bounds the work and
+      // the probe heap by the data, whatever effort a caller asks for.
+      for (const auto& [key, bucket] : tables_[t]) take(bucket);
+      continue;
+    }
     const uint32_t home = KeyOf(proj.data(), t);
     visit(tables_[t], home);
     if (probes <= 1) continue;

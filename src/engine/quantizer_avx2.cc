@@ -8,9 +8,14 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 
+#if !defined(__clang__)
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 #include <immintrin.h>
+#if defined(__clang__)  // clang ignores GCC target pragmas
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#endif
 
 namespace vexfs::engine::internal {
 namespace {
@@ -92,7 +97,11 @@ const Sq8Kernels kAvx2Sq8Kernels = {SimdLevel::kAvx2, L2Sq8, DotSq8};
 
 }  // namespace vexfs::engine::internal
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 #else  // not x86: never selected, alias the scalar kernels.
 namespace vexfs::engine::internal {

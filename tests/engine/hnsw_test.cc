@@ -421,6 +421,12 @@ TEST(HnswTest, BadInputIsEinval) {
   i8.element_type = ElementType::kInt8;
   i8.int8_train_size = 0;
   EXPECT_EQ(HnswIndex::Create(i8).status().err(), EINVAL);
+  HnswParams huge_ef = Params(4, Metric::kL2);
+  huge_ef.ef_construction = (size_t{1} << 20) + 1;  // the insert beam is allocated at ef
+  EXPECT_EQ(HnswIndex::Create(huge_ef).status().err(), EINVAL);
+  huge_ef.ef_construction = 100;
+  huge_ef.ef_search = (size_t{1} << 20) + 1;
+  EXPECT_EQ(HnswIndex::Create(huge_ef).status().err(), EINVAL);
 
   auto idx = std::move(HnswIndex::Create(Params(4, Metric::kCosine))).value();
   const float ok[4] = {1, 0, 0, 0};
@@ -588,6 +594,17 @@ TEST_F(HnswSerializeTest, CorruptAllLevelsRaised) {
   std::vector<uint8_t> p = payload_;
   const uint8_t top = p[36];
   for (size_t i = 0; i < 500; ++i) p[LabelsOff() + 500 * 8 + i] = top;
+  ExpectCorrupt(p);
+}
+
+// Found by fuzz/index_blob_fuzz: a blob's ef_construction of ~2^32 made the
+// next insert allocate a 32 GiB beam.
+TEST_F(HnswSerializeTest, CorruptEfConstructionHuge) {
+  std::vector<uint8_t> p = payload_;
+  PutU32At(&p, 12, 0xFFBFF900u);
+  ExpectCorrupt(p);
+  p = payload_;
+  PutU32At(&p, 16, (1u << 20) + 1);  // ef_search
   ExpectCorrupt(p);
 }
 

@@ -204,6 +204,29 @@ TEST(LshTest, EmptyIndex) {
   EXPECT_EQ(idx->Train(std::span<const float>(q, 3)).err(), EINVAL);
 }
 
+// A caller's effort is a u32 (sq_effort): with 32 bits per key, up to 2^32
+// probes per table. The work stays bounded by the data (the probe heap used
+// to grow by two entries per probe), and asking for every bucket finds the
+// exact neighbours.
+TEST(LshTest, HugeEffortTakesEveryBucketInsteadOfProbing) {
+  LshOptions o = Opts(kDim, Metric::kL2);
+  o.num_bits = 32;
+  o.num_tables = 4;
+  const auto data = Clustered(500, kDim, 3);
+  auto idx = Build(o, data);
+  SearchParams sp;
+  sp.k = 10;
+  sp.effort = std::numeric_limits<uint32_t>::max();
+  for (size_t qi = 0; qi < 5; ++qi) {
+    const float* q = data.data() + qi * 97 * kDim;
+    auto r = idx->Search(std::span<const float>(q, kDim), sp);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    std::vector<uint64_t> got;
+    for (const Neighbor& n : *r) got.push_back(n.id);
+    EXPECT_EQ(got, ExactIds(Metric::kL2, data, kDim, q, sp.k)) << "query " << qi;
+  }
+}
+
 // ---- serialization -----------------------------------------------------------
 
 class LshSerializeTest : public ::testing::Test {

@@ -89,8 +89,8 @@ struct HnswParams {
   // (codes only, see above).
   ElementType element_type = ElementType::kFloat32;
   size_t M = 16;                 // links per node on levels > 0; 2*M on level 0
-  size_t ef_construction = 200;  // beam width while inserting
-  size_t ef_search = 64;         // default beam width when SearchParams.effort == 0
+  size_t ef_construction = 200;  // beam width while inserting (1..1<<20)
+  size_t ef_search = 64;         // default beam when SearchParams.effort == 0 (1..1<<20)
   size_t max_elements = 0;       // capacity hint; the index grows past it
   uint64_t seed = 100;           // level generator seed
   // kInt8: vectors buffered before the quantizer trains itself on them

@@ -19,7 +19,8 @@
 // Search: for each table, the home bucket plus the (probes - 1) next
 // buckets obtained by flipping the bits with the smallest margins
 // |<a_j, x'>| in increasing order of summed margin. probes = effort
-// (0 = options.default_probes), at most 2^K. Candidates (the union over
+// (0 = options.default_probes), at most 2^K; a table with no more non-empty
+// buckets than probes gives all of them. Candidates (the union over
 // tables) are re-ranked with exact float32 distances, so returned distances
 // are exact but a true neighbour is missed when it shares no probed bucket;
 // fewer than k results come back when fewer candidates pass the filter.

@@ -129,6 +129,7 @@ struct Options {
   std::vector<size_t> ef = {10, 16, 24, 32, 48, 64, 96, 128};
   size_t reps = 5;
   size_t batch = 64;  // staged queries per VEXFS_IOC_SEARCH in the batch sweep; <= 1: none
+  size_t qfile_batch = 64;  // queries per binary request on the query file; 0: none
   uint64_t seed = 42;
   std::string mount;
   std::string image;  // the mounted image: after the sweeps, unmount and search its indexes in-process
@@ -624,13 +625,14 @@ class Bench {
     }
     row_of_ino_[path] = row_of_ino;
     // Per query (the requirement's mode), then, with --batch, staged batches.
-    bool ok = MountSweep(path, *md, base, row_of_ino, 1);
-    if (ok && o_.batch > 1) ok = MountSweep(path, *md, base, row_of_ino, o_.batch);
+    bool ok = MountSweep(path, *md, base, row_of_ino, 1, false);
+    if (ok && o_.batch > 1) ok = MountSweep(path, *md, base, row_of_ino, o_.batch, false);
+    if (ok && o_.qfile_batch > 0) ok = MountSweep(path, *md, base, row_of_ino, o_.qfile_batch, true);
     return ok;
   }
 
   bool MountSweep(const std::string& path, MountDir& md, const json& base,
-                  const std::unordered_map<uint64_t, uint64_t>& row_of_ino, size_t batch) {
+                  const std::unordered_map<uint64_t, uint64_t>& row_of_ino, size_t batch, bool query_file) {
     std::vector<std::vector<uint64_t>> inos(batch);
     std::vector<std::vector<std::string>> names(batch);
     size_t mismatches = 0, unknown = 0;
@@ -644,9 +646,10 @@ class Bench {
         }
         const float* q = data_.queries.data.data() + i * o_.dim;
         const uint32_t e32 = static_cast<uint32_t>(ef);
-        if (int e = batch == 1 ? md.Search(q, dim, k, e32, &inos[0], &names[0])
-                               : md.SearchBatch(q, static_cast<uint32_t>(count), dim, k, e32,
-                                                &inos, &names)) {
+        const uint32_t n32 = static_cast<uint32_t>(count);
+        if (int e = query_file   ? md.QueryFileBatch(q, n32, dim, k, e32, &inos, &names)
+                    : batch == 1 ? md.Search(q, dim, k, e32, &inos[0], &names[0])
+                                 : md.SearchBatch(q, n32, dim, k, e32, &inos, &names)) {
           return e;
         }
         for (size_t c = 0; c < count; ++c) {
@@ -678,13 +681,19 @@ class Bench {
       }
       if (r.err) {
         Log(fmt::format("{}: {} {}: {}", path,
-                        batch == 1 ? "VEXFS_IOC_SEARCH" : "VEXFS_IOC_STAGE/SEARCH/RESULTS",
+                        query_file   ? "query file"
+                        : batch == 1 ? "VEXFS_IOC_SEARCH"
+                                     : "VEXFS_IOC_STAGE/SEARCH/RESULTS",
                         r.what, std::strerror(r.err)));
-        if (batch == 1) rows_.push_back(base);
+        if (batch == 1 && !query_file) rows_.push_back(base);
         return false;
       }
       json row = base;
-      if (batch > 1) {
+      if (query_file) {
+        row["path"] = fmt::format("{}, batch {}, query file", path, batch);
+        row["search_mode"] =
+            fmt::format("batch of {} queries per binary request on .vexfs-query (one write, one read)", batch);
+      } else if (batch > 1) {
         row["path"] = fmt::format("{}, batch {}", path, batch);
         row["search_mode"] = fmt::format("batch of {} staged queries per VEXFS_IOC_SEARCH", batch);
       } else {
@@ -692,7 +701,7 @@ class Bench {
       }
       AddSearch(&row, r.point, &in.point);
       row["search_batch"] = batch;
-      if (batch > 1) {  // latencies are per call, i.e. per batch
+      if (batch > 1 || query_file) {  // latencies are per call, i.e. per batch
         row["batch_p50_us"] = row["p50_us"];
         row["batch_p99_us"] = row["p99_us"];
         row["p50_us"] = nullptr;
@@ -943,6 +952,10 @@ int main(int argc, char** argv) {
   app.add_option("--batch", o.batch,
                  "also search through the mount in staged batches of this many queries "
                  "(VEXFS_IOC_STAGE + SEARCH + RESULTS); 0 or 1: per-query only")
+      ->check(CLI::Range(0, 1024));
+  app.add_option("--qfile-batch", o.qfile_batch,
+                 "also search through the mount with binary batch requests of this many queries on "
+                 "the query file (one write, one read per batch); 0: none")
       ->check(CLI::Range(0, 1024));
   app.add_option("--seed", o.seed, "synthetic data seed");
   app.add_option("--mount", o.mount, "a mounted, empty VexFS directory (omit: in-process only)");

@@ -40,6 +40,7 @@ int Sys(F f) {
 MountDir::MountDir(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
 
 MountDir::~MountDir() {
+  if (query_fd_ >= 0) close(query_fd_);
   if (fd_ >= 0) close(fd_);
 }
 
@@ -249,6 +250,54 @@ int MountDir::SearchBatch(const float* queries, uint32_t nq, uint32_t dim, uint3
     have += r->vr_returned;
   }
   return 0;
+}
+
+int MountDir::QueryFileBatch(const float* queries, uint32_t nq, uint32_t dim, uint32_t k, uint32_t ef,
+                             std::vector<std::vector<uint64_t>>* inos,
+                             std::vector<std::vector<std::string>>* paths) {
+  if (query_fd_ < 0) {
+    query_fd_ = openat(fd_, VEXFS_QUERY_FILE, O_RDWR | O_CLOEXEC);
+    if (query_fd_ < 0) return errno;
+  }
+  vexfs_query_req h{};
+  h.qq_magic = VEXFS_QUERY_REQ_MAGIC;
+  h.qq_size = sizeof(h);
+  h.qq_k = k;
+  h.qq_dim = dim;
+  h.qq_nq = nq;
+  h.qq_effort = ef;
+  const size_t floats = size_t{nq} * dim * sizeof(float);
+  request_.resize(sizeof(h) + floats);  // no filter: the floats follow the header
+  std::memcpy(request_.data(), &h, sizeof(h));
+  std::memcpy(request_.data() + sizeof(h), queries, floats);
+  const ssize_t w = write(query_fd_, request_.data(), request_.size());
+  if (w < 0) return errno;
+  if (static_cast<size_t>(w) != request_.size()) return EIO;
+  // Room for k records of a short path per query; read on if longer.
+  answer_.resize(sizeof(vexfs_query_ans) + size_t{nq} * k * 32 + 4096);
+  size_t got = 0;
+  size_t want = sizeof(vexfs_query_ans);
+  while (got < want) {
+    if (answer_.size() < want) answer_.resize(want);
+    const ssize_t r = read(query_fd_, answer_.data() + got, answer_.size() - got);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (r == 0) return EPROTO;  // end of file before the whole answer
+    got += static_cast<size_t>(r);
+    if (got >= sizeof(vexfs_query_ans)) {
+      vexfs_query_ans a;
+      std::memcpy(&a, answer_.data(), sizeof(a));
+      if (a.qa_magic != VEXFS_QUERY_ANS_MAGIC || a.qa_size != sizeof(a)) return EPROTO;
+      want = sizeof(a) + a.qa_bytes;
+    }
+  }
+  vexfs_query_ans a;
+  std::memcpy(&a, answer_.data(), sizeof(a));
+  if (a.qa_errno != 0) return static_cast<int>(a.qa_errno);
+  if (a.qa_nq != nq || got != want) return EPROTO;
+  return ParseHits(answer_.data() + sizeof(a), a.qa_bytes, a.qa_total, nq, inos, paths);
 }
 
 }  // namespace vexfs::bench

@@ -86,6 +86,16 @@ class MountDir {
                   std::vector<std::vector<uint64_t>>* inos,
                   std::vector<std::vector<std::string>>* paths);
 
+  // One batch through the query file (VEXFS_QUERY_FILE of this directory,
+  // opened at the first call and kept open): a binary request (struct
+  // vexfs_query_req and the `nq` queries) in one write(2), the answer
+  // (struct vexfs_query_ans and the records) in one read(2) unless it is
+  // longer than the buffer. Hits as for SearchBatch; an answer carrying an
+  // errno returns it.
+  int QueryFileBatch(const float* queries, uint32_t nq, uint32_t dim, uint32_t k, uint32_t ef,
+                     std::vector<std::vector<uint64_t>>* inos,
+                     std::vector<std::vector<std::string>>* paths);
+
   static std::string FileName(size_t row);
   // Row index from a FileName() (-1 if it is not one).
   static int64_t RowOf(const std::string& name);
@@ -102,6 +112,9 @@ class MountDir {
   std::unique_ptr<vexfs_ioc_search> search_;  // 16 KiB, reused per query
   std::unique_ptr<vexfs_ioc_stage> stage_;
   std::unique_ptr<vexfs_ioc_results> results_;
+  int query_fd_ = -1;              // the query file, once opened
+  std::vector<uint8_t> request_;   // reused per batch
+  std::vector<uint8_t> answer_;
 };
 
 // Durability for a directory tree filled by someone else (vexctl import).

@@ -618,6 +618,24 @@ TEST_F(FuseVectorTest, SearchSeesAttributeChangesAtOnce) {
   ASSERT_EQ(IoctlSearch(c, {0, 0, 0}, 10, "", &p), 0);
   EXPECT_EQ(p, (std::vector<std::string>{"f", "d/g"}));
   EXPECT_EQ(seen_by_a({"d/g"}), 0);
+  // The searched directory's own attributes and path are cached too: its
+  // search bit and a rename count at the next search.
+  auto in_d_seen_by_a = [&](const std::string& sub, const std::vector<std::string>& want,
+                            const std::string& filter = "") {
+    return RunAs(kA, kA, {}, [&] {
+      std::vector<std::string> q;
+      const int rc = IoctlSearch(c + "/" + sub, {0, 0, 0}, 10, filter, &q);
+      return rc == 0 && q == want ? 0 : 100 + rc;
+    });
+  };
+  EXPECT_EQ(in_d_seen_by_a("d", {"g"}), 0);
+  ASSERT_EQ(chmod((c + "/d").c_str(), 0754), 0);  // A may open it, not search it
+  EXPECT_EQ(in_d_seen_by_a("d", {}), 0);
+  ASSERT_EQ(chmod((c + "/d").c_str(), 0755), 0);
+  EXPECT_EQ(in_d_seen_by_a("d", {"g"}, "path under \"/d\""), 0);
+  ASSERT_EQ(rename((c + "/d").c_str(), (c + "/e").c_str()), 0);
+  EXPECT_EQ(in_d_seen_by_a("e", {}, "path under \"/d\""), 0);
+  EXPECT_EQ(in_d_seen_by_a("e", {"g"}, "path under \"/e\""), 0);
 }
 
 TEST_F(FuseVectorTest, FsyncedVectorsSurviveKill9AndTheIndexIsRebuilt) {

@@ -1,0 +1,128 @@
+// Collections::Search on an in-memory volume: what a caller may see when
+// most members are hidden from it (the search then decides every member,
+// hundreds of them in one search), and that the searched directory's
+// cached scope follows changes made between searches.
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "uapi/vexfs/vexfs_format.h"
+#include "vexfs/block_device.h"
+#include "vexfs/collections.h"
+#include "vexfs/filesystem.h"
+#include "vexfs/mkfs.h"
+
+namespace vexfs {
+namespace {
+
+constexpr size_t kDim = 4;
+
+class CollectionsSearchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dev = std::make_unique<MemoryDevice>(16384);
+    ASSERT_TRUE(Format(dev.get(), {}).ok());
+    MountOptions mo;
+    mo.commit_interval_ms = 0;
+    auto fs = Filesystem::Mount(std::move(dev), mo);
+    ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+    fs_ = std::move(fs).value();
+    auto d = fs_->Mkdir(Filesystem::kRootIno, "c", 0755, root_);
+    ASSERT_TRUE(d.ok());
+    dir_ = d->ino;
+    auto colls = Collections::Attach(fs_.get());
+    ASSERT_TRUE(colls.ok()) << colls.status().ToString();
+    colls_ = std::move(colls).value();
+    CollectionConfig cfg;
+    cfg.dim = kDim;
+    cfg.metric = VEXFS_METRIC_L2;
+    cfg.index_kind = VEXFS_INDEX_HNSW;
+    ASSERT_TRUE(colls_->Create(dir_, cfg, root_).ok());
+  }
+  void TearDown() override {
+    if (colls_) EXPECT_TRUE(colls_->Close().ok());
+    colls_.reset();
+    if (fs_) EXPECT_TRUE(fs_->Unmount().ok());
+  }
+
+  // A file `name` in `parent` with mode `mode` and the vector (x, 0, 0, 0).
+  uint64_t Put(uint64_t parent, const std::string& name, uint32_t mode, float x) {
+    auto f = fs_->Mknod(parent, name, S_IFREG | mode, 0, root_);
+    EXPECT_TRUE(f.ok()) << name;
+    if (!f.ok()) return 0;
+    const float v[kDim] = {x, 0, 0, 0};
+    EXPECT_TRUE(fs_->SetXattr(f->ino, VEXFS_VECTOR_XATTR, {reinterpret_cast<const uint8_t*>(v), sizeof(v)}, 0,
+                              root_)
+                    .ok());
+    return f->ino;
+  }
+
+  std::vector<std::string> Paths(uint64_t dir, const Cred& cred, size_t k, const std::string& filter = "") {
+    SearchRequest r;
+    r.dim = kDim;
+    r.k = k;
+    r.queries = {0, 0, 0, 0};
+    r.filter = filter;
+    auto hits = colls_->Search(dir, r, cred);
+    EXPECT_TRUE(hits.ok()) << hits.status().ToString();
+    std::vector<std::string> out;
+    if (hits.ok()) {
+      for (const auto& h : *hits) out.push_back(h.path);
+    }
+    return out;
+  }
+
+  const Cred root_ = Cred::Root();
+  const Cred user_{1000, 1000, {}};
+  std::unique_ptr<Filesystem> fs_;
+  std::unique_ptr<Collections> colls_;
+  uint64_t dir_ = 0;
+};
+
+// 600 members of which only two are readable by the user, far from the
+// query: every member is decided in one search, and only those two come
+// back, whether or not the indexer has caught up.
+TEST_F(CollectionsSearchTest, MostlyHiddenMembersAreNeverReturned) {
+  for (int i = 0; i < 600; i++) Put(dir_, "h" + std::to_string(i), 0600, static_cast<float>(i));
+  Put(dir_, "far1", 0644, 1000);
+  Put(dir_, "far2", 0644, 2000);
+  EXPECT_EQ(Paths(dir_, user_, 5), (std::vector<std::string>{"far1", "far2"}));
+  colls_->WaitIndexed();
+  EXPECT_EQ(Paths(dir_, user_, 5), (std::vector<std::string>{"far1", "far2"}));
+  EXPECT_EQ(Paths(dir_, user_, 1), (std::vector<std::string>{"far1"}));
+  // Root sees the nearest ones.
+  EXPECT_EQ(Paths(dir_, root_, 2), (std::vector<std::string>{"h0", "h1"}));
+  // A selective filter behaves the same way.
+  EXPECT_EQ(Paths(dir_, root_, 3, "name glob \"far*\""), (std::vector<std::string>{"far1", "far2"}));
+}
+
+// Searching a subdirectory: its mode and its place are cached between
+// searches, and must follow a chmod and a rename at once.
+TEST_F(CollectionsSearchTest, SearchedDirectoryScopeFollowsChanges) {
+  auto sub = fs_->Mkdir(dir_, "sub", 0755, root_);
+  ASSERT_TRUE(sub.ok());
+  Put(sub->ino, "a", 0644, 1);
+  Put(dir_, "b", 0644, 2);
+  colls_->WaitIndexed();
+  EXPECT_EQ(Paths(sub->ino, user_, 10), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(Paths(sub->ino, user_, 10, "path under \"/sub\""), (std::vector<std::string>{"a"}));
+  SetAttrRequest chmod;
+  chmod.valid = SetAttrRequest::kMode;
+  chmod.mode = 0754;
+  ASSERT_TRUE(fs_->SetAttr(sub->ino, chmod, root_).ok());
+  EXPECT_EQ(Paths(sub->ino, user_, 10), std::vector<std::string>{});
+  EXPECT_EQ(Paths(dir_, user_, 10), (std::vector<std::string>{"b"}));
+  chmod.mode = 0755;
+  ASSERT_TRUE(fs_->SetAttr(sub->ino, chmod, root_).ok());
+  EXPECT_EQ(Paths(dir_, user_, 10), (std::vector<std::string>{"sub/a", "b"}));
+  ASSERT_TRUE(fs_->Rename(dir_, "sub", dir_, "moved", 0, root_).ok());
+  EXPECT_EQ(Paths(sub->ino, user_, 10, "path under \"/sub\""), std::vector<std::string>{});
+  EXPECT_EQ(Paths(sub->ino, user_, 10, "path under \"/moved\""), (std::vector<std::string>{"a"}));
+}
+
+}  // namespace
+}  // namespace vexfs

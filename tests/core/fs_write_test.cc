@@ -3,6 +3,7 @@
 // read-modify-writes of their blocks;
 // WriteTimes::kKeep leaves the file times to the caller; durability after
 // Sync is unchanged.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -335,8 +336,9 @@ TEST_F(FsWriteTest, PowerCutDuringAnAllocatingWriteKeepsTheOldFile) {
 }
 
 // ReadData of an image file on a filesystem with O_DIRECT: small aligned
-// reads bypass the page cache and still see every completed (buffered,
-// not yet written back) Write; unaligned and large reads work as Read.
+// reads of uncached blocks bypass the page cache, cached ones (here: just
+// written, dirty) are read through it; either way every completed Write is
+// seen. Unaligned and large reads work as Read.
 TEST(FileDeviceTest, ReadDataSeesBufferedWrites) {
   char path[] = "/var/tmp/vexfs_readdata_XXXXXX";
   const int fd = mkstemp(path);
@@ -362,6 +364,19 @@ TEST(FileDeviceTest, ReadDataSeesBufferedWrites) {
   ASSERT_TRUE((*dev)->Write(11, 1, again.data()).ok());
   ASSERT_TRUE((*dev)->ReadData(11, 1, aligned).ok());
   EXPECT_EQ(std::memcmp(aligned, again.data(), 4096), 0);
+  // Written back and evicted: read with O_DIRECT.
+  ASSERT_TRUE((*dev)->Flush().ok());
+  const int evict = open(path, O_RDONLY);
+  ASSERT_GE(evict, 0);
+  ASSERT_EQ(posix_fadvise(evict, 0, 0, POSIX_FADV_DONTNEED), 0);
+  close(evict);
+  for (uint32_t n : {1u, 4u}) {
+    std::memset(aligned, 0, 9 * 4096);
+    ASSERT_TRUE((*dev)->ReadData(10, n, aligned).ok());
+    std::vector<uint8_t> want(blocks.begin(), blocks.begin() + n * 4096);
+    if (n > 1) std::memcpy(want.data() + 4096, again.data(), 4096);  // block 11
+    EXPECT_EQ(std::memcmp(aligned, want.data(), n * 4096), 0) << n << " blocks, evicted";
+  }
   EXPECT_FALSE((*dev)->ReadData(63, 2, aligned).ok());  // past the end
   std::free(aligned);
   dev->reset();

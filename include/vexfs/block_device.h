@@ -31,9 +31,10 @@ class BlockDevice {
   // REQUIRES: block + count <= block_count(); buf holds count * kBlockSize.
   virtual Status Read(uint64_t block, uint32_t count, void* buf) = 0;
   // Read() for file data (not metadata): an image file or block device
-  // serves small reads into a 4 KiB-aligned `buf` with O_DIRECT, so random
-  // reads of file data, already cached by the page cache above VexFS, skip
-  // a second copy in the host's. Sees every completed Write().
+  // serves small reads into a 4 KiB-aligned `buf` of ranges the host has
+  // not cached with O_DIRECT, so random reads of file data, already cached
+  // by the page cache above VexFS, skip a second copy in the host's. Sees
+  // every completed Write().
   virtual Status ReadData(uint64_t block, uint32_t count, void* buf) {
     return Read(block, count, buf);
   }

@@ -147,7 +147,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
 std::vector<std::vector<uint8_t>> VexfsFuzzSeeds() {
   std::vector<std::vector<uint8_t>> seeds;
-  auto add = [&](IndexKind kind, VectorIndex* index) {
+  // One small index per configuration, `n` vectors, serialized.
+  auto add = [&](IndexKind kind, auto created, size_t n) {
+    Check(created.ok());
+    VectorIndex* index = created->get();
+    Fill(index, n, index->dim());
+    if (n > 30) Check(index->Remove(4).ok());  // a deleted slot in the blob
     Result<std::vector<uint8_t>> blob = index->Serialize();
     Check(blob.ok());
     seeds.push_back(Seed(kind, *blob));
@@ -160,41 +165,24 @@ std::vector<std::vector<uint8_t>> VexfsFuzzSeeds() {
     p.M = 4;
     p.ef_construction = 16;
     p.int8_train_size = 16;
-    auto h = HnswIndex::Create(p);
-    Check(h.ok());
-    Fill(h->get(), 40, p.dim);
-    Check((*h)->Remove(4).ok());
-    add(IndexKind::kHnsw, h->get());
+    add(IndexKind::kHnsw, HnswIndex::Create(p), 40);
   }
   for (ElementType et : {ElementType::kFloat32, ElementType::kInt8}) {
     FlatIndexOptions o;
     o.dim = 6;
     o.metric = Metric::kInnerProduct;
     o.element_type = et;
-    auto f = FlatIndex::Create(o);
-    Check(f.ok());
-    Fill(f->get(), 20, o.dim);
-    add(IndexKind::kFlat, f->get());
+    add(IndexKind::kFlat, FlatIndex::Create(o), 20);
   }
-  {
-    LshOptions o;
-    o.dim = 8;
-    o.num_tables = 2;
-    o.num_bits = 4;
-    auto l = LshIndex::Create(o);
-    Check(l.ok());
-    Fill(l->get(), 20, o.dim);
-    add(IndexKind::kLsh, l->get());
-  }
-  {
-    IvfOptions o;
-    o.dim = 4;
-    o.nlist = 3;
-    o.train_size = 12;
-    auto v = IvfIndex::Create(o);
-    Check(v.ok());
-    Fill(v->get(), 30, o.dim);
-    add(IndexKind::kIvf, v->get());
-  }
+  LshOptions lsh;
+  lsh.dim = 8;
+  lsh.num_tables = 2;
+  lsh.num_bits = 4;
+  add(IndexKind::kLsh, LshIndex::Create(lsh), 20);
+  IvfOptions ivf;
+  ivf.dim = 4;
+  ivf.nlist = 3;
+  ivf.train_size = 12;
+  add(IndexKind::kIvf, IvfIndex::Create(ivf), 30);
   return seeds;
 }

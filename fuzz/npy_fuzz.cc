@@ -32,20 +32,6 @@ void CheckRefusal(const vexfs::Status& s) {
         s.err() == ENOMEM);
 }
 
-size_t ElementSize(NpyType t) {
-  switch (t) {
-    case NpyType::kFloat32:
-    case NpyType::kInt32:
-      return 4;
-    case NpyType::kFloat16:
-      return 2;
-    case NpyType::kInt8:
-    case NpyType::kUint8:
-      return 1;
-  }
-  abort();
-}
-
 // A version 1.0 file with the given header dict and data bytes.
 std::vector<uint8_t> NpyFile(const std::string& dict, size_t data_bytes, uint8_t major = 1) {
   std::string header = dict;
@@ -79,8 +65,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Check(d == 0 || count <= SIZE_MAX / d);
     count *= d;
   }
-  Check(count <= SIZE_MAX / ElementSize(a->type));
-  Check(a->bytes.size() == count * ElementSize(a->type));
+  Check(count <= SIZE_MAX / NpyItemSize(a->type));
+  Check(a->bytes.size() == count * NpyItemSize(a->type));
   const size_t rows = a->shape.size() == 2 ? a->shape[0] : 1;
   const size_t cols = a->shape.size() == 2 ? a->shape[1] : a->shape[0];
   vexfs::Result<FloatMatrix> f = NpyToFloat(*a);

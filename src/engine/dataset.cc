@@ -148,20 +148,6 @@ Status WriteVecs(const std::string& path, size_t rows, size_t cols, const std::v
 
 constexpr uint8_t kNpyMagic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
-size_t NpyItemSize(NpyType t) {
-  switch (t) {
-    case NpyType::kFloat32:
-    case NpyType::kInt32:
-      return 4;
-    case NpyType::kFloat16:
-      return 2;
-    case NpyType::kInt8:
-    case NpyType::kUint8:
-      return 1;
-  }
-  return 1;
-}
-
 void SkipSpace(const std::string& s, size_t* i) {
   while (*i < s.size() && (s[*i] == ' ' || s[*i] == '\t')) ++*i;
 }
@@ -397,6 +383,20 @@ void Sample(const Mixture& m, const SyntheticOptions& o, Rng* rng, float* out) {
 }
 
 }  // namespace
+
+size_t NpyItemSize(NpyType t) {
+  switch (t) {
+    case NpyType::kFloat32:
+    case NpyType::kInt32:
+      return 4;
+    case NpyType::kFloat16:
+      return 2;
+    case NpyType::kInt8:
+    case NpyType::kUint8:
+      return 1;
+  }
+  return 1;
+}
 
 // ---- public: TEXMEX ----
 

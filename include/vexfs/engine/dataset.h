@@ -67,6 +67,8 @@ struct NpyArray {
   std::vector<size_t> shape;  // 1 or 2 entries
   std::vector<uint8_t> bytes;
 };
+// Bytes of one element of type t.
+size_t NpyItemSize(NpyType t);
 // Parses a whole .npy image held in memory.
 Result<NpyArray> ParseNpy(std::span<const uint8_t> file);
 Result<NpyArray> LoadNpy(const std::string& path);

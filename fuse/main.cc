@@ -370,7 +370,11 @@ int Serve(const CommandLine& cl, int* notify_fd) {
   } else {
     fuse_loop_config* lc = fuse_loop_cfg_create();
     fuse_loop_cfg_set_clone_fd(lc, 0);
-    fuse_loop_cfg_set_max_threads(lc, 16);
+    // libfuse's default, as passthrough_ll runs: with 16, idle workers
+    // going back to sleep on /dev/fuse cost context switches and CPU
+    // (bench/fuse/README.md: rand_read_4k 4.9-5.2k -> 6.3-6.8k ops/s,
+    // rand_write_4k 3,897 -> 2,585 daemon context switches per run).
+    fuse_loop_cfg_set_max_threads(lc, 10);
     loop_err = fuse_session_loop_mt(se, lc);
     fuse_loop_cfg_destroy(lc);
   }

@@ -343,6 +343,10 @@ TEST(FileDeviceTest, ReadDataSeesBufferedWrites) {
   char path[] = "/var/tmp/vexfs_readdata_XXXXXX";
   const int fd = mkstemp(path);
   ASSERT_GE(fd, 0);
+  struct Unlink {  // also when an assertion returns early
+    const char* p;
+    ~Unlink() { unlink(p); }
+  } unlink_at_exit{path};
   ASSERT_EQ(ftruncate(fd, 64 * 4096), 0);
   close(fd);
   auto dev = OpenBlockDevice(path, OpenOptions{});
@@ -379,8 +383,6 @@ TEST(FileDeviceTest, ReadDataSeesBufferedWrites) {
   }
   EXPECT_FALSE((*dev)->ReadData(63, 2, aligned).ok());  // past the end
   std::free(aligned);
-  dev->reset();
-  unlink(path);
 }
 
 }  // namespace

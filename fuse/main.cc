@@ -19,8 +19,8 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
-#include <sstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -129,7 +129,7 @@ void WakeHandler(int) {}
 // write-back only in fsync and close of that file), and a WRITE still
 // queued when the session loop ends is lost. Waits until every request read
 // has been answered and none is waiting in /dev/fuse, three times in a row
-// over `settle` with no request read in between, or until `limit` passes
+// kSettle apart with no request read in between, or until `limit` passes
 // (traffic from other processes that never stops). A reply is counted
 // after its write(2), inside which the kernel moves the next queued
 // background request to the pending list, so a drained queue cannot look

@@ -215,15 +215,14 @@ int main(int argc, char** argv) {
     for (const auto& in : inputs) Run(in);
   }
   const auto start = std::chrono::steady_clock::now();
-  std::mt19937_64 rng(seed);
   uint64_t done = 0;
   for (uint64_t i = 0; i < mutations; ++i) {
+    if (only >= 0 && static_cast<int64_t>(i) != only) continue;
     // Each mutation derives from its own index, so --only I reproduces it.
-    rng.seed(seed * 0x9e3779b97f4a7c15ull + i);
+    std::mt19937_64 rng(seed * 0x9e3779b97f4a7c15ull + i);
     std::vector<uint8_t> in = inputs[rng() % inputs.size()];
     const int edits = 1 + static_cast<int>(rng() % 4);
     for (int e = 0; e < edits; ++e) Mutate(rng, &in);
-    if (only >= 0 && static_cast<int64_t>(i) != only) continue;
     g_index = static_cast<int64_t>(i);
     Run(in);
     ++done;

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fuse/vexfs_fuse.h"
+#include "vector/query_request.h"
 #include "uapi/vexfs/vexfs_format.h"
 #include "uapi/vexfs/vexfs_ioctl.h"
 
@@ -203,22 +204,6 @@ int DoImport(fuse_req_t req, fuse_ino_t dir, const Attr& dattr, const vexfs_ioc_
   return 0;
 }
 
-// The request fields shared by VEXFS_IOC_SEARCH and the query file's binary
-// request, checked as VEXFS_IOC_SEARCH documents; fills *r but its queries.
-int SearchFields(uint32_t k, uint32_t dim, uint32_t nq, uint32_t effort, uint32_t filter_len, bool range,
-                 float max_distance, SearchRequest* r) {
-  if (filter_len > VEXFS_FILTER_MAX) return EINVAL;
-  if (nq == 0 || nq > VEXFS_SEARCH_MAX_NQ || dim == 0 || dim > VEXFS_VECTOR_MAX_DIM) return EINVAL;
-  if (k == 0 || k > VEXFS_SEARCH_MAX_K) return EINVAL;
-  r->dim = dim;
-  r->nq = nq;
-  r->k = k;
-  r->effort = effort;
-  r->max_distance.reset();
-  if (range) r->max_distance = max_distance;
-  return 0;
-}
-
 // VEXFS_IOC_SEARCH: returns an errno; on success *reply holds the header
 // and the first page of records. The 16 KiB argument is read in place, and
 // only the header and the records go back (the rest of sq_buf carries
@@ -243,8 +228,9 @@ int SearchIoctl(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, unsigned fla
     return EINVAL;
   }
   thread_local SearchRequest r;
-  int err = SearchFields(in.sq_k, in.sq_dim, in.sq_nq, in.sq_effort, in.sq_filter_len,
-                         (in.sq_flags & VEXFS_SEARCH_RANGE) != 0, in.sq_max_distance, &r);
+  const int err = SearchFieldsFrom(in.sq_k, in.sq_dim, in.sq_nq, in.sq_effort, in.sq_filter_len,
+                                   (in.sq_flags & VEXFS_SEARCH_RANGE) != 0, in.sq_max_distance, &r)
+                      .err();
   if (err != 0) return err;
   r.filter.assign(reinterpret_cast<const char*>(in_data), in.sq_filter_len);
   const size_t nfloats = size_t{r.nq} * r.dim;
@@ -284,9 +270,12 @@ int SearchIoctl(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, unsigned fla
   return 0;
 }
 
-// The query file's binary request (struct vexfs_query_req, filter, floats)
-// answered into *answer (struct vexfs_query_ans, then records or message).
-void BinaryAnswer(fuse_req_t req, uint64_t dir, const std::string& text, std::string* answer) {
+// The query file's binary request answered into *answer (struct
+// vexfs_query_ans, then records or message): `head` holds its head,
+// `floats` its first float_bytes bytes of queries (split by
+// BinaryHeadBytes). *floats is lent to the search and given back.
+void BinaryAnswer(fuse_req_t req, uint64_t dir, const std::string& head, std::vector<float>* floats,
+                  size_t float_bytes, std::string* answer) {
   vexfs_query_ans ans{};
   ans.qa_magic = VEXFS_QUERY_ANS_MAGIC;
   ans.qa_size = sizeof(ans);
@@ -298,28 +287,12 @@ void BinaryAnswer(fuse_req_t req, uint64_t dir, const std::string& text, std::st
     answer->append(why);
     finish();
   };
-  vexfs_query_req h{};
-  if (text.size() < sizeof(h)) return fail(EINVAL, "binary request shorter than struct vexfs_query_req");
-  std::memcpy(&h, text.data(), sizeof(h));
-  ans.qa_nq = h.qq_nq;
-  if (h.qq_size != sizeof(h) || (h.qq_flags & ~VEXFS_SEARCH_RANGE) != 0 ||
-      !AllZero(h.qq_reserved, sizeof(h.qq_reserved))) {
-    return fail(EINVAL, "bad qq_size, qq_flags or reserved field");
-  }
   thread_local SearchRequest r;
-  const int err = SearchFields(h.qq_k, h.qq_dim, h.qq_nq, h.qq_effort, h.qq_filter_len,
-                               (h.qq_flags & VEXFS_SEARCH_RANGE) != 0, h.qq_max_distance, &r);
-  if (err != 0) return fail(err, "k, dim, nq or filter length out of range");
-  const size_t off = sizeof(h) + ((h.qq_filter_len + 3u) & ~size_t{3});
-  const size_t nfloats = size_t{r.nq} * r.dim;
-  if (text.size() != off + nfloats * 4) {
-    return fail(EINVAL, "request is " + std::to_string(text.size()) + " bytes; its header makes it " +
-                            std::to_string(off + nfloats * 4));
-  }
-  r.filter.assign(text.data() + sizeof(h), h.qq_filter_len);
-  r.queries.resize(nfloats);
-  std::memcpy(r.queries.data(), text.data() + off, nfloats * 4);
+  if (Status s = ParseBinaryRequest(head, float_bytes, &r, &ans.qa_nq); !s.ok()) return fail(s.err(), s.message());
+  floats->resize(r.nq * r.dim);  // never grows: float_bytes == nq * dim * 4
+  r.queries.swap(*floats);
   Result<std::vector<SearchHit>> hits = Ctx(req)->vectors->Search(dir, r, FullCred(req));
+  r.queries.swap(*floats);
   if (!hits.ok()) return fail(hits.status().err(), hits.status().message());
   AppendHits(*hits, answer, nullptr);
   ans.qa_total = static_cast<uint32_t>(hits->size());
@@ -331,55 +304,9 @@ nlohmann::json QueryAnswer(fuse_req_t req, uint64_t dir, const std::string& text
   auto fail = [](int err, const std::string& msg) {
     return nlohmann::json{{"error", msg}, {"errno", err}};
   };
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return fail(EINVAL, "the request must be one JSON object, e.g. {\"vector\": [0.1, 0.2], \"k\": 10}");
-  }
   SearchRequest r;
   bool batch = false;
-  std::vector<const nlohmann::json*> vecs;
-  if (j.contains("vector") && j.contains("vectors")) return fail(EINVAL, "give either \"vector\" or \"vectors\"");
-  if (j.contains("vector")) {
-    vecs.push_back(&j["vector"]);
-  } else if (j.contains("vectors") && j["vectors"].is_array()) {
-    batch = true;
-    for (const auto& v : j["vectors"]) vecs.push_back(&v);
-  } else {
-    return fail(EINVAL, "missing \"vector\" (an array of numbers) or \"vectors\" (an array of them)");
-  }
-  if (vecs.empty() || vecs.size() > VEXFS_SEARCH_MAX_NQ) return fail(EINVAL, "between 1 and 1024 query vectors");
-  for (const auto* v : vecs) {
-    if (!v->is_array() || v->empty()) return fail(EINVAL, "a query vector must be a non-empty array of numbers");
-    if (r.dim == 0) r.dim = v->size();
-    if (v->size() != r.dim) return fail(EINVAL, "all query vectors must have the same length");
-    for (const auto& x : *v) {
-      if (!x.is_number()) return fail(EINVAL, "a query vector must contain only numbers");
-      r.queries.push_back(x.get<float>());
-    }
-  }
-  r.nq = vecs.size();
-  for (const auto& [key, val] : j.items()) {
-    if (key == "vector" || key == "vectors") continue;
-    if (key == "k") {
-      if (!val.is_number_integer() || val.get<int64_t>() < 1 || val.get<int64_t>() > VEXFS_SEARCH_MAX_K) {
-        return fail(EINVAL, "\"k\" must be an integer 1..10000");
-      }
-      r.k = val.get<size_t>();
-    } else if (key == "ef") {
-      if (!val.is_number_integer() || val.get<int64_t>() < 0 || val.get<int64_t>() > 100000) {
-        return fail(EINVAL, "\"ef\" must be an integer 0..100000");
-      }
-      r.effort = val.get<size_t>();
-    } else if (key == "filter") {
-      if (!val.is_string()) return fail(EINVAL, "\"filter\" must be a string");
-      r.filter = val.get<std::string>();
-    } else if (key == "max_distance") {
-      if (!val.is_number()) return fail(EINVAL, "\"max_distance\" must be a number");
-      r.max_distance = val.get<float>();
-    } else {
-      return fail(EINVAL, "unknown field \"" + key + "\" (known: vector, vectors, k, ef, filter, max_distance)");
-    }
-  }
+  if (Status s = ParseJsonRequest(text, &r, &batch); !s.ok()) return fail(s.err(), s.message());
   Result<std::vector<SearchHit>> hits = Ctx(req)->vectors->Search(dir, r, FullCred(req));
   if (!hits.ok()) return fail(hits.status().err(), hits.status().message());
   std::vector<nlohmann::json> per(r.nq, nlohmann::json::array());
@@ -445,44 +372,70 @@ void QueryOpen(fuse_req_t req, uint64_t, fuse_file_info* fi) {
 // reply is out, the client may close the file, and the release frees its
 // state (and the lock) at once.
 
+namespace {
+
+// Appends the bytes of `in` to st's request: returns the count or -errno.
+// REQUIRES: st->mu held.
+ssize_t AppendRequest(OpenFile* st, fuse_bufvec* in) {
+  const size_t n = fuse_buf_size(in);
+  if (st->request.size() + st->float_bytes + n > kMaxRequest) return -EFBIG;
+  const size_t head_before = st->request.size(), floats_before = st->float_bytes;
+  size_t done = 0;
+  while (done < n) {
+    size_t take = n - done;
+    void* dst;
+    // A JSON request is all text; a binary one keeps its head in `request`
+    // and its queries go to `floats`.
+    const size_t limit = st->float_bytes == 0 ? BinaryHeadBytes(st->request) : 0;
+    const bool head = st->request.size() < limit;
+    if (head) {
+      take = std::min(take, limit - st->request.size());
+      const size_t old = st->request.size();
+      st->request.resize(old + take);
+      dst = st->request.data() + old;
+    } else {
+      const size_t floats = (st->float_bytes + take + sizeof(float) - 1) / sizeof(float);
+      if (st->floats.size() < floats) st->floats.resize(floats);
+      dst = reinterpret_cast<uint8_t*>(st->floats.data()) + st->float_bytes;
+    }
+    fuse_bufvec out = FUSE_BUFVEC_INIT(take);
+    out.buf[0].mem = dst;
+    const ssize_t got = fuse_buf_copy(&out, in, static_cast<fuse_buf_copy_flags>(0));  // advances `in`
+    if (got < 0 || static_cast<size_t>(got) != take) {  // the request stays as it was
+      st->request.resize(head_before);
+      st->float_bytes = floats_before;
+      return got < 0 ? got : -EIO;
+    }
+    if (!head) st->float_bytes += take;
+    done += take;
+  }
+  return static_cast<ssize_t>(n);
+}
+
+}  // namespace
+
 void QueryWrite(fuse_req_t req, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
   OpenFile* st = StateOf(fi);
   if (st == nullptr) {
     fuse_reply_err(req, EBADF);
     return;
   }
-  int err = 0;
-  size_t written = 0;
+  ssize_t got;
   {
     std::lock_guard<std::mutex> lock(st->mu);
     if (st->answered) {  // a new request after an answer
       st->request.clear();
+      st->float_bytes = 0;
       st->answer.clear();
       st->answered = false;
     }
-    const size_t n = fuse_buf_size(in);
-    const size_t old = st->request.size();
-    if (old + n > kMaxRequest) {
-      err = EFBIG;
-    } else {
-      st->request.resize(old + n);
-      fuse_bufvec dst = FUSE_BUFVEC_INIT(n);
-      dst.buf[0].mem = st->request.data() + old;
-      const ssize_t got = fuse_buf_copy(&dst, in, static_cast<fuse_buf_copy_flags>(0));
-      if (got < 0) {
-        st->request.resize(old);
-        err = static_cast<int>(-got);
-      } else {
-        written = static_cast<size_t>(got);
-        st->request.resize(old + written);
-        st->write_end = static_cast<uint64_t>(off) + written;
-      }
-    }
+    got = AppendRequest(st, in);
+    if (got >= 0) st->write_end = static_cast<uint64_t>(off) + static_cast<uint64_t>(got);
   }
-  if (err != 0) {
-    fuse_reply_err(req, err);
+  if (got < 0) {
+    fuse_reply_err(req, static_cast<int>(-got));
   } else {
-    fuse_reply_write(req, written);
+    fuse_reply_write(req, static_cast<size_t>(got));
   }
 }
 
@@ -500,7 +453,7 @@ void QueryRead(fuse_req_t req, uint64_t ino, size_t size, off_t off, fuse_file_i
       uint32_t magic = 0;
       if (st->request.size() >= sizeof(magic)) std::memcpy(&magic, st->request.data(), sizeof(magic));
       if (magic == VEXFS_QUERY_REQ_MAGIC) {
-        BinaryAnswer(req, ino & ~kQueryBit, st->request, &st->answer);
+        BinaryAnswer(req, ino & ~kQueryBit, st->request, &st->floats, st->float_bytes, &st->answer);
       } else {
         st->answer = QueryAnswer(req, ino & ~kQueryBit, st->request).dump() + "\n";
       }

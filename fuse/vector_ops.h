@@ -36,7 +36,15 @@ struct OpenFile {
   // The kernel may split one read(2) into concurrent requests: answer
   // bytes are served by offset, relative to the end of the last write.
   std::mutex mu;
-  std::string request, answer;
+  // A JSON request's text, or a binary request's head (header, filter,
+  // padding: vector/query_request.h's BinaryHeadBytes); a binary request's
+  // queries go to `floats` as they arrive (float_bytes bytes so far). `floats` is never cleared, only resized,
+  // so that a request like the last one neither zero-fills nor allocates,
+  // and it is swapped into the search instead of copied.
+  std::string request;
+  std::vector<float> floats;
+  size_t float_bytes = 0;
+  std::string answer;
   uint64_t write_end = 0;
   bool answered = false;
 };

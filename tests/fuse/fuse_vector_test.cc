@@ -76,9 +76,10 @@ struct BinAnswer {
   std::vector<std::vector<std::string>> paths;  // per query, best first
   bool malformed = false;
 };
-BinAnswer BinQuery(const std::string& dir, const std::vector<float>& queries, uint32_t dim, uint32_t k,
-                   const std::string& filter = "", uint32_t reserved = 0, size_t cut = 0) {
-  BinAnswer out;
+// The bytes of a binary request; `reserved` goes to qq_reserved[6], `cut`
+// bytes are dropped from the end.
+std::string BinRequest(const std::vector<float>& queries, uint32_t dim, uint32_t k, const std::string& filter = "",
+                       uint32_t reserved = 0, size_t cut = 0) {
   vexfs_query_req h{};
   h.qq_magic = VEXFS_QUERY_REQ_MAGIC;
   h.qq_size = sizeof(h);
@@ -92,22 +93,29 @@ BinAnswer BinQuery(const std::string& dir, const std::vector<float>& queries, ui
   req.resize((req.size() + 3) & ~size_t{3}, '\0');
   req.append(reinterpret_cast<const char*>(queries.data()), queries.size() * 4);
   req.resize(req.size() - cut);
-  const int fd = open((dir + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
-  if (fd < 0) {
+  return req;
+}
+
+// Sends `req` on the open query file `fd` (in write(2)s of `chunk` bytes,
+// 0 = one write) and reads the answer to its end.
+BinAnswer BinExchange(int fd, const std::string& req, size_t chunk = 0) {
+  BinAnswer out;
+  if (chunk == 0) chunk = req.size();
+  for (size_t off = 0; off < req.size(); off += chunk) {
+    const size_t n = std::min(chunk, req.size() - off);
+    if (write(fd, req.data() + off, n) != static_cast<ssize_t>(n)) {
+      out.err = errno;
+      return out;
+    }
+  }
+  std::string ans;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) ans.append(buf, static_cast<size_t>(n));
+  if (n < 0) {
     out.err = errno;
     return out;
   }
-  std::string ans;
-  if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
-    out.err = errno;
-  } else {
-    char buf[65536];
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof(buf))) > 0) ans.append(buf, static_cast<size_t>(n));
-    if (n < 0) out.err = errno;
-  }
-  close(fd);
-  if (out.err != 0) return out;
   vexfs_query_ans a{};
   if (ans.size() < sizeof(a)) {
     out.malformed = true;
@@ -134,6 +142,21 @@ BinAnswer BinQuery(const std::string& dir, const std::vector<float>& queries, ui
     off += vexfs_search_hit_bytes(&hit);
   }
   out.malformed = off != ans.size();
+  return out;
+}
+
+// One binary request (BinRequest's arguments) on a fresh descriptor of
+// dir's query file.
+BinAnswer BinQuery(const std::string& dir, const std::vector<float>& queries, uint32_t dim, uint32_t k,
+                   const std::string& filter = "", uint32_t reserved = 0, size_t cut = 0) {
+  const int fd = open((dir + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  if (fd < 0) {
+    BinAnswer out;
+    out.err = errno;
+    return out;
+  }
+  BinAnswer out = BinExchange(fd, BinRequest(queries, dim, k, filter, reserved, cut));
+  close(fd);
   return out;
 }
 
@@ -580,6 +603,45 @@ TEST_F(FuseVectorTest, FiltersOnXattrsSizeAndNames) {
   const BinAnswer b = BinQuery(c, {0, 0, 0, 5, 0, 0}, 3, 1, R"(xattr.lang in ("en"))");
   ASSERT_EQ(b.err, 0) << b.message;
   EXPECT_EQ(b.paths, (std::vector<std::vector<std::string>>{{"doc0.txt"}, {"doc2.txt"}}));
+}
+
+// A binary request may arrive in any number of write(2)s, cut anywhere (in
+// the magic, the header, the filter, its padding, inside a float), and
+// requests of other sizes may follow on the same descriptor: the answers
+// are those of single writes.
+TEST_F(FuseVectorTest, BinaryRequestsInPiecesAndInSequence) {
+  const std::string c = vol_.P("c");
+  for (int i = 0; i < 6; i++) {
+    const std::string f = c + "/doc" + std::to_string(i) + (i % 2 ? ".md" : ".txt");
+    WriteFile(f, "x");
+    ASSERT_EQ(PutVec(f, {float(i), 1, 0}), 0);
+  }
+  const std::string filter = R"(name glob "*.txt")";  // 17 bytes: 3 of padding
+  const std::string two = BinRequest({0, 1, 0, 5, 1, 0}, 3, 2, filter);
+  const std::string one = BinRequest({5, 1, 0}, 3, 1);
+  const std::vector<std::vector<std::string>> want_two = {{"doc0.txt", "doc2.txt"}, {"doc4.txt", "doc2.txt"}};
+  const std::vector<std::vector<std::string>> want_one = {{"doc5.md"}};
+  const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  for (size_t chunk : {size_t{0}, size_t{1}, size_t{3}, size_t{5}, size_t{7}, size_t{66}}) {
+    BinAnswer b = BinExchange(fd, two, chunk);
+    ASSERT_EQ(b.err, 0) << "chunk " << chunk << ": " << b.message;
+    EXPECT_FALSE(b.malformed);
+    EXPECT_EQ(b.paths, want_two) << "chunk " << chunk;
+    b = BinExchange(fd, one, chunk);
+    ASSERT_EQ(b.err, 0) << "chunk " << chunk << ": " << b.message;
+    EXPECT_EQ(b.paths, want_one) << "chunk " << chunk;
+  }
+  // A short request after a longer one is short (its missing float is not
+  // taken from the last request), and one float too many is too long.
+  BinAnswer b = BinExchange(fd, BinRequest({5, 1, 0}, 3, 1, "", 0, 4), 5);
+  EXPECT_EQ(b.err, EINVAL);
+  b = BinExchange(fd, BinRequest({5, 1, 0, 0}, 3, 1), 5);  // nq 1 from 4 / 3
+  EXPECT_EQ(b.err, EINVAL);
+  b = BinExchange(fd, two, 4);
+  ASSERT_EQ(b.err, 0) << b.message;
+  EXPECT_EQ(b.paths, want_two);
+  close(fd);
 }
 
 // The vector layer keeps the attributes of result files between searches

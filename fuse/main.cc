@@ -307,6 +307,7 @@ int Serve(const CommandLine& cl, int* notify_fd) {
   ctx.check_permissions = cl.mount.check_permissions;
   ctx.entry_timeout = ctx.check_permissions ? 0.0 : 1.0;
   ctx.writeback_cache = !ctx.check_permissions && !ctx.read_only;
+  ctx.debug = cl.debug;
 
   fuse_args args = FUSE_ARGS_INIT(0, nullptr);
   bool ok = fuse_opt_add_arg(&args, "vexfs-fuse") == 0;

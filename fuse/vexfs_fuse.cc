@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -691,7 +692,9 @@ ssize_t RequestRead(int fd, void* buf, size_t len, void* userdata) {
   switch (in.opcode) {
     case FUSE_INIT: {
       const auto init = ArgOf<fuse_init_in>(buf, got);
-      if (init.major == FUSE_KERNEL_VERSION && (init.flags & FUSE_HANDLE_KILLPRIV_V2)) {
+      const uint32_t add = AmendInitFlags(init.flags, 0);
+      if (init.major == FUSE_KERNEL_VERSION && add != 0) {
+        ctx->init_add.store(add, std::memory_order_relaxed);
         ctx->init_unique.store(in.unique, std::memory_order_relaxed);
       }
       break;
@@ -721,8 +724,14 @@ ssize_t RequestWritev(int fd, struct iovec* iov, int count, void* userdata) {
       constexpr size_t kFlagsEnd = offsetof(fuse_init_out, flags) + sizeof(uint32_t);
       if (out->error == 0 && iov[1].iov_len >= kFlagsEnd) {
         auto* init = static_cast<fuse_init_out*>(iov[1].iov_base);
-        init->flags |= FUSE_HANDLE_KILLPRIV_V2;
-        ctx->killpriv_v2.store(true);
+        const uint32_t add = ctx->init_add.load(std::memory_order_relaxed);
+        init->flags |= add;
+        if (add & FUSE_HANDLE_KILLPRIV_V2) ctx->killpriv_v2.store(true);
+        if (ctx->debug) {
+          std::fprintf(stderr, "vexfs: INIT reply flags=0x%08x (added:%s%s)\n", init->flags,
+                       (add & FUSE_HANDLE_KILLPRIV_V2) ? " HANDLE_KILLPRIV_V2" : "",
+                       (add & FUSE_PARALLEL_DIROPS) ? " PARALLEL_DIROPS" : "");
+        }
       }
     }
   }
@@ -788,6 +797,10 @@ fuse_lowlevel_ops MakeOps() {
 }
 
 }  // namespace
+
+uint32_t AmendInitFlags(uint32_t kernel_flags, uint32_t reply_flags) {
+  return reply_flags | (kernel_flags & kInitFlagsAdded);
+}
 
 Cred RequestCred(fuse_req_t req, bool with_groups) {
   const fuse_ctx* fc = fuse_req_ctx(req);

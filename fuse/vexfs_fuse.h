@@ -24,6 +24,7 @@
 #define FUSE_USE_VERSION 312
 #endif
 #include <fuse_lowlevel.h>
+#include <linux/fuse.h>
 
 #include <atomic>
 
@@ -68,8 +69,12 @@ struct FuseContext {
   std::atomic<bool> killpriv_v2{false};
   // The INIT request whose reply InstallRequestIo amends; 0 once done.
   // Set and cleared by the thread that reads INIT and replies to it; every
-  // other reply only reads it.
+  // other reply only reads it. `init_add` is what the reply gains: the
+  // flags of kInitFlagsAdded that the kernel offered.
   std::atomic<uint64_t> init_unique{0};
+  std::atomic<uint32_t> init_add{0};
+  // -d / -o debug: InstallRequestIo logs the amended INIT reply to stderr.
+  bool debug = false;
   // Requests read from /dev/fuse that still owe the kernel a reply, and all
   // requests read, counted by the request I/O below. The shutdown path
   // (fuse/main.cc) waits for the count to drain before it ends the session:
@@ -78,9 +83,22 @@ struct FuseContext {
   std::atomic<uint64_t> requests_read{0};
 };
 
+// INIT flags that InstallRequestIo adds to libfuse's INIT reply when the
+// kernel offers them:
+//  * FUSE_HANDLE_KILLPRIV_V2: libfuse 3.14 knows no FUSE_CAP_ for it;
+//  * FUSE_PARALLEL_DIROPS: libfuse before 3.16 accepts FUSE_CAP_PARALLEL_DIROPS
+//    in `want` but never puts it in the reply (libfuse pull request 861), so
+//    the kernel would serialise LOOKUP and READDIR per directory. Every
+//    handler here takes the filesystem's own lock, so concurrent lookups and
+//    readdirs of one directory are safe.
+inline constexpr uint32_t kInitFlagsAdded = FUSE_HANDLE_KILLPRIV_V2 | FUSE_PARALLEL_DIROPS;
+
+// The reply flags: `reply_flags` plus those of kInitFlagsAdded that
+// `kernel_flags` (the INIT request's) offers.
+uint32_t AmendInitFlags(uint32_t kernel_flags, uint32_t reply_flags);
+
 // Reads and writes /dev/fuse through a fuse_custom_io that
-//  * adds FUSE_HANDLE_KILLPRIV_V2 to the INIT reply when the kernel offers
-//    it (libfuse 3.14 knows no FUSE_CAP_ for it), and
+//  * adds kInitFlagsAdded to the INIT reply where the kernel offers them,
 //  * hands the handlers the kill-suid/sgid flags of WRITE, SETATTR and OPEN
 //    requests, which libfuse 3.14 drops (through a thread-local: a worker
 //    thread reads a request and dispatches it before it reads the next),

@@ -82,6 +82,22 @@ TEST_F(FuseMount, RefusesAVolumeInUse) {
   EXPECT_EQ(vol_->Unmount(), 0);
 }
 
+// libfuse 3.14 drops FUSE_PARALLEL_DIROPS from the INIT reply; the daemon
+// puts it back (every kernel since 4.7 offers it), so lookups and readdirs
+// of one directory are not serialised by the kernel.
+TEST_F(FuseMount, InitReplyCarriesParallelDirops) {
+  ASSERT_TRUE(vol_->Mount("debug")) << vol_->log();
+  EXPECT_TRUE(RoundTrip());
+  EXPECT_EQ(vol_->Unmount(), 0);
+  const std::string log = vol_->log();
+  const size_t at = log.find("vexfs: INIT reply flags=");
+  ASSERT_NE(at, std::string::npos) << log.substr(0, 2000);
+  const std::string line = log.substr(at, log.find('\n', at) - at);
+  EXPECT_NE(line.find("PARALLEL_DIROPS"), std::string::npos) << line;
+  const unsigned long flags = std::strtoul(line.c_str() + line.find('=') + 1, nullptr, 16);
+  EXPECT_NE(flags & (1ul << 18), 0u) << line;  // FUSE_PARALLEL_DIROPS
+}
+
 TEST_F(FuseMount, BadArgumentsFail) {
   EXPECT_EQ(RunCmd({VEXFS_FUSE_BIN, vol_->image(), vol_->mnt(), "-o", "bogus"}, out_), 1);
   EXPECT_NE(Slurp(out_).find("unknown option 'bogus'"), std::string::npos) << Slurp(out_);

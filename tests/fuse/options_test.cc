@@ -1,4 +1,5 @@
 #include "fuse/options.h"
+#include "fuse/vexfs_fuse.h"
 
 #include <gtest/gtest.h>
 
@@ -73,6 +74,17 @@ TEST(FuseOptions, Errors) {
   EXPECT_EQ(Parse({"img", "/mnt", "-x"}).status().err(), EINVAL);
   EXPECT_TRUE(Parse({"--help"}).ok());
   EXPECT_TRUE(Parse({"-V"}).ok());
+}
+
+// The INIT reply gains what libfuse 3.14 leaves out, only where the kernel
+// offered it.
+TEST(FuseInit, AmendsOnlyOfferedFlags) {
+  const uint32_t reply = FUSE_ASYNC_READ | FUSE_BIG_WRITES;
+  EXPECT_EQ(AmendInitFlags(0, reply), reply);
+  EXPECT_EQ(AmendInitFlags(FUSE_PARALLEL_DIROPS | FUSE_POSIX_ACL, reply),
+            reply | FUSE_PARALLEL_DIROPS);
+  EXPECT_EQ(AmendInitFlags(0xffffffffu, reply),
+            reply | FUSE_PARALLEL_DIROPS | FUSE_HANDLE_KILLPRIV_V2);
 }
 
 }  // namespace

@@ -52,6 +52,13 @@ int MountDir::Create(const std::string& path, std::unique_ptr<MountDir>* out) {
   return 0;
 }
 
+int MountDir::Open(const std::string& path, std::unique_ptr<MountDir>* out) {
+  const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  out->reset(new MountDir(path, fd));
+  return 0;
+}
+
 int MountDir::CreateCollection(const CollectionSpec& spec) {
   vexfs_ioc_collection c;
   std::memset(&c, 0, sizeof(c));

@@ -54,6 +54,8 @@ class MountDir {
  public:
   // Creates `path` (mkdir; EEXIST is an error) and opens it.
   static int Create(const std::string& path, std::unique_ptr<MountDir>* out);
+  // Opens the existing directory `path`.
+  static int Open(const std::string& path, std::unique_ptr<MountDir>* out);
   ~MountDir();
   MountDir(const MountDir&) = delete;
   MountDir& operator=(const MountDir&) = delete;

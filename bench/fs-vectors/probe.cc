@@ -1,0 +1,191 @@
+// vexfs_fsvec_probe: a steady search load on one collection of a mounted
+// VexFS, for profiling the daemon (perf record -p, perf stat -p) while
+// nothing else changes; and the same searches in-process on the index the
+// daemon persisted. Data and queries are those of vexfs_fs_vectors_bench
+// (the "10k" shape: 10,000 x 1,536, cosine, seed 42). See README.md.
+//
+//   vexfs_fsvec_probe fill DIR              mkdir DIR, make it a collection,
+//                                           store the vectors, wait until indexed
+//   vexfs_fsvec_probe qfile DIR SECONDS [--batch N] [--ef EF]
+//                                           binary requests of N queries on DIR's query file
+//   vexfs_fsvec_probe ioctl DIR SECONDS [--ef EF]
+//                                           one VEXFS_IOC_SEARCH per query
+//   vexfs_fsvec_probe rejected DIR SECONDS [--batch N]
+//                                           the query file's transport alone: requests of N
+//                                           queries of dim - 1 floats, which the search refuses
+//   vexfs_fsvec_probe inproc IMAGE NAME SECONDS [--ef EF]
+//                                           HnswIndex::Search on the index of collection
+//                                           /NAME persisted in IMAGE (not mounted)
+//
+// After an untimed warm-up of ~100 queries, prints queries, seconds,
+// queries/s, the calling thread's CPU time and, for the mount modes,
+// p50/p99 latency per call.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "bench/timing.h"
+#include "mount_client.h"
+#include "uapi/vexfs/vexfs_format.h"
+#include "uapi/vexfs/vexfs_ioctl.h"
+#include "vexfs/block_device.h"
+#include "vexfs/engine/dataset.h"
+#include "vexfs/engine/hnsw.h"
+#include "vexfs/filesystem.h"
+
+namespace vexfs::bench {
+namespace {
+
+constexpr uint32_t kDim = 1536;
+constexpr uint32_t kK = 10;
+
+Result<engine::SyntheticDataset> Data() {
+  engine::SyntheticOptions s;  // as vexfs_fs_vectors_bench
+  s.dim = kDim;
+  s.num_base = 10000;
+  s.num_queries = 1000;
+  s.num_clusters = 64;
+  s.intrinsic_dim = 128;
+  s.spectrum_decay = 0.98f;
+  s.noise = 0.05f;
+  s.normalize = true;
+  s.seed = 42;
+  return engine::GenerateSynthetic(s);
+}
+
+int Fail(const std::string& what, int err) {
+  fmt::print(stderr, "vexfs_fsvec_probe: {}: {}\n", what, std::strerror(err));
+  return 1;
+}
+
+int Run(int argc, char** argv) {
+  CLI::App app{"steady search load on a mounted VexFS collection, or in-process on its persisted index"};
+  std::string mode, target, name;
+  double seconds = 5;
+  uint32_t batch = 64, ef = 16;
+  app.add_option("mode", mode, "fill, qfile, ioctl, rejected or inproc")->required();
+  app.add_option("target", target, "collection directory on the mount (inproc: the image)")->required();
+  app.add_option("args", name, "inproc: the collection's name below the root");
+  app.add_option("--seconds", seconds, "how long to search");
+  app.add_option("--batch", batch, "queries per query-file request")->check(CLI::Range(1u, VEXFS_SEARCH_MAX_NQ));
+  app.add_option("--ef", ef, "ef_search");
+  CLI11_PARSE(app, argc, argv);
+
+  auto data = Data();
+  if (!data.ok()) return Fail("GenerateSynthetic", data.status().err());
+  const engine::FloatMatrix& queries = data->queries;
+  const size_t nq = queries.rows;
+
+  if (mode == "fill") {
+    std::unique_ptr<MountDir> md;
+    if (int e = MountDir::Create(target, &md)) return Fail("mkdir " + target, e);
+    CollectionSpec spec;
+    spec.dim = kDim;
+    spec.metric = VEXFS_METRIC_COSINE;
+    if (int e = md->CreateCollection(spec)) return Fail("VEXFS_IOC_COLL_CREATE", e);
+    StoreResult r = md->StoreVectors(data->base, 2, StoreMethod::kSetxattr);
+    if (r.err) return Fail(r.what, r.err);
+    for (CollectionState cs;;) {
+      if (int e = md->Info(&cs)) return Fail("VEXFS_IOC_COLL_INFO", e);
+      if (cs.pending == 0 && cs.state == VEXFS_COLL_STATE_READY) break;
+      usleep(20000);
+    }
+    fmt::print("{}: {} vectors stored and indexed\n", target, data->base.rows);
+    return 0;
+  }
+
+  size_t done = 0;
+  std::vector<double> lat;
+  double c0 = 0;
+  Clock::time_point t0;
+  auto start = [&] {
+    c0 = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);
+    t0 = Clock::now();
+  };
+  if (mode == "inproc") {
+    OpenOptions oo;
+    oo.read_only = true;
+    auto dev = OpenBlockDevice(target, oo);
+    if (!dev.ok()) return Fail("open " + target, dev.status().err());
+    MountOptions mo;
+    mo.read_only = true;
+    mo.commit_interval_ms = 0;
+    auto fs = Filesystem::Mount(std::move(*dev), mo);
+    if (!fs.ok()) return Fail("mount " + target, fs.status().err());
+    auto attr = (*fs)->Lookup(Filesystem::kRootIno, name, Cred::Root());
+    if (!attr.ok()) return Fail("lookup /" + name, attr.status().err());
+    auto blob = (*fs)->LoadIndexBlob(attr->ino);
+    if (!blob.ok()) return Fail("index of /" + name, blob.status().err());
+    auto idx = engine::HnswIndex::Deserialize(*blob);
+    if (!idx.ok()) return Fail("deserializing the index of /" + name, idx.status().err());
+    engine::SearchParams sp;
+    sp.k = kK;
+    sp.effort = ef;
+    for (size_t q = 0; q < 100; q++) (void)(*idx)->Search(queries.row(q % nq), sp);  // warm-up
+    start();
+    for (size_t q = 0; Seconds(t0, Clock::now()) < seconds; q = (q + 1) % nq, done++) {
+      auto r = (*idx)->Search(queries.row(q), sp);
+      if (!r.ok()) return Fail("HnswIndex::Search", r.status().err());
+    }
+  } else if (mode == "qfile" || mode == "ioctl" || mode == "rejected") {
+    std::unique_ptr<MountDir> md;
+    if (int e = MountDir::Open(target, &md)) return Fail("open " + target, e);
+    if (mode == "ioctl") batch = 1;
+    if (batch > nq) batch = static_cast<uint32_t>(nq);
+    std::vector<std::vector<uint64_t>> inos(batch);
+    std::vector<std::vector<std::string>> paths(batch);
+    // Warm-up (untimed): the first search after a mount may wait for the
+    // index to load.
+    for (size_t q = 0; q < 128; q += batch) {
+      const int e = mode == "ioctl" ? md->Search(queries.row(q).data(), kDim, kK, ef, &inos[0], &paths[0])
+                                    : md->QueryFileBatch(queries.row(q).data(), batch, kDim, kK, ef, &inos, &paths);
+      if (e) return Fail(mode + " search (warm-up)", e);
+    }
+    start();
+    for (size_t q = 0; Seconds(t0, Clock::now()) < seconds; q += batch, done += batch) {
+      if (q + batch > nq) q = 0;
+      for (auto& v : inos) v.clear();
+      for (auto& v : paths) v.clear();
+      const auto l0 = Clock::now();
+      int e;
+      if (mode == "ioctl") {
+        e = md->Search(queries.row(q).data(), kDim, kK, ef, &inos[0], &paths[0]);
+      } else {
+        // rejected: the same bytes per query less one float, a dimension
+        // the collection refuses after the whole request has arrived.
+        const uint32_t dim = mode == "rejected" ? kDim - 1 : kDim;
+        e = md->QueryFileBatch(queries.row(q).data(), batch, dim, kK, ef, &inos, &paths);
+        if (mode == "rejected") e = e == EINVAL ? 0 : (e == 0 ? EPROTO : e);
+      }
+      if (e) return Fail(mode + " search", e);
+      lat.push_back(Seconds(l0, Clock::now()));
+    }
+  } else {
+    fmt::print(stderr, "vexfs_fsvec_probe: unknown mode {}\n", mode);
+    return 2;
+  }
+  const double wall = Seconds(t0, Clock::now());
+  const double cpu = CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - c0;
+  fmt::print("{}: {} queries in {:.2f} s: {:.0f} queries/s, {:.1f} us of this thread's CPU per query", mode, done,
+             wall, done / wall, cpu * 1e6 / done);
+  if (!lat.empty()) {
+    std::sort(lat.begin(), lat.end());
+    fmt::print(", per call p50 {:.1f} us p99 {:.1f} us", lat[lat.size() / 2] * 1e6,
+               lat[lat.size() * 99 / 100] * 1e6);
+  }
+  fmt::print("\n");
+  return 0;
+}
+
+}  // namespace
+}  // namespace vexfs::bench
+
+int main(int argc, char** argv) { return vexfs::bench::Run(argc, argv); }

@@ -21,6 +21,7 @@
 #ifndef VEXFS_CORE_CACHE_H_
 #define VEXFS_CORE_CACHE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -103,7 +104,8 @@ class BufferCache {
   size_t running_blocks() const { return running_.size(); }
   const CacheStats& stats() const { return stats_; }
   // Once set, nothing more is written (the volume hit an I/O error).
-  bool failed() const { return failed_; }
+  // May be read without the filesystem lock (lock-free overwrites).
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
   void set_failed() { failed_ = true; }
 
  private:
@@ -137,7 +139,7 @@ class BufferCache {
   std::function<void()> commit_hook_;
   std::function<void()> checkpoint_hook_;
   CacheStats stats_;
-  bool failed_ = false;
+  std::atomic<bool> failed_{false};
   bool ordered_data_ = false;
 };
 

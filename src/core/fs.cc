@@ -155,6 +155,8 @@ Status FsImpl::Unmount() {
   if (commit_thread_.joinable()) commit_thread_.join();
   std::lock_guard<std::mutex> lock(mu_);
   mounted_ = false;
+  // Every MapSnapshot goes stale: no write without mu_ from here on.
+  for (auto& gen : map_gens_) gen.fetch_add(1, std::memory_order_acq_rel);
   if (read_only_) return Status::Ok();
   if (cache_->failed()) return Status::IoError("volume was shut down after an I/O error; run fsck.vexfs");
   VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {

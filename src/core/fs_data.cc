@@ -3,7 +3,9 @@
 // Data blocks bypass the buffer cache and are written before the
 // operation that maps them commits (ordered mode). Overwrites of written
 // blocks in place need no journaling but the file times; they run outside
-// the filesystem lock (see Write).
+// the filesystem lock (see Write), and without taking it at all when the
+// times are the caller's and the file's extent map has a current snapshot
+// (MapSnapshot in fs_impl.h).
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/stat.h>
@@ -188,8 +190,82 @@ Status FsImpl::WriteAllocating(std::unique_lock<std::mutex>& lock, uint64_t ino,
   });
 }
 
+void FsImpl::NoteOverwrite(const InodeRef& r) {
+  std::atomic<std::shared_ptr<const MapSnapshot>>& slot = snapshots_[r.ino % kMapStripes];
+  const uint64_t gen = MapGen(r.ino).load(std::memory_order_acquire);
+  std::shared_ptr<const MapSnapshot> cur = slot.load(std::memory_order_acquire);
+  const bool seen = cur && cur->ino == r.ino && cur->gen == gen;
+  if (seen && cur->complete) return;
+  auto snap = std::make_shared<MapSnapshot>();
+  snap->ino = r.ino;
+  snap->gen = gen;
+  snap->size = Le64(r.raw->i_size);
+  if (seen) {
+    bool fits = true;
+    Status s = Extents(r).ForEach([&](const ExtentRec& e) {
+      if (snap->extents.size() == kMaxSnapshotExtents) return fits = false;
+      snap->extents.push_back(e);
+      return true;
+    });
+    if (!s.ok() || !fits) return;  // the mark stays: no copy next time either
+    snap->complete = true;
+  }
+  slot.store(std::move(snap), std::memory_order_release);
+}
+
+bool FsImpl::OverwriteUnlocked(uint64_t ino, uint64_t offset, std::span<const uint8_t> data,
+                               Status* status) {
+  std::shared_ptr<const MapSnapshot> snap =
+      snapshots_[ino % kMapStripes].load(std::memory_order_acquire);
+  if (!snap || !snap->complete || snap->ino != ino) return false;
+  const uint64_t end = offset + data.size();
+  if (offset % kBs != 0 || data.empty() || data.size() % kBs != 0 || end > snap->size ||
+      end < offset) {
+    return false;
+  }
+  const std::vector<ExtentRec>& ext = snap->extents;
+  // The extent holding `blk`, or ext.end().
+  auto find = [&](uint64_t blk) {
+    auto it = std::upper_bound(ext.begin(), ext.end(), blk,
+                               [](uint64_t b, const ExtentRec& e) { return b < e.logical; });
+    if (it == ext.begin() || (--it)->end() <= blk || it->unwritten) return ext.end();
+    return it;
+  };
+  for (uint64_t blk = offset / kBs; blk < end / kBs;) {
+    auto it = find(blk);
+    if (it == ext.end()) return false;
+    blk = it->end();
+  }
+  std::shared_lock<std::shared_mutex> io(io_mu_);
+  std::shared_lock<std::shared_mutex> contents(DataLock(ino));
+  if (MapGen(ino).load(std::memory_order_acquire) != snap->gen) return false;
+  if (cache_->failed()) {
+    *status = Status::IoError("volume was shut down after an I/O error");
+    return true;
+  }
+  *status = Status::Ok();
+  for (uint64_t pos = offset; pos < end;) {
+    const uint64_t blk = pos / kBs;
+    auto it = find(blk);
+    const uint64_t run = std::min(end / kBs, it->end()) - blk;
+    *status = dev_->Write(it->start + (blk - it->logical), static_cast<uint32_t>(run),
+                          data.data() + (pos - offset));
+    if (!status->ok()) break;
+    pos += run * kBs;
+  }
+  return true;
+}
+
 Result<size_t> FsImpl::Write(uint64_t ino, uint64_t offset, std::span<const uint8_t> data,
                              WriteTimes times) {
+  // Only times need journaling in an overwrite; without them it may skip mu_.
+  if (times == WriteTimes::kKeep) {
+    Status s;
+    if (OverwriteUnlocked(ino, offset, data, &s)) {
+      if (!s.ok()) return s;
+      return data.size();
+    }
+  }
   std::unique_lock<std::mutex> lock(mu_);
   VEXFS_RETURN_IF_ERROR(CheckWritable());
   std::vector<ReadSegment> overwrite;
@@ -203,6 +279,7 @@ Result<size_t> FsImpl::Write(uint64_t ino, uint64_t offset, std::span<const uint
       return Status::Error(EFBIG, "write beyond the maximum file size");
     }
     VEXFS_ASSIGN_OR_RETURN(overwrite, PlanOverwrite(r, offset, data.size()));
+    if (!overwrite.empty() && times == WriteTimes::kKeep) NoteOverwrite(r);
   }
   if (!overwrite.empty()) {
     // In place: no block changes hands, the size stays, so nothing but the

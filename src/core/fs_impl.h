@@ -4,7 +4,8 @@
 // Locking: one mutex (mu_) serialises every public call; all helpers
 // REQUIRE mu_ held. Mutations run as BufferCache operations via RunOp().
 // Data reads and in-place overwrites plan under mu_ and do their device I/O
-// after releasing it (see io_mu_ and DataLock()).
+// after releasing it (see io_mu_ and DataLock()); an overwrite of a file
+// with a current MapSnapshot takes no mu_ at all.
 // Lock order: mu_, io_mu_, DataLock().
 #ifndef VEXFS_CORE_FS_IMPL_H_
 #define VEXFS_CORE_FS_IMPL_H_
@@ -12,6 +13,7 @@
 #include <array>
 #include <atomic>
 #include <map>
+#include <memory>
 #include <condition_variable>
 #include <mutex>
 #include <shared_mutex>
@@ -113,6 +115,7 @@ class FsImpl final : public Filesystem {
   // change, within one hold of mu_), which is what makes AttrEpoch() sound.
   void Dirty(const InodeRef& r) {
     attr_epoch_.fetch_add(1, std::memory_order_release);
+    MapGen(r.ino).fetch_add(1, std::memory_order_acq_rel);
     cache_->MarkDirty(r.buf, SealKind::kInodeTable);
   }
   Result<InodeRef> AllocInode(uint64_t goal);
@@ -164,6 +167,16 @@ class FsImpl final : public Filesystem {
   // changed under the unlocked write: the caller then writes under mu_.
   Status WriteAllocating(std::unique_lock<std::mutex>& lock, uint64_t ino, uint64_t offset,
                          std::span<const uint8_t> data, bool times, bool* fallback);
+  // An overwrite in place planned from the file's MapSnapshot, without
+  // mu_: returns false (having written nothing) when there is no current
+  // snapshot or it does not show [offset, offset + size) as written blocks
+  // inside the file; the caller then takes mu_. True: *s is the result.
+  bool OverwriteUnlocked(uint64_t ino, uint64_t offset, std::span<const uint8_t> data, Status* s);
+  // Called under mu_ for an in-place overwrite of `r`: the first such call
+  // since the file last changed leaves a mark, the second copies the map
+  // into a MapSnapshot (so a file that changes between overwrites is not
+  // copied each time).
+  void NoteOverwrite(const InodeRef& r);
   Result<size_t> ReadData(const InodeRef& r, uint64_t offset, std::span<uint8_t> out);
   Result<std::vector<ReadSegment>> PlanRead(const InodeRef& r, uint64_t offset, size_t len, size_t* total);
   // `file_data`: through BlockDevice::ReadData (a read(2) of file data).
@@ -249,6 +262,24 @@ class FsImpl final : public Filesystem {
   // concurrent overwrite or let stale bytes past a new EOF.
   std::shared_mutex& DataLock(uint64_t ino) { return data_locks_[ino % data_locks_.size()]; }
   std::array<std::shared_mutex, 64> data_locks_;
+  // Lock-free overwrites. Dirty() bumps the (striped) map generation of the
+  // inode it marks, under mu_, on every change to the inode or anything it
+  // owns (extent tree, size, flags, being freed); a MapSnapshot made under
+  // mu_ is valid while that generation is unchanged. A writer using one
+  // loads it, takes io_mu_ and DataLock() shared, then checks the
+  // generation: a change after the check is ordered after the write (freed
+  // blocks stay quarantined while io_mu_ is held, a read-modify-write waits
+  // for DataLock()), a change before it is seen (both locks order it).
+  struct MapSnapshot {
+    uint64_t ino = 0, gen = 0, size = 0;
+    bool complete = false;  // false: a mark (see NoteOverwrite), no extents
+    std::vector<ExtentRec> extents;  // every extent, in logical order
+  };
+  static constexpr size_t kMapStripes = 256;
+  static constexpr size_t kMaxSnapshotExtents = 4096;
+  std::atomic<uint64_t>& MapGen(uint64_t ino) { return map_gens_[ino % kMapStripes]; }
+  std::array<std::atomic<uint64_t>, kMapStripes> map_gens_{};
+  std::array<std::atomic<std::shared_ptr<const MapSnapshot>>, kMapStripes> snapshots_;
   std::unique_ptr<BlockDevice> dev_;
   MountOptions opts_;
   Geometry geo_;

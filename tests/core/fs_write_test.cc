@@ -1,9 +1,12 @@
 // The write path: in-place overwrites and whole-block allocating writes run
 // outside the filesystem lock, wait for nothing and are waited for by
-// read-modify-writes of their blocks;
+// read-modify-writes of their blocks; overwrites that keep the times take
+// no lock at all once the file's extent map is snapshotted, and never use a
+// stale snapshot;
 // WriteTimes::kKeep leaves the file times to the caller; durability after
 // Sync is unchanged.
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,15 +48,15 @@ class GateDevice : public BlockDevice {
     return dev_.Read(block, count, buf);
   }
   Status Write(uint64_t block, uint32_t count, const void* buf) override {
-    if (static_cast<const uint8_t*>(buf)[0] == marker_) {
-      std::unique_lock<std::mutex> l(mu_);
-      held_ = true;
-      cv_.notify_all();
-      cv_.wait(l, [this] { return released_; });
-    }
+    if (static_cast<const uint8_t*>(buf)[0] == marker_) Hold();
     return dev_.Write(block, count, buf);
   }
-  Status Flush() override { return dev_.Flush(); }
+  Status Flush() override {
+    if (hold_flush_.exchange(false)) Hold();
+    return dev_.Flush();
+  }
+  // The next Flush is held back as well, until Release().
+  void HoldNextFlush() { hold_flush_ = true; }
 
   // Waits (bounded) until a marked write is being held.
   bool WaitHeld() {
@@ -67,7 +70,14 @@ class GateDevice : public BlockDevice {
   }
 
  private:
+  void Hold() {
+    std::unique_lock<std::mutex> l(mu_);
+    held_ = true;
+    cv_.notify_all();
+    cv_.wait(l, [this] { return released_; });
+  }
   SharedMemoryDevice dev_;
+  std::atomic<bool> hold_flush_{false};
   const uint8_t marker_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -330,6 +340,131 @@ TEST_F(FsWriteTest, PowerCutDuringAnAllocatingWriteKeepsTheOldFile) {
   EXPECT_EQ(ReadAll(fs_.get(), ino), std::string(4096, 'a') + std::string(2 * 4096, '\0'));
   ASSERT_TRUE(fs_->Unmount().ok());
   testing::SharedMemoryDevice dev(snapshot);
+  auto rep = CheckVolume(&dev, CheckOptions{.repair = false, .force = true});
+  ASSERT_TRUE(rep.ok());
+  EXPECT_EQ(rep->errors_left(), 0u) << (rep->problems.empty() ? "" : rep->problems[0].message);
+}
+
+constexpr auto kKeep = Filesystem::WriteTimes::kKeep;
+
+// Overwrites that leave the times to the caller (the writeback cache's
+// page writes) plan from a snapshot of the extent map, made at the second
+// one: from then on they run while another call holds the filesystem lock
+// (here a Sync, held in its flush).
+TEST_F(FsWriteTest, OverwriteWithASnapshotTakesNoLock) {
+  GateDevice* gate = MountGated();
+  const uint64_t ino = CreateFile("f", std::string(4 * 4096, 'a'));
+  ASSERT_TRUE(fs_->Write(ino, 0, Bytes(std::string(4096, 'b')), kKeep).ok());
+  ASSERT_TRUE(fs_->Write(ino, 4096, Bytes(std::string(4096, 'b')), kKeep).ok());
+  SetAttrRequest times;
+  times.valid = SetAttrRequest::kMtime;
+  times.mtime = {1000, 0};
+  ASSERT_TRUE(fs_->SetAttr(ino, times, kRootCred).ok());  // the commit the Sync flushes
+  ASSERT_TRUE(fs_->Write(ino, 0, Bytes(std::string(4096, 'c')), kKeep).ok());
+  ASSERT_TRUE(fs_->Write(ino, 4096, Bytes(std::string(4096, 'c')), kKeep).ok());
+  gate->HoldNextFlush();
+  auto sync = std::async(std::launch::async, [&] { return fs_->Sync().ok(); });
+  ASSERT_TRUE(gate->WaitHeld());
+  // The lock is held: a call that needs it waits.
+  auto attr = std::async(std::launch::async, [&] { return fs_->GetAttr(ino).ok(); });
+  const bool locked = attr.wait_for(200ms) == std::future_status::timeout;
+  auto writer = std::async(std::launch::async, [&] {
+    return fs_->Write(ino, 2 * 4096, Bytes(std::string(2 * 4096, 'd')), kKeep).ok();
+  });
+  const bool ran = writer.wait_for(5s) == std::future_status::ready;
+  gate->Release();
+  EXPECT_TRUE(locked) << "Sync did not hold the filesystem lock in its flush";
+  EXPECT_TRUE(ran) << "an overwrite with a current snapshot waited for the filesystem lock";
+  EXPECT_TRUE(writer.get());
+  EXPECT_TRUE(sync.get());
+  EXPECT_TRUE(attr.get());
+  EXPECT_EQ(ReadAll(fs_.get(), ino),
+            std::string(4096, 'c') + std::string(4096, 'c') + std::string(2 * 4096, 'd'));
+  ASSERT_TRUE(fs_->Unmount().ok());
+}
+
+// Every change to the file invalidates its snapshot: after a truncation
+// and a re-extension (holes now), a write of the old blocks allocates new
+// ones instead of writing the freed ones (which would leave a hole), and
+// hole punching and a write past EOF are seen.
+TEST_F(FsWriteTest, ChangedFileIsNotWrittenThroughAStaleSnapshot) {
+  fs_ = MountImage(img_);
+  const uint64_t ino = CreateFile("f", std::string(4 * 4096, 'a'));
+  const uint64_t other = CreateFile("g", "");
+  for (int i = 0; i < 2; i++) {
+    ASSERT_TRUE(fs_->Write(ino, 3 * 4096, Bytes(std::string(4096, 'b')), kKeep).ok());
+  }
+  SetAttrRequest req;
+  req.valid = SetAttrRequest::kSize;
+  req.size = 4096;
+  ASSERT_TRUE(fs_->SetAttr(ino, req, kRootCred).ok());
+  req.size = 4 * 4096;
+  ASSERT_TRUE(fs_->SetAttr(ino, req, kRootCred).ok());
+  ASSERT_TRUE(fs_->Write(other, 0, Bytes(std::string(8 * 4096, 'g'))).ok());
+  for (int i = 0; i < 2; i++) {
+    ASSERT_TRUE(fs_->Write(ino, 0, Bytes(std::string(4096, 'c')), kKeep).ok());
+  }
+  ASSERT_TRUE(fs_->Write(ino, 3 * 4096, Bytes(std::string(4096, 'd')), kKeep).ok());
+  EXPECT_EQ(ReadAll(fs_.get(), other), std::string(8 * 4096, 'g'));
+  EXPECT_EQ(ReadAll(fs_.get(), ino),
+            std::string(4096, 'c') + std::string(2 * 4096, '\0') + std::string(4096, 'd'));
+  // Punching a hole (snapshot current before it) and writing it again.
+  for (int i = 0; i < 2; i++) {
+    ASSERT_TRUE(fs_->Write(ino, 0, Bytes(std::string(4096, 'e')), kKeep).ok());
+  }
+  ASSERT_TRUE(fs_->Fallocate(ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096).ok());
+  ASSERT_TRUE(fs_->Write(ino, 0, Bytes(std::string(4096, 'f')), kKeep).ok());
+  // And past EOF after the snapshot: the file grows.
+  ASSERT_TRUE(fs_->Write(ino, 4 * 4096, Bytes(std::string(4096, 'h')), kKeep).ok());
+  EXPECT_EQ(ReadAll(fs_.get(), ino), std::string(4096, 'f') + std::string(2 * 4096, '\0') +
+                                         std::string(4096, 'd') + std::string(4096, 'h'));
+  EXPECT_EQ(ReadAll(fs_.get(), other), std::string(8 * 4096, 'g'));
+  ASSERT_TRUE(fs_->Unmount().ok());
+  testing::SharedMemoryDevice dev(img_);
+  auto rep = CheckVolume(&dev, CheckOptions{.repair = false, .force = true});
+  ASSERT_TRUE(rep.ok());
+  EXPECT_EQ(rep->errors_left(), 0u) << (rep->problems.empty() ? "" : rep->problems[0].message);
+}
+
+// A truncation while a lock-free overwrite's data is in flight runs at
+// once, but the blocks it frees are not handed to another file until the
+// write is done: here the volume is full, so the next allocation needs
+// them (a checkpoint), and waits.
+TEST_F(FsWriteTest, TruncateDuringAnUnlockedOverwriteKeepsItsBlocks) {
+  GateDevice* gate = MountGated();
+  auto st = fs_->StatFs();
+  ASSERT_TRUE(st.ok());
+  const uint64_t nblocks = st->free_blocks - 64;
+  const uint64_t ino = CreateFile("f", std::string(nblocks * 4096, 'a'));
+  const uint64_t other = CreateFile("g", "");
+  for (int i = 0; i < 2; i++) {
+    ASSERT_TRUE(fs_->Write(ino, 0, Bytes(std::string(4096, 'b')), kKeep).ok());
+  }
+  auto writer = std::async(std::launch::async, [&] {
+    return fs_->Write(ino, 4096, Bytes(std::string(4096, 'Z')), kKeep).ok();
+  });
+  ASSERT_TRUE(gate->WaitHeld());
+  auto truncate = std::async(std::launch::async, [&] {
+    SetAttrRequest req;
+    req.valid = SetAttrRequest::kSize;
+    req.size = 0;
+    return fs_->SetAttr(ino, req, kRootCred).ok() && fs_->Sync().ok();
+  });
+  const bool truncated = truncate.wait_for(5s) == std::future_status::ready;
+  auto refill = std::async(std::launch::async, [&] {
+    return fs_->Write(other, 0, Bytes(std::string((nblocks - 8) * 4096, 'g'))).ok();
+  });
+  const bool refilled_early = refill.wait_for(300ms) == std::future_status::ready;
+  gate->Release();
+  EXPECT_TRUE(truncated) << "the truncation waited for a lock-free overwrite";
+  EXPECT_FALSE(refilled_early) << "blocks freed under a lock-free overwrite were reused at once";
+  EXPECT_TRUE(writer.get());
+  ASSERT_TRUE(truncate.get());
+  ASSERT_TRUE(refill.get());
+  EXPECT_EQ(ReadAll(fs_.get(), other), std::string((nblocks - 8) * 4096, 'g'));
+  EXPECT_EQ(ReadAll(fs_.get(), ino), "");
+  ASSERT_TRUE(fs_->Unmount().ok());
+  testing::SharedMemoryDevice dev(img_);
   auto rep = CheckVolume(&dev, CheckOptions{.repair = false, .force = true});
   ASSERT_TRUE(rep.ok());
   EXPECT_EQ(rep->errors_left(), 0u) << (rep->problems.empty() ? "" : rep->problems[0].message);

@@ -21,6 +21,7 @@ namespace {
 constexpr uint64_t kBs = VEXFS_BLOCK_SIZE;
 constexpr uint64_t kMaxBytes = (VEXFS_MAX_FILE_BLOCKS) * kBs;
 constexpr size_t kChunk = 1 << 20;  // bytes written per atomic operation
+constexpr int64_t kRelatimeSeconds = 24 * 3600;  // a read updates an atime this old
 
 }  // namespace
 
@@ -190,7 +191,7 @@ Status FsImpl::WriteAllocating(std::unique_lock<std::mutex>& lock, uint64_t ino,
   });
 }
 
-void FsImpl::NoteOverwrite(const InodeRef& r) {
+void FsImpl::NoteMapUse(const InodeRef& r) {
   std::atomic<std::shared_ptr<const MapSnapshot>>& slot = snapshots_[r.ino % kMapStripes];
   const uint64_t gen = MapGen(r.ino).load(std::memory_order_acquire);
   std::shared_ptr<const MapSnapshot> cur = slot.load(std::memory_order_acquire);
@@ -200,6 +201,13 @@ void FsImpl::NoteOverwrite(const InodeRef& r) {
   snap->ino = r.ino;
   snap->gen = gen;
   snap->size = Le64(r.raw->i_size);
+  const int64_t at = static_cast<int64_t>(Le64(r.raw->i_atime));
+  if (read_only_) {
+    snap->atime_kept_until = INT64_MAX;
+  } else if (at > static_cast<int64_t>(Le64(r.raw->i_mtime)) &&
+             at > static_cast<int64_t>(Le64(r.raw->i_ctime))) {
+    snap->atime_kept_until = at + kRelatimeSeconds;
+  }
   if (seen) {
     bool fits = true;
     Status s = Extents(r).ForEach([&](const ExtentRec& e) {
@@ -279,7 +287,7 @@ Result<size_t> FsImpl::Write(uint64_t ino, uint64_t offset, std::span<const uint
       return Status::Error(EFBIG, "write beyond the maximum file size");
     }
     VEXFS_ASSIGN_OR_RETURN(overwrite, PlanOverwrite(r, offset, data.size()));
-    if (!overwrite.empty() && times == WriteTimes::kKeep) NoteOverwrite(r);
+    if (!overwrite.empty() && times == WriteTimes::kKeep) NoteMapUse(r);
   }
   if (!overwrite.empty()) {
     // In place: no block changes hands, the size stays, so nothing but the
@@ -378,7 +386,45 @@ Result<size_t> FsImpl::ReadData(const InodeRef& r, uint64_t offset, std::span<ui
   return total;
 }
 
+bool FsImpl::ReadUnlocked(uint64_t ino, uint64_t offset, std::span<uint8_t> out, size_t* n,
+                          Status* status) {
+  std::shared_ptr<const MapSnapshot> snap =
+      snapshots_[ino % kMapStripes].load(std::memory_order_acquire);
+  if (!snap || !snap->complete || snap->ino != ino) return false;
+  const uint64_t end = std::min<uint64_t>(snap->size, offset + out.size());
+  thread_local std::vector<ReadSegment> plan;
+  plan.clear();
+  const std::vector<ExtentRec>& ext = snap->extents;
+  for (uint64_t pos = offset; pos < end;) {
+    const uint64_t blk = pos / kBs;
+    auto it = std::upper_bound(ext.begin(), ext.end(), blk,
+                               [](uint64_t b, const ExtentRec& e) { return b < e.logical; });
+    if (it == ext.begin() || (--it)->end() <= blk || it->unwritten) return false;
+    ReadSegment seg;
+    seg.out_offset = pos - offset;
+    seg.bytes = std::min<uint64_t>(end, it->end() * kBs) - pos;
+    seg.phys = it->start + (blk - it->logical);
+    seg.skip = pos - blk * kBs;
+    plan.push_back(seg);
+    pos += seg.bytes;
+  }
+  std::shared_lock<std::shared_mutex> io(io_mu_);
+  if (MapGen(ino).load(std::memory_order_acquire) != snap->gen) return false;
+  if (Now().sec >= snap->atime_kept_until) return false;
+  *n = end > offset ? static_cast<size_t>(end - offset) : 0;
+  *status = ExecuteRead(plan, out, true);
+  return true;
+}
+
 Result<size_t> FsImpl::Read(uint64_t ino, uint64_t offset, std::span<uint8_t> out) {
+  {
+    size_t n = 0;
+    Status s;
+    if (ReadUnlocked(ino, offset, out, &n, &s)) {
+      if (!s.ok()) return s;
+      return n;
+    }
+  }
   std::unique_lock<std::mutex> lock(mu_);
   VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
   if (r.is_dir()) return Status::Error(EISDIR, "is a directory");
@@ -390,14 +436,18 @@ Result<size_t> FsImpl::Read(uint64_t ino, uint64_t offset, std::span<uint8_t> ou
     const int64_t at = static_cast<int64_t>(Le64(r.raw->i_atime));
     const int64_t mt = static_cast<int64_t>(Le64(r.raw->i_mtime));
     const int64_t ct = static_cast<int64_t>(Le64(r.raw->i_ctime));
-    if (at <= mt || at <= ct || Now().sec - at >= 24 * 3600) {
+    if (at <= mt || at <= ct || Now().sec - at >= kRelatimeSeconds) {
       RunOp([&]() -> Status {
         VEXFS_ASSIGN_OR_RETURN(InodeRef w, GetInode(ino));
         Dirty(w);
         SetTimes(w, true, false, false);
         return Status::Ok();
       }).IgnoreError();
+    } else {
+      NoteMapUse(r);
     }
+  } else if (n > 0 && read_only_) {
+    NoteMapUse(r);
   }
   // The device reads run without the filesystem lock. Blocks freed
   // meanwhile stay quarantined until a checkpoint, and a checkpoint waits

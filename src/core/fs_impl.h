@@ -172,11 +172,16 @@ class FsImpl final : public Filesystem {
   // snapshot or it does not show [offset, offset + size) as written blocks
   // inside the file; the caller then takes mu_. True: *s is the result.
   bool OverwriteUnlocked(uint64_t ino, uint64_t offset, std::span<const uint8_t> data, Status* s);
-  // Called under mu_ for an in-place overwrite of `r`: the first such call
-  // since the file last changed leaves a mark, the second copies the map
-  // into a MapSnapshot (so a file that changes between overwrites is not
-  // copied each time).
-  void NoteOverwrite(const InodeRef& r);
+  // A read planned from the file's MapSnapshot, without mu_: false (having
+  // read nothing) when there is no current snapshot, the range is not all
+  // written blocks (up to EOF), or the read is due to update the atime.
+  // True: *s is the result and *n the bytes read.
+  bool ReadUnlocked(uint64_t ino, uint64_t offset, std::span<uint8_t> out, size_t* n, Status* s);
+  // Called under mu_ for an in-place overwrite of `r`, or a read of it that
+  // updates no atime: the first such call since the file last changed
+  // leaves a mark, the second copies the map into a MapSnapshot (so a file
+  // that changes between such calls is not copied each time).
+  void NoteMapUse(const InodeRef& r);
   Result<size_t> ReadData(const InodeRef& r, uint64_t offset, std::span<uint8_t> out);
   Result<std::vector<ReadSegment>> PlanRead(const InodeRef& r, uint64_t offset, size_t len, size_t* total);
   // `file_data`: through BlockDevice::ReadData (a read(2) of file data).
@@ -262,17 +267,19 @@ class FsImpl final : public Filesystem {
   // concurrent overwrite or let stale bytes past a new EOF.
   std::shared_mutex& DataLock(uint64_t ino) { return data_locks_[ino % data_locks_.size()]; }
   std::array<std::shared_mutex, 64> data_locks_;
-  // Lock-free overwrites. Dirty() bumps the (striped) map generation of the
+  // Lock-free overwrites and reads. Dirty() bumps the (striped) map generation of the
   // inode it marks, under mu_, on every change to the inode or anything it
   // owns (extent tree, size, flags, being freed); a MapSnapshot made under
   // mu_ is valid while that generation is unchanged. A writer using one
-  // loads it, takes io_mu_ and DataLock() shared, then checks the
+  // loads it, takes io_mu_ and DataLock() shared (a reader: io_mu_), then checks the
   // generation: a change after the check is ordered after the write (freed
   // blocks stay quarantined while io_mu_ is held, a read-modify-write waits
   // for DataLock()), a change before it is seen (both locks order it).
   struct MapSnapshot {
     uint64_t ino = 0, gen = 0, size = 0;
-    bool complete = false;  // false: a mark (see NoteOverwrite), no extents
+    // Reads before this time (seconds) leave the atime alone (relatime).
+    int64_t atime_kept_until = 0;
+    bool complete = false;  // false: a mark (see NoteMapUse), no extents
     std::vector<ExtentRec> extents;  // every extent, in logical order
   };
   static constexpr size_t kMapStripes = 256;

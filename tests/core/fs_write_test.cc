@@ -2,7 +2,7 @@
 // outside the filesystem lock, wait for nothing and are waited for by
 // read-modify-writes of their blocks; overwrites that keep the times take
 // no lock at all once the file's extent map is snapshotted, and never use a
-// stale snapshot;
+// stale snapshot; nor do reads that leave the atime alone;
 // WriteTimes::kKeep leaves the file times to the caller; durability after
 // Sync is unchanged.
 #include <fcntl.h>
@@ -468,6 +468,80 @@ TEST_F(FsWriteTest, TruncateDuringAnUnlockedOverwriteKeepsItsBlocks) {
   auto rep = CheckVolume(&dev, CheckOptions{.repair = false, .force = true});
   ASSERT_TRUE(rep.ok());
   EXPECT_EQ(rep->errors_left(), 0u) << (rep->problems.empty() ? "" : rep->problems[0].message);
+}
+
+// Reads that update no atime plan from the same snapshot once two of them
+// found the file unchanged: they run while another call holds the lock.
+TEST_F(FsWriteTest, ReadWithASnapshotTakesNoLock) {
+  GateDevice* gate = MountGated();
+  const uint64_t ino = CreateFile("f", std::string(2 * 4096, 'a') + "tail");
+  // An atime after mtime and ctime (seconds): reads leave it alone.
+  SetAttrRequest times;
+  times.valid = SetAttrRequest::kMtime | SetAttrRequest::kAtime;
+  times.mtime = {1000, 0};
+  times.atime = {static_cast<int64_t>(time(nullptr)) + 3600, 0};
+  ASSERT_TRUE(fs_->SetAttr(ino, times, kRootCred).ok());  // the commit the Sync flushes
+  for (int i = 0; i < 2; i++) ReadAll(fs_.get(), ino);  // mark, snapshot
+  gate->HoldNextFlush();
+  auto sync = std::async(std::launch::async, [&] { return fs_->Sync().ok(); });
+  ASSERT_TRUE(gate->WaitHeld());
+  auto attr = std::async(std::launch::async, [&] { return fs_->GetAttr(ino).ok(); });
+  const bool locked = attr.wait_for(200ms) == std::future_status::timeout;
+  auto reader = std::async(std::launch::async, [&] {
+    std::string got(3 * 4096, 'x');
+    auto n = fs_->Read(ino, 4096 - 2, std::span(reinterpret_cast<uint8_t*>(got.data()), got.size()));
+    return n.ok() ? got.substr(0, *n) : std::string("error");
+  });
+  const bool ran = reader.wait_for(5s) == std::future_status::ready;
+  gate->Release();
+  EXPECT_TRUE(locked) << "Sync did not hold the filesystem lock in its flush";
+  EXPECT_TRUE(ran) << "a read with a current snapshot waited for the filesystem lock";
+  EXPECT_EQ(reader.get(), "aa" + std::string(4096, 'a') + "tail");
+  EXPECT_TRUE(sync.get());
+  EXPECT_TRUE(attr.get());
+  ASSERT_TRUE(fs_->Unmount().ok());
+}
+
+// A snapshot never hides a change from a read: new size, new blocks, and
+// the atime update a write makes due (relatime: atime not after mtime).
+TEST_F(FsWriteTest, ReadAfterAChangeIsNotPlannedFromAStaleSnapshot) {
+  fs_ = MountImage(img_);
+  const uint64_t ino = CreateFile("f", std::string(2 * 4096, 'a'));
+  SetAttrRequest future;  // reads leave this atime alone
+  future.valid = SetAttrRequest::kAtime;
+  future.atime = {static_cast<int64_t>(time(nullptr)) + 3600, 0};
+  ASSERT_TRUE(fs_->SetAttr(ino, future, kRootCred).ok());
+  for (int i = 0; i < 3; i++) ReadAll(fs_.get(), ino);
+  SetAttrRequest req;
+  req.valid = SetAttrRequest::kSize;
+  req.size = 100;
+  ASSERT_TRUE(fs_->SetAttr(ino, req, kRootCred).ok());
+  EXPECT_EQ(ReadAll(fs_.get(), ino), std::string(100, 'a'));
+  for (int i = 0; i < 3; i++) ReadAll(fs_.get(), ino);
+  ASSERT_TRUE(fs_->Write(ino, 4096, Bytes(std::string(4096, 'b'))).ok());
+  EXPECT_EQ(ReadAll(fs_.get(), ino), std::string(100, 'a') + std::string(4096 - 100, '\0') +
+                                         std::string(4096, 'b'));
+  for (int i = 0; i < 3; i++) ReadAll(fs_.get(), ino);
+  SetAttrRequest times;
+  times.valid = SetAttrRequest::kMtime | SetAttrRequest::kAtime;
+  times.atime = {1000, 0};
+  times.mtime = {2000, 0};
+  ASSERT_TRUE(fs_->SetAttr(ino, times, kRootCred).ok());
+  ReadAll(fs_.get(), ino);
+  auto a = fs_->GetAttr(ino);
+  ASSERT_TRUE(a.ok());
+  EXPECT_GT(a->atime.sec, 2000) << "a read after the snapshot did not update a stale atime";
+  // A snapshot made by overwrites (no change: the times are the caller's)
+  // while the atime is due: the next read still updates it.
+  ASSERT_TRUE(fs_->SetAttr(ino, times, kRootCred).ok());
+  for (int i = 0; i < 2; i++) {
+    ASSERT_TRUE(fs_->Write(ino, 0, Bytes(std::string(4096, 'c')), kKeep).ok());
+  }
+  EXPECT_EQ(ReadAll(fs_.get(), ino).substr(0, 4096), std::string(4096, 'c'));
+  a = fs_->GetAttr(ino);
+  ASSERT_TRUE(a.ok());
+  EXPECT_GT(a->atime.sec, 2000) << "a read through a snapshot skipped a due atime update";
+  ASSERT_TRUE(fs_->Unmount().ok());
 }
 
 // ReadData of an image file on a filesystem with O_DIRECT: small aligned

@@ -86,8 +86,21 @@ Status FsImpl::DoMount(MountInfo* info) {
     VEXFS_RETURN_IF_ERROR(journal_->Recover(&replayed));
     info->replayed_transactions = replayed;
   }
-  // The state as of the last commit (replay may have changed it).
+  // The state as of the last commit: replay may have rewritten the
+  // superblock (Journal::Scan lets it keep only the uuid, the journal
+  // region and the block count), so everything else comes from it again,
+  // as fsck takes it.
   VEXFS_RETURN_IF_ERROR(dev_->Read(0, 1, b0.data()));
+  if (info->replayed_transactions > 0) {
+    if (Status s = ValidateSuper(*sb, dev_->block_count(), &ro_only); !s.ok()) {
+      return Status::Error(s.err(), "superblock invalid after journal replay: " + s.message());
+    }
+    if (ro_only && !read_only_) {
+      return Status::Error(EROFS, "volume has read-only-compatible features this version lacks; mount read-only");
+    }
+    geo_ = GeometryOf(*sb);
+    std::memcpy(hash_seed_, sb->s_hash_seed, 16);
+  }
   info->was_clean = (Le32(sb->s_state) & VEXFS_STATE_CLEAN) != 0 && info->replayed_transactions == 0;
   const size_t max_buffers = std::max<size_t>(opts_.cache_mb, 1) * (1 << 20) / VEXFS_BLOCK_SIZE;
   cache_ = std::make_unique<BufferCache>(dev_.get(), journal_.get(), max_buffers);

@@ -237,6 +237,18 @@ Status Checker::CheckCatalogue() {
       s.dirty = true;
     }
     const uint32_t ss = Le32(rec.c.vc_slot_size);
+    // As the mount requires: no larger than the data area (slots are
+    // never punched), at most 2^31 - 1 slots.
+    const uint64_t max_size =
+        std::min<uint64_t>((g_.block_count - g_.data_start) * VEXFS_BLOCK_SIZE, uint64_t{0x7fffffff} * ss);
+    if (s.size > max_size) {
+      Report("vec.segment_bad_size",
+             who + "size " + Num(s.size) + " exceeds the data area or the slot limit; cutting it to " +
+                 Num(max_size / ss * ss),
+             true);
+      s.size = max_size / ss * ss;
+      s.dirty = true;
+    }
     if (s.size % ss != 0) {
       Report("vec.segment_bad_size",
              who + "size " + Num(s.size) + " is not a multiple of the slot size " + Num(ss) +
@@ -423,7 +435,9 @@ Status Checker::CheckVectorFiles() {
 
   // Vectors of files.
   std::map<uint64_t, std::vector<std::pair<uint64_t, uint64_t>>> claims;  // seg -> (slot, ino)
-  for (auto& [ino, in] : inodes_) {
+  for (auto& kv : inodes_) {  // not a structured binding: clang 14 cannot capture one
+    const uint64_t ino = kv.first;
+    auto& in = kv.second;
     if (in.clear || in.vector == 0 || orphans_.count(ino)) continue;
     if (in.vec_hidden && (in.flags & VEXFS_INODE_FL_VSEGMENT)) continue;  // catalogue link
     if (IsDir(in.mode) && live_coll_.count(ino)) continue;              // its segment

@@ -24,6 +24,17 @@ uint64_t ChainImage(const uint8_t key[16], uint64_t h, uint64_t target, const ui
 
 }  // namespace
 
+// Replay must not move the journal it replays from nor resize the volume:
+// an image of block 0 has to be a valid superblock of this journal's
+// volume (the library never journals any other).
+bool Journal::SuperImageFits(const uint8_t* image) const {
+  vexfs_super_block sb;
+  std::memcpy(&sb, image, sizeof(sb));
+  return ValidateSuper(sb, device_blocks_, nullptr).ok() && Le64(sb.s_block_count) == device_blocks_ &&
+         Le64(sb.s_journal_start) == start_ && Le64(sb.s_journal_blocks) == blocks_ &&
+         std::memcmp(sb.s_uuid, uuid_, 16) == 0;
+}
+
 Journal::Journal(BlockDevice* dev, uint64_t start, uint64_t blocks, const uint8_t uuid[16],
                  uint64_t device_blocks)
     : dev_(dev), start_(start), blocks_(blocks), device_blocks_(device_blocks) {
@@ -100,12 +111,15 @@ Result<JournalScan> Journal::Scan() {
         }
         if (bad_target) break;
         pos++;
+        bool bad_super = false;
         for (uint32_t i = 0; i < count; i++, pos++) {
           VEXFS_RETURN_IF_ERROR(dev_->Read(start_ + pos, 1, image.data()));
+          if (targets[i] == 0 && !SuperImageFits(image.data())) bad_super = true;
           data_hash = ChainImage(uuid_, data_hash, targets[i], image.data());
           pending.emplace_back(targets[i], image);
           info.targets.push_back(targets[i]);
         }
+        if (bad_super) break;
         continue;
       }
       if (magic == VEXFS_JCOMMIT_MAGIC && !pending.empty()) {

@@ -50,8 +50,10 @@ class Journal {
   // Writes an empty journal superblock (mkfs).
   Status Format(uint64_t first_sequence);
   // Reads and validates the journal superblock and every valid transaction
-  // without writing anything. Targets outside [1, device_blocks) or inside
-  // the journal make the journal corrupt (EUCLEAN).
+  // without writing anything. Targets outside [0, device_blocks) or inside
+  // the journal make the journal corrupt (EUCLEAN). A transaction whose
+  // image of block 0 is not a valid superblock with this journal's uuid,
+  // region and block count is invalid (the log ends before it).
   Result<JournalScan> Scan();
   // Scan() + write every image home + Flush + Reset(). `replayed` gets the
   // number of transactions applied.
@@ -77,6 +79,7 @@ class Journal {
 
  private:
   Status WriteSuper(uint64_t start_rel, uint64_t sequence);
+  bool SuperImageFits(const uint8_t* image) const;
 
   BlockDevice* dev_;
   uint64_t start_, blocks_, device_blocks_;

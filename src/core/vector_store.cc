@@ -23,6 +23,8 @@ namespace {
 constexpr const char* kConfigName = "vexfs.collection";  // in the trusted namespace
 constexpr const char* kVectorSuffix = "vexfs.vector";     // in the user namespace
 constexpr size_t kScanChunk = 1 << 20;
+// Slots per segment: at most this many (docs/format.md, "Vector layer").
+constexpr uint64_t kMaxSlots = 0x7fffffffu;
 constexpr int kMaxDepth = 4096;
 
 uint32_t ConfigCrc(vexfs_collection c) {
@@ -130,6 +132,15 @@ Status FsImpl::LoadCollections() {
         cfg.vc_index_kind > VEXFS_INDEX_LSH) {
       return Status::Corruption("collection config of segment " + std::to_string(seg) + " is invalid");
     }
+    // Slots are written in order and never punched, so a segment is no
+    // larger than the data area (a scan of a sparse 16 TiB one would run
+    // for hours) and holds at most kMaxSlots (PutVector's limit).
+    const uint64_t seg_size = Le64(s.raw->i_size);
+    if (seg_size > (geo_.block_count - geo_.data_start) * VEXFS_BLOCK_SIZE ||
+        seg_size / Le32(cfg.vc_slot_size) > kMaxSlots) {
+      return Status::Corruption("segment " + std::to_string(seg) + ": size " + std::to_string(seg_size) +
+                                " exceeds the data area or the slot limit");
+    }
     c.dir = Le64(cfg.vc_dir);
     VEXFS_ASSIGN_OR_RETURN(InodeRef d, GetInode(c.dir));
     if (!d.is_dir() || !(Le32(d.raw->i_flags) & VEXFS_INODE_FL_COLLECTION) || Le64(d.raw->i_vector) != seg ||
@@ -195,7 +206,9 @@ Status FsImpl::ScanSlotsRaw(VecCollection& c,
   VEXFS_ASSIGN_OR_RETURN(InodeRef s, GetInode(c.seg));
   const uint32_t slot_size = Le32(c.cfg.vc_slot_size);
   const uint64_t nslots = Le64(s.raw->i_size) / slot_size;
-  const uint64_t per_chunk = std::max<uint64_t>(1, kScanChunk / slot_size);
+  // No bigger than the segment: a small collection's scan need not zero
+  // and fault in a whole chunk.
+  const uint64_t per_chunk = std::max<uint64_t>(1, std::min<uint64_t>(kScanChunk / slot_size, nslots));
   std::vector<uint8_t> buf(per_chunk * slot_size);
   for (uint64_t first = 0; first < nslots; first += per_chunk) {
     const uint64_t n = std::min(per_chunk, nslots - first);
@@ -317,7 +330,7 @@ Status FsImpl::PutVector(VecCollection& c, const InodeRef& file, std::span<const
     });
   } else {
     const uint64_t n = Le64(s.raw->i_size) / slot_size;
-    if (n >= 0x7fffffffu) return Status::NoSpace("collection is full");
+    if (n >= kMaxSlots) return Status::NoSpace("collection is full");
     slot = static_cast<uint32_t>(n);
   }
   std::vector<uint8_t> bytes(slot_size, 0);

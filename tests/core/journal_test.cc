@@ -99,5 +99,54 @@ TEST(JournalTest, TargetsInsideTheJournalAreRejected) {
   EXPECT_TRUE(scan->txns.empty());
 }
 
+// Found by fuzz/image_fuzz: replay may rewrite block 0, but never into a
+// superblock that moves the journal being replayed, resizes the volume or
+// changes its uuid; such a transaction ends the log like a bad checksum.
+TEST(JournalTest, SuperblockImageMustKeepTheJournal) {
+  MemoryDevice dev(1024);
+  auto geo = ComputeGeometry(1024, 0, 64);
+  ASSERT_TRUE(geo.ok());
+  auto super = [&](uint64_t journal_start, uint8_t uuid0) {
+    std::vector<uint8_t> b(VEXFS_BLOCK_SIZE);
+    auto* sb = reinterpret_cast<vexfs_super_block*>(b.data());
+    sb->s_magic = ToLe32(VEXFS_SUPER_MAGIC);
+    sb->s_version_major = ToLe16(VEXFS_VERSION_MAJOR);
+    sb->s_block_size_log2 = ToLe32(VEXFS_BLOCK_SIZE_LOG2);
+    sb->s_block_count = ToLe64(geo->block_count);
+    sb->s_inode_count = ToLe64(geo->inode_count);
+    sb->s_journal_start = ToLe64(journal_start);
+    sb->s_journal_blocks = ToLe64(geo->journal_blocks);
+    sb->s_ibitmap_start = ToLe64(geo->ibitmap_start);
+    sb->s_ibitmap_blocks = ToLe64(geo->ibitmap_blocks);
+    sb->s_bbitmap_start = ToLe64(geo->bbitmap_start);
+    sb->s_bbitmap_blocks = ToLe64(geo->bbitmap_blocks);
+    sb->s_itable_start = ToLe64(geo->itable_start);
+    sb->s_itable_blocks = ToLe64(geo->itable_blocks);
+    sb->s_data_start = ToLe64(geo->data_start);
+    sb->s_root_ino = ToLe64(VEXFS_ROOT_INO);
+    std::memcpy(sb->s_uuid, kUuid, 16);
+    sb->s_uuid[0] = uuid0;
+    SealSuper(sb);
+    return b;
+  };
+  Journal j(&dev, 1, 64, kUuid, 1024);
+  ASSERT_TRUE(j.Format(1).ok());
+  const auto good = super(1, kUuid[0]);
+  ASSERT_TRUE(j.Commit({{0, good.data()}}).ok());
+  auto scan = j.Scan();
+  ASSERT_TRUE(scan.ok());
+  EXPECT_EQ(scan->txns.size(), 1u);
+  for (const auto& bad : {super(2, kUuid[0]), super(1, 99), std::vector<uint8_t>(VEXFS_BLOCK_SIZE, 7)}) {
+    ASSERT_TRUE(j.Format(1).ok());
+    auto a = InodeTableImage(1);
+    ASSERT_TRUE(j.Commit({{500, a.data()}}).ok());
+    ASSERT_TRUE(j.Commit({{600, a.data()}, {0, bad.data()}}).ok());
+    scan = j.Scan();
+    ASSERT_TRUE(scan.ok());
+    EXPECT_EQ(scan->txns.size(), 1u);  // the first only
+    EXPECT_EQ(scan->images.count(0), 0u);
+  }
+}
+
 }  // namespace
 }  // namespace vexfs::core

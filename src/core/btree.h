@@ -104,7 +104,20 @@ class Tree {
     return path;
   }
 
-  // Advances `path` to the next leaf. Returns false at the end.
+  // Counts one more node visited by a walk. A real tree has at most one
+  // node per block of the data area; a walk visiting more has met a node
+  // shared by several parents (a hostile image), which would make it run
+  // for up to 253^8 steps: EUCLEAN.
+  Status CountVisit(uint64_t* visited) const {
+    if (++*visited > env_.data_end - env_.data_start) {
+      return Status::Corruption("tree of inode " + std::to_string(env_.owner) +
+                                " reaches more nodes than the volume has blocks (a shared node)");
+    }
+    return Status::Ok();
+  }
+
+  // Advances `path` to the next leaf. Returns false at the end. (Callers
+  // looping over leaves bound the loop with CountVisit.)
   Result<bool> Next(TreePath& path) {
     for (int pos = static_cast<int>(path.size()) - 2; pos >= 0; pos--) {
       Buffer* b = path[pos].buf;
@@ -198,7 +211,9 @@ class Tree {
   Status ForEach(const std::function<bool(const Rec&)>& fn) {
     VEXFS_ASSIGN_OR_RETURN(TreePath path, Descend(0));
     std::vector<Rec> recs;
+    uint64_t leaves = 0;
     for (;;) {
+      VEXFS_RETURN_IF_ERROR(CountVisit(&leaves));
       recs.clear();
       VEXFS_RETURN_IF_ERROR(DecodeLeaf(path, &recs));
       for (const Rec& r : recs) {
@@ -210,7 +225,10 @@ class Tree {
   }
 
   // Frees every node block of the tree.
-  Status Destroy() { return DestroyNode(root_->root, root_->depth); }
+  Status Destroy() {
+    uint64_t visited = 0;
+    return DestroyNode(root_->root, root_->depth, &visited);
+  }
 
  private:
   Result<Buffer*> Load(uint64_t blk, uint16_t level) {
@@ -344,13 +362,16 @@ class Tree {
     node->tn_used = ToLe16(static_cast<uint16_t>(n * 16));
   }
 
-  Status DestroyNode(uint64_t blk, uint16_t level) {
+  Status DestroyNode(uint64_t blk, uint16_t level, uint64_t* visited) {
+    VEXFS_RETURN_IF_ERROR(CountVisit(visited));
     VEXFS_ASSIGN_OR_RETURN(Buffer * b, Load(blk, level));
     if (level > 0) {
       const uint16_t n = Le16(Node(b)->tn_count);
       std::vector<uint64_t> children(n);
       for (uint16_t i = 0; i < n; i++) children[i] = Le64(Index(b)[i].ti_child);
-      for (uint64_t c : children) VEXFS_RETURN_IF_ERROR(DestroyNode(c, static_cast<uint16_t>(level - 1)));
+      for (uint64_t c : children) {
+        VEXFS_RETURN_IF_ERROR(DestroyNode(c, static_cast<uint16_t>(level - 1), visited));
+      }
     }
     return FreeNode(blk);
   }

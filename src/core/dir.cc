@@ -201,7 +201,9 @@ Status Directory::ReadFrom(uint64_t cookie, const std::function<bool(const DirRe
   Tree<DirCodec> tree(env_, &root);
   VEXFS_ASSIGN_OR_RETURN(TreePath path, tree.Descend(cookie + 1));
   std::vector<DirRec> recs;
+  uint64_t leaves = 0;
   for (;;) {
+    VEXFS_RETURN_IF_ERROR(tree.CountVisit(&leaves));
     recs.clear();
     VEXFS_RETURN_IF_ERROR(tree.DecodeLeaf(path, &recs));
     for (const DirRec& r : recs) {

@@ -511,5 +511,77 @@ TEST(HostileImageTest, HugeSparseSegmentIsRefusedAndCut) {
   EXPECT_EQ(v->size(), 16u);
 }
 
+// A directory tree four levels deep whose every index entry names the same
+// child: a DAG of 5 blocks that a leaf walk (readdir) took 253^4 steps
+// through. Walks now stop after as many nodes as the data area has blocks.
+TEST(HostileImageTest, SharedTreeNodeIsRefused) {
+  MemoryDevice dev(512);
+  FormatOptions fo;
+  fo.seed = 5;
+  fo.journal_blocks = 64;
+  ASSERT_TRUE(Format(&dev, fo).ok());
+  MountOptions mo;
+  mo.commit_interval_ms = 0;
+  uint64_t dir = 0;
+  {
+    auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+    ASSERT_TRUE(fs.ok());
+    auto d = (*fs)->Mkdir(Filesystem::kRootIno, "d", 0755, Cred());
+    ASSERT_TRUE(d.ok());
+    dir = d->ino;
+    for (const char* n : {"f1", "f2", "f3"}) {
+      ASSERT_TRUE((*fs)->Mknod(dir, n, S_IFREG | 0644, 0, Cred()).ok());
+    }
+    ASSERT_TRUE((*fs)->Unmount().ok());
+  }
+  vexfs_super_block sb;
+  std::memcpy(&sb, dev.image().data(), sizeof(sb));
+  const Geometry g = GeometryOf(sb);
+  auto* in = reinterpret_cast<vexfs_inode*>(dev.image().data() + InodeBlock(g, dir) * VEXFS_BLOCK_SIZE +
+                                            InodeOffset(dir));
+  vexfs_dir_root root;
+  std::memcpy(&root, in->i_data, sizeof(root));
+  ASSERT_EQ(Le16(root.dr_tree.tr_depth), 0);
+  uint64_t child = Le64(root.dr_tree.tr_root);
+  for (uint16_t level = 1; level <= 4; level++) {
+    const uint64_t blk = g.block_count - 10 + level;  // free in this small volume
+    uint8_t* b = dev.image().data() + blk * VEXFS_BLOCK_SIZE;
+    std::memset(b, 0, VEXFS_BLOCK_SIZE);
+    InitBlockHeader(b, VEXFS_DIR_MAGIC, blk, dir);
+    auto* node = reinterpret_cast<vexfs_tree_node*>(b);
+    node->tn_level = ToLe16(level);
+    node->tn_count = ToLe16(VEXFS_TREE_INDEX_MAX);
+    node->tn_used = ToLe16(VEXFS_TREE_INDEX_MAX * 16);
+    auto* ix = reinterpret_cast<vexfs_tree_index*>(node->tn_space);
+    for (uint32_t i = 0; i < VEXFS_TREE_INDEX_MAX; i++) {
+      ix[i].ti_key = ToLe64((uint64_t{1} << 63) + i);  // above every hash: walks start at entry 0
+      ix[i].ti_child = ToLe64(child);
+    }
+    SealBlock(b);
+    child = blk;
+  }
+  root.dr_tree.tr_root = ToLe64(child);
+  root.dr_tree.tr_depth = ToLe16(4);
+  std::memcpy(in->i_data, &root, sizeof(root));
+  SealInode(in);
+  {
+    auto fs = Filesystem::Mount(std::make_unique<MemoryDevice>(dev.image()), mo);
+    ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+    size_t seen = 0;
+    const Status s = (*fs)->ReadDir(dir, 0, [&](const DirEntry&) {
+      seen++;
+      return true;
+    });
+    EXPECT_EQ(s.err(), EUCLEAN) << s.ToString();
+    EXPECT_LT(seen, 2000u);
+  }
+  auto r = CheckVolume(&dev, CheckOptions{true, true});
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->problems.empty());
+  auto again = CheckVolume(&dev, CheckOptions{false, true});
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->problems.empty()) << Dump(*again);
+}
+
 }  // namespace
 }  // namespace vexfs::testing

@@ -42,8 +42,9 @@
 // or when a volume fsck found clean does not mount read-write or is no
 // longer clean after step 3.
 //
-//   fuzz/image_fuzz -max_len=512 fuzz/corpus/image   (seeds: image_replay
-//                                                     --write-seeds DIR)
+//   fuzz/image_fuzz -max_len=256 -len_control=0 fuzz/corpus/image
+//   (seeds: image_replay --write-seeds DIR; IMAGE_FUZZ_VERBOSE=1 prints
+//   what each seed volume holds)
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <stdio.h>

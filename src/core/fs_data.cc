@@ -92,6 +92,9 @@ Result<std::vector<ReadSegment>> FsImpl::PlanOverwrite(const InodeRef& r, uint64
     VEXFS_ASSIGN_OR_RETURN(BlockMapping m, map.Lookup(blk));
     if (m.hole() || m.unwritten) return std::vector<ReadSegment>{};
     const uint64_t run_end = std::min<uint64_t>(end, (blk + m.len) * kBs);
+    if (run_end <= pos) {  // a hostile i_size past 2^64 / 4096 blocks, or an empty run: never loop
+      return Status::Corruption("inode " + std::to_string(r.ino) + ": no mapping at byte " + std::to_string(pos));
+    }
     ReadSegment seg;
     seg.out_offset = pos - offset;
     seg.bytes = run_end - pos;
@@ -347,6 +350,9 @@ Result<std::vector<ReadSegment>> FsImpl::PlanRead(const InodeRef& r, uint64_t of
     const uint64_t blk = pos / kBs;
     VEXFS_ASSIGN_OR_RETURN(BlockMapping m, map.Lookup(blk));
     const uint64_t run_end = std::min<uint64_t>(end, (blk + m.len) * kBs);
+    if (run_end <= pos) {  // a hostile i_size past 2^64 / 4096 blocks, or an empty run: never loop
+      return Status::Corruption("inode " + std::to_string(r.ino) + ": no mapping at byte " + std::to_string(pos));
+    }
     ReadSegment seg;
     seg.out_offset = pos - offset;
     seg.bytes = run_end - pos;
@@ -596,7 +602,7 @@ Result<uint64_t> FsImpl::SeekData(uint64_t ino, uint64_t offset, int whence) {
     const bool data = !m.hole() && !m.unwritten;
     if (whence == SEEK_DATA && data) return pos;
     if (whence == SEEK_HOLE && !data) return pos;
-    if (m.len >= UINT32_MAX) break;
+    if (m.len >= UINT32_MAX || (blk + m.len) * kBs <= pos) break;  // (a hostile size overflows)
     pos = (blk + m.len) * kBs;
   }
   if (whence == SEEK_HOLE) return size;

@@ -103,6 +103,14 @@ class FsWriteTest : public ::testing::Test {
     EXPECT_TRUE(fs_->Sync().ok());
     return a->ino;
   }
+  // Unmounts and checks the volume with fsck: no error left.
+  void UnmountAndExpectClean() {
+    ASSERT_TRUE(fs_->Unmount().ok());
+    testing::SharedMemoryDevice dev(img_);
+    auto rep = CheckVolume(&dev, CheckOptions{.repair = false, .force = true});
+    ASSERT_TRUE(rep.ok());
+    EXPECT_EQ(rep->errors_left(), 0u) << (rep->problems.empty() ? "" : rep->problems[0].message);
+  }
   std::shared_ptr<std::vector<uint8_t>> img_;
   std::unique_ptr<Filesystem> fs_;
 };
@@ -271,11 +279,7 @@ TEST_F(FsWriteTest, AllocatingWriteDoesNotHoldTheLock) {
   ASSERT_TRUE(n.ok()) << n.status().ToString();
   EXPECT_EQ(*n, blocks.size());
   EXPECT_EQ(ReadAll(fs_.get(), ino), std::string(2 * 4096, 'a') + blocks);
-  ASSERT_TRUE(fs_->Unmount().ok());
-  testing::SharedMemoryDevice dev(img_);
-  auto rep = CheckVolume(&dev, CheckOptions{.repair = false, .force = true});
-  ASSERT_TRUE(rep.ok());
-  EXPECT_EQ(rep->errors_left(), 0u) << (rep->problems.empty() ? "" : rep->problems[0].message);
+  UnmountAndExpectClean();
 }
 
 // A truncation that removes the blocks of an allocating write while its
@@ -301,11 +305,7 @@ TEST_F(FsWriteTest, TruncateDuringAnAllocatingWriteRedoesIt) {
   auto n = writer.get();
   ASSERT_TRUE(n.ok()) << n.status().ToString();
   EXPECT_EQ(ReadAll(fs_.get(), ino), std::string(4 * 4096, '\0') + blocks);
-  ASSERT_TRUE(fs_->Unmount().ok());
-  testing::SharedMemoryDevice dev(img_);
-  auto rep = CheckVolume(&dev, CheckOptions{.repair = false, .force = true});
-  ASSERT_TRUE(rep.ok());
-  EXPECT_EQ(rep->errors_left(), 0u) << (rep->problems.empty() ? "" : rep->problems[0].message);
+  UnmountAndExpectClean();
 }
 
 // Power lost while an allocating write's data is in flight, after a sync
@@ -419,11 +419,7 @@ TEST_F(FsWriteTest, ChangedFileIsNotWrittenThroughAStaleSnapshot) {
   EXPECT_EQ(ReadAll(fs_.get(), ino), std::string(4096, 'f') + std::string(2 * 4096, '\0') +
                                          std::string(4096, 'd') + std::string(4096, 'h'));
   EXPECT_EQ(ReadAll(fs_.get(), other), std::string(8 * 4096, 'g'));
-  ASSERT_TRUE(fs_->Unmount().ok());
-  testing::SharedMemoryDevice dev(img_);
-  auto rep = CheckVolume(&dev, CheckOptions{.repair = false, .force = true});
-  ASSERT_TRUE(rep.ok());
-  EXPECT_EQ(rep->errors_left(), 0u) << (rep->problems.empty() ? "" : rep->problems[0].message);
+  UnmountAndExpectClean();
 }
 
 // A truncation while a lock-free overwrite's data is in flight runs at
@@ -463,11 +459,7 @@ TEST_F(FsWriteTest, TruncateDuringAnUnlockedOverwriteKeepsItsBlocks) {
   ASSERT_TRUE(refill.get());
   EXPECT_EQ(ReadAll(fs_.get(), other), std::string((nblocks - 8) * 4096, 'g'));
   EXPECT_EQ(ReadAll(fs_.get(), ino), "");
-  ASSERT_TRUE(fs_->Unmount().ok());
-  testing::SharedMemoryDevice dev(img_);
-  auto rep = CheckVolume(&dev, CheckOptions{.repair = false, .force = true});
-  ASSERT_TRUE(rep.ok());
-  EXPECT_EQ(rep->errors_left(), 0u) << (rep->problems.empty() ? "" : rep->problems[0].message);
+  UnmountAndExpectClean();
 }
 
 // Reads that update no atime plan from the same snapshot once two of them

@@ -224,29 +224,52 @@ void FsImpl::NoteMapUse(const InodeRef& r) {
   slot.store(std::move(snap), std::memory_order_release);
 }
 
-bool FsImpl::OverwriteUnlocked(uint64_t ino, uint64_t offset, std::span<const uint8_t> data,
-                               Status* status) {
+std::shared_ptr<const FsImpl::MapSnapshot> FsImpl::CurrentSnapshot(uint64_t ino) {
   std::shared_ptr<const MapSnapshot> snap =
       snapshots_[ino % kMapStripes].load(std::memory_order_acquire);
-  if (!snap || !snap->complete || snap->ino != ino) return false;
+  if (!snap || !snap->complete || snap->ino != ino) return nullptr;
+  return snap;
+}
+
+bool FsImpl::PlanFromSnapshot(const MapSnapshot& snap, uint64_t offset, uint64_t end,
+                              std::vector<ReadSegment>* plan) {
+  plan->clear();
+  const std::vector<ExtentRec>& ext = snap.extents;
+  for (uint64_t pos = offset; pos < end;) {
+    const uint64_t blk = pos / kBs;
+    auto it = std::upper_bound(ext.begin(), ext.end(), blk,
+                               [](uint64_t b, const ExtentRec& e) { return b < e.logical; });
+    if (it == ext.begin() || (--it)->end() <= blk || it->unwritten) return false;
+    ReadSegment seg;
+    seg.out_offset = pos - offset;
+    seg.bytes = std::min<uint64_t>(end, it->end() * kBs) - pos;
+    seg.phys = it->start + (blk - it->logical);
+    seg.skip = pos - blk * kBs;
+    plan->push_back(seg);
+    pos += seg.bytes;
+  }
+  return true;
+}
+
+Status FsImpl::WriteSegments(const std::vector<ReadSegment>& plan, std::span<const uint8_t> data) {
+  for (const ReadSegment& seg : plan) {
+    VEXFS_RETURN_IF_ERROR(dev_->Write(seg.phys, static_cast<uint32_t>(seg.bytes / kBs),
+                                      data.data() + seg.out_offset));
+  }
+  return Status::Ok();
+}
+
+bool FsImpl::OverwriteUnlocked(uint64_t ino, uint64_t offset, std::span<const uint8_t> data,
+                               Status* status) {
+  std::shared_ptr<const MapSnapshot> snap = CurrentSnapshot(ino);
+  if (!snap) return false;
   const uint64_t end = offset + data.size();
   if (offset % kBs != 0 || data.empty() || data.size() % kBs != 0 || end > snap->size ||
       end < offset) {
     return false;
   }
-  const std::vector<ExtentRec>& ext = snap->extents;
-  // The extent holding `blk`, or ext.end().
-  auto find = [&](uint64_t blk) {
-    auto it = std::upper_bound(ext.begin(), ext.end(), blk,
-                               [](uint64_t b, const ExtentRec& e) { return b < e.logical; });
-    if (it == ext.begin() || (--it)->end() <= blk || it->unwritten) return ext.end();
-    return it;
-  };
-  for (uint64_t blk = offset / kBs; blk < end / kBs;) {
-    auto it = find(blk);
-    if (it == ext.end()) return false;
-    blk = it->end();
-  }
+  thread_local std::vector<ReadSegment> plan;
+  if (!PlanFromSnapshot(*snap, offset, end, &plan)) return false;
   std::shared_lock<std::shared_mutex> io(io_mu_);
   std::shared_lock<std::shared_mutex> contents(DataLock(ino));
   if (MapGen(ino).load(std::memory_order_acquire) != snap->gen) return false;
@@ -254,16 +277,7 @@ bool FsImpl::OverwriteUnlocked(uint64_t ino, uint64_t offset, std::span<const ui
     *status = Status::IoError("volume was shut down after an I/O error");
     return true;
   }
-  *status = Status::Ok();
-  for (uint64_t pos = offset; pos < end;) {
-    const uint64_t blk = pos / kBs;
-    auto it = find(blk);
-    const uint64_t run = std::min(end / kBs, it->end()) - blk;
-    *status = dev_->Write(it->start + (blk - it->logical), static_cast<uint32_t>(run),
-                          data.data() + (pos - offset));
-    if (!status->ok()) break;
-    pos += run * kBs;
-  }
+  *status = WriteSegments(plan, data);
   return true;
 }
 
@@ -309,10 +323,7 @@ Result<size_t> FsImpl::Write(uint64_t ino, uint64_t offset, std::span<const uint
     std::shared_lock<std::shared_mutex> io(io_mu_);
     std::shared_lock<std::shared_mutex> contents(DataLock(ino));
     lock.unlock();
-    for (const ReadSegment& seg : overwrite) {
-      VEXFS_RETURN_IF_ERROR(dev_->Write(seg.phys, static_cast<uint32_t>(seg.bytes / kBs),
-                                        data.data() + seg.out_offset));
-    }
+    VEXFS_RETURN_IF_ERROR(WriteSegments(overwrite, data));
     return data.size();
   }
   if (offset % kBs == 0 && data.size() % kBs == 0 && data.size() <= kChunk) {
@@ -394,26 +405,11 @@ Result<size_t> FsImpl::ReadData(const InodeRef& r, uint64_t offset, std::span<ui
 
 bool FsImpl::ReadUnlocked(uint64_t ino, uint64_t offset, std::span<uint8_t> out, size_t* n,
                           Status* status) {
-  std::shared_ptr<const MapSnapshot> snap =
-      snapshots_[ino % kMapStripes].load(std::memory_order_acquire);
-  if (!snap || !snap->complete || snap->ino != ino) return false;
+  std::shared_ptr<const MapSnapshot> snap = CurrentSnapshot(ino);
+  if (!snap) return false;
   const uint64_t end = std::min<uint64_t>(snap->size, offset + out.size());
   thread_local std::vector<ReadSegment> plan;
-  plan.clear();
-  const std::vector<ExtentRec>& ext = snap->extents;
-  for (uint64_t pos = offset; pos < end;) {
-    const uint64_t blk = pos / kBs;
-    auto it = std::upper_bound(ext.begin(), ext.end(), blk,
-                               [](uint64_t b, const ExtentRec& e) { return b < e.logical; });
-    if (it == ext.begin() || (--it)->end() <= blk || it->unwritten) return false;
-    ReadSegment seg;
-    seg.out_offset = pos - offset;
-    seg.bytes = std::min<uint64_t>(end, it->end() * kBs) - pos;
-    seg.phys = it->start + (blk - it->logical);
-    seg.skip = pos - blk * kBs;
-    plan.push_back(seg);
-    pos += seg.bytes;
-  }
+  if (!PlanFromSnapshot(*snap, offset, end, &plan)) return false;
   std::shared_lock<std::shared_mutex> io(io_mu_);
   if (MapGen(ino).load(std::memory_order_acquire) != snap->gen) return false;
   if (Now().sec >= snap->atime_kept_until) return false;

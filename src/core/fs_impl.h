@@ -177,6 +177,8 @@ class FsImpl final : public Filesystem {
   // written blocks (up to EOF), or the read is due to update the atime.
   // True: *s is the result and *n the bytes read.
   bool ReadUnlocked(uint64_t ino, uint64_t offset, std::span<uint8_t> out, size_t* n, Status* s);
+  // Writes `data` to the segments of an overwrite plan (whole blocks).
+  Status WriteSegments(const std::vector<ReadSegment>& plan, std::span<const uint8_t> data);
   // Called under mu_ for an in-place overwrite of `r`, or a read of it that
   // updates no atime: the first such call since the file last changed
   // leaves a mark, the second copies the map into a MapSnapshot (so a file
@@ -282,6 +284,12 @@ class FsImpl final : public Filesystem {
     bool complete = false;  // false: a mark (see NoteMapUse), no extents
     std::vector<ExtentRec> extents;  // every extent, in logical order
   };
+  // The file's complete MapSnapshot, or null (none, a mark, another inode's).
+  std::shared_ptr<const MapSnapshot> CurrentSnapshot(uint64_t ino);
+  // Plans [offset, end) from `snap`: false when a block in it is not a
+  // written block of an extent (a hole, unwritten, past the map).
+  static bool PlanFromSnapshot(const MapSnapshot& snap, uint64_t offset, uint64_t end,
+                               std::vector<ReadSegment>* plan);
   static constexpr size_t kMapStripes = 256;
   static constexpr size_t kMaxSnapshotExtents = 4096;
   std::atomic<uint64_t>& MapGen(uint64_t ino) { return map_gens_[ino % kMapStripes]; }

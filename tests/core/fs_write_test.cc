@@ -103,6 +103,13 @@ class FsWriteTest : public ::testing::Test {
     EXPECT_TRUE(fs_->Sync().ok());
     return a->ino;
   }
+  // truncate(2) or extension of `ino` to `size`, as root.
+  bool Truncate(uint64_t ino, uint64_t size) {
+    SetAttrRequest req;
+    req.valid = SetAttrRequest::kSize;
+    req.size = size;
+    return fs_->SetAttr(ino, req, kRootCred).ok();
+  }
   // Unmounts and checks the volume with fsck: no error left.
   void UnmountAndExpectClean() {
     ASSERT_TRUE(fs_->Unmount().ok());
@@ -147,20 +154,14 @@ TEST_F(FsWriteTest, TruncateWaitsForAnOverwriteOfItsBlock) {
                            [&] { return fs_->Write(ino, 0, Bytes(std::string(4096, 'Z'))); });
   ASSERT_TRUE(gate->WaitHeld());
   auto truncate = std::async(std::launch::async, [&] {
-    SetAttrRequest req;
-    req.valid = SetAttrRequest::kSize;
-    req.size = 100;
-    return fs_->SetAttr(ino, req, kRootCred).ok();
+    return Truncate(ino, 100);
   });
   EXPECT_EQ(truncate.wait_for(300ms), std::future_status::timeout)
       << "truncate zeroed the block while an overwrite of it was in flight";
   gate->Release();
   ASSERT_TRUE(writer.get().ok());
   ASSERT_TRUE(truncate.get());
-  SetAttrRequest req;
-  req.valid = SetAttrRequest::kSize;
-  req.size = 4096;
-  ASSERT_TRUE(fs_->SetAttr(ino, req, kRootCred).ok());
+  ASSERT_TRUE(Truncate(ino, 4096));
   EXPECT_EQ(ReadAll(fs_.get(), ino), std::string(100, 'Z') + std::string(4096 - 100, '\0'));
 }
 
@@ -292,11 +293,8 @@ TEST_F(FsWriteTest, TruncateDuringAnAllocatingWriteRedoesIt) {
   auto writer = std::async(std::launch::async, [&] { return fs_->Write(ino, 4 * 4096, Bytes(blocks)); });
   ASSERT_TRUE(gate->WaitHeld());
   auto truncate = std::async(std::launch::async, [&] {
-    SetAttrRequest req;
-    req.valid = SetAttrRequest::kSize;
-    req.size = 0;
     // After the sync the freed blocks may be reused.
-    return fs_->SetAttr(ino, req, kRootCred).ok() && fs_->Sync().ok();
+    return Truncate(ino, 0) && fs_->Sync().ok();
   });
   const bool ran = truncate.wait_for(5s) == std::future_status::ready;
   gate->Release();
@@ -333,10 +331,7 @@ TEST_F(FsWriteTest, PowerCutDuringAnAllocatingWriteKeepsTheOldFile) {
   ASSERT_NE(fs_, nullptr);
   EXPECT_EQ(ReadAll(fs_.get(), ino), std::string(4096, 'a'));
   // The unwritten blocks past EOF read as zeros once the file grows over them.
-  SetAttrRequest req;
-  req.valid = SetAttrRequest::kSize;
-  req.size = 3 * 4096;
-  ASSERT_TRUE(fs_->SetAttr(ino, req, kRootCred).ok());
+  ASSERT_TRUE(Truncate(ino, 3 * 4096));
   EXPECT_EQ(ReadAll(fs_.get(), ino), std::string(4096, 'a') + std::string(2 * 4096, '\0'));
   ASSERT_TRUE(fs_->Unmount().ok());
   testing::SharedMemoryDevice dev(snapshot);
@@ -394,12 +389,8 @@ TEST_F(FsWriteTest, ChangedFileIsNotWrittenThroughAStaleSnapshot) {
   for (int i = 0; i < 2; i++) {
     ASSERT_TRUE(fs_->Write(ino, 3 * 4096, Bytes(std::string(4096, 'b')), kKeep).ok());
   }
-  SetAttrRequest req;
-  req.valid = SetAttrRequest::kSize;
-  req.size = 4096;
-  ASSERT_TRUE(fs_->SetAttr(ino, req, kRootCred).ok());
-  req.size = 4 * 4096;
-  ASSERT_TRUE(fs_->SetAttr(ino, req, kRootCred).ok());
+  ASSERT_TRUE(Truncate(ino, 4096));
+  ASSERT_TRUE(Truncate(ino, 4 * 4096));
   ASSERT_TRUE(fs_->Write(other, 0, Bytes(std::string(8 * 4096, 'g'))).ok());
   for (int i = 0; i < 2; i++) {
     ASSERT_TRUE(fs_->Write(ino, 0, Bytes(std::string(4096, 'c')), kKeep).ok());
@@ -441,10 +432,7 @@ TEST_F(FsWriteTest, TruncateDuringAnUnlockedOverwriteKeepsItsBlocks) {
   });
   ASSERT_TRUE(gate->WaitHeld());
   auto truncate = std::async(std::launch::async, [&] {
-    SetAttrRequest req;
-    req.valid = SetAttrRequest::kSize;
-    req.size = 0;
-    return fs_->SetAttr(ino, req, kRootCred).ok() && fs_->Sync().ok();
+    return Truncate(ino, 0) && fs_->Sync().ok();
   });
   const bool truncated = truncate.wait_for(5s) == std::future_status::ready;
   auto refill = std::async(std::launch::async, [&] {
@@ -504,10 +492,7 @@ TEST_F(FsWriteTest, ReadAfterAChangeIsNotPlannedFromAStaleSnapshot) {
   future.atime = {static_cast<int64_t>(time(nullptr)) + 3600, 0};
   ASSERT_TRUE(fs_->SetAttr(ino, future, kRootCred).ok());
   for (int i = 0; i < 3; i++) ReadAll(fs_.get(), ino);
-  SetAttrRequest req;
-  req.valid = SetAttrRequest::kSize;
-  req.size = 100;
-  ASSERT_TRUE(fs_->SetAttr(ino, req, kRootCred).ok());
+  ASSERT_TRUE(Truncate(ino, 100));
   EXPECT_EQ(ReadAll(fs_.get(), ino), std::string(100, 'a'));
   for (int i = 0; i < 3; i++) ReadAll(fs_.get(), ino);
   ASSERT_TRUE(fs_->Write(ino, 4096, Bytes(std::string(4096, 'b'))).ok());

@@ -66,14 +66,22 @@ Status FsImpl::DoMount(MountInfo* info) {
   std::vector<uint8_t> b0(VEXFS_BLOCK_SIZE);
   VEXFS_RETURN_IF_ERROR(dev_->Read(0, 1, b0.data()));
   const auto* sb = reinterpret_cast<const vexfs_super_block*>(b0.data());
-  bool ro_only = false;
-  VEXFS_RETURN_IF_ERROR(ValidateSuper(*sb, dev_->block_count(), &ro_only));
-  if (ro_only && !read_only_) {
-    return Status::Error(EROFS, "volume has read-only-compatible features this version lacks; mount read-only");
-  }
-  geo_ = GeometryOf(*sb);
-  std::memcpy(hash_seed_, sb->s_hash_seed, 16);
-  std::memcpy(uuid_, sb->s_uuid, 16);
+  // Checks the superblock in b0 and takes the volume's geometry, hash seed
+  // and uuid from it; `context` prefixes a validation error.
+  auto adopt_super = [&](const std::string& context) -> Status {
+    bool ro_only = false;
+    if (Status s = ValidateSuper(*sb, dev_->block_count(), &ro_only); !s.ok()) {
+      return Status::Error(s.err(), context + s.message());
+    }
+    if (ro_only && !read_only_) {
+      return Status::Error(EROFS, "volume has read-only-compatible features this version lacks; mount read-only");
+    }
+    geo_ = GeometryOf(*sb);
+    std::memcpy(hash_seed_, sb->s_hash_seed, 16);
+    std::memcpy(uuid_, sb->s_uuid, 16);
+    return Status::Ok();
+  };
+  VEXFS_RETURN_IF_ERROR(adopt_super(""));
 
   journal_ = std::make_unique<Journal>(dev_.get(), geo_.journal_start, geo_.journal_blocks, uuid_,
                                        geo_.block_count);
@@ -92,14 +100,7 @@ Status FsImpl::DoMount(MountInfo* info) {
   // as fsck takes it.
   VEXFS_RETURN_IF_ERROR(dev_->Read(0, 1, b0.data()));
   if (info->replayed_transactions > 0) {
-    if (Status s = ValidateSuper(*sb, dev_->block_count(), &ro_only); !s.ok()) {
-      return Status::Error(s.err(), "superblock invalid after journal replay: " + s.message());
-    }
-    if (ro_only && !read_only_) {
-      return Status::Error(EROFS, "volume has read-only-compatible features this version lacks; mount read-only");
-    }
-    geo_ = GeometryOf(*sb);
-    std::memcpy(hash_seed_, sb->s_hash_seed, 16);
+    VEXFS_RETURN_IF_ERROR(adopt_super("superblock invalid after journal replay: "));
   }
   info->was_clean = (Le32(sb->s_state) & VEXFS_STATE_CLEAN) != 0 && info->replayed_transactions == 0;
   const size_t max_buffers = std::max<size_t>(opts_.cache_mb, 1) * (1 << 20) / VEXFS_BLOCK_SIZE;

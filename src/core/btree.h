@@ -10,7 +10,9 @@
 //   using Rec;
 //   static uint64_t Key(const Rec&);
 //   static size_t Size(const Rec&);                 // encoded bytes
-//   static Status Decode(const vexfs_tree_node&, std::vector<Rec>*);
+//   static Status Decode(const TreeEnv&, const vexfs_tree_node&, std::vector<Rec>*);
+//                                                   // appends; checks what the records
+//                                                   // point at against env's block range
 //   static void Encode(const Rec* recs, size_t n, vexfs_tree_node*);
 //   static constexpr bool kUniqueKeys;              // false: equal keys allowed
 //
@@ -137,7 +139,7 @@ class Tree {
   }
 
   Status DecodeLeaf(const TreePath& path, std::vector<Rec>* recs) {
-    return Codec::Decode(*Node(path.back().buf), recs);
+    return Codec::Decode(env_, *Node(path.back().buf), recs);
   }
 
   // Replaces the leaf at the end of `path` with `recs` (sorted by key).

@@ -27,7 +27,7 @@ Status ValidateName(std::string_view name) {
   return Status::Ok();
 }
 
-Status DirCodec::Decode(const vexfs_tree_node& n, std::vector<Rec>* out) {
+Status DirCodec::Decode(const TreeEnv&, const vexfs_tree_node& n, std::vector<Rec>* out) {
   const uint16_t count = Le16(n.tn_count);
   const uint16_t used = Le16(n.tn_used);
   if (used > VEXFS_TREE_NODE_SPACE) return Status::Corruption("directory leaf: bad size");

@@ -30,7 +30,7 @@ struct DirCodec {
   static constexpr bool kUniqueKeys = false;
   static uint64_t Key(const Rec& r) { return r.hash; }
   static size_t Size(const Rec& r) { return VEXFS_DIR_REC_SIZE(r.name.size()); }
-  static Status Decode(const vexfs_tree_node& n, std::vector<Rec>* out);
+  static Status Decode(const TreeEnv& env, const vexfs_tree_node& n, std::vector<Rec>* out);
   static void Encode(const Rec* recs, size_t n, vexfs_tree_node* node);
 };
 

@@ -52,12 +52,21 @@ void Coalesce(std::vector<ExtentRec>& v) {
   v.resize(w + 1);
 }
 
-Status CheckSorted(const std::vector<ExtentRec>& v) {
+// Extents are sorted, do not overlap, end within the largest file, and
+// map blocks of the data area [env.data_start, env.data_end): one reaching
+// the superblock, a bitmap, the inode table or the journal would send the
+// file's writes there and hand those blocks to the allocator when cut.
+Status CheckSorted(const TreeEnv& env, const std::vector<ExtentRec>& v) {
   for (size_t i = 0; i < v.size(); i++) {
     if (v[i].len == 0 || v[i].len > VEXFS_EXTENT_MAX_LEN || v[i].start == 0) {
       return Status::Corruption("bad extent length or start");
     }
-    if (v[i].end() > VEXFS_MAX_FILE_BLOCKS + 1) return Status::Corruption("extent beyond the maximum file size");
+    if (v[i].end() > VEXFS_MAX_FILE_BLOCKS) return Status::Corruption("extent beyond the maximum file size");
+    if (v[i].start < env.data_start || v[i].start >= env.data_end || v[i].len > env.data_end - v[i].start) {
+      return Status::Corruption("extent of inode " + std::to_string(env.owner) + " maps blocks " +
+                                std::to_string(v[i].start) + "+" + std::to_string(v[i].len) +
+                                " outside the data area");
+    }
     if (i > 0 && v[i].logical < v[i - 1].end()) return Status::Corruption("overlapping extents");
   }
   return Status::Ok();
@@ -65,7 +74,7 @@ Status CheckSorted(const std::vector<ExtentRec>& v) {
 
 }  // namespace
 
-Status ExtentCodec::Decode(const vexfs_tree_node& n, std::vector<Rec>* out) {
+Status ExtentCodec::Decode(const TreeEnv& env, const vexfs_tree_node& n, std::vector<Rec>* out) {
   const uint16_t count = Le16(n.tn_count);
   if (count > VEXFS_TREE_NODE_SPACE / sizeof(vexfs_extent) || Le16(n.tn_used) != count * sizeof(vexfs_extent)) {
     return Status::Corruption("extent leaf: bad count");
@@ -73,7 +82,7 @@ Status ExtentCodec::Decode(const vexfs_tree_node& n, std::vector<Rec>* out) {
   const auto* e = reinterpret_cast<const vexfs_extent*>(n.tn_space);
   out->reserve(out->size() + count);
   for (uint16_t i = 0; i < count; i++) out->push_back(FromDisk(e[i]));
-  return CheckSorted(*out);
+  return CheckSorted(env, *out);
 }
 
 void ExtentCodec::Encode(const Rec* recs, size_t n, vexfs_tree_node* node) {
@@ -170,7 +179,7 @@ Result<BlockMapping> ExtentMap::Lookup(uint64_t logical) {
   uint64_t next_start = UINT64_MAX;
   if (inline_mode()) {
     recs = ReadInline();
-    VEXFS_RETURN_IF_ERROR(CheckSorted(recs));
+    VEXFS_RETURN_IF_ERROR(CheckSorted(env_, recs));
   } else {
     TreeRootMem root = LoadRoot();
     Tree<ExtentCodec> tree(env_, &root);
@@ -208,7 +217,7 @@ Status ExtentMap::Insert(uint64_t logical, uint64_t start, uint32_t len, bool un
     auto it = std::lower_bound(recs.begin(), recs.end(), nr,
                                [](const ExtentRec& a, const ExtentRec& b) { return a.logical < b.logical; });
     recs.insert(it, nr);
-    VEXFS_RETURN_IF_ERROR(CheckSorted(recs));
+    VEXFS_RETURN_IF_ERROR(CheckSorted(env_, recs));
     return StoreAll(recs);
   }
   TreeRootMem root = LoadRoot();
@@ -219,7 +228,7 @@ Status ExtentMap::Insert(uint64_t logical, uint64_t start, uint32_t len, bool un
   auto it = std::lower_bound(recs.begin(), recs.end(), nr,
                              [](const ExtentRec& a, const ExtentRec& b) { return a.logical < b.logical; });
   recs.insert(it, nr);
-  VEXFS_RETURN_IF_ERROR(CheckSorted(recs));
+  VEXFS_RETURN_IF_ERROR(CheckSorted(env_, recs));
   Coalesce(recs);
   VEXFS_RETURN_IF_ERROR(tree.Rewrite(path, recs));
   StoreRoot(root);
@@ -349,7 +358,7 @@ Status ExtentMap::Remove(uint64_t logical, uint64_t end, size_t max_extents, boo
   if (end <= logical) return Status::Ok();
   if (inline_mode()) {
     std::vector<ExtentRec> recs = ReadInline();
-    VEXFS_RETURN_IF_ERROR(CheckSorted(recs));
+    VEXFS_RETURN_IF_ERROR(CheckSorted(env_, recs));
     RangeEdit e = CutRange(recs, logical, end, SIZE_MAX);
     for (const Extent& f : e.freed) VEXFS_RETURN_IF_ERROR(FreeBlocks(f.start, f.len));
     // Cutting the middle of an extent can leave four pieces.
@@ -368,6 +377,7 @@ Status ExtentMap::MarkWritten(uint64_t logical, uint64_t end) {
   if (end <= logical) return Status::Ok();
   if (inline_mode()) {
     std::vector<ExtentRec> recs = ReadInline();
+    VEXFS_RETURN_IF_ERROR(CheckSorted(env_, recs));
     RangeEdit e = WriteRange(recs, logical, end);
     if (e.touched == 0) return Status::Ok();
     return StoreAll(e.out);
@@ -381,7 +391,7 @@ Status ExtentMap::MarkWritten(uint64_t logical, uint64_t end) {
 Status ExtentMap::ForEach(const std::function<bool(const ExtentRec&)>& fn) {
   if (inline_mode()) {
     std::vector<ExtentRec> recs = ReadInline();
-    VEXFS_RETURN_IF_ERROR(CheckSorted(recs));
+    VEXFS_RETURN_IF_ERROR(CheckSorted(env_, recs));
     for (const auto& r : recs) {
       if (!fn(r)) break;
     }

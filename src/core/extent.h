@@ -36,7 +36,7 @@ struct ExtentCodec {
   static constexpr bool kUniqueKeys = true;
   static uint64_t Key(const Rec& r) { return r.logical; }
   static size_t Size(const Rec&) { return sizeof(vexfs_extent); }
-  static Status Decode(const vexfs_tree_node& n, std::vector<Rec>* out);
+  static Status Decode(const TreeEnv& env, const vexfs_tree_node& n, std::vector<Rec>* out);
   static void Encode(const Rec* recs, size_t n, vexfs_tree_node* node);
 };
 

@@ -261,6 +261,12 @@ Result<InodeRef> FsImpl::GetInode(uint64_t ino) {
   if (!r.buf->modified && !InodeCrcOk(*r.raw)) {
     return Status::Corruption("inode " + std::to_string(ino) + ": checksum mismatch");
   }
+  if (Le64(r.raw->i_size) > VEXFS_MAX_FILE_BLOCKS * VEXFS_BLOCK_SIZE && (r.is_reg() || r.is_lnk())) {
+    // (Only a hostile image has one: offsets past it overflow the block
+    // arithmetic, and the kernel's loff_t would see a negative size. fsck
+    // cuts it: inode.bad_size.)
+    return Status::Corruption("inode " + std::to_string(ino) + ": size beyond the largest file");
+  }
   return r;
 }
 

@@ -2,6 +2,7 @@
 // pass 2 (directory entries, EA references, reachability, link counts).
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <unordered_set>
@@ -14,6 +15,7 @@ std::string Num(uint64_t v) { return std::to_string(v); }
 bool IsDir(uint16_t mode) { return (mode & S_IFMT) == S_IFDIR; }
 bool IsReg(uint16_t mode) { return (mode & S_IFMT) == S_IFREG; }
 bool IsLnk(uint16_t mode) { return (mode & S_IFMT) == S_IFLNK; }
+constexpr uint64_t kMaxFileBytes = VEXFS_MAX_FILE_BLOCKS * VEXFS_BLOCK_SIZE;
 }  // namespace
 
 bool Checker::ClaimRange(uint64_t start, uint64_t len) {
@@ -203,6 +205,20 @@ Status Checker::CheckInode(uint64_t ino, const vexfs_inode& inode) {
       in.extents.push_back(e);
     }
     if (!in.rebuild_extents) in.extents.clear();  // only kept for a rebuild
+    if (in.size > kMaxFileBytes) {
+      // The mount refuses such an inode (EUCLEAN); nothing past the last
+      // written extent was ever data.
+      uint64_t end = 0;
+      for (const auto& e : m.extents) {
+        if (!e.unwritten) end = std::max<uint64_t>(end, e.logical + e.len);
+      }
+      Report("inode.bad_size",
+             who + "size " + Num(in.size) + " beyond the largest file (" + Num(kMaxFileBytes) +
+                 "); cut to " + Num(end * VEXFS_BLOCK_SIZE),
+             true);
+      in.size = end * VEXFS_BLOCK_SIZE;
+      in.dirty = true;
+    }
   } else if (IsDir(mode)) {
     DirListing l;
     ReadDir(*r_, ino, inode, &l);

@@ -207,7 +207,7 @@ void ReadExtents(VolumeReader& r, uint64_t ino, const vexfs_inode& inode, Extent
       Add(&out->issues, "extent.bad_len", at + "bad length " + Num(e.len));
       return;
     }
-    if (uint64_t{e.logical} + e.len - 1 > VEXFS_MAX_FILE_BLOCKS) {
+    if (uint64_t{e.logical} + e.len > VEXFS_MAX_FILE_BLOCKS) {
       Add(&out->issues, "extent.bad_logical", at + "runs past the largest file");
       return;
     }

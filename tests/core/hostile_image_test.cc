@@ -583,5 +583,215 @@ TEST(HostileImageTest, SharedTreeNodeIsRefused) {
   EXPECT_TRUE(again->problems.empty()) << Dump(*again);
 }
 
+
+// A small volume with one regular file holding `blocks` blocks of 'a'
+// (cleanly unmounted); returns the file's inode number.
+uint64_t VolumeWithFile(MemoryDevice* dev, uint64_t seed, int blocks, bool fragmented = false) {
+  FormatOptions fo;
+  fo.seed = seed;
+  fo.journal_blocks = 64;
+  EXPECT_TRUE(Format(dev, fo).ok());
+  MountOptions mo;
+  mo.commit_interval_ms = 0;
+  auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(dev), mo);
+  EXPECT_TRUE(fs.ok());
+  if (!fs.ok()) return 0;
+  auto f = (*fs)->Mknod(Filesystem::kRootIno, "f", S_IFREG | 0644, 0, Cred());
+  EXPECT_TRUE(f.ok());
+  if (!f.ok()) return 0;
+  const std::vector<uint8_t> blk(VEXFS_BLOCK_SIZE, 'a');
+  for (int i = 0; i < blocks; i++) {
+    const uint64_t at = uint64_t(i) * (fragmented ? 2 : 1) * VEXFS_BLOCK_SIZE;
+    EXPECT_TRUE((*fs)->Write(f->ino, at, blk).ok());
+  }
+  EXPECT_TRUE((*fs)->Unmount().ok());
+  return f->ino;
+}
+
+vexfs_inode* RawInode(MemoryDevice* dev, uint64_t ino) {
+  vexfs_super_block sb;
+  std::memcpy(&sb, dev->image().data(), sizeof(sb));
+  const Geometry g = GeometryOf(sb);
+  return reinterpret_cast<vexfs_inode*>(dev->image().data() + InodeBlock(g, ino) * VEXFS_BLOCK_SIZE +
+                                        InodeOffset(ino));
+}
+
+// Every extent of `ino` (inline, or in the root leaf of its tree),
+// writable in place; `*leaf` is the leaf block (0 when inline).
+std::span<vexfs_extent> RawExtents(MemoryDevice* dev, uint64_t ino, uint64_t* leaf) {
+  vexfs_inode* in = RawInode(dev, ino);
+  vexfs_extent_header eh;
+  std::memcpy(&eh, in->i_data, sizeof(eh));
+  *leaf = 0;
+  if (Le16(eh.eh_depth) == 0) {
+    return {reinterpret_cast<vexfs_extent*>(in->i_data + sizeof(eh)), Le16(eh.eh_entries)};
+  }
+  vexfs_tree_root root;
+  std::memcpy(&root, in->i_data + sizeof(eh), sizeof(root));
+  EXPECT_EQ(Le16(root.tr_depth), 0);
+  *leaf = Le64(root.tr_root);
+  auto* node = reinterpret_cast<vexfs_tree_node*>(dev->image().data() + *leaf * VEXFS_BLOCK_SIZE);
+  return {reinterpret_cast<vexfs_extent*>(node->tn_space), Le16(node->tn_count)};
+}
+
+void ResealExtents(MemoryDevice* dev, uint64_t ino, uint64_t leaf) {
+  if (leaf) {
+    SealBlock(dev->image().data() + leaf * VEXFS_BLOCK_SIZE);
+  } else {
+    SealInode(RawInode(dev, ino));
+  }
+}
+
+// A file extent mapping the inode table, the journal or the backup
+// superblock: reads and writes went straight to that metadata (a write
+// overwrote sixteen inodes, root included) and a truncation freed those
+// blocks for the allocator. Now every use of the map is EUCLEAN, the write
+// lands nowhere and no metadata block is freed; fsck drops the extent.
+TEST(HostileImageTest, ExtentOutsideTheDataAreaIsRefused) {
+  for (const bool tree : {false, true}) {
+    for (int target = 0; target < 3; target++) {
+      SCOPED_TRACE(std::string(tree ? "tree" : "inline") + " extent, target " + std::to_string(target));
+      MemoryDevice dev(512);
+      const uint64_t file = VolumeWithFile(&dev, 20 + target, tree ? 5 : 1, /*fragmented=*/tree);
+      ASSERT_NE(file, 0u);
+      vexfs_super_block sb;
+      std::memcpy(&sb, dev.image().data(), sizeof(sb));
+      const Geometry g = GeometryOf(sb);
+      const uint64_t where[] = {g.itable_start, g.journal_start + 1, g.block_count - 1};
+      uint64_t leaf = 0;
+      std::span<vexfs_extent> ext = RawExtents(&dev, file, &leaf);
+      ASSERT_EQ(ext.size(), tree ? 5u : 1u);
+      ASSERT_EQ(leaf != 0, tree);
+      ext[0].ee_start = ToLe64(where[target]);
+      ResealExtents(&dev, file, leaf);
+      MountOptions mo;
+      mo.commit_interval_ms = 0;
+      const std::vector<uint8_t> x(VEXFS_BLOCK_SIZE, 'X');
+      {
+        auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+        ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+        std::vector<uint8_t> buf(VEXFS_BLOCK_SIZE);
+        auto rd = (*fs)->Read(file, 0, buf);
+        EXPECT_EQ(rd.status().err(), EUCLEAN) << rd.status().ToString();
+        EXPECT_EQ((*fs)->SeekData(file, 0, SEEK_DATA).status().err(), EUCLEAN);
+        EXPECT_EQ((*fs)->Write(file, 0, x).status().err(), EUCLEAN);
+        SetAttrRequest cut;  // (sets the size, then fails to free the blocks)
+        cut.valid = SetAttrRequest::kSize;
+        cut.size = 0;
+        EXPECT_EQ((*fs)->SetAttr(file, cut, Cred()).status().err(), EUCLEAN);
+        ASSERT_TRUE((*fs)->Unmount().ok());
+      }
+      for (uint64_t b = 0; b < g.block_count; b++) {
+        EXPECT_NE(0, std::memcmp(dev.image().data() + b * VEXFS_BLOCK_SIZE, x.data(), x.size()))
+            << "the write reached block " << b;
+      }
+      auto r = CheckVolume(&dev, CheckOptions{false, true});
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_TRUE(r->Has("extent.out_of_range")) << Dump(*r);
+      EXPECT_FALSE(r->Has("inode.bad_crc")) << Dump(*r);
+      EXPECT_FALSE(r->Has("block.used_but_free")) << Dump(*r);
+      ASSERT_TRUE(CheckVolume(&dev, CheckOptions{true, true}).ok());
+      auto again = CheckVolume(&dev, CheckOptions{false, true});
+      ASSERT_TRUE(again.ok());
+      EXPECT_TRUE(again->problems.empty()) << Dump(*again);
+      auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+      ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+    }
+  }
+}
+
+// The largest file is 2^32 - 1 blocks: a file may be that long, no extent
+// may end past it (one ending at 2^32 passed both checks before), and an
+// i_size past it (2^63 here, which the kernel's loff_t reads as negative)
+// is refused by the mount with EUCLEAN and cut by fsck to the end of the
+// written data, which survives.
+TEST(HostileImageTest, FileSizeAndExtentLimits) {
+  constexpr uint64_t kMaxBytes = VEXFS_MAX_FILE_BLOCKS * VEXFS_BLOCK_SIZE;
+  MountOptions mo;
+  mo.commit_interval_ms = 0;
+  {
+    MemoryDevice dev(512);
+    const uint64_t file = VolumeWithFile(&dev, 30, 2);
+    ASSERT_NE(file, 0u);
+    {
+      auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+      ASSERT_TRUE(fs.ok());
+      SetAttrRequest r;
+      r.valid = SetAttrRequest::kSize;
+      r.size = kMaxBytes + 1;
+      EXPECT_EQ((*fs)->SetAttr(file, r, Cred()).status().err(), EFBIG);
+      r.size = kMaxBytes;
+      ASSERT_TRUE((*fs)->SetAttr(file, r, Cred()).ok());
+      const std::vector<uint8_t> one(1, 'e');
+      EXPECT_EQ((*fs)->Write(file, kMaxBytes, one).status().err(), EFBIG);
+      auto w = (*fs)->Write(file, kMaxBytes - 1, one);  // an extent ending at the limit
+      ASSERT_TRUE(w.ok()) << w.status().ToString();
+      ASSERT_TRUE((*fs)->Unmount().ok());
+    }
+    auto r = CheckVolume(&dev, CheckOptions{false, true});
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r->problems.empty()) << Dump(*r);  // exactly the largest file is legal
+  }
+  for (const uint64_t size : {kMaxBytes + 1, uint64_t{1} << 63, UINT64_MAX}) {
+    SCOPED_TRACE("size " + std::to_string(size));
+    MemoryDevice dev(512);
+    const uint64_t file = VolumeWithFile(&dev, 31, 2);
+    ASSERT_NE(file, 0u);
+    vexfs_inode* in = RawInode(&dev, file);
+    in->i_size = ToLe64(size);
+    SealInode(in);
+    {
+      auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+      ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+      EXPECT_EQ((*fs)->GetAttr(file).status().err(), EUCLEAN);
+      std::vector<uint8_t> buf(VEXFS_BLOCK_SIZE);
+      EXPECT_EQ((*fs)->Read(file, size - 100, buf).status().err(), EUCLEAN);
+      EXPECT_EQ((*fs)->Write(file, 0, buf).status().err(), EUCLEAN);
+      (void)(*fs)->Unmount();
+    }
+    auto n = CheckVolume(&dev, CheckOptions{false, true});
+    ASSERT_TRUE(n.ok());
+    EXPECT_TRUE(n->Has("inode.bad_size")) << Dump(*n);
+    auto y = CheckVolume(&dev, CheckOptions{true, true});
+    ASSERT_TRUE(y.ok());
+    auto again = CheckVolume(&dev, CheckOptions{false, true});
+    ASSERT_TRUE(again.ok());
+    EXPECT_TRUE(again->problems.empty()) << Dump(*again);
+    auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+    ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+    auto a = (*fs)->GetAttr(file);
+    ASSERT_TRUE(a.ok()) << a.status().ToString();
+    EXPECT_EQ(a->size, 2 * VEXFS_BLOCK_SIZE);
+    std::vector<uint8_t> buf(2 * VEXFS_BLOCK_SIZE);
+    auto got = (*fs)->Read(file, 0, buf);
+    ASSERT_TRUE(got.ok());
+    EXPECT_EQ(*got, buf.size());
+    EXPECT_EQ(buf, std::vector<uint8_t>(buf.size(), 'a'));
+  }
+  {
+    // An extent ending at block 2^32, one past the largest file.
+    MemoryDevice dev(512);
+    const uint64_t file = VolumeWithFile(&dev, 32, 1);
+    ASSERT_NE(file, 0u);
+    uint64_t leaf = 0;
+    std::span<vexfs_extent> ext = RawExtents(&dev, file, &leaf);
+    ASSERT_EQ(ext.size(), 1u);
+    ext[0].ee_logical = ToLe32(0xFFFFFFFFu);
+    ResealExtents(&dev, file, leaf);
+    {
+      auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+      ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+      EXPECT_EQ((*fs)->SeekData(file, 0, SEEK_DATA).status().err(), EUCLEAN);
+      (void)(*fs)->Unmount();
+    }
+    auto y = CheckVolume(&dev, CheckOptions{true, true});
+    ASSERT_TRUE(y.ok());
+    EXPECT_TRUE(y->Has("extent.bad_logical")) << Dump(*y);
+    auto again = CheckVolume(&dev, CheckOptions{false, true});
+    ASSERT_TRUE(again.ok());
+    EXPECT_TRUE(again->problems.empty()) << Dump(*again);
+  }
+}
+
 }  // namespace
 }  // namespace vexfs::testing

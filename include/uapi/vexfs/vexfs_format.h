@@ -38,8 +38,10 @@
 #define VEXFS_SYMLINK_MAX 4095 /* PATH_MAX - 1 */
 #define VEXFS_XATTR_NAME_MAX 255
 #define VEXFS_XATTR_VALUE_MAX 65536u /* XATTR_SIZE_MAX */
-/* Largest file: 2^32 blocks of 4 KiB = 16 TiB (logical block numbers are
- * 32-bit in extents). */
+/* Largest file: 2^32 - 1 blocks of 4 KiB, just under 16 TiB (logical block
+ * numbers are 32-bit in extents): an extent ends at or before this block
+ * count, and i_size of a regular file or symlink is at most this many
+ * blocks' bytes. */
 #define VEXFS_MAX_FILE_BLOCKS 0xFFFFFFFFull
 
 /* ---- Magics ---------------------------------------------------------------- */

@@ -30,6 +30,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -54,23 +55,15 @@ namespace {
 
 using nlohmann::json;
 
-// utime + stime of another process, from /proc/PID/stat (clock ticks), or
-// -1 if it cannot be read.
+// CPU time of another process (all its threads, user + system), from its
+// CPU-time clock (nanoseconds; /proc/PID/stat counts 10 ms ticks, as much as
+// a tenth of one search pass), or -1 if it cannot be read.
 double ProcessCpuSeconds(pid_t pid) {
-  if (pid <= 0) return -1;
-  std::ifstream f(fmt::format("/proc/{}/stat", pid));
-  std::string line;
-  if (!std::getline(f, line)) return -1;
-  const size_t paren = line.rfind(')');
-  if (paren == std::string::npos) return -1;
-  std::istringstream in(line.substr(paren + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && in >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  clockid_t clock;
+  if (pid <= 0 || clock_getcpuclockid(pid, &clock) != 0) return -1;
+  timespec ts{};
+  if (clock_gettime(clock, &ts) != 0) return -1;
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
 double LoadAverage() {
@@ -655,7 +648,7 @@ class Bench {
         for (size_t c = 0; c < count; ++c) {
           for (size_t j = 0; j < inos[c].size(); ++j) {
             const std::string& name = names[c][j];
-            const int64_t by_name = MountDir::RowOf(name.substr(name.rfind('/') + 1));
+            const int64_t by_name = MountDir::RowOf(std::string_view(name).substr(name.rfind('/') + 1));
             auto it = row_of_ino.find(inos[c][j]);
             const int64_t by_ino = it == row_of_ino.end() ? -1 : int64_t(it->second);
             if (by_name >= 0 && by_ino >= 0 && by_name != by_ino) ++mismatches;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vexfs/engine/dataset.h"
@@ -39,6 +40,14 @@ struct CollectionState {
 enum class StoreMethod {
   kSetxattr,  // open(O_CREAT) + fsetxattr("user.vexfs.vector") + close
   kIoctlPut,  // open(O_CREAT) + VEXFS_IOC_PUT + close
+};
+
+// Where one QueryFileBatch call spent its wall time, in seconds.
+struct QueryFileTimes {
+  double build = 0;  // assembling the request
+  double write = 0;  // inside write(2): the request's round trip through FUSE
+  double read = 0;   // inside read(2): the search and the answer's round trip
+  double parse = 0;  // decoding the answer's records
 };
 
 struct StoreResult {
@@ -90,17 +99,17 @@ class MountDir {
 
   // One batch through the query file (VEXFS_QUERY_FILE of this directory,
   // opened at the first call and kept open): a binary request (struct
-  // vexfs_query_req and the `nq` queries) in one write(2), the answer
+  // vexfs_query_req and the `nq` queries) in one writev(2), the answer
   // (struct vexfs_query_ans and the records) in one read(2) unless it is
   // longer than the buffer. Hits as for SearchBatch; an answer carrying an
-  // errno returns it.
+  // errno returns it. `times` (optional) gets the call's phases added.
   int QueryFileBatch(const float* queries, uint32_t nq, uint32_t dim, uint32_t k, uint32_t ef,
                      std::vector<std::vector<uint64_t>>* inos,
-                     std::vector<std::vector<std::string>>* paths);
+                     std::vector<std::vector<std::string>>* paths, QueryFileTimes* times = nullptr);
 
   static std::string FileName(size_t row);
   // Row index from a FileName() (-1 if it is not one).
-  static int64_t RowOf(const std::string& name);
+  static int64_t RowOf(std::string_view name);
 
  private:
   MountDir(std::string path, int fd);
@@ -115,7 +124,6 @@ class MountDir {
   std::unique_ptr<vexfs_ioc_stage> stage_;
   std::unique_ptr<vexfs_ioc_results> results_;
   int query_fd_ = -1;              // the query file, once opened
-  std::vector<uint8_t> request_;   // reused per batch
   std::vector<uint8_t> answer_;
 };
 

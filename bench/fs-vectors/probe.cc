@@ -71,12 +71,14 @@ int Run(int argc, char** argv) {
   std::string mode, target, name;
   double seconds = 5;
   uint32_t batch = 64, ef = 16;
+  pid_t daemon = 0;
   app.add_option("mode", mode, "fill, qfile, ioctl, rejected or inproc")->required();
   app.add_option("target", target, "collection directory on the mount (inproc: the image)")->required();
   app.add_option("args", name, "inproc: the collection's name below the root");
   app.add_option("--seconds", seconds, "how long to search");
   app.add_option("--batch", batch, "queries per query-file request")->check(CLI::Range(1u, VEXFS_SEARCH_MAX_NQ));
   app.add_option("--ef", ef, "ef_search");
+  app.add_option("--daemon", daemon, "pid of vexfs-fuse: also print its CPU time per query");
   CLI11_PARSE(app, argc, argv);
 
   auto data = Data();
@@ -104,10 +106,14 @@ int Run(int argc, char** argv) {
 
   size_t done = 0;
   std::vector<double> lat;
-  double c0 = 0;
+  QueryFileTimes phases;
+  clockid_t daemon_clock = 0;
+  if (daemon > 0 && clock_getcpuclockid(daemon, &daemon_clock) != 0) return Fail("clock_getcpuclockid", ESRCH);
+  double c0 = 0, d0 = 0;
   Clock::time_point t0;
   auto start = [&] {
     c0 = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);
+    if (daemon > 0) d0 = CpuSeconds(daemon_clock);
     t0 = Clock::now();
   };
   if (mode == "inproc") {
@@ -162,7 +168,7 @@ int Run(int argc, char** argv) {
         // rejected: the same bytes per query less one float, a dimension
         // the collection refuses after the whole request has arrived.
         const uint32_t dim = mode == "rejected" ? kDim - 1 : kDim;
-        e = md->QueryFileBatch(queries.row(q).data(), batch, dim, kK, ef, &inos, &paths);
+        e = md->QueryFileBatch(queries.row(q).data(), batch, dim, kK, ef, &inos, &paths, &phases);
         if (mode == "rejected") e = e == EINVAL ? 0 : (e == 0 ? EPROTO : e);
       }
       if (e) return Fail(mode + " search", e);
@@ -174,8 +180,15 @@ int Run(int argc, char** argv) {
   }
   const double wall = Seconds(t0, Clock::now());
   const double cpu = CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - c0;
+  const double dcpu = daemon > 0 ? CpuSeconds(daemon_clock) - d0 : 0;
   fmt::print("{}: {} queries in {:.2f} s: {:.0f} queries/s, {:.1f} us of this thread's CPU per query", mode, done,
              wall, done / wall, cpu * 1e6 / done);
+  if (daemon > 0) fmt::print(", {:.1f} us of the daemon's", dcpu * 1e6 / done);
+  if (phases.write > 0) {
+    const double us = 1e6 / done;
+    fmt::print(", wall per query: build {:.2f} write {:.2f} read {:.2f} parse {:.2f} us", phases.build * us,
+               phases.write * us, phases.read * us, phases.parse * us);
+  }
   if (!lat.empty()) {
     std::sort(lat.begin(), lat.end());
     fmt::print(", per call p50 {:.1f} us p99 {:.1f} us", lat[lat.size() / 2] * 1e6,

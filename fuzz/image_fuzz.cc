@@ -13,7 +13,14 @@
 //                     use, collection segments, backup superblock), mod
 //                     its length; offset mod 4096
 //                  1: inode 1 + where (mod the inode count); offset mod 256
-//                  2: journal block `where` (mod the journal's length)
+//                  2: journal block `where` (mod the journal's length);
+//                     with offset & 0x8000 instead a new transaction: the
+//                     bytes land in a copy of metadata block `where` (as
+//                     kind 0), which is journaled after the last committed
+//                     transaction (one transaction holds every such patch
+//                     of the input, in order, sealed and hash-chained), so
+//                     the mount replays it (with ctl & 128, the copy is
+//                     re-sealed as its home block first)
 //                  3: any block (where * 256 + offset / 16, mod the volume)
 //   ctl & 128:        re-seal what the bytes land in afterwards (superblock
 //                     crc, inode crc, block crc; in the journal the
@@ -36,8 +43,8 @@
 //      Collections attached (info and a search per collection), mutations
 //      (create, write, truncate, setxattr, a vector, rename, link, unlink,
 //      mkdir, symlink), sync, close, unmount; then fsck -n -f;
-//   4. fsck -y -f of the original image (a copy), which must then check
-//      clean and mount.
+//   4. when step 1 found problems, fsck -y -f of the original image (a
+//      copy), which must then check clean and mount.
 // Aborts when a repaired volume does not check clean or does not mount,
 // or when a volume fsck found clean does not mount read-write or is no
 // longer clean after step 3.
@@ -63,6 +70,7 @@
 #include <string>
 #include <vector>
 
+#include "core/journal.h"
 #include "core/layout.h"
 #include "fuzz/fuzz_seeds.h"
 #include "uapi/vexfs/vexfs_format.h"
@@ -383,12 +391,23 @@ struct Patched {
   std::vector<uint8_t> image;
   // Re-seal requests: block -> byte offsets written there.
   std::map<uint64_t, std::set<uint32_t>> reseal;
+  // Blocks to journal in a new transaction: target, content, and whether
+  // to re-seal the content as its home block (offsets written).
+  struct Append {
+    uint64_t target;
+    std::vector<uint8_t> block;
+    std::set<uint32_t> reseal;
+  };
+  std::vector<Append> appends;
 };
 
-// Applies the patch list of `data` to a copy of `seed`'s image.
-Patched ApplyPatches(const Seed& seed, const uint8_t* data, size_t size) {
-  Patched p;
+// Applies the patch list of `data` to a copy of `seed`'s image in `p`
+// (whose buffer is reused from input to input).
+void ApplyPatches(const Seed& seed, const uint8_t* data, size_t size, Patched* out) {
+  Patched& p = *out;
   p.image = seed.image;
+  p.reseal.clear();
+  p.appends.clear();
   vexfs_super_block sb;
   std::memcpy(&sb, seed.image.data(), sizeof(sb));
   const core::Geometry g = core::GeometryOf(sb);
@@ -414,6 +433,31 @@ Patched ApplyPatches(const Seed& seed, const uint8_t* data, size_t size) {
         break;
       }
       case 2:
+        if (off & 0x8000) {  // a new transaction (see the header)
+          const uint64_t target = seed.meta[where % seed.meta.size()];
+          at = off % VEXFS_BLOCK_SIZE;
+          Patched::Append* a = nullptr;
+          for (auto& x : p.appends) {
+            if (x.target == target) a = &x;
+          }
+          if (a == nullptr) {
+            if (p.appends.size() >= 16) {
+              i += len;
+              continue;
+            }
+            p.appends.push_back({target, {}, {}});
+            a = &p.appends.back();
+            const uint8_t* home = p.image.data() + target * VEXFS_BLOCK_SIZE;
+            a->block.assign(home, home + VEXFS_BLOCK_SIZE);
+          }
+          const size_t n = std::min<size_t>(len, VEXFS_BLOCK_SIZE - at);
+          std::memcpy(a->block.data() + at, data + i, n);
+          if (ctl & 128) {
+            for (size_t k = 0; k < n; k++) a->reseal.insert(static_cast<uint32_t>(at + k));
+          }
+          i += len;
+          continue;
+        }
         block = g.journal_start + where % g.journal_blocks;
         at = off % VEXFS_BLOCK_SIZE;
         break;
@@ -429,7 +473,6 @@ Patched ApplyPatches(const Seed& seed, const uint8_t* data, size_t size) {
     }
     i += len;
   }
-  return p;
 }
 
 bool HasMetaMagic(const uint8_t* block) {
@@ -517,6 +560,52 @@ void ResealJournal(const core::Geometry& g, const vexfs_super_block& sb, Patched
       break;
     }
   }
+}
+
+// Journals p->appends as one new transaction after the last one the log
+// holds (as Journal::Scan reads it), when it fits.
+void AppendTransaction(Patched* p) {
+  if (p->appends.empty()) return;
+  vexfs_super_block sb;
+  std::memcpy(&sb, p->image.data(), sizeof(sb));
+  const core::Geometry g = core::GeometryOf(sb);
+  MemoryDevice dev(std::move(p->image));
+  uint64_t end = 0, seq = 0;
+  {
+    core::Journal j(&dev, g.journal_start, g.journal_blocks, sb.s_uuid, g.block_count);
+    auto scan = j.Scan();
+    if (scan.ok()) {
+      end = scan->end_block;
+      seq = scan->next_sequence;
+    }
+  }
+  p->image = std::move(dev.image());
+  const uint64_t count = p->appends.size();
+  if (end == 0 || end + count + 2 > g.journal_blocks) return;  // no usable log, or no room
+  uint8_t* base = p->image.data() + g.journal_start * VEXFS_BLOCK_SIZE;
+  auto at = [&](uint64_t rel) { return base + rel * VEXFS_BLOCK_SIZE; };
+  std::memset(at(end), 0, VEXFS_BLOCK_SIZE);
+  core::InitBlockHeader(at(end), VEXFS_JDESC_MAGIC, g.journal_start + end, 0);
+  auto* d = reinterpret_cast<vexfs_journal_desc*>(at(end));
+  d->jd_sequence = ToLe64(seq);
+  d->jd_count = core::ToLe32(static_cast<uint32_t>(count));
+  uint64_t hash = seq;
+  for (uint64_t k = 0; k < count; k++) {
+    Patched::Append& a = p->appends[k];
+    if (!a.reseal.empty()) SealAs(g, a.target, a.block.data(), a.reseal);
+    d->jd_targets[k] = ToLe64(a.target);
+    std::memcpy(at(end + 1 + k), a.block.data(), VEXFS_BLOCK_SIZE);
+    hash = ChainImage(sb.s_uuid, hash, a.target, a.block.data());
+  }
+  core::SealBlock(at(end));
+  uint8_t* cb = at(end + 1 + count);
+  std::memset(cb, 0, VEXFS_BLOCK_SIZE);
+  core::InitBlockHeader(cb, VEXFS_JCOMMIT_MAGIC, g.journal_start + end + 1 + count, 0);
+  auto* c = reinterpret_cast<vexfs_journal_commit*>(cb);
+  c->jc_sequence = ToLe64(seq);
+  c->jc_nblocks = core::ToLe32(static_cast<uint32_t>(count + 1));
+  c->jc_data_hash = ToLe64(hash);
+  core::SealBlock(cb);
 }
 
 void Reseal(Patched* p) {
@@ -698,7 +787,12 @@ Status Use(BlockDevice* dev, bool ro, bool mutate) {
   mo.commit_interval_ms = 0;
   mo.cache_mb = 1;
   mo.read_only = ro;
-  auto fs = Filesystem::Mount(std::make_unique<Borrowed>(dev, !ro), mo);
+  MountInfo info;
+  auto fs = Filesystem::Mount(std::make_unique<Borrowed>(dev, !ro), mo, &info);
+  if (getenv("IMAGE_FUZZ_VERBOSE")) {
+    fprintf(stderr, "image_fuzz: %s mount: %s, %llu transactions replayed\n", ro ? "read-only" : "read-write",
+            fs.ok() ? "ok" : fs.status().ToString().c_str(), (unsigned long long)info.replayed_transactions);
+  }
   if (!fs.ok()) return fs.status();
   const Found f = Walk(**fs);
   if (mutate) {
@@ -721,19 +815,32 @@ Status Use(BlockDevice* dev, bool ro, bool mutate) {
 
 }  // namespace
 
+// The devices of one input, kept from input to input: a fresh 1 MiB
+// buffer per device and step cost more than the checks (page faults, and
+// the sanitizer's allocator).
+struct Devices {
+  Patched patched;
+  MemoryDevice before{kBlocks}, rw{kBlocks}, fix{kBlocks};
+};
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1 || size > 4096) return 0;
   const std::vector<Seed>& seeds = Seeds();
-  Patched p = ApplyPatches(seeds[data[0] % seeds.size()], data + 1, size - 1);
+  static Devices* devs = new Devices;
+  Patched& p = devs->patched;
+  ApplyPatches(seeds[data[0] % seeds.size()], data + 1, size - 1, &p);
   Reseal(&p);
+  AppendTransaction(&p);
 
-  MemoryDevice dev(p.image);
+  MemoryDevice& dev = devs->before;
+  dev.image() = p.image;
   const Result<CheckReport> before = CheckVolume(&dev, CheckOptions{false, true});
   const bool clean = before.ok() && before->problems.empty();
 
   (void)Use(&dev, /*ro=*/true, false);
   {
-    MemoryDevice rw(p.image);
+    MemoryDevice& rw = devs->rw;
+    rw.image() = p.image;
     const Status mounted = Use(&rw, false, true);
     // (EROFS: read-only-compatible features this version lacks, which
     // fsck has no quarrel with.)
@@ -745,8 +852,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const Result<CheckReport> after = CheckVolume(&rw, CheckOptions{false, true});
     if (clean) CheckClean(after, "clean volume not clean after a mount and changes");
   }
-  {
-    MemoryDevice fix(std::move(p.image));
+  // A clean volume has nothing to repair (and has just been mounted).
+  if (!clean) {
+    MemoryDevice& fix = devs->fix;
+    fix.image() = p.image;
     const Result<CheckReport> repaired = CheckVolume(&fix, CheckOptions{true, true});
     if (repaired.ok()) {
       const Result<CheckReport> again = CheckVolume(&fix, CheckOptions{false, true});

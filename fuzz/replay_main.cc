@@ -6,8 +6,10 @@
 //   NAME_replay [--mutations N] [--seconds S] [--seed X] [--only I]
 //               [--write-seeds DIR] [FILE|DIR ...]
 //
-// Mutations stop after N inputs or S seconds, whichever comes first (the
-// count reached is printed). An input that crashes is written to
+// The seeds and corpus files all run; mutations then stop after N inputs or
+// once S seconds have passed since the start (corpus included), whichever
+// comes first (the count reached is printed), so a growing corpus does not
+// lengthen the test. An input that crashes is written to
 // $TMPDIR/NAME-crash.bin (ASan reports go through the death callback, abort()
 // through a SIGABRT handler) and its index printed; `--only I` re-runs just
 // that mutation.
@@ -211,10 +213,10 @@ int main(int argc, char** argv) {
   if (__sanitizer_set_death_callback != nullptr) __sanitizer_set_death_callback(DumpCurrent);
   for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL}) signal(sig, OnFatalSignal);
 
+  const auto start = std::chrono::steady_clock::now();
   if (only < 0) {
     for (const auto& in : inputs) Run(in);
   }
-  const auto start = std::chrono::steady_clock::now();
   uint64_t done = 0;
   for (uint64_t i = 0; i < mutations; ++i) {
     if (only >= 0 && static_cast<int64_t>(i) != only) continue;

@@ -209,11 +209,12 @@ Status Checker::CheckBitmaps() {
       }
       const bool w = Bit(want, i), h = Bit(have, i);
       if (w == h) continue;
-      const std::string id = Num(i + base) + (i >= limit ? " (past the end)" : "");
-      if (w) {
-        if (missing++ < 8) fm += (fm.empty() ? "" : ", ") + id;
-      } else {
-        if (extra++ < 8) fe += (fe.empty() ? "" : ", ") + id;
+      // Only the first eight of each kind are named: a damaged bitmap may
+      // differ in every one of its 32,512 bits.
+      uint64_t& count = w ? missing : extra;
+      std::string& names = w ? fm : fe;
+      if (count++ < 8) {
+        names += (names.empty() ? "" : ", ") + Num(i + base) + (i >= limit ? " (past the end)" : "");
       }
     }
     return std::make_pair(std::make_pair(missing, fm), std::make_pair(extra, fe));

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns run.sh's results.jsonl into the JSON array and the markdown table.
 
-usage: report.py RESULTS.jsonl QUICK SIZE_MIB NFILES RAND_OPS DROP_OK SOURCE OUT.json OUT.md
+usage: report.py RESULTS.jsonl QUICK SIZE_MIB NFILES RAND_OPS DROP_OK SETTLE_S SOURCE OUT.json OUT.md
 
 Every row of the JSON array is one (workload, system) measurement with its
 value under the unit's name (MiB_per_s or ops_per_s). Rows of the VexFS
@@ -37,7 +37,7 @@ def ratio(a, b):
 
 
 def main(argv):
-    results, quick, size_mib, nfiles, rand_ops, drop_ok, source, out_json, out_md = argv[1:10]
+    results, quick, size_mib, nfiles, rand_ops, drop_ok, settle_s, source, out_json, out_md = argv[1:11]
     rows = [json.loads(line) for line in open(results) if line.strip()]
     value = {(r["workload"], r["system"]): r["value"] for r in rows}
     units = {r["workload"]: r["unit"] for r in rows}
@@ -73,7 +73,8 @@ def main(argv):
     lines = [
         f"{'Quick' if quick == '1' else 'Full'} run: {size_mib} MiB file, "
         f"{rand_ops} random 4 KiB ops, {nfiles} files; drop_caches "
-        f"{'before every measurement' if drop_ok == '1' else 'NOT available: reads may be cached'}.",
+        f"{'before every measurement' if drop_ok == '1' else 'NOT available: reads may be cached'}, "
+        f"then {settle_s} s of settling.",
         f"VexFS built from {source}.",
         "",
         "| " + " | ".join(head) + " |",

@@ -18,7 +18,9 @@ for each system. Needs root, /dev/fuse, fio, fusermount3 and python3.
   --systems L    comma-separated subset of
                  vexfs,vexfs_default,passthrough_ll,host (default: all)
 
-Environment: BUILD_DIR (default build-bench), the build directory.
+Environment: BUILD_DIR (default build-bench), the build directory;
+SETTLE_S (default 3), seconds to wait after drop_caches before each
+measurement (0 reproduces runs before the wait was added).
 EOF
 }
 
@@ -44,6 +46,12 @@ else
   SIZE_MIB=1024; NFILES=100000; IMG_SIZE=4G
 fi
 RAND_OPS=20000
+# Seconds between drop_caches and each measurement. The block layer's
+# writeback throttling (wbt) raises the device's write queue depth while a
+# sync's writes complete quickly and lowers it again over ~2 s of quiet, so
+# a system measured right after another's fsync would start its own fsync
+# with the deeper queue. Waiting lets every measurement start alike.
+SETTLE_S="${SETTLE_S:-3}"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="${BUILD_DIR:-$REPO/build-bench}"
@@ -146,7 +154,7 @@ for s in "${SYS[@]}"; do
     *) die "unknown system $s" ;;
   esac
 done
-log "systems: ${SYS[*]}; file ${SIZE_MIB} MiB, ${RAND_OPS} random ops, ${NFILES} files"
+log "systems: ${SYS[*]}; file ${SIZE_MIB} MiB, ${RAND_OPS} random ops, ${NFILES} files, settle ${SETTLE_S} s"
 
 DROP_OK=1
 drop_caches() {
@@ -155,6 +163,7 @@ drop_caches() {
     [ "$DROP_OK" = 1 ] && log "WARNING: cannot write /proc/sys/vm/drop_caches; reads may be cached"
     DROP_OK=0
   fi
+  sleep "$SETTLE_S"
 }
 
 RESULTS="$TMP/results.jsonl"
@@ -233,7 +242,7 @@ done
 SRC="git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 git -C "$REPO" diff --quiet HEAD -- src fuse include 2>/dev/null ||
   SRC="$SRC + uncommitted changes in src/, fuse/ or include/"
-REPORT_ARGS=("$RESULTS" "$QUICK" "$SIZE_MIB" "$NFILES" "$RAND_OPS" "$DROP_OK" "$SRC")
+REPORT_ARGS=("$RESULTS" "$QUICK" "$SIZE_MIB" "$NFILES" "$RAND_OPS" "$DROP_OK" "$SETTLE_S" "$SRC")
 JSON_OUT="${OUT:-$TMP/out.json}"
 MD_OUT="${JSON_OUT%.json}.md"
 [ "$MD_OUT" = "$JSON_OUT" ] && MD_OUT="$JSON_OUT.md"

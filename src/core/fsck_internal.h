@@ -74,6 +74,7 @@ class Checker {
     bool clear = false;
     bool reachable = false;
     bool on_orphan_list = false;
+    bool keep_links = false;         // unreachable and not reconnected
     bool rebuild_extents = false;
     bool rewrite_xattrs = false;
     bool dirty = false;              // fields below differ from the disk
@@ -119,6 +120,9 @@ class Checker {
   Status CheckVectorFiles();
   bool IsSegmentCandidate(uint64_t ino);
   void FreeVectorInode(uint64_t ino);
+  // Clears the EA inodes whose one reference is an xattr of `owner` (being
+  // cleared after the references were counted).
+  void FreeEaInodesOf(uint64_t owner);
   void Dissolve(uint64_t dir, const std::string& code, const std::string& msg);
   void PatchCollection(uint64_t seg, const vexfs_collection& c);
   uint64_t NearestCollection(uint64_t dir);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/fsck_internal.h"
@@ -284,21 +285,34 @@ Status Checker::CheckInode(uint64_t ino, const vexfs_inode& inode) {
 }
 
 Status Checker::EnsureLostFound(uint64_t* lf) {
+  // /lost+found, or when that name is taken by something else (a damaged
+  // or replaced inode, left for the other checks) /lost+found.1 .. .9: a
+  // volume whose lost+found is broken can still take its strays.
   Dir& root = dirs_[VEXFS_ROOT_INO];
-  for (const auto& e : root.entries) {
-    if (e.name != "lost+found") continue;
-    auto it = inodes_.find(e.ino);
-    if (it != inodes_.end() && !it->second.clear && IsDir(it->second.mode)) {
-      *lf = e.ino;
-      return Status::Ok();
+  std::string name;
+  for (int k = 0; k < 10 && name.empty(); k++) {
+    const std::string want = k == 0 ? "lost+found" : "lost+found." + Num(k);
+    bool taken = false;
+    for (const auto& e : root.entries) {
+      if (e.name != want) continue;
+      auto it = inodes_.find(e.ino);
+      if (it != inodes_.end() && !it->second.clear && IsDir(it->second.mode)) {
+        *lf = e.ino;
+        return Status::Ok();
+      }
+      taken = true;
+      break;
     }
-    return Status::Error(EEXIST, "/lost+found exists but is not a usable directory");
+    if (!taken) name = want;
+  }
+  if (name.empty()) {
+    return Status::Error(EEXIST, "/lost+found and /lost+found.1-9 exist but none is a usable directory");
   }
   VEXFS_ASSIGN_OR_RETURN(uint64_t ino, AllocInode());
   VEXFS_RETURN_IF_ERROR(MakeEmptyDir(ino, VEXFS_ROOT_INO, 0700));
-  Report("lost+found.created", "created /lost+found as inode " + Num(ino), true);
+  Report("lost+found.created", "created /" + name + " as inode " + Num(ino), true);
   DirEntry e;
-  e.name = "lost+found";
+  e.name = name;
   e.ino = ino;
   e.type = VEXFS_FT_DIR;
   e.hash = DirHash(r_->super().s_hash_seed, e.name);
@@ -323,12 +337,14 @@ Status Checker::Pass2() {
   }
 
   // EA inode references: each EA inode must be named by exactly one entry.
+  std::unordered_map<uint64_t, std::vector<uint64_t>> ea_of_owner;  // references counted
   for (auto& [ea, users] : ea_users_) {
     auto it = inodes_.find(ea);
     const bool valid = it != inodes_.end() && !it->second.clear && IsReg(it->second.mode) &&
                        (it->second.flags & VEXFS_INODE_FL_EA) && ea >= VEXFS_FIRST_INO;
     for (const auto& [owner, len] : users) {
       Ino& o = inodes_[owner];
+      if (o.clear) continue;  // its xattrs go with it (the root cleared in pass 1)
       if (!valid || it->second.ea_refs > 0) {
         Report("xattr.bad_ea_ref",
                "inode " + Num(owner) + ": xattr value inode " + Num(ea) +
@@ -341,6 +357,7 @@ Status Checker::Pass2() {
       Ino& t = it->second;
       t.ea_refs++;
       t.reachable = true;
+      ea_of_owner[owner].push_back(ea);
       if (t.size != len) {
         Report("ea.bad_size",
                "EA inode " + Num(ea) + " size " + Num(t.size) + ", xattr says " + Num(len), true);
@@ -355,13 +372,30 @@ Status Checker::Pass2() {
       }
     }
   }
+  // An unreferenced EA inode is cleared, and with it the references its
+  // own xattrs made (a hostile image's EA inode may carry some), which may
+  // leave further EA inodes unreferenced.
+  std::vector<uint64_t> unreferenced;
   for (auto& [ino, in] : inodes_) {
     if (in.clear || !(in.flags & VEXFS_INODE_FL_EA) || in.ea_refs > 0 || orphans_.count(ino))
       continue;
+    unreferenced.push_back(ino);
+  }
+  while (!unreferenced.empty()) {
+    const uint64_t ino = unreferenced.back();
+    unreferenced.pop_back();
+    Ino& in = inodes_[ino];
+    if (in.clear) continue;
     Report("ea.unreferenced", "EA inode " + Num(ino) + " is not referenced by any xattr", true);
     UnclaimAll(in);
     in.clear = true;
     to_clear_.insert(ino);
+    for (uint64_t ea : ea_of_owner[ino]) {
+      Ino& t = inodes_[ea];
+      if (t.ea_refs > 0 && --t.ea_refs == 0 && !t.clear && !orphans_.count(ea)) {
+        unreferenced.push_back(ea);
+      }
+    }
   }
 
   // The vector catalogue, segments and index blobs (fsck_vector.cc): decides
@@ -460,6 +494,9 @@ Status Checker::Pass2() {
     if (!writable_ || lf_failed) {
       Report("inode.unreachable", msg, lf_failed ? false : true);
       mark(ino);  // avoid cascading reports
+      // Its link count stays: counting its (zero) entries would make the
+      // next run free it as unlinked.
+      in.keep_links = true;
       return Status::Ok();
     }
     Report("inode.unreachable", msg + "; reconnecting to /lost+found", true);
@@ -516,6 +553,7 @@ Status Checker::Pass2() {
       UnclaimAll(in);
       in.clear = true;
       to_clear_.insert(ino);
+      FreeEaInodesOf(ino);
       continue;
     }
     VEXFS_RETURN_IF_ERROR(reconnect(ino, in));
@@ -552,6 +590,8 @@ Status Checker::Pass2() {
       continue;  // checked with the catalogue
     } else if (orphans_.count(ino)) {
       want = 0;
+    } else if (in.keep_links) {
+      continue;
     } else {
       want = in.refs;
     }

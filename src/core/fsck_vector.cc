@@ -67,9 +67,13 @@ void Checker::FreeVectorInode(uint64_t ino) {
   t.clear = true;
   t.vec_hidden = false;
   to_clear_.insert(ino);
-  // An EA inode holding one of its values goes with it.
+  FreeEaInodesOf(ino);
+}
+
+void Checker::FreeEaInodesOf(uint64_t owner) {
+  // An EA inode holding one of the owner's values goes with it.
   for (const auto& [ea, users] : ea_users_) {
-    if (users.size() != 1 || users[0].first != ino) continue;
+    if (users.size() != 1 || users[0].first != owner) continue;
     auto it = inodes_.find(ea);
     if (it == inodes_.end() || it->second.clear || it->second.ea_refs != 1) continue;
     UnclaimAll(it->second);

@@ -822,7 +822,7 @@ TEST(FsckTest, LostFoundMissingIsRecreated) {
   EXPECT_TRUE(offline::ResolvePath(**r, "/lost+found/#" + std::to_string(img.b)).ok());
 }
 
-TEST(FsckTest, LostFoundNotADirectoryLeavesErrors) {
+TEST(FsckTest, LostFoundNotADirectoryGetsAnAlternative) {
   Populated img;
   auto recs = img.Records(VEXFS_ROOT_INO);
   for (auto& rec : recs) {
@@ -836,11 +836,18 @@ TEST(FsckTest, LostFoundNotADirectoryLeavesErrors) {
     return a.hash != b.hash ? a.hash < b.hash : a.name < b.name;
   });
   img.WriteRecords(VEXFS_ROOT_INO, recs);
-  // The old lost+found (inode 8) is now unreachable, and there is nowhere
-  // to put it.
+  // The old lost+found (inode 8) is now unreachable; "lost+found" names a
+  // file, so it goes into a new /lost+found.1 (it used to stay stranded).
   auto r = Check(&img.dev, true);
-  EXPECT_TRUE(r.Has("lost+found.unusable")) << Dump(r);
-  EXPECT_EQ(FsckExitCode(r), 4);
+  EXPECT_TRUE(r.Has("lost+found.created")) << Dump(r);
+  EXPECT_TRUE(r.Has("inode.unreachable")) << Dump(r);
+  EXPECT_EQ(FsckExitCode(r), 1) << Dump(r);
+  auto again = Check(&img.dev, false);
+  EXPECT_TRUE(again.problems.empty()) << Dump(again);
+  auto rd = offline::VolumeReader::Open(&img.dev);
+  ASSERT_TRUE(rd.ok());
+  auto moved = offline::ResolvePath(**rd, "/lost+found.1/#" + std::to_string(VEXFS_FIRST_INO));
+  EXPECT_TRUE(moved.ok()) << moved.status().ToString();
 }
 
 }  // namespace

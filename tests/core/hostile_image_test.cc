@@ -793,5 +793,56 @@ TEST(HostileImageTest, FileSizeAndExtentLimits) {
   }
 }
 
+
+// Found by fuzz/image_fuzz: /lost+found's inode damaged into a regular
+// file and a directory lost, so its files were unreachable. fsck -y could
+// not reconnect them (/lost+found "not a usable directory"), set their
+// link counts to the zero entries it found, and the next run freed them
+// as unlinked. Now it reconnects them into a new /lost+found.1, and an
+// inode it cannot reconnect keeps its link count.
+TEST(HostileImageTest, StraysFindALostFoundWhenItsNameIsTaken) {
+  MemoryDevice dev(512);
+  FormatOptions fo;
+  fo.seed = 41;
+  fo.journal_blocks = 64;
+  ASSERT_TRUE(Format(&dev, fo).ok());
+  MountOptions mo;
+  mo.commit_interval_ms = 0;
+  uint64_t dir = 0, file = 0, lf = 0;
+  {
+    auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+    ASSERT_TRUE(fs.ok());
+    auto l = (*fs)->Lookup(Filesystem::kRootIno, "lost+found", Cred());
+    ASSERT_TRUE(l.ok());
+    lf = l->ino;
+    auto d = (*fs)->Mkdir(Filesystem::kRootIno, "d", 0755, Cred());
+    ASSERT_TRUE(d.ok());
+    dir = d->ino;
+    auto f = (*fs)->Mknod(dir, "x", S_IFREG | 0644, 0, Cred());
+    ASSERT_TRUE(f.ok());
+    file = f->ino;
+    ASSERT_TRUE((*fs)->Write(file, 0, std::vector<uint8_t>(100, 'x')).ok());
+    ASSERT_TRUE((*fs)->Unmount().ok());
+  }
+  vexfs_inode* l = RawInode(&dev, lf);
+  l->i_mode = ToLe16(S_IFREG | 0600);
+  SealInode(l);
+  std::memset(RawInode(&dev, dir), 0, sizeof(vexfs_inode));  // d is gone: x is a stray
+  auto y = CheckVolume(&dev, CheckOptions{true, true});
+  ASSERT_TRUE(y.ok()) << y.status().ToString();
+  EXPECT_TRUE(y->Has("lost+found.created")) << Dump(*y);
+  EXPECT_EQ(y->errors_left(), 0u) << Dump(*y);
+  auto again = CheckVolume(&dev, CheckOptions{false, true});
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->problems.empty()) << Dump(*again);
+  auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  auto nl = (*fs)->Lookup(Filesystem::kRootIno, "lost+found.1", Cred());
+  ASSERT_TRUE(nl.ok()) << nl.status().ToString();
+  auto x = (*fs)->Lookup(nl->ino, "#" + std::to_string(file), Cred());
+  ASSERT_TRUE(x.ok()) << x.status().ToString();
+  EXPECT_EQ(x->size, 100u);
+}
+
 }  // namespace
 }  // namespace vexfs::testing

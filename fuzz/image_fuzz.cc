@@ -571,6 +571,10 @@ void AppendTransaction(Patched* p) {
   vexfs_super_block sb;
   std::memcpy(&sb, p->image.data(), sizeof(sb));
   const core::Geometry g = core::GeometryOf(sb);
+  const uint64_t nblocks = p->image.size() / VEXFS_BLOCK_SIZE;
+  if (g.journal_start == 0 || g.journal_start >= nblocks || g.journal_blocks > nblocks - g.journal_start) {
+    return;  // a patched superblock moved the journal off the volume
+  }
   MemoryDevice dev(std::move(p->image));
   uint64_t end = 0, seq = 0;
   {

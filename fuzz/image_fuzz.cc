@@ -587,7 +587,9 @@ void AppendTransaction(Patched* p) {
   }
   p->image = std::move(dev.image());
   const uint64_t count = p->appends.size();
-  if (end == 0 || end + count + 2 > g.journal_blocks) return;  // no usable log, or no room
+  if (end == 0 || end >= g.journal_blocks || count + 2 > g.journal_blocks - end) {
+    return;  // no usable log, or no room
+  }
   uint8_t* base = p->image.data() + g.journal_start * VEXFS_BLOCK_SIZE;
   auto at = [&](uint64_t rel) { return base + rel * VEXFS_BLOCK_SIZE; };
   std::memset(at(end), 0, VEXFS_BLOCK_SIZE);

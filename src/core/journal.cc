@@ -79,6 +79,7 @@ Result<JournalScan> Journal::Scan() {
   scan.start_sequence = seq;
   if (pos == 0) pos = 1;  // older "empty" encoding
   if (pos >= blocks_) return Status::Corruption("journal superblock: start beyond the journal");
+  const uint64_t log_start = pos;  // (blk, and with it js, is reused below)
 
   std::vector<uint8_t> image(VEXFS_BLOCK_SIZE);
   // Walk transactions until the first one that does not check out.
@@ -141,7 +142,7 @@ Result<JournalScan> Journal::Scan() {
     if (pos >= blocks_) break;
   }
   scan.next_sequence = seq;
-  scan.end_block = scan.txns.empty() ? (Le64(js->js_start) ? Le64(js->js_start) : 1) : pos;
+  scan.end_block = scan.txns.empty() ? log_start : pos;
   return scan;
 }
 

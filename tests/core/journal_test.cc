@@ -148,5 +148,23 @@ TEST(JournalTest, SuperblockImageMustKeepTheJournal) {
   }
 }
 
+
+// Found by fuzz/image_fuzz: with no valid transaction, end_block was read
+// from the journal superblock's buffer after the scan had reused it for
+// the log's next block (here 2^64 - 1 from a torn descriptor).
+TEST(JournalTest, EmptyLogEndsWhereItStarts) {
+  MemoryDevice dev(1024);
+  Journal j(&dev, 1, 64, kUuid, 1024);
+  ASSERT_TRUE(j.Format(100).ok());
+  std::vector<uint8_t> junk(VEXFS_BLOCK_SIZE, 0xff);
+  InitBlockHeader(junk.data(), VEXFS_JDESC_MAGIC, 2, 0);  // not sealed: no transaction
+  std::memset(junk.data() + sizeof(vexfs_block_header), 0xff, VEXFS_BLOCK_SIZE - sizeof(vexfs_block_header));
+  ASSERT_TRUE(dev.Write(2, 1, junk.data()).ok());
+  auto scan = j.Scan();
+  ASSERT_TRUE(scan.ok());
+  EXPECT_TRUE(scan->txns.empty());
+  EXPECT_EQ(scan->end_block, 1u);
+}
+
 }  // namespace
 }  // namespace vexfs::core

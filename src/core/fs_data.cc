@@ -477,6 +477,11 @@ Status FsImpl::ZeroPartial(const InodeRef& r, uint64_t offset, uint64_t end) {
 Status FsImpl::Truncate(uint64_t ino, uint64_t size) {
   if (size > kMaxBytes) return Status::Error(EFBIG, "size beyond the maximum file size");
   uint64_t old_size = 0;
+  // The size changes in the same operation as the first step of the
+  // unmapping: a crash after a size change whose cut blocks stayed mapped
+  // and written would let a later extension read their old bytes.
+  const uint64_t first = (size + kBs - 1) / kBs;
+  bool done = true;
   VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
     VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
     old_size = Le64(r.raw->i_size);
@@ -486,20 +491,20 @@ Status FsImpl::Truncate(uint64_t ino, uint64_t size) {
     }
     r.raw->i_size = ToLe64(size);
     SetTimes(r, false, true, true);
-    return Status::Ok();
+    return Extents(r).Remove(first, VEXFS_MAX_FILE_BLOCKS + 1, 256, &done);
   }));
-  // Blocks past the new end go in bounded steps; each step leaves a
-  // consistent volume (blocks past EOF are legal).
-  const uint64_t first = (size + kBs - 1) / kBs;
-  for (;;) {
-    bool done = true;
+  // A file of more than 256 extents loses the rest in further bounded
+  // steps; each leaves a consistent volume (blocks past EOF are legal), but
+  // a crash between them leaves written blocks past EOF (docs/format.md).
+  while (!done) {
+    done = true;
     VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
       VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
       Dirty(r);
       return Extents(r).Remove(first, VEXFS_MAX_FILE_BLOCKS + 1, 256, &done);
     }));
-    if (done) return Status::Ok();
   }
+  return Status::Ok();
 }
 
 Status FsImpl::AllocateRange(const InodeRef& r, uint64_t first_blk, uint64_t end_blk) {

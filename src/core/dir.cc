@@ -6,9 +6,6 @@ namespace vexfs::core {
 namespace {
 
 vexfs_dir_root* DirRootOf(vexfs_inode* ino) { return reinterpret_cast<vexfs_dir_root*>(ino->i_data); }
-const vexfs_dir_root* DirRootOf(const vexfs_inode* ino) {
-  return reinterpret_cast<const vexfs_dir_root*>(ino->i_data);
-}
 
 bool RecLess(const DirRec& a, const DirRec& b) {
   if (a.hash != b.hash) return a.hash < b.hash;

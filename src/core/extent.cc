@@ -8,9 +8,6 @@ namespace {
 vexfs_extent_header* Header(vexfs_inode* ino) {
   return reinterpret_cast<vexfs_extent_header*>(ino->i_data);
 }
-const vexfs_extent_header* Header(const vexfs_inode* ino) {
-  return reinterpret_cast<const vexfs_extent_header*>(ino->i_data);
-}
 vexfs_tree_root* RootOf(vexfs_inode* ino) {
   return reinterpret_cast<vexfs_tree_root*>(ino->i_data + sizeof(vexfs_extent_header));
 }

@@ -488,6 +488,11 @@ Status FsImpl::Truncate(uint64_t ino, uint64_t size) {
     Dirty(r);
     if (size < old_size && size % kBs != 0) {
       VEXFS_RETURN_IF_ERROR(ZeroPartial(r, size, std::min(old_size, (size / kBs + 1) * kBs)));
+    } else if (size > old_size && old_size % kBs != 0) {
+      // The grown range reads as zeros even where the block holds bytes
+      // past the old end (a write that extended the file, cut by a crash
+      // before its size was committed).
+      VEXFS_RETURN_IF_ERROR(ZeroPartial(r, old_size, std::min(size, (old_size / kBs + 1) * kBs)));
     }
     r.raw->i_size = ToLe64(size);
     SetTimes(r, false, true, true);

@@ -476,36 +476,31 @@ Status FsImpl::ZeroPartial(const InodeRef& r, uint64_t offset, uint64_t end) {
 
 Status FsImpl::Truncate(uint64_t ino, uint64_t size) {
   if (size > kMaxBytes) return Status::Error(EFBIG, "size beyond the maximum file size");
-  uint64_t old_size = 0;
   // The size changes in the same operation as the first step of the
-  // unmapping: a crash after a size change whose cut blocks stayed mapped
-  // and written would let a later extension read their old bytes.
+  // unmapping (256 extents): a crash after a size change whose cut blocks
+  // stayed mapped and written would let a later extension read their old
+  // bytes. A longer file loses the rest in further steps; each leaves a
+  // consistent volume, but a crash between them leaves written blocks past
+  // EOF (docs/architecture.md).
   const uint64_t first = (size + kBs - 1) / kBs;
-  bool done = true;
-  VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
-    VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
-    old_size = Le64(r.raw->i_size);
-    Dirty(r);
-    if (size < old_size && size % kBs != 0) {
-      VEXFS_RETURN_IF_ERROR(ZeroPartial(r, size, std::min(old_size, (size / kBs + 1) * kBs)));
-    } else if (size > old_size && old_size % kBs != 0) {
-      // The grown range reads as zeros even where the block holds bytes
-      // past the old end (a write that extended the file, cut by a crash
-      // before its size was committed).
-      VEXFS_RETURN_IF_ERROR(ZeroPartial(r, old_size, std::min(size, (old_size / kBs + 1) * kBs)));
-    }
-    r.raw->i_size = ToLe64(size);
-    SetTimes(r, false, true, true);
-    return Extents(r).Remove(first, VEXFS_MAX_FILE_BLOCKS + 1, 256, &done);
-  }));
-  // A file of more than 256 extents loses the rest in further bounded
-  // steps; each leaves a consistent volume (blocks past EOF are legal), but
-  // a crash between them leaves written blocks past EOF (docs/format.md).
-  while (!done) {
-    done = true;
+  bool done = false;
+  for (bool first_step = true; !done; first_step = false) {
     VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
       VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
       Dirty(r);
+      if (first_step) {
+        const uint64_t old_size = Le64(r.raw->i_size);
+        if (size < old_size && size % kBs != 0) {
+          VEXFS_RETURN_IF_ERROR(ZeroPartial(r, size, std::min(old_size, (size / kBs + 1) * kBs)));
+        } else if (size > old_size && old_size % kBs != 0) {
+          // The grown range reads as zeros even where the block holds bytes
+          // past the old end (a write that extended the file, cut by a
+          // crash before its size was committed).
+          VEXFS_RETURN_IF_ERROR(ZeroPartial(r, old_size, std::min(size, (old_size / kBs + 1) * kBs)));
+        }
+        r.raw->i_size = ToLe64(size);
+        SetTimes(r, false, true, true);
+      }
       return Extents(r).Remove(first, VEXFS_MAX_FILE_BLOCKS + 1, 256, &done);
     }));
   }

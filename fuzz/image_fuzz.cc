@@ -508,12 +508,6 @@ void SealAs(const core::Geometry& g, uint64_t home, uint8_t* block, const std::s
   }
 }
 
-uint64_t ChainImage(const uint8_t key[16], uint64_t h, uint64_t target, const uint8_t* image) {
-  uint64_t words[3] = {htole64(h), htole64(target),
-                       htole64(core::SipHash24(key, image, VEXFS_BLOCK_SIZE))};
-  return core::SipHash24(key, words, sizeof(words));
-}
-
 // Makes the journal's transactions check out again after patches inside
 // it: images re-sealed as their home block, descriptors and commits
 // re-sealed, each commit's hash recomputed over its images (the format
@@ -547,7 +541,7 @@ void ResealJournal(const core::Geometry& g, const vexfs_super_block& sb, Patched
       for (uint32_t k = 0; k < count && pos < g.journal_blocks; k++, pos++) {
         const uint64_t target = Le64(d.jd_targets[k]);
         if (const auto* o = offsets(pos)) SealAs(g, target, at(pos), *o);
-        hash = ChainImage(sb.s_uuid, hash, target, at(pos));
+        hash = core::ChainImage(sb.s_uuid, hash, target, at(pos));
       }
     } else if (magic == VEXFS_JCOMMIT_MAGIC && any) {
       vexfs_journal_commit c;
@@ -565,7 +559,8 @@ void ResealJournal(const core::Geometry& g, const vexfs_super_block& sb, Patched
 }
 
 // Journals p->appends as one new transaction after the last one the log
-// holds (as Journal::Scan reads it), when it fits.
+// holds (as Journal::Scan reads it), when it fits, with the library's own
+// writer.
 void AppendTransaction(Patched* p) {
   if (p->appends.empty()) return;
   vexfs_super_block sb;
@@ -575,45 +570,21 @@ void AppendTransaction(Patched* p) {
   if (g.journal_start == 0 || g.journal_start >= nblocks || g.journal_blocks > nblocks - g.journal_start) {
     return;  // a patched superblock moved the journal off the volume
   }
+  std::vector<std::pair<uint64_t, const uint8_t*>> images;
+  for (Patched::Append& a : p->appends) {
+    if (!a.reseal.empty()) SealAs(g, a.target, a.block.data(), a.reseal);
+    images.emplace_back(a.target, a.block.data());
+  }
   MemoryDevice dev(std::move(p->image));
-  uint64_t end = 0, seq = 0;
   {
     core::Journal j(&dev, g.journal_start, g.journal_blocks, sb.s_uuid, g.block_count);
     auto scan = j.Scan();
-    if (scan.ok()) {
-      end = scan->end_block;
-      seq = scan->next_sequence;
+    // No usable log, or no room: the image stays as it is.
+    if (scan.ok() && j.ResumeAfter(*scan).ok() && j.FreeBlocks() >= core::Journal::BlocksNeeded(images.size())) {
+      (void)j.Commit(images);
     }
   }
   p->image = std::move(dev.image());
-  const uint64_t count = p->appends.size();
-  if (end == 0 || end >= g.journal_blocks || count + 2 > g.journal_blocks - end) {
-    return;  // no usable log, or no room
-  }
-  uint8_t* base = p->image.data() + g.journal_start * VEXFS_BLOCK_SIZE;
-  auto at = [&](uint64_t rel) { return base + rel * VEXFS_BLOCK_SIZE; };
-  std::memset(at(end), 0, VEXFS_BLOCK_SIZE);
-  core::InitBlockHeader(at(end), VEXFS_JDESC_MAGIC, g.journal_start + end, 0);
-  auto* d = reinterpret_cast<vexfs_journal_desc*>(at(end));
-  d->jd_sequence = ToLe64(seq);
-  d->jd_count = core::ToLe32(static_cast<uint32_t>(count));
-  uint64_t hash = seq;
-  for (uint64_t k = 0; k < count; k++) {
-    Patched::Append& a = p->appends[k];
-    if (!a.reseal.empty()) SealAs(g, a.target, a.block.data(), a.reseal);
-    d->jd_targets[k] = ToLe64(a.target);
-    std::memcpy(at(end + 1 + k), a.block.data(), VEXFS_BLOCK_SIZE);
-    hash = ChainImage(sb.s_uuid, hash, a.target, a.block.data());
-  }
-  core::SealBlock(at(end));
-  uint8_t* cb = at(end + 1 + count);
-  std::memset(cb, 0, VEXFS_BLOCK_SIZE);
-  core::InitBlockHeader(cb, VEXFS_JCOMMIT_MAGIC, g.journal_start + end + 1 + count, 0);
-  auto* c = reinterpret_cast<vexfs_journal_commit*>(cb);
-  c->jc_sequence = ToLe64(seq);
-  c->jc_nblocks = core::ToLe32(static_cast<uint32_t>(count + 1));
-  c->jc_data_hash = ToLe64(hash);
-  core::SealBlock(cb);
 }
 
 void Reseal(Patched* p) {

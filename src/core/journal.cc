@@ -16,13 +16,12 @@ struct AlignedBlock {
   alignas(64) uint8_t b[VEXFS_BLOCK_SIZE];
 };
 
-// One step of the image hash chain (see vexfs_journal_commit).
+}  // namespace
+
 uint64_t ChainImage(const uint8_t key[16], uint64_t h, uint64_t target, const uint8_t* image) {
   uint64_t words[3] = {htole64(h), htole64(target), htole64(SipHash24(key, image, VEXFS_BLOCK_SIZE))};
   return SipHash24(key, words, sizeof(words));
 }
-
-}  // namespace
 
 // Replay must not move the journal it replays from nor resize the volume:
 // an image of block 0 has to be a valid superblock of this journal's
@@ -158,6 +157,15 @@ Status Journal::Recover(uint64_t* replayed) {
   // Always rewrite the superblock so a partly written log from before the
   // crash can never be mistaken for a continuation of the new one.
   return WriteSuper(1, sequence_);
+}
+
+Status Journal::ResumeAfter(const JournalScan& scan) {
+  if (scan.end_block == 0 || scan.end_block > blocks_) {
+    return Status::Corruption("journal scan ends outside the log");
+  }
+  head_ = scan.end_block;
+  sequence_ = scan.next_sequence;
+  return Status::Ok();
 }
 
 Status Journal::Commit(const std::vector<std::pair<uint64_t, const uint8_t*>>& images, bool data_barrier) {

@@ -41,6 +41,11 @@ struct JournalScan {
   uint64_t end_block = 0;  // relative block after the last valid commit
 };
 
+// One step of the hash chain a commit block seals over its transaction's
+// images (vexfs_journal_commit.jc_data_hash): folds block `target`'s image
+// into `h`. The chain of a transaction starts at its sequence number.
+uint64_t ChainImage(const uint8_t key[16], uint64_t h, uint64_t target, const uint8_t* image);
+
 class Journal {
  public:
   // `start`/`blocks`: the journal region; `uuid`: the volume's s_uuid.
@@ -55,6 +60,11 @@ class Journal {
   // image of block 0 is not a valid superblock with this journal's uuid,
   // region and block count is invalid (the log ends before it).
   Result<JournalScan> Scan();
+  // Positions the writer after the last valid transaction of `scan` (this
+  // journal's Scan()), so the next Commit extends the log instead of
+  // starting it over; used by tools that append to a log without replaying
+  // it. EUCLEAN if `scan` does not fit this journal.
+  Status ResumeAfter(const JournalScan& scan);
   // Scan() + write every image home + Flush + Reset(). `replayed` gets the
   // number of transactions applied.
   Status Recover(uint64_t* replayed);

@@ -166,5 +166,47 @@ TEST(JournalTest, EmptyLogEndsWhereItStarts) {
   EXPECT_EQ(scan->end_block, 1u);
 }
 
+// A second writer over a log it did not write (the image fuzzer appending a
+// transaction) extends it: the appended transaction follows the old ones
+// with the next sequence, and all of them replay.
+TEST(JournalTest, ResumeAfterExtendsTheScannedLog) {
+  MemoryDevice dev(1024);
+  auto a = InodeTableImage(1), b = InodeTableImage(2), c = InodeTableImage(3);
+  {
+    Journal j(&dev, 1, 64, kUuid, 1024);
+    ASSERT_TRUE(j.Format(100).ok());
+    ASSERT_TRUE(j.Commit({{500, a.data()}}).ok());
+    ASSERT_TRUE(j.Commit({{501, b.data()}}).ok());
+  }
+  Journal j(&dev, 1, 64, kUuid, 1024);
+  auto before = j.Scan();
+  ASSERT_TRUE(before.ok());
+  ASSERT_TRUE(j.ResumeAfter(*before).ok());
+  EXPECT_EQ(j.next_sequence(), 102u);
+  EXPECT_EQ(j.FreeBlocks(), 64u - before->end_block);
+  ASSERT_TRUE(j.Commit({{500, c.data()}}).ok());
+  auto after = j.Scan();
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->txns.size(), 3u);
+  EXPECT_EQ(after->txns[2].sequence, 102u);
+  EXPECT_EQ(after->txns[2].first_block, before->end_block);
+  EXPECT_EQ(after->images.at(500), c);
+  EXPECT_EQ(after->images.at(501), b);
+}
+
+TEST(JournalTest, ResumeAfterRefusesAScanOutsideTheLog) {
+  MemoryDevice dev(1024);
+  Journal j(&dev, 1, 64, kUuid, 1024);
+  ASSERT_TRUE(j.Format(100).ok());
+  JournalScan scan;
+  scan.end_block = 65;
+  EXPECT_TRUE(j.ResumeAfter(scan).IsCorruption());
+  scan.end_block = 0;
+  EXPECT_TRUE(j.ResumeAfter(scan).IsCorruption());
+  scan.end_block = 64;  // a full log: nothing more fits
+  ASSERT_TRUE(j.ResumeAfter(scan).ok());
+  EXPECT_EQ(j.FreeBlocks(), 0u);
+}
+
 }  // namespace
 }  // namespace vexfs::core

@@ -29,6 +29,7 @@ Status FsImpl::WriteChunk(const InodeRef& r, uint64_t offset, std::span<const ui
                           bool times) {
   const uint64_t end = offset + data.size();
   const uint64_t first = offset / kBs, last = (end - 1) / kBs;
+  VEXFS_RETURN_IF_ERROR(ZeroPastEnd(r, offset));
   // A partial block is read, merged and written back: not while an
   // overwrite of this file runs outside mu_.
   std::unique_lock<std::shared_mutex> rmw(DataLock(r.ino), std::defer_lock);
@@ -188,6 +189,7 @@ Status FsImpl::WriteAllocating(std::unique_lock<std::mutex>& lock, uint64_t ino,
     }
     if (any_unwritten) cache_->NoteOrderedData();
     const uint64_t end = offset + data.size();
+    VEXFS_RETURN_IF_ERROR(ZeroPastEnd(r, offset));
     if (end > Le64(r.raw->i_size)) r.raw->i_size = ToLe64(end);
     if (times) SetTimes(r, false, true, true);
     return Status::Ok();
@@ -462,7 +464,7 @@ Result<size_t> FsImpl::Read(uint64_t ino, uint64_t offset, std::span<uint8_t> ou
 }
 
 // Zeroes file bytes [offset, end) that lie inside one block, on disk.
-Status FsImpl::ZeroPartial(const InodeRef& r, uint64_t offset, uint64_t end) {
+Status FsImpl::ZeroPartial(const InodeRef& r, uint64_t offset, uint64_t end, bool ordered) {
   if (end <= offset) return Status::Ok();
   const uint64_t blk = offset / kBs;
   VEXFS_ASSIGN_OR_RETURN(BlockMapping m, Extents(r).Lookup(blk));
@@ -471,7 +473,15 @@ Status FsImpl::ZeroPartial(const InodeRef& r, uint64_t offset, uint64_t end) {
   std::unique_lock<std::shared_mutex> rmw(DataLock(r.ino));
   VEXFS_RETURN_IF_ERROR(dev_->Read(m.start, 1, buf.data()));
   std::memset(buf.data() + (offset - blk * kBs), 0, end - offset);
-  return dev_->Write(m.start, 1, buf.data());
+  VEXFS_RETURN_IF_ERROR(dev_->Write(m.start, 1, buf.data()));
+  if (ordered) cache_->NoteOrderedData();
+  return Status::Ok();
+}
+
+Status FsImpl::ZeroPastEnd(const InodeRef& r, uint64_t upto) {
+  const uint64_t size = Le64(r.raw->i_size);
+  if (upto <= size || size % kBs == 0) return Status::Ok();
+  return ZeroPartial(r, size, std::min(upto, (size / kBs + 1) * kBs), /*ordered=*/true);
 }
 
 Status FsImpl::Truncate(uint64_t ino, uint64_t size) {
@@ -492,11 +502,8 @@ Status FsImpl::Truncate(uint64_t ino, uint64_t size) {
         const uint64_t old_size = Le64(r.raw->i_size);
         if (size < old_size && size % kBs != 0) {
           VEXFS_RETURN_IF_ERROR(ZeroPartial(r, size, std::min(old_size, (size / kBs + 1) * kBs)));
-        } else if (size > old_size && old_size % kBs != 0) {
-          // The grown range reads as zeros even where the block holds bytes
-          // past the old end (a write that extended the file, cut by a
-          // crash before its size was committed).
-          VEXFS_RETURN_IF_ERROR(ZeroPartial(r, old_size, std::min(size, (old_size / kBs + 1) * kBs)));
+        } else {
+          VEXFS_RETURN_IF_ERROR(ZeroPastEnd(r, size));
         }
         r.raw->i_size = ToLe64(size);
         SetTimes(r, false, true, true);
@@ -582,7 +589,10 @@ Status FsImpl::Fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t lengt
   return RunOp([&]() -> Status {
     VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
     Dirty(r);
-    if (!(mode & FALLOC_FL_KEEP_SIZE) && end > Le64(r.raw->i_size)) r.raw->i_size = ToLe64(end);
+    if (!(mode & FALLOC_FL_KEEP_SIZE) && end > Le64(r.raw->i_size)) {
+      VEXFS_RETURN_IF_ERROR(ZeroPastEnd(r, end));
+      r.raw->i_size = ToLe64(end);
+    }
     SetTimes(r, false, !(mode & FALLOC_FL_KEEP_SIZE) || punch, true);
     return Status::Ok();
   });

@@ -190,7 +190,18 @@ class FsImpl final : public Filesystem {
   Status ExecuteRead(const std::vector<ReadSegment>& plan, std::span<uint8_t> out,
                      bool file_data = false);
   Status Truncate(uint64_t ino, uint64_t size);
-  Status ZeroPartial(const InodeRef& r, uint64_t offset, uint64_t end);
+  // Zeroes file bytes [offset, end), inside one block, on disk (nothing
+  // for a hole or an unwritten block). `ordered`: the running transaction
+  // must not commit before these zeros are durable (NoteOrderedData).
+  Status ZeroPartial(const InodeRef& r, uint64_t offset, uint64_t end, bool ordered = false);
+  // Called by every operation that grows a file's size, before it does, with
+  // `upto` the offset where the bytes it writes (if any) begin, or the new
+  // size: zeroes the file's last block from the current end up to `upto`.
+  // Bytes past the end of a file are not kept zero on disk: an extending
+  // write lands in place before the commit that sets its size, so a crash
+  // in between leaves them holding its data (and a shrink's zeroing may
+  // not be durable). The zeros are ordered before the commit of the size.
+  Status ZeroPastEnd(const InodeRef& r, uint64_t upto);
   Status AllocateRange(const InodeRef& r, uint64_t first_blk, uint64_t end_blk);
 
   // -- vector_store.cc: collections, vector slots, observer events ---------

@@ -13,9 +13,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <string>
@@ -519,6 +521,71 @@ TEST_F(FsWriteTest, ReadAfterAChangeIsNotPlannedFromAStaleSnapshot) {
   ASSERT_TRUE(a.ok());
   EXPECT_GT(a->atime.sec, 2000) << "a read through a snapshot skipped a due atime update";
   ASSERT_TRUE(fs_->Unmount().ok());
+}
+
+// Every way of growing a file makes the grown range read as zeros, even
+// where its last block holds bytes past the old end: here those of an
+// extending write whose data landed in place while a power cut lost the
+// size change (a 100-byte file of 'a' whose block 0 holds 'B' from byte
+// 100 on).
+TEST_F(FsWriteTest, GrowingAFileZeroesItsLastBlockPastTheOldEnd) {
+  fs_ = MountImage(img_);
+  ASSERT_NE(fs_, nullptr);
+  const uint64_t ino = CreateFile("f", std::string(100, 'a'));
+  ASSERT_TRUE(fs_->Write(ino, 0, Bytes(std::string(100, 'a') + std::string(3 * 4096 - 100, 'B'))).ok());
+  const std::vector<uint8_t> cut = *img_;  // the size change was never committed
+  ASSERT_TRUE(fs_->Unmount().ok());
+  fs_.reset();
+
+  struct Growth {
+    const char* what;
+    std::function<Status(Filesystem*)> grow;
+    uint64_t size;     // the file's size after it
+    uint64_t zeros;    // bytes [100, zeros) must read as zeros
+    char data;         // bytes [zeros, size) hold this ('\0': zeros too)
+  };
+  auto write = [ino](uint64_t off, size_t len, char c) {
+    return [=](Filesystem* fs) { return fs->Write(ino, off, Bytes(std::string(len, c))).status(); };
+  };
+  auto fallocate = [ino](int mode, uint64_t off, uint64_t len) {
+    return [=](Filesystem* fs) { return fs->Fallocate(ino, mode, off, len); };
+  };
+  const std::vector<Growth> cases = {
+      {"write in the last block", write(3000, 10, 'x'), 3010, 3000, 'x'},
+      {"write in a later block", write(5000, 10, 'x'), 5010, 5000, 'x'},
+      {"whole-block write past a gap", write(8192, 4096, 'x'), 12288, 8192, 'x'},
+      {"fallocate", fallocate(0, 0, 3 * 4096), 3 * 4096, 3 * 4096, 0},
+      {"fallocate past the end", fallocate(0, 6000, 100), 6100, 6100, 0},
+      {"zero range past the end", fallocate(FALLOC_FL_ZERO_RANGE, 200, 1000), 1200, 1200, 0},
+      {"keep-size fallocate, then a write", [&](Filesystem* fs) {
+         VEXFS_RETURN_IF_ERROR(fs->Fallocate(ino, FALLOC_FL_KEEP_SIZE, 0, 3 * 4096));
+         return write(5000, 10, 'x')(fs);
+       }, 5010, 5000, 'x'},
+      {"truncate", [&](Filesystem* fs) { return Truncate(ino, 3000) ? Status::Ok() : Status::IoError("truncate"); },
+       3000, 3000, 0},
+  };
+  for (const Growth& g : cases) {
+    SCOPED_TRACE(g.what);
+    auto img = std::make_shared<std::vector<uint8_t>>(cut);
+    fs_ = MountImage(img);
+    ASSERT_NE(fs_, nullptr);
+    ASSERT_EQ(ReadAll(fs_.get(), ino), std::string(100, 'a'));
+    Status s = g.grow(fs_.get());
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    const std::string want = std::string(100, 'a') + std::string(g.zeros - 100, '\0') +
+                             std::string(g.size - g.zeros, g.data);
+    const std::string got = ReadAll(fs_.get(), ino);
+    ASSERT_EQ(got.size(), want.size());
+    const size_t diff = std::mismatch(got.begin(), got.end(), want.begin()).first - got.begin();
+    EXPECT_EQ(diff, got.size()) << "byte " << diff << " reads " << int{got[diff]};
+    // And so it stays after a remount.
+    ASSERT_TRUE(fs_->Unmount().ok());
+    fs_ = MountImage(img);
+    ASSERT_NE(fs_, nullptr);
+    EXPECT_TRUE(ReadAll(fs_.get(), ino) == want);
+    ASSERT_TRUE(fs_->Unmount().ok());
+    fs_.reset();
+  }
 }
 
 // ReadData of an image file on a filesystem with O_DIRECT: small aligned

@@ -328,19 +328,27 @@ Status ExtentMap::EditTreeRange(uint64_t logical, uint64_t end, size_t budget, c
       VEXFS_RETURN_IF_ERROR(tree.Rewrite(path, e.out));
       budget -= std::min(budget, e.touched);
     }
-    if (next_key >= end) break;
+    // Spent inside this leaf, the budget may have left some of its records
+    // untouched, even in the last leaf: only a step that ends with budget
+    // to spare is known to be done (at worst one more step finds nothing).
     if (budget == 0) {
       *done = false;
       break;
     }
+    if (next_key >= end) break;
     cur = std::max(next_key, cur + 1);
   }
-  // An emptied tree goes back to an empty inline map.
-  if (root.depth == 0 && *done) {
-    std::vector<ExtentRec> left;
+  // A tree left with at most an inline map's worth of extents, all in one
+  // leaf under a chain of single children (what emptying leaves of a tree
+  // of any depth: it never loses a level), goes back to an inline map and
+  // frees its nodes (which a released inode would otherwise leak).
+  if (*done) {
     VEXFS_ASSIGN_OR_RETURN(TreePath p, tree.Descend(0));
-    VEXFS_RETURN_IF_ERROR(tree.DecodeLeaf(p, &left));
-    if (left.size() <= VEXFS_EXTENT_INLINE) {
+    bool chain = true;
+    for (size_t i = 0; i + 1 < p.size(); i++) chain = chain && Le16(Node(p[i].buf)->tn_count) == 1;
+    std::vector<ExtentRec> left;
+    if (chain) VEXFS_RETURN_IF_ERROR(tree.DecodeLeaf(p, &left));
+    if (chain && left.size() <= VEXFS_EXTENT_INLINE) {
       VEXFS_RETURN_IF_ERROR(tree.Destroy());
       WriteInline(left);
       return Status::Ok();

@@ -82,7 +82,8 @@ class ExtentMap {
   Status FreeBlocks(uint64_t start, uint64_t len);
   // Applies `edit` leaf by leaf to the tree records overlapping
   // [logical, end), freeing what it cuts, until `budget` extents were
-  // touched (`*done` false when work remains).
+  // touched (`*done` false when work may remain: always when the whole
+  // budget was spent).
   using RangeEditor = std::function<RangeEdit(const std::vector<ExtentRec>&, size_t budget)>;
   Status EditTreeRange(uint64_t logical, uint64_t end, size_t budget, const RangeEditor& edit, bool* done);
 

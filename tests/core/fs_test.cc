@@ -5,6 +5,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <thread>
@@ -12,6 +13,7 @@
 #include <set>
 
 #include "fs_test_util.h"
+#include "vexfs/fsck.h"
 
 namespace vexfs {
 namespace {
@@ -458,6 +460,46 @@ TEST_F(FsTest, PunchAlignedStartWithinOneBlock) {
   EXPECT_EQ(all.substr(24576, 1212), std::string(1212, '\0'));
   EXPECT_EQ(all[24575], 'e');
   EXPECT_EQ(all[24576 + 1212], 'e');
+}
+
+// Truncation, hole punching and release unmap extents 256 per operation:
+// each unmaps every one of them, however the budget falls across the
+// extent tree's leaves (when it ran out inside the last leaf, the rest of
+// that leaf stayed mapped: a cut file read its old bytes back once grown,
+// a punched hole read old data, a released file's blocks leaked).
+TEST_F(FsTest, CutsOfFilesOfManyExtentsUnmapEveryExtent) {
+  constexpr uint64_t kBlocks = 1100, kBs = 4096;
+  Attr f[3] = {Create(kRoot, "cut"), Create(kRoot, "punched"), Create(kRoot, "removed")};
+  for (uint64_t b = 0; b < kBlocks; b++) {  // alternating: ~1,100 extents each
+    for (int k = 0; k < 3; k++) {
+      ASSERT_TRUE(fs_->Write(f[k].ino, b * kBs, Bytes(std::string(kBs, static_cast<char>('a' + k)))).ok());
+    }
+  }
+  SetAttrRequest req;
+  req.valid = SetAttrRequest::kSize;
+  req.size = kBs + 100;
+  ASSERT_TRUE(fs_->SetAttr(f[0].ino, req, kRootCred).ok());
+  req.size = kBlocks * kBs;
+  ASSERT_TRUE(fs_->SetAttr(f[0].ino, req, kRootCred).ok());
+  std::string want = std::string(kBs + 100, 'a') + std::string(kBlocks * kBs - kBs - 100, '\0');
+  std::string got = ReadAll(fs_.get(), f[0].ino);
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_TRUE(got == want) << "cut and grown back: byte "
+                           << (std::mismatch(got.begin(), got.end(), want.begin()).first - got.begin())
+                           << " is old data";
+  ASSERT_TRUE(fs_->Fallocate(f[1].ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, kBs, (kBlocks - 1) * kBs).ok());
+  want = std::string(kBs, 'b') + std::string((kBlocks - 1) * kBs, '\0');
+  got = ReadAll(fs_.get(), f[1].ino);
+  EXPECT_TRUE(got == want) << "punched: byte "
+                           << (std::mismatch(got.begin(), got.end(), want.begin()).first - got.begin())
+                           << " is old data";
+  ASSERT_TRUE(fs_->Unlink(kRoot, "removed", kRootCred).ok());
+  ASSERT_TRUE(fs_->Unmount().ok());
+  testing::SharedMemoryDevice dev(img_);
+  auto rep = CheckVolume(&dev, CheckOptions{.repair = false, .force = true});
+  ASSERT_TRUE(rep.ok());
+  EXPECT_TRUE(rep->problems.empty()) << rep->problems[0].code << ": " << rep->problems[0].message;
+  fs_ = MountImage(img_);
 }
 
 TEST_F(FsTest, WasCleanIsFalseAfterACrash) {

@@ -74,6 +74,7 @@ struct MountOptions {
 struct MountInfo {
   uint64_t replayed_transactions = 0;
   uint64_t orphans_released = 0;
+  uint64_t truncations_finished = 0;  // interrupted by a crash, finished by the mount
   bool was_clean = false;
 };
 
@@ -81,7 +82,8 @@ class Filesystem {
  public:
   virtual ~Filesystem() = default;
 
-  // Mounts the volume on `dev`: replays the journal, releases orphans.
+  // Mounts the volume on `dev`: replays the journal, releases orphans and
+  // finishes interrupted truncations.
   static Result<std::unique_ptr<Filesystem>> Mount(std::unique_ptr<BlockDevice> dev,
                                                    const MountOptions& options,
                                                    MountInfo* info = nullptr);

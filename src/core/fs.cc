@@ -139,7 +139,7 @@ Status FsImpl::DoMount(MountInfo* info) {
       s->s_mount_time = ToLe64(static_cast<uint64_t>(Now().sec));
       return Status::Ok();
     }));
-    VEXFS_RETURN_IF_ERROR(ProcessOrphans(&info->orphans_released));
+    VEXFS_RETURN_IF_ERROR(ProcessOrphans(&info->orphans_released, &info->truncations_finished));
     VEXFS_RETURN_IF_ERROR(cache_->Commit());
   }
   VEXFS_RETURN_IF_ERROR(LoadCollections());
@@ -468,8 +468,9 @@ Status FsImpl::Reap(uint64_t ino) {
   }
 }
 
-Status FsImpl::ProcessOrphans(uint64_t* released) {
+Status FsImpl::ProcessOrphans(uint64_t* released, uint64_t* truncated) {
   *released = 0;
+  *truncated = 0;
   std::unordered_set<uint64_t> seen;
   for (;;) {
     VEXFS_ASSIGN_OR_RETURN(Buffer * b, Super());
@@ -477,8 +478,14 @@ Status FsImpl::ProcessOrphans(uint64_t* released) {
     if (head == 0) return Status::Ok();
     if (!seen.insert(head).second) return Status::Corruption("orphan list loops");
     VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(head));
-    if (Le32(r.raw->i_links) != 0) {
-      // Linked again before the crash: just take it off the list.
+    const bool flagged = Le32(r.raw->i_flags) & VEXFS_INODE_FL_ORPHAN;
+    if (Le32(r.raw->i_links) != 0 && r.is_reg() && flagged) {
+      // A truncation cut by a crash: unmap the rest (the last step takes it
+      // off the list).
+      VEXFS_RETURN_IF_ERROR(CutPastEnd(head, std::nullopt));
+      (*truncated)++;
+    } else if (Le32(r.raw->i_links) != 0) {
+      // Nothing a mounted filesystem leaves: just take it off the list.
       VEXFS_RETURN_IF_ERROR(RunOp([&] { return RemoveOrphan(head); }));
     } else {
       VEXFS_RETURN_IF_ERROR(Reap(head));

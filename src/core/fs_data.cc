@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "core/fs_impl.h"
 
@@ -486,29 +487,39 @@ Status FsImpl::ZeroPastEnd(const InodeRef& r, uint64_t upto) {
 
 Status FsImpl::Truncate(uint64_t ino, uint64_t size) {
   if (size > kMaxBytes) return Status::Error(EFBIG, "size beyond the maximum file size");
+  return CutPastEnd(ino, size);
+}
+
+Status FsImpl::CutPastEnd(uint64_t ino, std::optional<uint64_t> size) {
   // The size changes in the same operation as the first step of the
   // unmapping (256 extents): a crash after a size change whose cut blocks
   // stayed mapped and written would let a later extension read their old
-  // bytes. A longer file loses the rest in further steps; each leaves a
-  // consistent volume, but a crash between them leaves written blocks past
-  // EOF (docs/architecture.md).
-  const uint64_t first = (size + kBs - 1) / kBs;
+  // bytes. A longer file loses the rest in further steps, and a crash
+  // between them would leave the same: so the first step also puts the
+  // file on the orphan list (linked, it stands for a pending truncation,
+  // which the mount and fsck finish) and the last takes it off.
   bool done = false;
   for (bool first_step = true; !done; first_step = false) {
     VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
       VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
       Dirty(r);
-      if (first_step) {
+      if (first_step && size) {
         const uint64_t old_size = Le64(r.raw->i_size);
-        if (size < old_size && size % kBs != 0) {
-          VEXFS_RETURN_IF_ERROR(ZeroPartial(r, size, std::min(old_size, (size / kBs + 1) * kBs)));
+        if (*size < old_size && *size % kBs != 0) {
+          VEXFS_RETURN_IF_ERROR(ZeroPartial(r, *size, std::min(old_size, (*size / kBs + 1) * kBs)));
         } else {
-          VEXFS_RETURN_IF_ERROR(ZeroPastEnd(r, size));
+          VEXFS_RETURN_IF_ERROR(ZeroPastEnd(r, *size));
         }
-        r.raw->i_size = ToLe64(size);
+        r.raw->i_size = ToLe64(*size);
         SetTimes(r, false, true, true);
       }
-      return Extents(r).Remove(first, VEXFS_MAX_FILE_BLOCKS + 1, 256, &done);
+      const uint64_t first = (Le64(r.raw->i_size) + kBs - 1) / kBs;
+      VEXFS_RETURN_IF_ERROR(Extents(r).Remove(first, VEXFS_MAX_FILE_BLOCKS + 1, 256, &done));
+      const bool listed = Le32(r.raw->i_flags) & VEXFS_INODE_FL_ORPHAN;
+      if (!done && !listed) return AddOrphan(r);
+      // (An unlinked file stays listed: it is released later.)
+      if (done && listed && Le32(r.raw->i_links) != 0) return RemoveOrphan(ino);
+      return Status::Ok();
     }));
   }
   return Status::Ok();

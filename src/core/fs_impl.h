@@ -16,6 +16,7 @@
 #include <memory>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
@@ -137,7 +138,9 @@ class FsImpl final : public Filesystem {
   Status DropLink(const InodeRef& r, uint64_t dir);
   Status MaybeReap(uint64_t ino);
   void ForgetLocked(uint64_t ino, uint64_t n);
-  Status ProcessOrphans(uint64_t* released);
+  // After journal replay: releases the unlinked inodes on the orphan list
+  // and finishes the truncations of the linked ones.
+  Status ProcessOrphans(uint64_t* released, uint64_t* truncated);
   void CommitThread();
 
   // -- fs_namei.cc -------------------------------------------------------
@@ -190,6 +193,13 @@ class FsImpl final : public Filesystem {
   Status ExecuteRead(const std::vector<ReadSegment>& plan, std::span<uint8_t> out,
                      bool file_data = false);
   Status Truncate(uint64_t ino, uint64_t size);
+  // Unmaps every block of `ino` past its size, one operation per 256
+  // extents; with `size`, the first operation also sets the size (and
+  // zeroes the cut or grown part of the last block). A file that needs
+  // more than one operation is on the orphan list from the first to the
+  // last (format.md section 11); without `size` this finishes such a
+  // truncation (at mount).
+  Status CutPastEnd(uint64_t ino, std::optional<uint64_t> size);
   // Zeroes file bytes [offset, end), inside one block, on disk (nothing
   // for a hole or an unwritten block). `ordered`: the running transaction
   // must not commit before these zeros are durable (NoteOrderedData).

@@ -4,7 +4,8 @@
 //
 // Order of work:
 //   1. superblock (primary, else backup), journal replay or overlay;
-//   2. orphan list (with repair: orphans are freed here, like e2fsck);
+//   2. orphan list (with repair: orphans are freed here, like e2fsck;
+//      linked files on it, interrupted truncations, are cut in pass 1);
 //   3. pass 1: every inode, its extent / directory tree and xattrs; claims
 //      each block in `used_` (a second claim is a duplicate);
 //   4. pass 2: EA references; the vector catalogue, segments and index
@@ -163,7 +164,10 @@ class Checker {
   std::map<uint64_t, Ino> inodes_;  // allocated inodes that check out
   std::map<uint64_t, Dir> dirs_;
   std::set<uint64_t> to_clear_;  // inodes to zero on repair
-  std::set<uint64_t> orphans_;   // inodes on a valid orphan list
+  std::set<uint64_t> orphans_;   // unlinked inodes on a valid orphan list
+  // Linked regular files on it: truncations a crash cut (pass 1 finishes
+  // them on repair).
+  std::set<uint64_t> truncating_;
   std::map<uint64_t, std::vector<std::pair<uint64_t, uint32_t>>>
       ea_users_;  // ea ino -> (owner, len)
   bool root_bad_ = false;

@@ -63,17 +63,25 @@ Status Checker::ProcessOrphans() {
     }
     vexfs_inode inode;
     VEXFS_RETURN_IF_ERROR(r_->ReadInode(ino, &inode));
-    if (InodeIsZero(inode) || !InodeCrcOk(inode) ||
-        !(Le32(inode.i_flags) & VEXFS_INODE_FL_ORPHAN) || Le32(inode.i_links) != 0 ||
-        ino < VEXFS_FIRST_INO) {
+    const uint32_t flags = Le32(inode.i_flags);
+    if (InodeIsZero(inode) || !InodeCrcOk(inode) || !(flags & VEXFS_INODE_FL_ORPHAN) ||
+        ino < VEXFS_FIRST_INO ||
+        (Le32(inode.i_links) != 0 && (!IsReg(Le16(inode.i_mode)) || (flags & VEXFS_INODE_FL_EA)))) {
       Report("orphan.bad_inode",
-             "orphan list entry " + Num(ino) + " is not an unlinked inode marked as orphan", true);
+             "orphan list entry " + Num(ino) +
+                 " is neither an unlinked inode nor a regular file being truncated, marked as orphan",
+             true);
       break;
     }
-    list.push_back(ino);
+    // A linked entry is a truncation cut by a crash: pass 1 finishes it.
+    if (Le32(inode.i_links) != 0) {
+      truncating_.insert(ino);
+    } else {
+      list.push_back(ino);
+    }
     ino = Le64(inode.i_orphan_next);
   }
-  rep_.orphans = list.size();
+  rep_.orphans = list.size() + truncating_.size();
   if (!writable_) {
     orphans_.insert(list.begin(), list.end());
     return Status::Ok();
@@ -191,6 +199,34 @@ Status Checker::CheckInode(uint64_t ino, const vexfs_inode& inode) {
              who + "tree root says " + Num(m.tr_nodes) + " nodes, found " + Num(m.nodes.size()),
              true);
       in.rebuild_extents = true;
+    }
+    if (writable_ && truncating_.count(ino)) {
+      // Finish the truncation as the mount would: unmap every block past
+      // the end (left unclaimed, the bitmap rebuild frees it).
+      const uint64_t keep = (std::min(in.size, kMaxFileBytes) + VEXFS_BLOCK_SIZE - 1) / VEXFS_BLOCK_SIZE;
+      uint64_t cut = 0;
+      std::vector<ExtentRec> kept;
+      for (ExtentRec e : m.extents) {
+        if (e.logical >= keep) {
+          cut += e.len;
+          continue;
+        }
+        if (e.logical + uint64_t{e.len} > keep) {
+          cut += e.logical + uint64_t{e.len} - keep;
+          e.len = static_cast<uint32_t>(keep - e.logical);
+        }
+        kept.push_back(e);
+      }
+      if (cut > 0) {
+        m.extents = std::move(kept);
+        in.rebuild_extents = true;
+      }
+      in.flags &= ~VEXFS_INODE_FL_ORPHAN;
+      in.dirty = true;
+      Report("orphan.truncated",
+             who + "finished an interrupted truncation to " + Num(in.size) + " bytes (" + Num(cut) +
+                 " block(s) unmapped)",
+             true);
     }
     for (const auto& e : m.extents) {
       if (!ClaimRange(e.start, e.len)) {
@@ -601,7 +637,8 @@ Status Checker::Pass2() {
       in.links = want;
       in.dirty = true;
     }
-    if ((in.flags & VEXFS_INODE_FL_ORPHAN) && !orphans_.count(ino) && want > 0) {
+    if ((in.flags & VEXFS_INODE_FL_ORPHAN) && !orphans_.count(ino) && !truncating_.count(ino) &&
+        want > 0) {
       Report("inode.bad_flags", who + "marked orphan but linked", true);
       in.flags &= ~VEXFS_INODE_FL_ORPHAN;
       in.dirty = true;

@@ -339,6 +339,7 @@ Status Checker::ApplyRepairs() {
     inode.i_mode = ToLe16(in.mode);
     inode.i_links = ToLe32(in.links);
     inode.i_flags = ToLe32(in.flags);
+    if (!(in.flags & VEXFS_INODE_FL_ORPHAN)) inode.i_orphan_next = 0;
     inode.i_vector = ToLe64(in.vector);
     inode.i_parent = ToLe64(in.parent);
     if (d) {

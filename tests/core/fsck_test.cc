@@ -607,6 +607,62 @@ TEST(FsckTest, OrphanListIsLegitimate) {
   EXPECT_EQ(r3.orphans, 0u);
 }
 
+// A linked regular file on the orphan list is a truncation a crash cut
+// (format.md section 11): -n accepts it as it stands; -y unmaps every block
+// past its end (cutting an extent that straddles it) and takes it off the
+// list, as well as releasing the unlinked orphan behind it.
+TEST(FsckTest, PendingTruncationIsFinished) {
+  Populated img;
+  MakeOrphan(img, img.b, 0);
+  vexfs_inode in = img.Inode(img.sparse);  // blocks 0-1 and 10 mapped
+  in.i_size = ToLe64(100);
+  in.i_flags = ToLe32(Le32(in.i_flags) | VEXFS_INODE_FL_ORPHAN);
+  in.i_orphan_next = ToLe64(img.b);
+  img.PutInode(img.sparse, in);
+  img.sb.s_orphan_head = ToLe64(img.sparse);
+  img.sb.s_state = 0;  // crashed
+  img.StoreSuper();
+  const uint64_t first = img.FirstBlock(img.sparse);
+  CheckReport r = Check(&img.dev, false);
+  EXPECT_TRUE(r.problems.empty()) << Dump(r);
+  EXPECT_EQ(r.orphans, 2u);
+  CheckReport y = Check(&img.dev, true);
+  EXPECT_TRUE(y.Has("orphan.truncated")) << Dump(y);
+  EXPECT_TRUE(y.Has("orphan.released")) << Dump(y);
+  EXPECT_EQ(y.errors_left(), 0u) << Dump(y);
+  CheckReport again = Check(&img.dev, false);
+  EXPECT_TRUE(again.problems.empty()) << Dump(again);
+  EXPECT_EQ(again.orphans, 0u);
+  in = img.Inode(img.sparse);
+  EXPECT_EQ(Le32(in.i_flags) & VEXFS_INODE_FL_ORPHAN, 0u);
+  EXPECT_EQ(Le64(in.i_orphan_next), 0u);
+  EXPECT_EQ(Le64(in.i_size), 100u);
+  EXPECT_EQ(Le64(in.i_blocks), 1u);
+  const auto* eh = reinterpret_cast<const vexfs_extent_header*>(in.i_data);
+  ASSERT_EQ(Le16(eh->eh_entries), 1u);
+  vexfs_extent e;
+  std::memcpy(&e, in.i_data + 8, sizeof(e));
+  EXPECT_EQ(Le32(e.ee_logical), 0u);
+  EXPECT_EQ(Le32(e.ee_len), 1u);
+  EXPECT_EQ(Le64(e.ee_start), first);
+  EXPECT_FALSE(img.Bit(img.g.bbitmap_start, first + 1)) << "the cut block is still allocated";
+  img.LoadSuper();
+  EXPECT_EQ(Le64(img.sb.s_orphan_head), 0u);
+}
+
+// Only a regular file can be truncated: another linked inode on the list
+// is still an error (a directory, here, keeps its entries).
+TEST(FsckTest, OrphanListNamesALinkedDirectory) {
+  Populated img;
+  vexfs_inode in = img.Inode(img.dir1);
+  in.i_flags = ToLe32(Le32(in.i_flags) | VEXFS_INODE_FL_ORPHAN);
+  img.PutInode(img.dir1, in);
+  img.sb.s_orphan_head = ToLe64(img.dir1);
+  img.StoreSuper();
+  DetectRepairClean(&img.dev, "orphan.bad_inode");
+  EXPECT_EQ(img.Records(img.dir1).size(), 2u);
+}
+
 TEST(FsckTest, OrphanListCycle) {
   Populated img;
   MakeOrphan(img, img.b, img.link);

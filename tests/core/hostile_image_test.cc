@@ -696,6 +696,50 @@ TEST(HostileImageTest, ExtentOutsideTheDataAreaIsRefused) {
   }
 }
 
+// The orphan list may name linked inodes: a regular file marked ORPHAN is
+// a truncation a crash cut, which the mount finishes (unmapping the blocks
+// past its end); anything else linked is only taken off the list and left
+// whole: a directory marked ORPHAN, a file not marked (its blocks past the
+// end are legal, as after fallocate(KEEP_SIZE)).
+TEST(HostileImageTest, LinkedInodesOnTheOrphanList) {
+  for (int kind = 0; kind < 3; kind++) {
+    SCOPED_TRACE(kind == 0 ? "marked file" : kind == 1 ? "marked directory" : "unmarked file");
+    Img img;
+    const uint64_t dir = img.MkDir(VEXFS_ROOT_INO, "d");
+    const uint64_t file = img.MkFile(dir, "f", 3);
+    const uint64_t target = kind == 1 ? dir : file;
+    vexfs_inode in = img.Inode(file);
+    in.i_size = ToLe64(100);
+    img.PutInode(file, in);
+    if (kind != 2) {
+      in = img.Inode(target);
+      in.i_flags = ToLe32(Le32(in.i_flags) | VEXFS_INODE_FL_ORPHAN);
+      img.PutInode(target, in);
+    }
+    img.sb.s_orphan_head = ToLe64(target);
+    img.sb.s_state = 0;
+    img.StoreSuper();
+    MountOptions mo;
+    mo.commit_interval_ms = 0;
+    MountInfo info;
+    {
+      auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&img.dev), mo, &info);
+      ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+      EXPECT_EQ(info.truncations_finished, kind == 0 ? 1u : 0u);
+      auto f = (*fs)->Lookup(dir, "f", Cred::Root());
+      ASSERT_TRUE(f.ok()) << f.status().ToString();
+      EXPECT_EQ(f->size, 100u);
+      EXPECT_EQ(f->blocks, (kind == 0 ? 1u : 3u) * 8) << "512-byte units";
+      ASSERT_TRUE((*fs)->Unmount().ok());
+    }
+    img.LoadSuper();
+    EXPECT_EQ(Le64(img.sb.s_orphan_head), 0u);
+    EXPECT_EQ(Le32(img.Inode(target).i_flags) & VEXFS_INODE_FL_ORPHAN, 0u);
+    const CheckReport r = Check(&img.dev, false);
+    EXPECT_TRUE(r.problems.empty()) << Dump(r);
+  }
+}
+
 // The largest file is 2^32 - 1 blocks: a file may be that long, no extent
 // may end past it (one ending at 2^32 passed both checks before), and an
 // i_size past it (2^63 here, which the kernel's loff_t reads as negative)

@@ -110,7 +110,8 @@ struct vexfs_super_block {
 	__le64 s_itable_blocks;     /* 120 */
 	__le64 s_data_start;        /* 128 first block of the data area */
 	__le64 s_root_ino;          /* 136 VEXFS_ROOT_INO */
-	__le64 s_orphan_head;       /* 144 first inode of the orphan list, 0 = none */
+	__le64 s_orphan_head;       /* 144 first inode of the orphan list (unlinked inodes to
+	                               release, files to finish truncating), 0 = none */
 	__le64 s_mkfs_time;         /* 152 seconds since the epoch */
 	__le64 s_mount_time;        /* 160 */
 	__le64 s_write_time;        /* 168 */
@@ -311,7 +312,10 @@ VEXFS_STATIC_ASSERT(sizeof(struct vexfs_xattr_block) == VEXFS_BLOCK_SIZE, "xattr
 #define VEXFS_INODE_FL_INLINE_SYMLINK 0x0002u /* target stored in i_data */
 #define VEXFS_INODE_FL_APPEND 0x0004u      /* FS_APPEND_FL */
 #define VEXFS_INODE_FL_IMMUTABLE 0x0008u   /* FS_IMMUTABLE_FL */
-#define VEXFS_INODE_FL_ORPHAN 0x0010u      /* on the orphan list */
+#define VEXFS_INODE_FL_ORPHAN 0x0010u      /* on the orphan list: unlinked (i_links 0), to be
+                                              released; or a regular file with i_links > 0
+                                              whose truncation a crash cut: blocks past
+                                              i_size still to unmap (format.md section 11) */
 #define VEXFS_INODE_FL_COLLECTION 0x0100u  /* directory is a collection; i_vector = segment */
 #define VEXFS_INODE_FL_VSEGMENT 0x0200u    /* vector segment of a collection (hidden) */
 #define VEXFS_INODE_FL_VINDEX 0x0400u      /* persisted index blob of a collection (hidden) */

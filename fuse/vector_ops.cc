@@ -3,8 +3,10 @@
 #include "fuse/vector_ops.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -48,6 +50,17 @@ CollectionConfig ConfigFrom(const vexfs_ioc_collection& in) {
   c.index_kind = in.vi_index_kind;
   for (int i = 0; i < 4; i++) c.params[i] = in.vi_param[i];
   return c;
+}
+
+// CPUs this process may run on (qq_threads is capped there), at least 1.
+size_t UsableCpus() {
+  static const size_t n = [] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return size_t{1};
+    return std::max<size_t>(1, static_cast<size_t>(CPU_COUNT(&set)));
+  }();
+  return n;
 }
 
 bool AllZero(const void* p, size_t n) {
@@ -289,6 +302,7 @@ void BinaryAnswer(fuse_req_t req, uint64_t dir, const std::string& head, std::ve
   };
   thread_local SearchRequest r;
   if (Status s = ParseBinaryRequest(head, float_bytes, &r, &ans.qa_nq); !s.ok()) return fail(s.err(), s.message());
+  r.threads = std::min(r.threads, UsableCpus());  // more threads than CPUs only queue
   floats->resize(r.nq * r.dim);  // never grows: float_bytes == nq * dim * 4
   r.queries.swap(*floats);
   Result<std::vector<SearchHit>> hits = Ctx(req)->vectors->Search(dir, r, FullCred(req));

@@ -40,6 +40,10 @@ struct SearchRequest {
   size_t effort = 0;           // ef_search / probes; 0 = collection default
   std::optional<float> max_distance;
   std::string filter;          // filter.h grammar; empty = all
+  // Threads searching the batch: the queries are split into at most
+  // min(threads, nq) contiguous runs, each searched on its own thread (the
+  // caller's is one of them). The hits are the same as with 1.
+  size_t threads = 1;
 };
 
 struct SearchHit {

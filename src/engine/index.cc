@@ -1,5 +1,10 @@
 #include "vexfs/engine/index.h"
 
+#include <algorithm>
+#include <iterator>
+#include <system_error>
+#include <thread>
+
 namespace vexfs::engine {
 
 Result<std::vector<std::vector<Neighbor>>> VectorIndex::SearchBatch(
@@ -14,6 +19,44 @@ Result<std::vector<std::vector<Neighbor>>> VectorIndex::SearchBatch(
     auto r = Search(queries.subspan(off, d), params);
     if (!r.ok()) return r.status();
     out.push_back(std::move(r).value());
+  }
+  return out;
+}
+
+Result<std::vector<std::vector<Neighbor>>> ParallelSearchBatch(const VectorIndex& index,
+                                                               std::span<const float> queries,
+                                                               const SearchParams& params, size_t threads) {
+  const size_t d = index.dim();
+  if (d == 0 || queries.size() % d != 0) {
+    return Status::InvalidArgument("batch size is not a multiple of the dimension");
+  }
+  const size_t nq = queries.size() / d;
+  threads = std::min(threads, nq);
+  if (threads <= 1) return index.SearchBatch(queries, params);
+  std::vector<Result<std::vector<std::vector<Neighbor>>>> parts(threads, std::vector<std::vector<Neighbor>>{});
+  auto run = [&](size_t t) {
+    const size_t lo = nq * t / threads, hi = nq * (t + 1) / threads;
+    parts[t] = index.SearchBatch(queries.subspan(lo * d, (hi - lo) * d), params);
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(threads - 1);
+  std::vector<size_t> inline_runs;
+  for (size_t t = 1; t < threads; t++) {
+    try {
+      pool.emplace_back(run, t);
+    } catch (const std::system_error&) {
+      inline_runs.push_back(t);
+    }
+  }
+  run(0);
+  for (size_t t : inline_runs) run(t);
+  for (auto& th : pool) th.join();
+  std::vector<std::vector<Neighbor>> out;
+  out.reserve(nq);
+  for (auto& part : parts) {
+    if (!part.ok()) return part.status();
+    auto& lists = part.value();
+    std::move(lists.begin(), lists.end(), std::back_inserter(out));
   }
   return out;
 }

@@ -14,9 +14,11 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -254,6 +256,12 @@ class CollectionsImpl final : public Collections, public FsObserver {
     std::string rel;    // path of `dir` below `root` ("" for the root)
   };
   Result<DirScope> ScopeOf(uint64_t dir, uint64_t epoch, SearchScratch* s);
+  // Search's work for queries [q_begin, q_end) of a checked request, with
+  // the calling thread's scratch; appends their hits to *hits. Runs on
+  // several threads at once for one request (SearchRequest::threads).
+  Status SearchQueries(uint64_t dir, const DirScope& scope, Coll& c, const SearchRequest& req,
+                       const Filter& filter, const Cred& cred, uint64_t epoch, size_t q_begin, size_t q_end,
+                       std::vector<SearchHit>* hits);
 
   Filesystem* fs_;
   CollectionsOptions opts_;
@@ -929,6 +937,52 @@ Result<std::vector<SearchHit>> CollectionsImpl::Search(uint64_t dir, const Searc
   if (!req.filter.empty()) {
     VEXFS_ASSIGN_OR_RETURN(filter, Filter::Parse(req.filter));
   }
+  const size_t threads = std::min(req.threads, req.nq);
+  std::vector<SearchHit> hits;
+  if (threads <= 1) {
+    hits.reserve(std::min<size_t>(req.nq * req.k, 4096));
+    VEXFS_RETURN_IF_ERROR(SearchQueries(dir, scope, *c, req, filter, cred, epoch, 0, req.nq, &hits));
+    return hits;
+  }
+  // Contiguous runs of queries, one per thread (the caller's among them);
+  // their hits, concatenated in order, are grouped by query as in one run.
+  std::vector<std::vector<SearchHit>> parts(threads);
+  std::vector<Status> status(threads, Status::Ok());
+  auto run = [&](size_t t) {
+    const size_t lo = req.nq * t / threads, hi = req.nq * (t + 1) / threads;
+    status[t] = SearchQueries(dir, scope, *c, req, filter, cred, epoch, lo, hi, &parts[t]);
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(threads - 1);
+  std::vector<size_t> inline_runs;  // runs no thread could be started for
+  for (size_t t = 1; t < threads; t++) {
+    try {
+      pool.emplace_back(run, t);
+    } catch (const std::system_error&) {
+      inline_runs.push_back(t);
+    }
+  }
+  run(0);
+  for (size_t t : inline_runs) run(t);
+  for (auto& th : pool) th.join();
+  size_t total = 0;
+  for (size_t t = 0; t < threads; t++) {
+    VEXFS_RETURN_IF_ERROR(status[t]);
+    total += parts[t].size();
+  }
+  hits.reserve(total);
+  for (auto& part : parts) std::move(part.begin(), part.end(), std::back_inserter(hits));
+  return hits;
+}
+
+Status CollectionsImpl::SearchQueries(uint64_t dir, const DirScope& scope, Coll& c_ref, const SearchRequest& req,
+                                      const Filter& filter, const Cred& cred, uint64_t epoch, size_t q_begin,
+                                      size_t q_end, std::vector<SearchHit>* out) {
+  SearchScratch& s = t_scratch;
+  Coll* const c = &c_ref;
+  const uint64_t root = scope.root;
+  const size_t dim = c->cfg.dim;
+  std::vector<SearchHit>& hits = *out;
 
   // Per-search memos of permission checks and verdicts, in per-thread
   // scratch that keeps its capacity from search to search.
@@ -995,9 +1049,7 @@ Result<std::vector<SearchHit>> CollectionsImpl::Search(uint64_t dir, const Searc
     return nullptr;
   };
 
-  std::vector<SearchHit> hits;
-  hits.reserve(std::min<size_t>(req.nq * req.k, 4096));
-  for (size_t qi = 0; qi < req.nq; qi++) {
+  for (size_t qi = q_begin; qi < q_end; qi++) {
     const float* q = req.queries.data() + qi * dim;
     size_t members;
     {
@@ -1054,7 +1106,7 @@ Result<std::vector<SearchHit>> CollectionsImpl::Search(uint64_t dir, const Searc
       take(s.cands);
     }
   }
-  return hits;
+  return Status::Ok();
 }
 
 }  // namespace

@@ -63,9 +63,14 @@ Status ParseBinaryRequest(std::string_view head, size_t float_bytes, SearchReque
       (h.qq_flags & ~VEXFS_SEARCH_RANGE) != 0 || !AllZero(h.qq_reserved, sizeof(h.qq_reserved))) {
     return Status::InvalidArgument("bad qq_size, qq_flags or reserved field");
   }
+  if (h.qq_threads > VEXFS_QUERY_MAX_THREADS) {
+    return Status::InvalidArgument("qq_threads is " + std::to_string(h.qq_threads) + "; at most " +
+                                   std::to_string(VEXFS_QUERY_MAX_THREADS));
+  }
   VEXFS_RETURN_IF_ERROR(SearchFieldsFrom(h.qq_k, h.qq_dim, h.qq_nq, h.qq_effort, h.qq_filter_len,
                                          (h.qq_flags & VEXFS_SEARCH_RANGE) != 0, h.qq_max_distance,
                                          r));
+  r->threads = h.qq_threads == 0 ? 1 : h.qq_threads;
   const size_t off = sizeof(h) + ((size_t{h.qq_filter_len} + 3) & ~size_t{3});
   const size_t want = off + size_t{h.qq_nq} * h.qq_dim * sizeof(float);
   if (total != want) {

@@ -132,6 +132,34 @@ TEST(HnswTest, ConcurrentSearchesMatchSequential) {
   EXPECT_EQ(mismatches.load(), 0);
 }
 
+TEST(HnswTest, ParallelSearchBatchMatchesSearchBatch) {
+  const auto data = Clustered(kN, kDim, 23);
+  auto idx = Build(Params(kDim, Metric::kL2), data);
+  const auto queries = Clustered(37, kDim, 25);
+  SearchParams sp;
+  sp.effort = 32;
+  auto one = idx->SearchBatch(queries, sp);
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->size(), 37u);
+  for (size_t threads : {0, 1, 2, 3, 37, 100}) {
+    auto many = ParallelSearchBatch(*idx, queries, sp, threads);
+    ASSERT_TRUE(many.ok()) << threads;
+    ASSERT_EQ(many->size(), one->size()) << threads;
+    for (size_t q = 0; q < one->size(); ++q) {
+      ASSERT_EQ((*many)[q].size(), (*one)[q].size());
+      for (size_t i = 0; i < (*one)[q].size(); ++i) {
+        EXPECT_EQ((*many)[q][i].id, (*one)[q][i].id) << threads << " " << q;
+        EXPECT_EQ((*many)[q][i].distance, (*one)[q][i].distance);
+      }
+    }
+  }
+  EXPECT_EQ(ParallelSearchBatch(*idx, std::span<const float>(queries.data(), kDim + 1), sp, 2).status().err(),
+            EINVAL);
+  SearchParams bad;
+  bad.k = 0;
+  EXPECT_EQ(ParallelSearchBatch(*idx, queries, bad, 3).status().err(), EINVAL);
+}
+
 TEST(HnswTest, EmptyAndSingle) {
   auto idx = std::move(HnswIndex::Create(Params(4, Metric::kL2))).value();
   const float v[4] = {1, 2, 3, 4};

@@ -76,7 +76,7 @@ struct BinAnswer {
   std::vector<std::vector<std::string>> paths;  // per query, best first
   bool malformed = false;
 };
-// The bytes of a binary request; `reserved` goes to qq_reserved[6], `cut`
+// The bytes of a binary request; `reserved` goes to qq_reserved[5], `cut`
 // bytes are dropped from the end.
 std::string BinRequest(const std::vector<float>& queries, uint32_t dim, uint32_t k, const std::string& filter = "",
                        uint32_t reserved = 0, size_t cut = 0) {
@@ -87,7 +87,7 @@ std::string BinRequest(const std::vector<float>& queries, uint32_t dim, uint32_t
   h.qq_dim = dim;
   h.qq_nq = dim == 0 ? 1 : static_cast<uint32_t>(queries.size() / dim);
   h.qq_filter_len = static_cast<uint32_t>(filter.size());
-  h.qq_reserved[6] = reserved;
+  h.qq_reserved[5] = reserved;
   std::string req(reinterpret_cast<const char*>(&h), sizeof(h));
   req += filter;
   req.resize((req.size() + 3) & ~size_t{3}, '\0');
@@ -641,6 +641,81 @@ TEST_F(FuseVectorTest, BinaryRequestsInPiecesAndInSequence) {
   b = BinExchange(fd, two, 4);
   ASSERT_EQ(b.err, 0) << b.message;
   EXPECT_EQ(b.paths, want_two);
+  close(fd);
+}
+
+// qq_threads: a batch split over several daemon threads answers exactly
+// as one thread does; more than VEXFS_QUERY_MAX_THREADS is EINVAL.
+TEST_F(FuseVectorTest, ThreadedBatchesAnswerAsOneThread) {
+  const std::string c = vol_.P("c");
+  for (int i = 0; i < 40; i++) {
+    const std::string f = c + "/doc" + std::to_string(i);
+    WriteFile(f, "x");
+    ASSERT_EQ(PutVec(f, {float(i % 7), float(i / 7), 1}), 0);
+  }
+  std::vector<float> queries;
+  for (int q = 0; q < 9; q++) {
+    for (float x : {float(q), float(q % 3), 1.0f}) queries.push_back(x);
+  }
+  auto with_threads = [](std::string req, uint32_t threads) {
+    std::memcpy(req.data() + offsetof(vexfs_query_req, qq_threads), &threads, sizeof(threads));
+    return req;
+  };
+  const std::string req = BinRequest(queries, 3, 5);
+  const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  const BinAnswer one = BinExchange(fd, req);
+  ASSERT_EQ(one.err, 0) << one.message;
+  ASSERT_EQ(one.paths.size(), 9u);
+  for (const auto& p : one.paths) EXPECT_EQ(p.size(), 5u);
+  for (uint32_t t : {1u, 2u, 4u, 9u, VEXFS_QUERY_MAX_THREADS}) {
+    const BinAnswer many = BinExchange(fd, with_threads(req, t));
+    ASSERT_EQ(many.err, 0) << "threads " << t << ": " << many.message;
+    EXPECT_FALSE(many.malformed);
+    EXPECT_EQ(many.paths, one.paths) << "threads " << t;
+  }
+  for (uint32_t t : {VEXFS_QUERY_MAX_THREADS + 1, UINT32_MAX}) {
+    const BinAnswer bad = BinExchange(fd, with_threads(req, t));
+    EXPECT_EQ(bad.err, EINVAL) << "threads " << t;
+    EXPECT_NE(bad.message.find("qq_threads"), std::string::npos) << bad.message;
+  }
+  close(fd);
+}
+
+// Two descriptors of one query file are separate sessions: a request
+// written on one while the other's is unanswered changes neither answer
+// (what a pipelining client relies on, docs/ioctl.md section 10).
+TEST_F(FuseVectorTest, TwoSessionsOfOneQueryFile) {
+  const std::string c = vol_.P("c");
+  for (int i = 0; i < 40; i++) {
+    const std::string f = c + "/doc" + std::to_string(i);
+    WriteFile(f, "x");
+    ASSERT_EQ(PutVec(f, {float(i % 7), float(i / 7), 1}), 0);
+  }
+  std::vector<float> queries;
+  for (int q = 0; q < 9; q++) {
+    for (float x : {float(q), float(q % 3), 1.0f}) queries.push_back(x);
+  }
+  const std::string req = BinRequest(queries, 3, 5);
+  const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  const BinAnswer one = BinExchange(fd, req);
+  ASSERT_EQ(one.err, 0) << one.message;
+  const std::string other = BinRequest({6, 5, 1}, 3, 2);
+  const int fd2 = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  ASSERT_GE(fd2, 0);
+  const BinAnswer other_alone = BinExchange(fd2, other);
+  ASSERT_EQ(other_alone.err, 0) << other_alone.message;
+  EXPECT_EQ(other_alone.paths, (std::vector<std::vector<std::string>>{{"doc34", "doc33"}}));
+  ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  ASSERT_EQ(write(fd2, other.data(), other.size()), static_cast<ssize_t>(other.size()));
+  const BinAnswer a = BinExchange(fd, "");
+  const BinAnswer b = BinExchange(fd2, "");
+  ASSERT_EQ(a.err, 0) << a.message;
+  ASSERT_EQ(b.err, 0) << b.message;
+  EXPECT_EQ(a.paths, one.paths);
+  EXPECT_EQ(b.paths, other_alone.paths);
+  close(fd2);
   close(fd);
 }
 

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -122,6 +123,66 @@ TEST_F(CollectionsSearchTest, SearchedDirectoryScopeFollowsChanges) {
   ASSERT_TRUE(fs_->Rename(dir_, "sub", dir_, "moved", 0, root_).ok());
   EXPECT_EQ(Paths(sub->ino, user_, 10, "path under \"/sub\""), std::vector<std::string>{});
   EXPECT_EQ(Paths(sub->ino, user_, 10, "path under \"/moved\""), (std::vector<std::string>{"a"}));
+}
+
+// A batch split over several threads (SearchRequest::threads) answers as
+// one thread does: the same hits in the same order, query by query, with
+// the caller's visibility, a filter and a subdirectory's paths.
+TEST_F(CollectionsSearchTest, ThreadedBatchAnswersAsOneThread) {
+  auto sub = fs_->Mkdir(dir_, "s", 0755, root_);
+  ASSERT_TRUE(sub.ok());
+  for (int i = 0; i < 300; i++) {
+    const uint64_t parent = i % 3 == 0 ? sub->ino : dir_;
+    auto f = fs_->Mknod(parent, "f" + std::to_string(i), S_IFREG | (i % 5 == 0 ? 0600 : 0644), 0, root_);
+    ASSERT_TRUE(f.ok());
+    const float v[kDim] = {static_cast<float>(i % 17), static_cast<float>(i / 17), static_cast<float>(i % 3), 1};
+    ASSERT_TRUE(fs_->SetXattr(f->ino, VEXFS_VECTOR_XATTR, {reinterpret_cast<const uint8_t*>(v), sizeof(v)}, 0,
+                              root_)
+                    .ok());
+  }
+  colls_->WaitIndexed();
+  SearchRequest r;
+  r.dim = kDim;
+  r.k = 7;
+  r.effort = 64;
+  r.nq = 11;
+  for (size_t q = 0; q < r.nq; q++) {
+    for (float x : {static_cast<float>(q), static_cast<float>(q % 4) * 3, 1.0f, 0.5f}) r.queries.push_back(x);
+  }
+  auto key = [](const std::vector<SearchHit>& hits) {
+    std::vector<std::string> out;
+    for (const auto& h : hits) {
+      out.push_back(std::to_string(h.query) + " " + std::to_string(h.ino) + " " + std::to_string(h.distance) +
+                    " " + h.path);
+    }
+    return out;
+  };
+  for (const std::string& filter : {std::string(), std::string("name glob \"f1*\"")}) {
+    r.filter = filter;
+    for (const Cred& cred : {root_, user_}) {
+      r.threads = 1;
+      auto one = colls_->Search(dir_, r, cred);
+      ASSERT_TRUE(one.ok()) << one.status().ToString();
+      EXPECT_EQ(one->size(), r.nq * r.k);
+      for (size_t t : {2, 3, 11, 64}) {
+        r.threads = t;
+        auto many = colls_->Search(dir_, r, cred);
+        ASSERT_TRUE(many.ok()) << many.status().ToString();
+        EXPECT_EQ(key(*many), key(*one)) << "threads " << t << " filter " << filter;
+      }
+      r.threads = 3;
+      auto below = colls_->Search(sub->ino, r, cred);
+      r.threads = 1;
+      auto below1 = colls_->Search(sub->ino, r, cred);
+      ASSERT_TRUE(below.ok() && below1.ok());
+      EXPECT_EQ(key(*below), key(*below1));
+    }
+  }
+  // A bad request fails as with one thread.
+  r.threads = 4;
+  r.filter.clear();
+  r.queries[5 * kDim + 2] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_EQ(colls_->Search(dir_, r, root_).status().err(), EINVAL);
 }
 
 }  // namespace

@@ -108,6 +108,11 @@ TEST(ParseBinaryRequestTest, RejectsEveryMalformedRequest) {
   EXPECT_TRUE(einval(ParseBinary(
       MakeBinary(10, 3, 1, "", [](vexfs_query_req* h) { h->qq_filter_len = VEXFS_FILTER_MAX + 1; }),
       &r, &nq)));
+  EXPECT_TRUE(einval(ParseBinary(
+      MakeBinary(10, 3, 1, "", [](vexfs_query_req* h) { h->qq_threads = VEXFS_QUERY_MAX_THREADS + 1; }), &r,
+      &nq)));
+  EXPECT_TRUE(einval(
+      ParseBinary(MakeBinary(10, 3, 1, "", [](vexfs_query_req* h) { h->qq_threads = UINT32_MAX; }), &r, &nq)));
   // One float short, one byte long, one float long.
   EXPECT_TRUE(einval(ParseBinary(good, &r, &nq, -4)));
   EXPECT_TRUE(einval(ParseBinary(good, &r, &nq, 1)));
@@ -118,6 +123,23 @@ TEST(ParseBinaryRequestTest, RejectsEveryMalformedRequest) {
   std::string whole = good.head;
   whole.append(reinterpret_cast<const char*>(good.floats.data()), good.floats.size() * 4);
   EXPECT_TRUE(einval(ParseBinaryRequest(whole, 0, &r, &nq)));
+}
+
+TEST(ParseBinaryRequestTest, Threads) {
+  SearchRequest r;
+  uint32_t nq;
+  ASSERT_TRUE(ParseBinary(MakeBinary(10, 3, 2), &r, &nq).ok());
+  EXPECT_EQ(r.threads, 1u);  // 0: one thread
+  static uint32_t want;  // read by the edit function below
+  for (uint32_t t : {1u, 2u, 7u, VEXFS_QUERY_MAX_THREADS}) {
+    want = t;
+    ASSERT_TRUE(
+        ParseBinary(MakeBinary(10, 3, 2, "", [](vexfs_query_req* h) { h->qq_threads = want; }), &r, &nq).ok());
+    EXPECT_EQ(r.threads, t);
+  }
+  // A reused request goes back to one thread.
+  ASSERT_TRUE(ParseBinary(MakeBinary(10, 3, 2), &r, &nq).ok());
+  EXPECT_EQ(r.threads, 1u);
 }
 
 TEST(ParseJsonRequestTest, SingleAndBatch) {

@@ -234,6 +234,7 @@ struct vexfs_ioc_import {
  * or, if qa_errno != 0, an error message (UTF-8, not NUL-terminated). */
 #define VEXFS_QUERY_REQ_MAGIC 0x31515856u /* "VXQ1" */
 #define VEXFS_QUERY_ANS_MAGIC 0x31415856u /* "VXA1" */
+#define VEXFS_QUERY_MAX_THREADS 64u
 
 struct vexfs_query_req {
 	__u32 qq_magic;        /* VEXFS_QUERY_REQ_MAGIC */
@@ -245,7 +246,10 @@ struct vexfs_query_req {
 	__u32 qq_effort;       /* ef_search / probes; 0 = collection default */
 	float qq_max_distance; /* with VEXFS_SEARCH_RANGE */
 	__u32 qq_filter_len;   /* 0..VEXFS_FILTER_MAX */
-	__u32 qq_reserved[7];  /* zero */
+	__u32 qq_threads;      /* 0 or 1: one thread; 2..VEXFS_QUERY_MAX_THREADS:
+	                        * the batch may be split over that many
+	                        * threads (see docs/ioctl.md) */
+	__u32 qq_reserved[6];  /* zero */
 };
 
 struct vexfs_query_ans {

@@ -84,6 +84,15 @@ class VectorIndex {
   virtual Result<std::vector<uint8_t>> Serialize() const = 0;
 };
 
+// index.SearchBatch(queries, params) split over up to `threads` threads:
+// min(threads, nq) contiguous runs of queries, each searched with
+// SearchBatch on its own thread (the caller's is one of them). The same
+// results as SearchBatch; a run no thread can be started for runs on the
+// caller's thread. threads 0 or 1: SearchBatch itself.
+Result<std::vector<std::vector<Neighbor>>> ParallelSearchBatch(const VectorIndex& index,
+                                                               std::span<const float> queries,
+                                                               const SearchParams& params, size_t threads);
+
 }  // namespace vexfs::engine
 
 #endif  // VEXFS_ENGINE_INDEX_H_

@@ -20,14 +20,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
+#include <semaphore>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -123,6 +126,8 @@ struct Options {
   size_t reps = 5;
   size_t batch = 64;  // staged queries per VEXFS_IOC_SEARCH in the batch sweep; <= 1: none
   size_t qfile_batch = 64;  // queries per binary request on the query file; 0: none
+  bool qfile_pipeline = false;  // also the query file with the next request written ahead
+  size_t qfile_threads = 0;     // > 1: also query-file batches with qq_threads = this
   uint64_t seed = 42;
   std::string mount;
   std::string image;  // the mounted image: after the sweeps, unmount and search its indexes in-process
@@ -162,10 +167,68 @@ double Percentile(std::vector<double> v, double q) {
 // Calls cover `batch` queries (the last one fewer); latency is per call.
 // `daemon` (0 = none): a process whose CPU time is added to the pass's.
 // The fastest of `reps` passes counts; `warm_up` first runs >= 100 queries.
+// Sends batch (first, count) ahead of its QueryFn call (pipelined mode).
+using SendFn = std::function<int(size_t first, size_t count)>;
+
+// With `send`, one pass runs on two threads: a sender thread calls
+// send(i, min(batch, nq - i)) for i = 0, batch, ... below `end`, at most
+// `depth` batches ahead of the calling thread, which calls call(i) for each
+// (receives the answer of the same count). Returns 0 or the first errno;
+// *what names the failing call and *send_cpu gets the sender thread's CPU
+// seconds.
+template <typename CallFn>
+int PipelinedPass(size_t end, size_t nq, size_t batch, size_t depth, const SendFn& send, CallFn call,
+                  std::vector<double>* lat, double* send_cpu, std::string* what) {
+  const size_t begin = 0;
+  std::counting_semaphore<1024> free_slots(static_cast<std::ptrdiff_t>(depth));
+  std::counting_semaphore<1 << 20> sent(0);
+  std::atomic<bool> stop{false};
+  std::atomic<int> send_err{0};
+  std::atomic<size_t> send_at{0};
+  std::thread sender([&] {
+    const double c0 = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);
+    for (size_t i = begin; i < end; i += batch) {
+      free_slots.acquire();
+      if (stop.load()) break;
+      if (int e = send(i, std::min(batch, nq - i))) {
+        send_at = i;
+        send_err = e;
+        sent.release();
+        break;
+      }
+      sent.release();
+    }
+    *send_cpu = CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - c0;
+  });
+  int err = 0;
+  for (size_t i = begin; i < end; i += batch) {
+    const auto a = Clock::now();
+    sent.acquire();
+    if (send_err.load() != 0 && send_at.load() == i) {
+      err = send_err;
+      *what = fmt::format("sending query {}", i);
+      break;
+    }
+    if (int e = call(i)) {
+      err = e;
+      *what = fmt::format("query {}", i);
+      break;
+    }
+    if (lat != nullptr) lat->push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count());
+    free_slots.release();
+  }
+  stop = true;
+  free_slots.release(static_cast<std::ptrdiff_t>(depth));
+  sender.join();
+  return err;
+}
+
 template <typename QueryFn>
 SearchResult SweepPoint(const Options& o, const engine::FloatMatrix& queries,
                         const engine::GroundTruth& gt, size_t ef, size_t batch, pid_t daemon,
-                        size_t reps, bool warm_up, QueryFn query) {
+                        size_t reps, bool warm_up, QueryFn query, const SendFn& send = nullptr,
+                        size_t depth = 0, bool process_cpu = false) {
+  const clockid_t cpu_clock = process_cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_THREAD_CPUTIME_ID;
   SearchResult res;
   SearchPoint& p = res.point;
   p.ef = ef;
@@ -177,31 +240,48 @@ SearchResult SweepPoint(const Options& o, const engine::FloatMatrix& queries,
     return query(i, count, ids.data() + i);
   };
   const size_t warm = warm_up ? std::min<size_t>(nq, std::max<size_t>(100, batch)) : 0;
-  for (size_t i = 0; i < warm; i += batch) {
-    if (int e = call(i)) {
+  if (send) {
+    double unused;
+    if (int e = PipelinedPass(warm, nq, batch, depth, send, call, nullptr, &unused, &res.what)) {
       res.err = e;
-      res.what = "warm-up query";
+      res.what = "warm-up: " + res.what;
       return res;
+    }
+  } else {
+    for (size_t i = 0; i < warm; i += batch) {
+      if (int e = call(i)) {
+        res.err = e;
+        res.what = "warm-up query";
+        return res;
+      }
     }
   }
   std::vector<double> lat, best_lat;
   double best_total = 0, best_cpu = 0;
   for (size_t rep = 0; rep < reps; ++rep) {
     lat.clear();
-    const double c0 = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);
+    const double c0 = CpuSeconds(cpu_clock);
     const double d0 = ProcessCpuSeconds(daemon);
     const auto t0 = Clock::now();
-    for (size_t i = 0; i < nq; i += batch) {
-      const auto a = Clock::now();
-      if (int e = call(i)) {
+    double send_cpu = 0;
+    if (send) {
+      if (int e = PipelinedPass(nq, nq, batch, depth, send, call, &lat, &send_cpu, &res.what)) {
         res.err = e;
-        res.what = fmt::format("query {}", i);
         return res;
       }
-      lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count());
+    } else {
+      for (size_t i = 0; i < nq; i += batch) {
+        const auto a = Clock::now();
+        if (int e = call(i)) {
+          res.err = e;
+          res.what = fmt::format("query {}", i);
+          return res;
+        }
+        lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - a).count());
+      }
     }
     const double total = Seconds(t0, Clock::now());
-    double cpu = CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - c0;
+    double cpu = CpuSeconds(cpu_clock) - c0 + send_cpu;
     const double d1 = ProcessCpuSeconds(daemon);
     p.cpu_includes_daemon = d0 >= 0 && d1 >= 0;
     if (p.cpu_includes_daemon) cpu += d1 - d0;
@@ -309,6 +389,23 @@ class Bench {
   // Single-thread search at `ef` for SweepPoint, of the in-process
   // T-thread build, or of `index` whose ids `rows` maps to data rows
   // (unknown ids become UINT64_MAX).
+  // Batches of queries through engine::ParallelSearchBatch on `threads`
+  // threads, on the T-thread build.
+  auto InProcessBatch(size_t ef, size_t threads) const {
+    return [this, ef, threads](size_t i, size_t count, std::vector<uint64_t>* out) {
+      engine::SearchParams sp;
+      sp.k = o_.k;
+      sp.effort = ef;
+      auto res = engine::ParallelSearchBatch(
+          *index_, std::span<const float>(data_.queries.data.data() + i * o_.dim, count * o_.dim), sp, threads);
+      if (!res.ok()) return res.status().err();
+      for (size_t c = 0; c < count; ++c) {
+        for (const engine::Neighbor& x : (*res)[c]) out[c].push_back(x.id);
+      }
+      return 0;
+    };
+  }
+
   auto InProcessQuery(size_t ef, const engine::HnswIndex* index = nullptr,
                       const std::unordered_map<uint64_t, uint64_t>* rows = nullptr) const {
     return [this, ef, index, rows](size_t i, size_t, std::vector<uint64_t>* out) {
@@ -621,11 +718,18 @@ class Bench {
     bool ok = MountSweep(path, *md, base, row_of_ino, 1, false);
     if (ok && o_.batch > 1) ok = MountSweep(path, *md, base, row_of_ino, o_.batch, false);
     if (ok && o_.qfile_batch > 0) ok = MountSweep(path, *md, base, row_of_ino, o_.qfile_batch, true);
+    if (ok && o_.qfile_batch > 0 && o_.qfile_pipeline) {
+      ok = MountSweep(path, *md, base, row_of_ino, o_.qfile_batch, true, true);
+    }
+    if (ok && o_.qfile_batch > 0 && o_.qfile_threads > 1) {
+      ok = MountSweep(path, *md, base, row_of_ino, o_.qfile_batch, true, false, o_.qfile_threads);
+    }
     return ok;
   }
 
   bool MountSweep(const std::string& path, MountDir& md, const json& base,
-                  const std::unordered_map<uint64_t, uint64_t>& row_of_ino, size_t batch, bool query_file) {
+                  const std::unordered_map<uint64_t, uint64_t>& row_of_ino, size_t batch, bool query_file,
+                  bool pipelined = false, size_t threads = 1) {
     std::vector<std::vector<uint64_t>> inos(batch);
     std::vector<std::vector<std::string>> names(batch);
     size_t mismatches = 0, unknown = 0;
@@ -640,7 +744,10 @@ class Bench {
         const float* q = data_.queries.data.data() + i * o_.dim;
         const uint32_t e32 = static_cast<uint32_t>(ef);
         const uint32_t n32 = static_cast<uint32_t>(count);
-        if (int e = query_file   ? md.QueryFileBatch(q, n32, dim, k, e32, &inos, &names)
+        const int slot = static_cast<int>((i / batch) % MountDir::kQuerySlots);
+        if (int e = pipelined    ? md.QueryFileReceive(slot, n32, k, &inos, &names)
+                    : query_file ? md.QueryFileBatch(q, n32, dim, k, e32, &inos, &names, nullptr,
+                                                     static_cast<uint32_t>(threads > 1 ? threads : 0))
                     : batch == 1 ? md.Search(q, dim, k, e32, &inos[0], &names[0])
                                  : md.SearchBatch(q, n32, dim, k, e32, &inos, &names)) {
           return e;
@@ -659,13 +766,32 @@ class Bench {
         }
         return 0;
       };
+      // Pipelined: batch i goes out on one query-file descriptor while the
+      // answer of batch i - 1 is read on the other (MountDir::QueryFileSend).
+      SendFn send;
+      if (pipelined) {
+        send = [&, ef](size_t i, size_t count) {
+          const int slot = static_cast<int>((i / batch) % MountDir::kQuerySlots);
+          return md.QueryFileSend(slot, data_.queries.data.data() + i * o_.dim, static_cast<uint32_t>(count),
+                                  dim, k, static_cast<uint32_t>(ef));
+        };
+      }
       // Alternate single passes, mount and in-process, so that the ratio
       // compares passes taken under the same load; keep each side's fastest.
       SearchResult r, in;
       for (size_t rep = 0; rep < o_.reps && !r.err && !in.err; ++rep) {
-        KeepFaster(&in, SweepPoint(o_, data_.queries, gt_, ef, 1, 0, 1, rep == 0, InProcessQuery(ef)),
-                   rep == 0);
-        KeepFaster(&r, SweepPoint(o_, data_.queries, gt_, ef, batch, o_.daemon_pid, 1, rep == 0, query),
+        if (threads > 1) {  // the engine's batch search on as many threads
+          KeepFaster(&in,
+                     SweepPoint(o_, data_.queries, gt_, ef, batch, 0, 1, rep == 0,
+                                InProcessBatch(ef, threads), nullptr, 0, true),
+                     rep == 0);
+        } else {
+          KeepFaster(&in, SweepPoint(o_, data_.queries, gt_, ef, 1, 0, 1, rep == 0, InProcessQuery(ef)),
+                     rep == 0);
+        }
+        KeepFaster(&r,
+                   SweepPoint(o_, data_.queries, gt_, ef, batch, o_.daemon_pid, 1, rep == 0, query, send,
+                              MountDir::kQuerySlots, threads > 1),
                    rep == 0);
       }
       if (in.err) {
@@ -682,7 +808,22 @@ class Bench {
         return false;
       }
       json row = base;
-      if (query_file) {
+      if (threads > 1) {
+        row["path"] = fmt::format("{}, batch {}, query file, {} threads", path, batch, threads);
+        row["search_mode"] = fmt::format(
+            "batch of {} queries per binary request on .vexfs-query with qq_threads = {} (the daemon "
+            "splits each batch over {} threads); in-process: engine::ParallelSearchBatch of the same "
+            "batches on {} threads; CPU is the whole driver process's (+ the daemon's)",
+            batch, threads, threads, threads);
+        row["search_threads"] = threads;
+      } else if (pipelined) {
+        row["path"] = fmt::format("{}, batch {}, query file, pipelined", path, batch);
+        row["search_mode"] = fmt::format(
+            "batch of {} queries per binary request on .vexfs-query, two descriptors: a second client "
+            "thread writes the next request while the first reads this one's answer (the daemon searches "
+            "at the read, one batch at a time); latency is the wait for each answer",
+            batch);
+      } else if (query_file) {
         row["path"] = fmt::format("{}, batch {}, query file", path, batch);
         row["search_mode"] =
             fmt::format("batch of {} queries per binary request on .vexfs-query (one write, one read)", batch);
@@ -950,6 +1091,13 @@ int main(int argc, char** argv) {
                  "also search through the mount with binary batch requests of this many queries on "
                  "the query file (one write, one read per batch); 0: none")
       ->check(CLI::Range(0, 1024));
+  app.add_flag("--qfile-pipeline", o.qfile_pipeline,
+               "also search through the query file with two descriptors, a second thread writing the "
+               "next request while the answer of the one before is read (one search at a time)");
+  app.add_option("--qfile-threads", o.qfile_threads,
+                 "also search through the query file with qq_threads = N (one batch split over N daemon "
+                 "threads), against the engine's ParallelSearchBatch on N threads; 0 or 1: none")
+      ->check(CLI::Range(0, int(VEXFS_QUERY_MAX_THREADS)));
   app.add_option("--seed", o.seed, "synthetic data seed");
   app.add_option("--mount", o.mount, "a mounted, empty VexFS directory (omit: in-process only)");
   app.add_option("--paths", paths, "comma list of xattr, xattr-mt, put-mt, import");

@@ -41,7 +41,9 @@ int Sys(F f) {
 MountDir::MountDir(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
 
 MountDir::~MountDir() {
-  if (query_fd_ >= 0) close(query_fd_);
+  for (int qfd : query_fd_) {
+    if (qfd >= 0) close(qfd);
+  }
   if (fd_ >= 0) close(fd_);
 }
 
@@ -262,11 +264,20 @@ int MountDir::SearchBatch(const float* queries, uint32_t nq, uint32_t dim, uint3
 
 int MountDir::QueryFileBatch(const float* queries, uint32_t nq, uint32_t dim, uint32_t k, uint32_t ef,
                              std::vector<std::vector<uint64_t>>* inos,
-                             std::vector<std::vector<std::string>>* paths, QueryFileTimes* times) {
+                             std::vector<std::vector<std::string>>* paths, QueryFileTimes* times,
+                             uint32_t threads) {
+  if (int e = QueryFileSend(0, queries, nq, dim, k, ef, times, threads)) return e;
+  return QueryFileReceive(0, nq, k, inos, paths, times);
+}
+
+int MountDir::QueryFileSend(int slot, const float* queries, uint32_t nq, uint32_t dim, uint32_t k, uint32_t ef,
+                            QueryFileTimes* times, uint32_t threads) {
   const auto t0 = Clock::now();
-  if (query_fd_ < 0) {
-    query_fd_ = openat(fd_, VEXFS_QUERY_FILE, O_RDWR | O_CLOEXEC);
-    if (query_fd_ < 0) return errno;
+  if (slot < 0 || slot >= kQuerySlots) return EINVAL;
+  int& fd = query_fd_[slot];
+  if (fd < 0) {
+    fd = openat(fd_, VEXFS_QUERY_FILE, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return errno;
   }
   vexfs_query_req h{};
   h.qq_magic = VEXFS_QUERY_REQ_MAGIC;
@@ -275,23 +286,36 @@ int MountDir::QueryFileBatch(const float* queries, uint32_t nq, uint32_t dim, ui
   h.qq_dim = dim;
   h.qq_nq = nq;
   h.qq_effort = ef;
+  h.qq_threads = threads;
   const size_t floats = size_t{nq} * dim * sizeof(float);
   // No filter: the floats follow the header. One writev(2), one FUSE
   // WRITE: the queries go from the caller's rows, not copied behind the
   // header first.
   iovec iov[2] = {{&h, sizeof(h)}, {const_cast<float*>(queries), floats}};
   const auto t1 = Clock::now();
-  const ssize_t w = writev(query_fd_, iov, 2);
+  const ssize_t w = writev(fd, iov, 2);
   if (w < 0) return errno;
-  const auto t2 = Clock::now();
+  if (times != nullptr) {
+    times->build += std::chrono::duration<double>(t1 - t0).count();
+    times->write += Since(t1);
+  }
   if (static_cast<size_t>(w) != sizeof(h) + floats) return EIO;
+  return 0;
+}
+
+int MountDir::QueryFileReceive(int slot, uint32_t nq, uint32_t k, std::vector<std::vector<uint64_t>>* inos,
+                               std::vector<std::vector<std::string>>* paths, QueryFileTimes* times) {
+  if (slot < 0 || slot >= kQuerySlots || query_fd_[slot] < 0) return EINVAL;
+  const int fd = query_fd_[slot];
+  std::vector<uint8_t>& answer = answer_[slot];
+  const auto t2 = Clock::now();
   // Room for k records of a short path per query; read on if longer.
-  answer_.resize(sizeof(vexfs_query_ans) + size_t{nq} * k * 32 + 4096);
+  answer.resize(sizeof(vexfs_query_ans) + size_t{nq} * k * 32 + 4096);
   size_t got = 0;
   size_t want = sizeof(vexfs_query_ans);
   while (got < want) {
-    if (answer_.size() < want) answer_.resize(want);
-    const ssize_t r = read(query_fd_, answer_.data() + got, answer_.size() - got);
+    if (answer.size() < want) answer.resize(want);
+    const ssize_t r = read(fd, answer.data() + got, answer.size() - got);
     if (r < 0) {
       if (errno == EINTR) continue;
       return errno;
@@ -300,20 +324,18 @@ int MountDir::QueryFileBatch(const float* queries, uint32_t nq, uint32_t dim, ui
     got += static_cast<size_t>(r);
     if (got >= sizeof(vexfs_query_ans)) {
       vexfs_query_ans a;
-      std::memcpy(&a, answer_.data(), sizeof(a));
+      std::memcpy(&a, answer.data(), sizeof(a));
       if (a.qa_magic != VEXFS_QUERY_ANS_MAGIC || a.qa_size != sizeof(a)) return EPROTO;
       want = sizeof(a) + a.qa_bytes;
     }
   }
   const auto t3 = Clock::now();
   vexfs_query_ans a;
-  std::memcpy(&a, answer_.data(), sizeof(a));
+  std::memcpy(&a, answer.data(), sizeof(a));
   if (a.qa_errno != 0) return static_cast<int>(a.qa_errno);
   if (a.qa_nq != nq || got != want) return EPROTO;
-  const int e = ParseHits(answer_.data() + sizeof(a), a.qa_bytes, a.qa_total, nq, inos, paths);
+  const int e = ParseHits(answer.data() + sizeof(a), a.qa_bytes, a.qa_total, nq, inos, paths);
   if (times != nullptr) {
-    times->build += std::chrono::duration<double>(t1 - t0).count();
-    times->write += std::chrono::duration<double>(t2 - t1).count();
     times->read += std::chrono::duration<double>(t3 - t2).count();
     times->parse += Since(t3);
   }

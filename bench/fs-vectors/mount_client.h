@@ -2,8 +2,9 @@
 // ioctl ABI of include/uapi/vexfs/vexfs_ioctl.h, nothing linked from the
 // library. Every function returns 0 or a positive errno; none prints.
 //
-// Thread safety: StoreVectors runs its own workers; the rest is called from
-// one thread at a time per Collection object.
+// Thread safety: StoreVectors runs its own workers; QueryFileSend and
+// QueryFileReceive may run on two threads for different slots; the rest is
+// called from one thread at a time per MountDir object.
 #ifndef VEXFS_BENCH_FS_VECTORS_MOUNT_CLIENT_H_
 #define VEXFS_BENCH_FS_VECTORS_MOUNT_CLIENT_H_
 
@@ -103,9 +104,25 @@ class MountDir {
   // (struct vexfs_query_ans and the records) in one read(2) unless it is
   // longer than the buffer. Hits as for SearchBatch; an answer carrying an
   // errno returns it. `times` (optional) gets the call's phases added.
+  // `threads` goes to qq_threads (0: one daemon thread).
   int QueryFileBatch(const float* queries, uint32_t nq, uint32_t dim, uint32_t k, uint32_t ef,
                      std::vector<std::vector<uint64_t>>* inos,
-                     std::vector<std::vector<std::string>>* paths, QueryFileTimes* times = nullptr);
+                     std::vector<std::vector<std::string>>* paths, QueryFileTimes* times = nullptr,
+                     uint32_t threads = 0);
+
+  // QueryFileBatch in two halves, on query-file descriptor `slot` (0 or 1,
+  // each opened at its first use): Send writes the request, Receive reads
+  // and parses its answer. The daemon searches a request when its answer
+  // is first read, so a client that sends batch i+1 on one slot while it
+  // reads batch i's answer on the other overlaps its next request with the
+  // search and still has one search running at a time as long as it reads
+  // the slots one after the other. Send and Receive of different slots may
+  // run on two threads at once; each slot is used by one thread at a time.
+  static constexpr int kQuerySlots = 2;
+  int QueryFileSend(int slot, const float* queries, uint32_t nq, uint32_t dim, uint32_t k, uint32_t ef,
+                    QueryFileTimes* times = nullptr, uint32_t threads = 0);
+  int QueryFileReceive(int slot, uint32_t nq, uint32_t k, std::vector<std::vector<uint64_t>>* inos,
+                       std::vector<std::vector<std::string>>* paths, QueryFileTimes* times = nullptr);
 
   static std::string FileName(size_t row);
   // Row index from a FileName() (-1 if it is not one).
@@ -123,8 +140,8 @@ class MountDir {
   std::unique_ptr<vexfs_ioc_search> search_;  // 16 KiB, reused per query
   std::unique_ptr<vexfs_ioc_stage> stage_;
   std::unique_ptr<vexfs_ioc_results> results_;
-  int query_fd_ = -1;              // the query file, once opened
-  std::vector<uint8_t> answer_;
+  int query_fd_[kQuerySlots] = {-1, -1};  // the query file, once opened
+  std::vector<uint8_t> answer_[kQuerySlots];
 };
 
 // Durability for a directory tree filled by someone else (vexctl import).

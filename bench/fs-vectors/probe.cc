@@ -6,8 +6,11 @@
 //
 //   vexfs_fsvec_probe fill DIR              mkdir DIR, make it a collection,
 //                                           store the vectors, wait until indexed
-//   vexfs_fsvec_probe qfile DIR SECONDS [--batch N] [--ef EF]
-//                                           binary requests of N queries on DIR's query file
+//   vexfs_fsvec_probe qfile DIR SECONDS [--batch N] [--ef EF] [--pipeline] [--threads T]
+//                                           binary requests of N queries on DIR's query file;
+//                                           --pipeline: a second thread writes the next request
+//                                           on a second descriptor while this one reads the
+//                                           answer; --threads: qq_threads
 //   vexfs_fsvec_probe ioctl DIR SECONDS [--ef EF]
 //                                           one VEXFS_IOC_SEARCH per query
 //   vexfs_fsvec_probe rejected DIR SECONDS [--batch N]
@@ -18,12 +21,15 @@
 //                                           /NAME persisted in IMAGE (not mounted)
 //
 // After an untimed warm-up of ~100 queries, prints queries, seconds,
-// queries/s, the calling thread's CPU time and, for the mount modes,
+// queries/s, the client's CPU time (with --pipeline, both threads) and, for the mount modes,
 // p50/p99 latency per call.
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <semaphore>
+#include <thread>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -72,6 +78,8 @@ int Run(int argc, char** argv) {
   double seconds = 5;
   uint32_t batch = 64, ef = 16;
   pid_t daemon = 0;
+  bool pipeline = false;
+  uint32_t threads = 0;
   app.add_option("mode", mode, "fill, qfile, ioctl, rejected or inproc")->required();
   app.add_option("target", target, "collection directory on the mount (inproc: the image)")->required();
   app.add_option("args", name, "inproc: the collection's name below the root");
@@ -79,6 +87,9 @@ int Run(int argc, char** argv) {
   app.add_option("--batch", batch, "queries per query-file request")->check(CLI::Range(1u, VEXFS_SEARCH_MAX_NQ));
   app.add_option("--ef", ef, "ef_search");
   app.add_option("--daemon", daemon, "pid of vexfs-fuse: also print its CPU time per query");
+  app.add_flag("--pipeline", pipeline, "qfile: write the next request ahead on a second descriptor");
+  app.add_option("--threads", threads, "qfile: qq_threads of each request")
+      ->check(CLI::Range(0u, VEXFS_QUERY_MAX_THREADS));
   CLI11_PARSE(app, argc, argv);
 
   auto data = Data();
@@ -105,6 +116,7 @@ int Run(int argc, char** argv) {
   }
 
   size_t done = 0;
+  double send_cpu = 0;  // the sender thread's, with --pipeline
   std::vector<double> lat;
   QueryFileTimes phases;
   clockid_t daemon_clock = 0;
@@ -156,7 +168,46 @@ int Run(int argc, char** argv) {
       if (e) return Fail(mode + " search (warm-up)", e);
     }
     start();
-    for (size_t q = 0; Seconds(t0, Clock::now()) < seconds; q += batch, done += batch) {
+    if (mode == "qfile" && pipeline) {
+      // Batch b starts at row (b % nb) * batch and goes on descriptor b % 2.
+      const size_t nb = nq / batch;
+      std::counting_semaphore<MountDir::kQuerySlots> free_slots(MountDir::kQuerySlots);
+      std::counting_semaphore<1 << 30> sent(0);
+      std::atomic<bool> stop{false};
+      std::atomic<int> send_err{0};
+      std::thread sender([&] {
+        const double s0 = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);
+        for (size_t b = 0;; b++) {
+          free_slots.acquire();
+          if (stop.load()) break;
+          const int e = md->QueryFileSend(static_cast<int>(b % MountDir::kQuerySlots),
+                                          queries.row((b % nb) * batch).data(), batch, kDim, kK, ef, nullptr,
+                                          threads);
+          if (e != 0) send_err = e;
+          sent.release();
+          if (e != 0) break;
+        }
+        send_cpu = CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - s0;
+      });
+      int e = 0;
+      for (size_t b = 0; Seconds(t0, Clock::now()) < seconds; b++, done += batch) {
+        for (auto& v : inos) v.clear();
+        for (auto& v : paths) v.clear();
+        const auto l0 = Clock::now();
+        sent.acquire();
+        if ((e = send_err.load()) != 0) break;
+        e = md->QueryFileReceive(static_cast<int>(b % MountDir::kQuerySlots), batch, kK, &inos, &paths, &phases);
+        if (e != 0) break;
+        free_slots.release();
+        lat.push_back(Seconds(l0, Clock::now()));
+      }
+      stop = true;
+      free_slots.release(MountDir::kQuerySlots);
+      sender.join();
+      if (e) return Fail("qfile search (pipelined)", e);
+    }
+    for (size_t q = 0; !(mode == "qfile" && pipeline) && Seconds(t0, Clock::now()) < seconds;
+         q += batch, done += batch) {
       if (q + batch > nq) q = 0;
       for (auto& v : inos) v.clear();
       for (auto& v : paths) v.clear();
@@ -168,7 +219,7 @@ int Run(int argc, char** argv) {
         // rejected: the same bytes per query less one float, a dimension
         // the collection refuses after the whole request has arrived.
         const uint32_t dim = mode == "rejected" ? kDim - 1 : kDim;
-        e = md->QueryFileBatch(queries.row(q).data(), batch, dim, kK, ef, &inos, &paths, &phases);
+        e = md->QueryFileBatch(queries.row(q).data(), batch, dim, kK, ef, &inos, &paths, &phases, threads);
         if (mode == "rejected") e = e == EINVAL ? 0 : (e == 0 ? EPROTO : e);
       }
       if (e) return Fail(mode + " search", e);
@@ -179,9 +230,9 @@ int Run(int argc, char** argv) {
     return 2;
   }
   const double wall = Seconds(t0, Clock::now());
-  const double cpu = CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - c0;
+  const double cpu = CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - c0 + send_cpu;
   const double dcpu = daemon > 0 ? CpuSeconds(daemon_clock) - d0 : 0;
-  fmt::print("{}: {} queries in {:.2f} s: {:.0f} queries/s, {:.1f} us of this thread's CPU per query", mode, done,
+  fmt::print("{}: {} queries in {:.2f} s: {:.0f} queries/s, {:.1f} us of the client's CPU per query", mode, done,
              wall, done / wall, cpu * 1e6 / done);
   if (daemon > 0) fmt::print(", {:.1f} us of the daemon's", dcpu * 1e6 / done);
   if (phases.write > 0) {

@@ -104,7 +104,8 @@ class MountDir {
   // (struct vexfs_query_ans and the records) in one read(2) unless it is
   // longer than the buffer. Hits as for SearchBatch; an answer carrying an
   // errno returns it. `times` (optional) gets the call's phases added.
-  // `threads` goes to qq_threads (0: one daemon thread).
+  // `threads` goes to qq_threads (0: one daemon thread). Uses slot 0 of
+  // QueryFileSend / QueryFileReceive below.
   int QueryFileBatch(const float* queries, uint32_t nq, uint32_t dim, uint32_t k, uint32_t ef,
                      std::vector<std::vector<uint64_t>>* inos,
                      std::vector<std::vector<std::string>>* paths, QueryFileTimes* times = nullptr,

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "hnsw_impl.h"
+#include "index_common.h"
 
 namespace vexfs::engine {
 
@@ -654,10 +655,7 @@ Status HnswIndex::Impl::AddPreparedBatch(const uint64_t* ids, const float* prepa
       m.Link<true>(slots[j], levels[j], prepared + fresh[j] * d);
     }
   };
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
-  worker();
-  for (auto& t : pool) t.join();
+  index_internal::RunWorkers(threads, worker);
   return Status::Ok();
 }
 

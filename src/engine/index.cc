@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <iterator>
-#include <system_error>
-#include <thread>
+
+#include "vexfs/engine/parallel.h"
 
 namespace vexfs::engine {
 
@@ -34,23 +34,9 @@ Result<std::vector<std::vector<Neighbor>>> ParallelSearchBatch(const VectorIndex
   threads = std::min(threads, nq);
   if (threads <= 1) return index.SearchBatch(queries, params);
   std::vector<Result<std::vector<std::vector<Neighbor>>>> parts(threads, std::vector<std::vector<Neighbor>>{});
-  auto run = [&](size_t t) {
-    const size_t lo = nq * t / threads, hi = nq * (t + 1) / threads;
-    parts[t] = index.SearchBatch(queries.subspan(lo * d, (hi - lo) * d), params);
-  };
-  std::vector<std::thread> pool;
-  pool.reserve(threads - 1);
-  std::vector<size_t> inline_runs;
-  for (size_t t = 1; t < threads; t++) {
-    try {
-      pool.emplace_back(run, t);
-    } catch (const std::system_error&) {
-      inline_runs.push_back(t);
-    }
-  }
-  run(0);
-  for (size_t t : inline_runs) run(t);
-  for (auto& th : pool) th.join();
+  ParallelFor(nq, threads, [&](size_t part, size_t lo, size_t hi) {
+    parts[part] = index.SearchBatch(queries.subspan(lo * d, (hi - lo) * d), params);
+  });
   std::vector<std::vector<Neighbor>> out;
   out.reserve(nq);
   for (auto& part : parts) {

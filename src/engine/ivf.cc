@@ -14,6 +14,7 @@
 
 #include "index_common.h"
 #include "vexfs/engine/distance.h"
+#include "vexfs/engine/parallel.h"
 #include "vexfs/engine/serialize.h"
 
 namespace vexfs::engine {
@@ -32,30 +33,6 @@ struct Rng : index_internal::SplitMix64 {
 Status CheckK(size_t k) { return index_internal::CheckK(k, IvfIndex::kMaxK, kPrefix); }
 
 Status Bad(const std::string& what) { return Status::Corruption("ivf: " + what); }
-
-// Runs fn(begin, end) over [0, n) split across `threads` workers (the
-// calling thread included).
-template <class Fn>
-void ParallelFor(size_t n, size_t threads, const Fn& fn) {
-  threads = std::max<size_t>(1, std::min(threads, n));
-  if (threads == 1) {
-    fn(size_t{0}, n);
-    return;
-  }
-  const size_t chunk = (n + threads - 1) / threads;
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t) {
-    const size_t b = t * chunk, e = std::min(n, b + chunk);
-    if (b >= e) break;
-    try {
-      pool.emplace_back([&fn, b, e] { fn(b, e); });
-    } catch (const std::system_error&) {
-      fn(b, e);  // no thread available: do the chunk here
-    }
-  }
-  fn(size_t{0}, std::min(n, chunk));
-  for (auto& t : pool) t.join();
-}
 
 }  // namespace
 
@@ -186,7 +163,7 @@ Status IvfIndex::AddBatch(std::span<const uint64_t> ids, std::span<const float> 
   // the last one wins as with sequential Adds).
   const size_t rest = ids.size() - i;
   std::vector<uint32_t> cell(rest);
-  ParallelFor(rest, Threads(), [&](size_t b, size_t e) {
+  ParallelFor(rest, Threads(), [&](size_t, size_t b, size_t e) {
     for (size_t j = b; j < e; ++j) cell[j] = NearestCentroid(prepared.data() + (i + j) * d);
   });
   for (size_t j = 0; j < rest; ++j) {
@@ -275,7 +252,7 @@ Status IvfIndex::TrainPrepared(std::vector<float> sample) {
   std::vector<float> adist(n);
   const size_t threads = Threads();
   for (size_t iter = 0; iter < opt_.kmeans_iters; ++iter) {
-    ParallelFor(n, threads, [&](size_t b, size_t e) {
+    ParallelFor(n, threads, [&](size_t, size_t b, size_t e) {
       for (size_t i = b; i < e; ++i) {
         float best = std::numeric_limits<float>::infinity();
         uint32_t bc = 0;
@@ -324,7 +301,7 @@ Status IvfIndex::TrainPrepared(std::vector<float> sample) {
   lists_.assign(k, List{});
   where_.clear();
   std::vector<uint32_t> cell(ids.size());
-  ParallelFor(ids.size(), threads, [&](size_t b, size_t e) {
+  ParallelFor(ids.size(), threads, [&](size_t, size_t b, size_t e) {
     for (size_t i = b; i < e; ++i) cell[i] = NearestCentroid(vecs.data() + i * d);
   });
   where_.reserve(ids.size());

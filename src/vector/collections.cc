@@ -18,7 +18,6 @@
 #include <map>
 #include <mutex>
 #include <shared_mutex>
-#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -28,6 +27,7 @@
 #include "vexfs/engine/flat_index.h"
 #include "vexfs/engine/hnsw.h"
 #include "vexfs/engine/lsh.h"
+#include "vexfs/engine/parallel.h"
 #include "vexfs/filter.h"
 #include "uapi/vexfs/vexfs_format.h"
 
@@ -948,23 +948,9 @@ Result<std::vector<SearchHit>> CollectionsImpl::Search(uint64_t dir, const Searc
   // their hits, concatenated in order, are grouped by query as in one run.
   std::vector<std::vector<SearchHit>> parts(threads);
   std::vector<Status> status(threads, Status::Ok());
-  auto run = [&](size_t t) {
-    const size_t lo = req.nq * t / threads, hi = req.nq * (t + 1) / threads;
-    status[t] = SearchQueries(dir, scope, *c, req, filter, cred, epoch, lo, hi, &parts[t]);
-  };
-  std::vector<std::thread> pool;
-  pool.reserve(threads - 1);
-  std::vector<size_t> inline_runs;  // runs no thread could be started for
-  for (size_t t = 1; t < threads; t++) {
-    try {
-      pool.emplace_back(run, t);
-    } catch (const std::system_error&) {
-      inline_runs.push_back(t);
-    }
-  }
-  run(0);
-  for (size_t t : inline_runs) run(t);
-  for (auto& th : pool) th.join();
+  engine::ParallelFor(req.nq, threads, [&](size_t part, size_t lo, size_t hi) {
+    status[part] = SearchQueries(dir, scope, *c, req, filter, cred, epoch, lo, hi, &parts[part]);
+  });
   size_t total = 0;
   for (size_t t = 0; t < threads; t++) {
     VEXFS_RETURN_IF_ERROR(status[t]);

@@ -350,7 +350,8 @@ int Serve(const CommandLine& cl, int* notify_fd) {
   if (!info.was_clean || info.replayed_transactions > 0) {
     Notice(target + " was not cleanly unmounted: replayed " +
            std::to_string(info.replayed_transactions) + " journal transactions, released " +
-           std::to_string(info.orphans_released) + " orphans");
+           std::to_string(info.orphans_released) + " orphans, finished " +
+           std::to_string(info.truncations_finished) + " interrupted truncations");
   }
 
   Shutdown sd;

@@ -6,6 +6,7 @@
 // while events arrive): map_mu_ (the collection map), names_mu_ (name map),
 // Coll::pmu (pending set, members), Coll::imu (the index; shared for
 // searches, exclusive for the indexer). Order: imu before pmu.
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -227,6 +228,8 @@ class CollectionsImpl final : public Collections, public FsObserver {
   }
   void IndexerLoop();
   bool IndexSome();
+  // Wakes the indexer: called after queuing work for it.
+  void Kick();
   void Stop();
   void Enqueue(Coll& c, uint64_t ino, const float* v, size_t n);
 
@@ -276,7 +279,7 @@ class CollectionsImpl final : public Collections, public FsObserver {
   std::mutex work_mu_;
   std::condition_variable work_cv_, idle_cv_;
   bool stop_ = false;
-  bool busy_ = false;
+  bool kicked_ = false;  // work arrived since the indexer last looked
   std::thread indexer_;
   bool attached_ = false;
 };
@@ -450,6 +453,7 @@ Status CollectionsImpl::Start() {
   VEXFS_ASSIGN_OR_RETURN(std::vector<uint64_t> dirs, fs_->ListCollections());
   for (uint64_t d : dirs) VEXFS_RETURN_IF_ERROR(LoadOne(d));
   indexer_ = std::thread([this] { IndexerLoop(); });
+  pthread_setname_np(indexer_.native_handle(), "vexfs-indexer");
   return Status::Ok();
 }
 
@@ -498,7 +502,7 @@ void CollectionsImpl::OnVectorSet(uint64_t collection, uint64_t ino, std::span<c
     Enqueue(*c, ino, vec.data(), vec.size());
   }
   c->dirty = true;
-  work_cv_.notify_one();
+  Kick();
 }
 
 void CollectionsImpl::OnVectorRemoved(uint64_t collection, uint64_t ino) {
@@ -513,7 +517,7 @@ void CollectionsImpl::OnVectorRemoved(uint64_t collection, uint64_t ino) {
     c->members.erase(ino);
   }
   c->dirty = true;
-  work_cv_.notify_one();
+  Kick();
 }
 
 void CollectionsImpl::OnCollectionCreated(uint64_t collection) {
@@ -617,17 +621,27 @@ bool CollectionsImpl::IndexSome() {
   return did;
 }
 
+void CollectionsImpl::Kick() {
+  {
+    std::lock_guard<std::mutex> l(work_mu_);
+    kicked_ = true;
+  }
+  work_cv_.notify_one();
+}
+
+// Sleeps while there is nothing to index (an idle mount never wakes): work
+// queued after IndexSome looked was followed by a Kick, which set kicked_
+// before the wait can start, so it is never slept through.
 void CollectionsImpl::IndexerLoop() {
   std::unique_lock<std::mutex> l(work_mu_);
   while (!stop_) {
-    busy_ = true;
+    kicked_ = false;
     l.unlock();
     const bool did = IndexSome();
     l.lock();
-    busy_ = false;
     if (!did) {
       idle_cv_.notify_all();
-      work_cv_.wait_for(l, std::chrono::milliseconds(50));
+      work_cv_.wait(l, [this] { return stop_ || kicked_; });
     }
   }
   idle_cv_.notify_all();
@@ -644,7 +658,7 @@ void CollectionsImpl::WaitIndexed() {
       }
     }
     if (empty) return;
-    work_cv_.notify_one();
+    Kick();
     std::unique_lock<std::mutex> l(work_mu_);
     if (stop_) return;
     idle_cv_.wait_for(l, std::chrono::milliseconds(20));
@@ -699,7 +713,7 @@ Status CollectionsImpl::Create(uint64_t dir, const CollectionConfig& config, con
       }
     }
   }
-  work_cv_.notify_one();
+  Kick();
   return ScanNames(dir);
 }
 
@@ -729,7 +743,7 @@ Status CollectionsImpl::Reindex(uint64_t dir, const CollectionConfig& config, co
   c->dirty = true;
   c->loaded = false;
   c->rebuilt = false;
-  work_cv_.notify_one();
+  Kick();
   return Status::Ok();
 }
 

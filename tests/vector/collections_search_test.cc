@@ -2,13 +2,17 @@
 // most members are hidden from it (the search then decides every member,
 // hundreds of them in one search), and that the searched directory's
 // cached scope follows changes made between searches.
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "uapi/vexfs/vexfs_format.h"
@@ -183,6 +187,50 @@ TEST_F(CollectionsSearchTest, ThreadedBatchAnswersAsOneThread) {
   r.filter.clear();
   r.queries[5 * kDim + 2] = std::numeric_limits<float>::quiet_NaN();
   EXPECT_EQ(colls_->Search(dir_, r, root_).status().err(), EINVAL);
+}
+
+// Voluntary context switches of this process's thread named `name`, or -1.
+long VoluntarySwitches(const std::string& name) {
+  DIR* d = opendir("/proc/self/task");
+  if (d == nullptr) return -1;
+  long found = -1;
+  while (dirent* e = readdir(d)) {
+    const std::string task = std::string("/proc/self/task/") + e->d_name;
+    std::string comm;
+    std::getline(std::ifstream(task + "/comm"), comm);
+    if (comm != name) continue;
+    std::ifstream status(task + "/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) found = std::stol(line.substr(24));
+    }
+  }
+  closedir(d);
+  return found;
+}
+
+// The indexer sleeps while there is nothing to index (it used to wake every
+// 50 ms, so an idle mount never slept), and a vector stored later still
+// wakes it without anyone waiting for the index.
+TEST_F(CollectionsSearchTest, IdleIndexerSleepsUntilWorkArrives) {
+  Put(dir_, "a", 0644, 1);
+  colls_->WaitIndexed();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const long before = VoluntarySwitches("vexfs-indexer");
+  ASSERT_GE(before, 0) << "no thread named vexfs-indexer";
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_LE(VoluntarySwitches("vexfs-indexer") - before, 1);
+
+  Put(dir_, "b", 0644, 2);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  uint64_t indexed = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto info = colls_->Info(dir_);
+    ASSERT_TRUE(info.ok());
+    indexed = info->indexed;
+    if (indexed == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(indexed, 2u);
 }
 
 }  // namespace

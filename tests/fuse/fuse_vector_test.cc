@@ -258,6 +258,20 @@ class FuseVectorTest : public ::testing::Test {
     ASSERT_EQ(mkdir(vol_.P("c").c_str(), 0755), 0);
     ASSERT_EQ(CreateCollection(vol_.P("c"), 3), 0);
   }
+  // Files doc0..doc39 in collection `c` on a 7-wide grid, vector
+  // (i % 7, i / 7, 1); returns 9 queries (q, q % 3, 1) as one batch.
+  std::vector<float> PutGridAndQueries(const std::string& c) {
+    for (int i = 0; i < 40; i++) {
+      const std::string f = c + "/doc" + std::to_string(i);
+      WriteFile(f, "x");
+      EXPECT_EQ(PutVec(f, {float(i % 7), float(i / 7), 1}), 0) << f;
+    }
+    std::vector<float> queries;
+    for (int q = 0; q < 9; q++) {
+      for (float x : {float(q), float(q % 3), 1.0f}) queries.push_back(x);
+    }
+    return queries;
+  }
   Volume vol_;
 };
 
@@ -648,15 +662,8 @@ TEST_F(FuseVectorTest, BinaryRequestsInPiecesAndInSequence) {
 // as one thread does; more than VEXFS_QUERY_MAX_THREADS is EINVAL.
 TEST_F(FuseVectorTest, ThreadedBatchesAnswerAsOneThread) {
   const std::string c = vol_.P("c");
-  for (int i = 0; i < 40; i++) {
-    const std::string f = c + "/doc" + std::to_string(i);
-    WriteFile(f, "x");
-    ASSERT_EQ(PutVec(f, {float(i % 7), float(i / 7), 1}), 0);
-  }
-  std::vector<float> queries;
-  for (int q = 0; q < 9; q++) {
-    for (float x : {float(q), float(q % 3), 1.0f}) queries.push_back(x);
-  }
+  const std::vector<float> queries = PutGridAndQueries(c);
+  ASSERT_FALSE(HasFailure());
   auto with_threads = [](std::string req, uint32_t threads) {
     std::memcpy(req.data() + offsetof(vexfs_query_req, qq_threads), &threads, sizeof(threads));
     return req;
@@ -687,15 +694,8 @@ TEST_F(FuseVectorTest, ThreadedBatchesAnswerAsOneThread) {
 // (what a pipelining client relies on, docs/ioctl.md section 10).
 TEST_F(FuseVectorTest, TwoSessionsOfOneQueryFile) {
   const std::string c = vol_.P("c");
-  for (int i = 0; i < 40; i++) {
-    const std::string f = c + "/doc" + std::to_string(i);
-    WriteFile(f, "x");
-    ASSERT_EQ(PutVec(f, {float(i % 7), float(i / 7), 1}), 0);
-  }
-  std::vector<float> queries;
-  for (int q = 0; q < 9; q++) {
-    for (float x : {float(q), float(q % 3), 1.0f}) queries.push_back(x);
-  }
+  const std::vector<float> queries = PutGridAndQueries(c);
+  ASSERT_FALSE(HasFailure());
   const std::string req = BinRequest(queries, 3, 5);
   const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
   ASSERT_GE(fd, 0);

@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
 """Turns run.sh's results.jsonl into the JSON array and the markdown table.
 
-usage: report.py RESULTS.jsonl QUICK SIZE_MIB NFILES RAND_OPS DROP_OK SETTLE_S SOURCE OUT.json OUT.md
+usage: report.py RESULTS.jsonl ROUNDS QUICK SIZE_MIB NFILES RAND_OPS DROP_OK SETTLE_S SOURCE OUT.json OUT.md
 
-Every row of the JSON array is one (workload, system) measurement with its
-value under the unit's name (MiB_per_s or ops_per_s). Rows of the VexFS
-systems also carry ratio_vs_passthrough_ll and ratio_vs_host: VexFS's
-throughput divided by the other system's, so 1.0 is parity and higher is
-better for VexFS. A ratio is null when the other system was not measured.
+Every row of the JSON array is one (workload, system) with the median of
+its rounds' values under the unit's name (MiB_per_s or ops_per_s) and every
+round's value in "rounds". Rows of the VexFS systems also carry
+ratio_vs_passthrough_ll and ratio_vs_host: the median over the rounds of
+VexFS's throughput divided by the other system's in the same round, so 1.0
+is parity and higher is better for VexFS, with every round's ratio in
+ratios_vs_passthrough_ll / ratios_vs_host. A ratio is null when the other
+system was not measured.
 """
 import json
+import statistics
 import sys
 
 VEXFS_SYSTEMS = ("vexfs", "vexfs_default")
@@ -32,31 +36,44 @@ WORKLOADS = {
 }
 
 
-def ratio(a, b):
-    return round(a / b, 3) if a is not None and b else None
+def median(xs):
+    return statistics.median(xs) if xs else None
 
 
 def main(argv):
-    results, quick, size_mib, nfiles, rand_ops, drop_ok, settle_s, source, out_json, out_md = argv[1:11]
+    (results, nrounds, quick, size_mib, nfiles, rand_ops, drop_ok, settle_s, source, out_json,
+     out_md) = argv[1:12]
     rows = [json.loads(line) for line in open(results) if line.strip()]
-    value = {(r["workload"], r["system"]): r["value"] for r in rows}
+    # per_round[(workload, system)] = {round: value}
+    per_round = {}
+    for r in rows:
+        per_round.setdefault((r["workload"], r["system"]), {})[r.get("round", 1)] = r["value"]
+    value = {k: median(list(v.values())) for k, v in per_round.items()}
     units = {r["workload"]: r["unit"] for r in rows}
     systems = [c for c in COLUMNS if any(r["system"] == c for r in rows)]
     workloads = [w for w in WORKLOADS if w in units]
-
     files = {(r["workload"], r["system"]): r.get("files") for r in rows}
+
+    def ratios(w, s, other):
+        """VexFS over `other` in every round both were measured, in round order."""
+        a, b = per_round.get((w, s), {}), per_round.get((w, other), {})
+        return [a[k] / b[k] for k in sorted(a) if k in b and b[k]]
+
     out = []
     for w in workloads:
         for s in systems:
             v = value.get((w, s))
             if v is None:
                 continue
-            row = {"workload": w, "system": s, units[w]: round(v, 1)}
+            row = {"workload": w, "system": s, units[w]: round(v, 1),
+                   "rounds": [round(per_round[(w, s)][k], 1) for k in sorted(per_round[(w, s)])]}
             if files.get((w, s)) is not None:
                 row["files"] = files[(w, s)]
             if s in VEXFS_SYSTEMS:
-                row["ratio_vs_passthrough_ll"] = ratio(v, value.get((w, "passthrough_ll")))
-                row["ratio_vs_host"] = ratio(v, value.get((w, "host")))
+                for other in ("passthrough_ll", "host"):
+                    rs = ratios(w, s, other)
+                    row[f"ratio_vs_{other}"] = round(median(rs), 3) if rs else None
+                    row[f"ratios_vs_{other}"] = [round(x, 3) for x in rs]
             out.append(row)
     with open(out_json, "w") as f:
         json.dump(out, f, indent=1)
@@ -74,7 +91,9 @@ def main(argv):
         f"{'Quick' if quick == '1' else 'Full'} run: {size_mib} MiB file, "
         f"{rand_ops} random 4 KiB ops, {nfiles} files; drop_caches "
         f"{'before every measurement' if drop_ok == '1' else 'NOT available: reads may be cached'}, "
-        f"then {settle_s} s of settling.",
+        f"then {settle_s} s of settling. {nrounds} round(s), the systems' order reversed "
+        "every other round; values are medians over the rounds, ratios the median of the "
+        "per-round ratios with their range in brackets.",
         f"VexFS built from {source}.",
         "",
         "| " + " | ".join(head) + " |",
@@ -95,8 +114,13 @@ def main(argv):
             if s in VEXFS_SYSTEMS:
                 for other in ("passthrough_ll", "host"):
                     if other in systems:
-                        r = ratio(value.get((w, s)), value.get((w, other)))
-                        cells.append("-" if r is None else f"{r:.2f}")
+                        rs = ratios(w, s, other)
+                        if not rs:
+                            cells.append("-")
+                        elif len(rs) == 1:
+                            cells.append(f"{rs[0]:.2f}")
+                        else:
+                            cells.append(f"{median(rs):.2f} ({min(rs):.2f}–{max(rs):.2f})")
         lines.append("| " + " | ".join(cells) + " |")
     for s in sorted(notes):
         lines.append("")

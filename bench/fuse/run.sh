@@ -5,7 +5,7 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-usage: bench/fuse/run.sh [--quick] [--out FILE.json] [--systems LIST]
+usage: bench/fuse/run.sh [--quick] [--rounds N] [--out FILE.json] [--systems LIST]
 
 Builds vexfs-fuse and mkfs.vexfs (Release, build-bench/), passthrough_ll from
 libfuse3-dev's example source and meta_bench, then measures sequential write
@@ -13,6 +13,10 @@ and read, 4 KiB O_DIRECT random read and write, and create/stat/readdir/unlink
 for each system. Needs root, /dev/fuse, fio, fusermount3 and python3.
 
   --quick        256 MiB file and 20,000 files (default 1 GiB and 100,000)
+  --rounds N     run every workload N times (default 3), the systems'
+                 order reversed every other round; each ratio is the median
+                 of the per-round ratios (one round's ratio on this shared
+                 machine can be off by 2x with no difference between systems)
   --out FILE     write the JSON array to FILE and the markdown table to
                  FILE with .md instead of .json (default: table on stdout only)
   --systems L    comma-separated subset of
@@ -25,11 +29,14 @@ EOF
 }
 
 QUICK=0
+ROUNDS=3
 OUT=""
 SYSTEMS="vexfs,vexfs_default,passthrough_ll,host"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
+    --rounds) ROUNDS="${2:?--rounds needs a number}"; shift ;;
+    --rounds=*) ROUNDS="${1#--rounds=}" ;;
     --out) OUT="${2:?--out needs a file}"; shift ;;
     --out=*) OUT="${1#--out=}" ;;
     --systems) SYSTEMS="${2:?--systems needs a list}"; shift ;;
@@ -39,6 +46,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+
+case "$ROUNDS" in ''|*[!0-9]*|0) echo "run.sh: --rounds wants a positive integer" >&2; exit 2 ;; esac
 
 if [ "$QUICK" = 1 ]; then
   SIZE_MIB=256; NFILES=20000; IMG_SIZE=1G
@@ -154,7 +163,7 @@ for s in "${SYS[@]}"; do
     *) die "unknown system $s" ;;
   esac
 done
-log "systems: ${SYS[*]}; file ${SIZE_MIB} MiB, ${RAND_OPS} random ops, ${NFILES} files, settle ${SETTLE_S} s"
+log "systems: ${SYS[*]}; $ROUNDS round(s); file ${SIZE_MIB} MiB, ${RAND_OPS} random ops, ${NFILES} files, settle ${SETTLE_S} s"
 
 DROP_OK=1
 drop_caches() {
@@ -168,10 +177,11 @@ drop_caches() {
 
 RESULTS="$TMP/results.jsonl"
 : >"$RESULTS"
+ROUND=1
 record() {  # WORKLOAD SYSTEM UNIT VALUE [FILES]
-  printf '{"workload":"%s","system":"%s","unit":"%s","value":%s,"files":%s}\n' \
-    "$1" "$2" "$3" "$4" "${5:-null}" >>"$RESULTS"
-  log "$(printf '%-14s %-15s %12.1f %s' "$1" "$2" "$4" "$3")"
+  printf '{"workload":"%s","system":"%s","unit":"%s","value":%s,"files":%s,"round":%s}\n' \
+    "$1" "$2" "$3" "$4" "${5:-null}" "$ROUND" >>"$RESULTS"
+  log "$(printf 'round %s %-14s %-15s %12.1f %s' "$ROUND" "$1" "$2" "$4" "$3")"
 }
 
 # fio JSON -> one number. FIELD: read_mibs, write_mibs, read_iops, write_iops.
@@ -192,49 +202,63 @@ run_fio() {  # WORKLOAD SYSTEM FIELD UNIT fio-args...
   record "$w" "$s" "$unit" "$(fio_value "$out" "$field")"
 }
 
-# Each workload runs on every system before the next starts, so the numbers
-# compared in one ratio were taken minutes apart at most.
-for s in "${SYS[@]}"; do
-  drop_caches
-  run_fio seq_write "$s" write_mibs MiB_per_s --rw=write --bs=1m --end_fsync=1
-done
-for s in "${SYS[@]}"; do
-  drop_caches
-  run_fio seq_read "$s" read_mibs MiB_per_s --rw=read --bs=1m
-done
-for s in "${SYS[@]}"; do
-  drop_caches
-  run_fio rand_read_4k "$s" read_iops ops_per_s --rw=randread --bs=4k --direct=1 \
-    --number_ios="$RAND_OPS" --randseed=42
-done
-for s in "${SYS[@]}"; do
-  drop_caches
-  # Buffered, not O_DIRECT: passthrough_ll hands libfuse's unaligned write
-  # buffer to an O_DIRECT fd, which fails with EINVAL. Nearly every write
-  # still reaches the daemon as its own 4 KiB WRITE, during the final fsync.
-  run_fio rand_write_4k "$s" write_iops ops_per_s --rw=randwrite --bs=4k \
-    --number_ios="$RAND_OPS" --randseed=43 --end_fsync=1
-done
-for s in "${SYS[@]}"; do rm -f "${DIR[$s]}/seqfile"; done
-
 # passthrough_ll keeps an O_PATH fd open for every inode the kernel holds, so
 # it cannot create (or stat, or readdirplus) more files than RLIMIT_NOFILE
 # allows; when the hard limit cannot be raised (no CAP_SYS_RESOURCE, as in
 # containers), it gets fewer files and the table says so.
 PT_MAX=$(( $(ulimit -Hn) - 1000 ))
-for phase in create stat readdir unlink; do
-  for s in "${SYS[@]}"; do
-    n=$NFILES
-    if [ "$s" = passthrough_ll ] && [ "$n" -gt "$PT_MAX" ]; then
-      n=$PT_MAX
-      [ "$phase" = create ] && log "passthrough_ll: $n files only (RLIMIT_NOFILE hard limit $(ulimit -Hn))"
-    fi
+
+# One round: each workload runs on every system (in the order given) before
+# the next starts, so the numbers compared in one ratio were taken minutes
+# apart at most.
+run_round() {  # SYSTEM...
+  local s phase n line
+  for s in "$@"; do
     drop_caches
-    line="$("$AUX/meta_bench" "$phase" "${DIR[$s]}/meta" "$n")" ||
-      die "meta_bench $phase on $s failed"
-    record "$phase" "$s" ops_per_s \
-      "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ops_per_s"])' "$line")" "$n"
+    run_fio seq_write "$s" write_mibs MiB_per_s --rw=write --bs=1m --end_fsync=1
   done
+  for s in "$@"; do
+    drop_caches
+    run_fio seq_read "$s" read_mibs MiB_per_s --rw=read --bs=1m
+  done
+  for s in "$@"; do
+    drop_caches
+    run_fio rand_read_4k "$s" read_iops ops_per_s --rw=randread --bs=4k --direct=1 \
+      --number_ios="$RAND_OPS" --randseed=42
+  done
+  for s in "$@"; do
+    drop_caches
+    # Buffered, not O_DIRECT: passthrough_ll hands libfuse's unaligned write
+    # buffer to an O_DIRECT fd, which fails with EINVAL. Nearly every write
+    # still reaches the daemon as its own 4 KiB WRITE, during the final fsync.
+    run_fio rand_write_4k "$s" write_iops ops_per_s --rw=randwrite --bs=4k \
+      --number_ios="$RAND_OPS" --randseed=43 --end_fsync=1
+  done
+  for s in "$@"; do rm -f "${DIR[$s]}/seqfile"; done
+
+  for phase in create stat readdir unlink; do
+    for s in "$@"; do
+      n=$NFILES
+      if [ "$s" = passthrough_ll ] && [ "$n" -gt "$PT_MAX" ]; then
+        n=$PT_MAX
+        [ "$phase" = create ] && [ "$ROUND" = 1 ] &&
+          log "passthrough_ll: $n files only (RLIMIT_NOFILE hard limit $(ulimit -Hn))"
+      fi
+      drop_caches
+      line="$("$AUX/meta_bench" "$phase" "${DIR[$s]}/meta" "$n")" ||
+        die "meta_bench $phase on $s failed"
+      record "$phase" "$s" ops_per_s \
+        "$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["ops_per_s"])' "$line")" "$n"
+    done
+  done
+}
+
+# Rounds alternate the systems' order, so no system is always measured
+# first (right after the drop_caches of a larger cache) or last.
+REV=()
+for (( i=${#SYS[@]}-1; i>=0; i-- )); do REV+=("${SYS[$i]}"); done
+for (( ROUND=1; ROUND<=ROUNDS; ROUND++ )); do
+  if (( ROUND % 2 )); then run_round "${SYS[@]}"; else run_round "${REV[@]}"; fi
 done
 
 # ---- report ------------------------------------------------------------------
@@ -242,7 +266,7 @@ done
 SRC="git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 git -C "$REPO" diff --quiet HEAD -- src fuse include 2>/dev/null ||
   SRC="$SRC + uncommitted changes in src/, fuse/ or include/"
-REPORT_ARGS=("$RESULTS" "$QUICK" "$SIZE_MIB" "$NFILES" "$RAND_OPS" "$DROP_OK" "$SETTLE_S" "$SRC")
+REPORT_ARGS=("$RESULTS" "$ROUNDS" "$QUICK" "$SIZE_MIB" "$NFILES" "$RAND_OPS" "$DROP_OK" "$SETTLE_S" "$SRC")
 JSON_OUT="${OUT:-$TMP/out.json}"
 MD_OUT="${JSON_OUT%.json}.md"
 [ "$MD_OUT" = "$JSON_OUT" ] && MD_OUT="$JSON_OUT.md"

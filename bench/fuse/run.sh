@@ -75,6 +75,11 @@ for t in fio fusermount3 python3 cmake ninja cc c++ pkg-config mountpoint; do
 done
 
 # ---- build ---------------------------------------------------------------
+# The build is of the working tree, which other people may be editing: note
+# what it was when the build started.
+SRC="git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+git -C "$REPO" diff --quiet HEAD -- src fuse include 2>/dev/null ||
+  SRC="$SRC + uncommitted changes in src/, fuse/ or include/"
 log "building vexfs-fuse and mkfs.vexfs in $BUILD (Release)"
 mkdir -p "$AUX/src"
 cmake -S "$REPO" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DVEXFS_BUILD_TESTS=OFF \
@@ -262,10 +267,6 @@ for (( ROUND=1; ROUND<=ROUNDS; ROUND++ )); do
 done
 
 # ---- report ------------------------------------------------------------------
-# The build is of the working tree, which other people may be editing.
-SRC="git $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-git -C "$REPO" diff --quiet HEAD -- src fuse include 2>/dev/null ||
-  SRC="$SRC + uncommitted changes in src/, fuse/ or include/"
 REPORT_ARGS=("$RESULTS" "$ROUNDS" "$QUICK" "$SIZE_MIB" "$NFILES" "$RAND_OPS" "$DROP_OK" "$SETTLE_S" "$SRC")
 JSON_OUT="${OUT:-$TMP/out.json}"
 MD_OUT="${JSON_OUT%.json}.md"

@@ -357,9 +357,12 @@ Status FsImpl::AddOrphan(const InodeRef& r) {
   cache_->MarkDirty(b, SealKind::kSuper);
   auto* sb = reinterpret_cast<vexfs_super_block*>(b->data);
   Dirty(r);
+  const uint64_t old_head = Le64(sb->s_orphan_head);
   r.raw->i_orphan_next = sb->s_orphan_head;
   r.raw->i_flags = ToLe32(Le32(r.raw->i_flags) | VEXFS_INODE_FL_ORPHAN);
   sb->s_orphan_head = ToLe64(r.ino);
+  if (old_head != 0) orphan_prev_[old_head] = r.ino;
+  orphan_prev_[r.ino] = 0;
   return Status::Ok();
 }
 
@@ -368,26 +371,35 @@ Status FsImpl::RemoveOrphan(uint64_t ino) {
   auto* sb = reinterpret_cast<vexfs_super_block*>(b->data);
   VEXFS_ASSIGN_OR_RETURN(InodeRef target, GetInode(ino));
   const uint64_t next = Le64(target.raw->i_orphan_next);
+  uint64_t prev = 0;
   if (Le64(sb->s_orphan_head) == ino) {
     cache_->MarkDirty(b, SealKind::kSuper);
     sb->s_orphan_head = ToLe64(next);
   } else {
-    uint64_t cur = Le64(sb->s_orphan_head);
-    for (uint64_t guard = 0; cur != 0; guard++) {
-      if (guard > geo_.inode_count) return Status::Corruption("orphan list has a cycle");
-      VEXFS_ASSIGN_OR_RETURN(InodeRef c, GetInode(cur));
-      if (Le64(c.raw->i_orphan_next) == ino) {
-        Dirty(c);
-        c.raw->i_orphan_next = ToLe64(next);
-        break;
-      }
-      cur = Le64(c.raw->i_orphan_next);
+    std::optional<InodeRef> p;
+    if (auto h = orphan_prev_.find(ino); h != orphan_prev_.end() && h->second != 0) {
+      auto c = GetInode(h->second);
+      if (c.ok() && Le64(c->raw->i_orphan_next) == ino) p = *c;
     }
-    if (cur == 0) return Status::Corruption("inode missing from the orphan list");
+    if (!p) {
+      uint64_t cur = Le64(sb->s_orphan_head);
+      for (uint64_t guard = 0; cur != 0 && !p; guard++) {
+        if (guard > geo_.inode_count) return Status::Corruption("orphan list has a cycle");
+        VEXFS_ASSIGN_OR_RETURN(InodeRef c, GetInode(cur));
+        if (Le64(c.raw->i_orphan_next) == ino) p = c;
+        cur = Le64(c.raw->i_orphan_next);
+      }
+      if (!p) return Status::Corruption("inode missing from the orphan list");
+    }
+    Dirty(*p);
+    p->raw->i_orphan_next = ToLe64(next);
+    prev = p->ino;
   }
   Dirty(target);
   target.raw->i_orphan_next = 0;
   target.raw->i_flags = ToLe32(Le32(target.raw->i_flags) & ~VEXFS_INODE_FL_ORPHAN);
+  orphan_prev_.erase(ino);
+  if (next != 0) orphan_prev_[next] = prev;
   return Status::Ok();
 }
 

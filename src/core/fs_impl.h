@@ -128,6 +128,8 @@ class FsImpl final : public Filesystem {
   Timespec Now() const;
   void SetTimes(const InodeRef& r, bool atime, bool mtime, bool ctime);
   Result<Buffer*> Super();
+  // The orphan list is singly linked on disk (s_orphan_head, i_orphan_next);
+  // RemoveOrphan finds the predecessor through orphan_prev_ in O(1).
   Status AddOrphan(const InodeRef& r);
   Status RemoveOrphan(uint64_t ino);
   // Frees the data of an unlinked inode in bounded steps and finally the
@@ -326,6 +328,12 @@ class FsImpl final : public Filesystem {
   std::unique_ptr<BitmapAllocator> blocks_;
   std::unique_ptr<BitmapAllocator> inodes_;
   std::unordered_map<uint64_t, uint64_t> refs_;
+  // Orphan list member -> the member before it (0: the head), kept by
+  // AddOrphan/RemoveOrphan. A hint only: RemoveOrphan checks it against the
+  // list (an operation that failed may have left it stale) and walks the
+  // list from the head when it does not hold. Without it, releasing many
+  // orphans oldest first walked the whole list each time.
+  std::unordered_map<uint64_t, uint64_t> orphan_prev_;
   // Answers getxattr("security.*") = ENODATA without mu_ (see the header).
   NoSecurityXattrs no_sec_xattrs_;
   // AttrEpoch(): bumped (under mu_) by Dirty().

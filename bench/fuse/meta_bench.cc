@@ -7,6 +7,10 @@
 //   stat     stat(2) the N files, in creation order
 //   readdir  opendir/readdir DIR to the end, N entries expected
 //   unlink   unlink the N files, then rmdir DIR
+//   release  mkdir DIR, create and keep open N files, unlink them all, then
+//            close them oldest first; only the closes are timed (each
+//            releases an unlinked inode; needs N free file descriptors).
+//            Not in run.sh: it measures the orphan list's release order.
 //
 // Each phase runs in its own process so that run.sh can drop the page,
 // dentry and inode caches between phases (so stat, readdir and unlink reach
@@ -27,8 +31,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace {
+
+// When the timed part of a phase starts; a phase may move it later.
+std::chrono::steady_clock::time_point g_start;
 
 void FileName(const std::string& dir, long i, char* buf, size_t len) {
   std::snprintf(buf, len, "%s/f%07ld", dir.c_str(), i);
@@ -93,11 +101,34 @@ int Unlink(const std::string& dir, long n) {
   return 0;
 }
 
+int Release(const std::string& dir, long n) {
+  if (mkdir(dir.c_str(), 0755) != 0) return Fail("mkdir", dir.c_str());
+  char path[4096];
+  std::vector<int> fds;
+  fds.reserve(static_cast<size_t>(n));
+  for (long i = 0; i < n; ++i) {
+    FileName(dir, i, path, sizeof path);
+    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) return Fail("create", path);
+    fds.push_back(fd);
+  }
+  for (long i = 0; i < n; ++i) {
+    FileName(dir, i, path, sizeof path);
+    if (unlink(path) != 0) return Fail("unlink", path);
+  }
+  g_start = std::chrono::steady_clock::now();
+  for (int fd : fds) {
+    if (close(fd) != 0) return Fail("close", dir.c_str());
+  }
+  if (rmdir(dir.c_str()) != 0) return Fail("rmdir", dir.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 4) {
-    std::fprintf(stderr, "usage: meta_bench create|stat|readdir|unlink DIR N\n");
+    std::fprintf(stderr, "usage: meta_bench create|stat|readdir|unlink|release DIR N\n");
     return 2;
   }
   const std::string phase = argv[1];
@@ -112,13 +143,14 @@ int main(int argc, char** argv) {
   else if (phase == "stat") fn = Stat;
   else if (phase == "readdir") fn = Readdir;
   else if (phase == "unlink") fn = Unlink;
+  else if (phase == "release") fn = Release;
   if (fn == nullptr) {
     std::fprintf(stderr, "meta_bench: unknown phase %s\n", phase.c_str());
     return 2;
   }
-  auto t0 = std::chrono::steady_clock::now();
+  g_start = std::chrono::steady_clock::now();
   int rc = fn(dir, n);
-  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - g_start).count();
   if (rc != 0) return rc;
   std::printf("{\"phase\":\"%s\",\"n\":%ld,\"seconds\":%.6f,\"ops_per_s\":%.1f}\n", phase.c_str(), n,
               s, n / s);

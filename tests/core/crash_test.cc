@@ -809,6 +809,44 @@ TEST(CrashTest, UnflushedWritesLostInAnyOrder) {
 }
 TEST(CrashTest, MixedWorkloadSeed3) { RunCrashPoints(Mixed(3, 600), 3, MaxPoints()); }
 
+// Runs `workload` on a fresh volume (`blocks` blocks, `journal_blocks` of
+// journal) mounted with a 1 ms commit timer, so that commits land between
+// and inside its calls, recording every write and flush; the workload may
+// set `*op` to tag the events that follow. Then calls `check` with the
+// durable image at each flush of the recording (every write before it
+// applied), in order: `flush` is that flush's event and `at` names it. Stops
+// at a fatal failure, or with `stop_at_failure` at any failure.
+void ForEachDurableStateUnderTimer(uint64_t blocks, uint64_t journal_blocks,
+                                   const std::function<void(Filesystem*, size_t* op)>& workload,
+                                   const std::function<void(const std::vector<uint8_t>& image,
+                                                            const RecordingDevice::Event& flush,
+                                                            const std::string& at)>& check,
+                                   bool stop_at_failure = false) {
+  auto img = testing::NewImage(blocks, journal_blocks, 256);
+  const std::vector<uint8_t> base = *img;
+  std::vector<RecordingDevice::Event> log;
+  size_t op = 0;
+  {
+    MountOptions mo = testing::TestMountOptions();
+    mo.commit_interval_ms = 1;
+    auto fsr = Filesystem::Mount(std::make_unique<RecordingDevice>(*img, &log, &op), mo);
+    ASSERT_TRUE(fsr.ok()) << fsr.status().ToString();
+    auto fs = std::move(fsr).value();
+    workload(fs.get(), &op);
+    if (::testing::Test::HasFatalFailure()) return;
+    ASSERT_TRUE(fs->Unmount().ok());
+  }
+  std::vector<uint8_t> image = base;
+  for (size_t i = 0; i < log.size(); i++) {
+    if (log[i].block != UINT64_MAX) {
+      std::memcpy(image.data() + log[i].block * kBlockSize, log[i].data.data(), kBlockSize);
+      continue;
+    }
+    check(image, log[i], "flush " + std::to_string(i) + " of " + std::to_string(log.size()));
+    if (stop_at_failure ? ::testing::Test::HasFailure() : ::testing::Test::HasFatalFailure()) return;
+  }
+}
+
 // A file of three written blocks is cut to 100 bytes, again and again,
 // while the commit timer commits every millisecond. At every flush the
 // durable volume, once mounted, must read zeros past the file's size when
@@ -822,16 +860,8 @@ TEST(CrashTest, MixedWorkloadSeed3) { RunCrashPoints(Mixed(3, 600), 3, MaxPoints
 TEST(CrashTest, RegrownFileReadsZerosPastItsSize) {
   const Cred root = Cred::Root();
   constexpr uint64_t kLen = 3 * kBlockSize;
-  auto img = testing::NewImage(2048, 256, 256);
-  const std::vector<uint8_t> base = *img;
-  std::vector<RecordingDevice::Event> log;
-  size_t op = 0;
-  {
-    MountOptions mo = testing::TestMountOptions();
-    mo.commit_interval_ms = 1;
-    auto fsr = Filesystem::Mount(std::make_unique<RecordingDevice>(*img, &log, &op), mo);
-    ASSERT_TRUE(fsr.ok()) << fsr.status().ToString();
-    auto fs = std::move(fsr).value();
+  size_t checked = 0;
+  auto workload = [&](Filesystem* fs, size_t*) {
     auto f = fs->Mknod(Filesystem::kRootIno, "cut", S_IFREG | 0644, 0, root);
     ASSERT_TRUE(f.ok());
     SetAttrRequest cut;
@@ -841,22 +871,15 @@ TEST(CrashTest, RegrownFileReadsZerosPastItsSize) {
       ASSERT_TRUE(fs->Write(f->ino, 0, Bytes(std::string(kLen, static_cast<char>('a' + i % 26)))).ok());
       ASSERT_TRUE(fs->SetAttr(f->ino, cut, root).ok());
     }
-    ASSERT_TRUE(fs->Unmount().ok());
-  }
-  std::vector<uint8_t> image = base;
-  size_t checked = 0;
-  for (size_t i = 0; i < log.size(); i++) {
-    if (log[i].block != UINT64_MAX) {
-      std::memcpy(image.data() + log[i].block * kBlockSize, log[i].data.data(), kBlockSize);
-      continue;
-    }
+  };
+  auto check = [&](const std::vector<uint8_t>& image, const RecordingDevice::Event&, const std::string& at) {
     auto fsr = Filesystem::Mount(std::make_unique<testing::SharedMemoryDevice>(
                                      std::make_shared<std::vector<uint8_t>>(image)),
                                  testing::TestMountOptions());
-    ASSERT_TRUE(fsr.ok()) << "flush " << i << ": " << fsr.status().ToString();
+    ASSERT_TRUE(fsr.ok()) << at << ": " << fsr.status().ToString();
     auto fs = std::move(fsr).value();
     auto f = fs->Lookup(Filesystem::kRootIno, "cut", root);
-    if (!f.ok()) continue;
+    if (!f.ok()) return;
     SetAttrRequest grow;
     grow.valid = SetAttrRequest::kSize;
     grow.size = kLen;
@@ -865,11 +888,13 @@ TEST(CrashTest, RegrownFileReadsZerosPastItsSize) {
     auto n = fs->Read(f->ino, 0, buf);
     ASSERT_TRUE(n.ok() && *n == kLen);
     for (uint64_t b = f->size; b < kLen; b++) {
-      ASSERT_EQ(buf[b], 0) << "flush " << i << " of " << log.size() << ": byte " << b
-                           << " of the file regrown from " << f->size << " bytes is old data";
+      ASSERT_EQ(buf[b], 0) << at << ": byte " << b << " of the file regrown from " << f->size
+                           << " bytes is old data";
     }
     checked++;
-  }
+  };
+  ForEachDurableStateUnderTimer(2048, 256, workload, check);
+  if (HasFatalFailure()) return;
   EXPECT_GT(checked, 0u);
   std::printf("%zu durable states checked\n", checked);
 }
@@ -887,16 +912,7 @@ TEST(CrashTest, RegrownFileReadsZerosPastItsSize) {
 TEST(CrashTest, FileGrownByWriteOrFallocateReadsZerosInTheGap) {
   const Cred root = Cred::Root();
   constexpr uint64_t kCut = 100, kLen = 3 * kBlockSize;
-  auto img = testing::NewImage(2048, 256, 256);
-  const std::vector<uint8_t> base = *img;
-  std::vector<RecordingDevice::Event> log;
-  size_t op = 0;
-  {
-    MountOptions mo = testing::TestMountOptions();
-    mo.commit_interval_ms = 1;
-    auto fsr = Filesystem::Mount(std::make_unique<RecordingDevice>(*img, &log, &op), mo);
-    ASSERT_TRUE(fsr.ok()) << fsr.status().ToString();
-    auto fs = std::move(fsr).value();
+  auto workload = [&](Filesystem* fs, size_t*) {
     auto f = fs->Mknod(Filesystem::kRootIno, "cut", S_IFREG | 0644, 0, root);
     ASSERT_TRUE(f.ok());
     SetAttrRequest cut;
@@ -913,8 +929,7 @@ TEST(CrashTest, FileGrownByWriteOrFallocateReadsZerosInTheGap) {
         ASSERT_TRUE(fs->Fsync(f->ino, false).ok());
       }
     }
-    ASSERT_TRUE(fs->Unmount().ok());
-  }
+  };
   struct Growth {
     const char* what;
     std::function<Status(Filesystem*, uint64_t)> grow;
@@ -941,19 +956,14 @@ TEST(CrashTest, FileGrownByWriteOrFallocateReadsZerosInTheGap) {
        },
        5010, 5000, 'X'},
   };
-  std::vector<uint8_t> image = base;
   size_t checked = 0;
   std::map<std::string, std::string> failed;
-  for (size_t i = 0; i < log.size(); i++) {
-    if (log[i].block != UINT64_MAX) {
-      std::memcpy(image.data() + log[i].block * kBlockSize, log[i].data.data(), kBlockSize);
-      continue;
-    }
+  auto check = [&](const std::vector<uint8_t>& image, const RecordingDevice::Event&, const std::string& at) {
     {
       auto fs = testing::MountImage(std::make_shared<std::vector<uint8_t>>(image));
-      ASSERT_NE(fs, nullptr) << "flush " << i;
+      ASSERT_NE(fs, nullptr) << at;
       auto f = fs->Lookup(Filesystem::kRootIno, "cut", root);
-      if (!f.ok() || f->size != kCut) continue;
+      if (!f.ok() || f->size != kCut) return;
     }
     for (const Growth& g : growths) {
       auto fs = testing::MountImage(std::make_shared<std::vector<uint8_t>>(image));
@@ -968,8 +978,7 @@ TEST(CrashTest, FileGrownByWriteOrFallocateReadsZerosInTheGap) {
       for (uint64_t b = kCut; b < g.size; b++) {
         if (buf[b] != (b < g.zeros ? 0 : g.data)) {
           // The first durable state where each way fails.
-          if (failed.emplace(g.what, "flush " + std::to_string(i) + " of " + std::to_string(log.size()) +
-                                         ": byte " + std::to_string(b) + " reads " + std::to_string(buf[b]))
+          if (failed.emplace(g.what, at + ": byte " + std::to_string(b) + " reads " + std::to_string(buf[b]))
                   .second) {
             ADD_FAILURE() << g.what << ", " << failed[g.what] << " (grown from " << kCut << " bytes)";
           }
@@ -978,7 +987,9 @@ TEST(CrashTest, FileGrownByWriteOrFallocateReadsZerosInTheGap) {
       }
     }
     checked++;
-  }
+  };
+  ForEachDurableStateUnderTimer(2048, 256, workload, check);
+  if (HasFatalFailure()) return;
   EXPECT_GT(checked, 0u);
   EXPECT_TRUE(failed.empty()) << failed.size() << " of " << growths.size() << " ways failed";
   std::printf("%zu durable states checked\n", checked);
@@ -1024,17 +1035,9 @@ std::string MappedPastEnd(std::vector<uint8_t>* image, uint64_t ino) {
 TEST(CrashTest, InterruptedTruncationOfManyExtentsIsFinished) {
   const Cred root = Cred::Root();
   constexpr uint64_t kBlocks = 3000;  // written per file and round
-  auto img = testing::NewImage(16384, 64, 256);
-  const std::vector<uint8_t> base = *img;
-  std::vector<RecordingDevice::Event> log;
-  size_t op = 0;  // 1 while a truncation runs, 2 for the sync after it
   uint64_t ino[2] = {0, 0};
-  {
-    MountOptions mo = testing::TestMountOptions();
-    mo.commit_interval_ms = 1;
-    auto fsr = Filesystem::Mount(std::make_unique<RecordingDevice>(*img, &log, &op), mo);
-    ASSERT_TRUE(fsr.ok()) << fsr.status().ToString();
-    auto fs = std::move(fsr).value();
+  // Tags: 1 while a truncation runs, 2 for the sync after it.
+  auto workload = [&](Filesystem* fs, size_t* op) {
     for (int k = 0; k < 2; k++) {
       auto f = fs->Mknod(Filesystem::kRootIno, "f" + std::to_string(k), S_IFREG | 0644, 0, root);
       ASSERT_TRUE(f.ok());
@@ -1048,28 +1051,21 @@ TEST(CrashTest, InterruptedTruncationOfManyExtentsIsFinished) {
         }
       }
       ASSERT_TRUE(fs->Sync().ok());
-      op = 1;
+      *op = 1;
       for (int k = 0; k < 2; k++) {
         SetAttrRequest cut;
         cut.valid = SetAttrRequest::kSize;
         cut.size = k == 0 ? kBlockSize + 100 + 1000 * round : 0;
         ASSERT_TRUE(fs->SetAttr(ino[k], cut, root).ok());
       }
-      op = 2;
+      *op = 2;
       ASSERT_TRUE(fs->Sync().ok());
-      op = 0;
+      *op = 0;
     }
-    ASSERT_TRUE(fs->Unmount().ok());
-  }
-  std::vector<uint8_t> image = base;
+  };
   size_t checked = 0, cut_short = 0, pending = 0;
-  for (size_t i = 0; i < log.size(); i++) {
-    if (log[i].block != UINT64_MAX) {
-      std::memcpy(image.data() + log[i].block * kBlockSize, log[i].data.data(), kBlockSize);
-      continue;
-    }
-    if (log[i].op == 0) continue;
-    const std::string at = "flush " + std::to_string(i) + " of " + std::to_string(log.size());
+  auto check = [&](const std::vector<uint8_t>& image, const RecordingDevice::Event& flush, const std::string& at) {
+    if (flush.op == 0) return;
     {
       testing::SharedMemoryDevice dev(std::make_shared<std::vector<uint8_t>>(image));
       auto rep = CheckVolume(&dev, CheckOptions{.repair = false, .force = true});
@@ -1131,8 +1127,9 @@ TEST(CrashTest, InterruptedTruncationOfManyExtentsIsFinished) {
       }
     }
     checked++;
-    if (HasFailure()) break;
-  }
+  };
+  ForEachDurableStateUnderTimer(16384, 64, workload, check, /*stop_at_failure=*/true);
+  if (HasFatalFailure()) return;
   EXPECT_GT(checked, 0u);
   EXPECT_GT(pending, 0u) << "no durable state caught a truncation between two of its steps";
   std::printf("%zu durable states checked, %zu with a truncation the mount finished, %zu files left mapped past "

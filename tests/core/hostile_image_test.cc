@@ -99,6 +99,28 @@ void ReadEverything(MemoryDevice* dev) {
   }
 }
 
+// The mount options of the tests below: no commit thread.
+MountOptions NoCommitThread() {
+  MountOptions mo;
+  mo.commit_interval_ms = 0;
+  return mo;
+}
+
+// Mounts the volume on `dev`, which stays the caller's.
+Result<std::unique_ptr<Filesystem>> MountBorrowed(BlockDevice* dev, MountInfo* info = nullptr) {
+  return Filesystem::Mount(std::make_unique<BorrowedDevice>(dev), NoCommitThread(), info);
+}
+
+// Formats `dev` as a small volume (a 64-block journal) with hash seed `seed`.
+[[nodiscard]] bool FormatSmall(MemoryDevice* dev, uint64_t seed) {
+  FormatOptions fo;
+  fo.seed = seed;
+  fo.journal_blocks = 64;
+  auto r = Format(dev, fo);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok();
+}
+
 TEST(HostileImageTest, RandomBitFlipsNeverCrash) {
   const auto& base = BaseImage();
   ASSERT_FALSE(base.empty());
@@ -150,8 +172,7 @@ TEST(HostileImageTest, RandomBitFlipsNeverCrash) {
 // Mounts the image with the library and uses it like a program would.
 // Every call may fail; none may crash or hang.
 bool UseEverything(std::vector<uint8_t> img) {
-  MountOptions mo;
-  mo.commit_interval_ms = 0;
+  MountOptions mo = NoCommitThread();
   mo.cache_mb = 4;
   auto fsr = Filesystem::Mount(std::make_unique<MemoryDevice>(std::move(img)), mo);
   if (!fsr.ok()) return false;
@@ -231,9 +252,7 @@ const std::vector<uint8_t>& VectorImage() {
     FormatOptions fo;
     fo.seed = 5;
     EXPECT_TRUE(Format(&dev, fo).ok());
-    MountOptions mo;
-    mo.commit_interval_ms = 0;
-    auto m = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+    auto m = MountBorrowed(&dev);
     EXPECT_TRUE(m.ok());
     if (!m.ok()) return std::vector<uint8_t>();
     Filesystem& fs = **m;
@@ -420,15 +439,10 @@ TEST(HostileImageTest, CorruptJournalNeverCrashes) {
 // or looked up hashed wrongly.
 TEST(HostileImageTest, MountUsesTheSuperblockAsReplayed) {
   MemoryDevice dev(512);
-  FormatOptions fo;
-  fo.seed = 3;
-  fo.journal_blocks = 64;
-  ASSERT_TRUE(Format(&dev, fo).ok());
-  MountOptions mo;
-  mo.commit_interval_ms = 0;
+  ASSERT_TRUE(FormatSmall(&dev, 3));
   std::vector<uint8_t> cut;
   {
-    auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+    auto fs = MountBorrowed(&dev);
     ASSERT_TRUE(fs.ok());
     ASSERT_TRUE((*fs)->Mknod(Filesystem::kRootIno, "a", S_IFREG | 0644, 0, Cred()).ok());
     ASSERT_TRUE((*fs)->Sync().ok());
@@ -441,7 +455,7 @@ TEST(HostileImageTest, MountUsesTheSuperblockAsReplayed) {
   std::memcpy(cut.data(), &sb, sizeof(sb));
   MemoryDevice after(cut);
   MountInfo info;
-  auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&after), mo, &info);
+  auto fs = MountBorrowed(&after, &info);
   ASSERT_TRUE(fs.ok()) << fs.status().ToString();
   EXPECT_GT(info.replayed_transactions, 0u);
   EXPECT_TRUE((*fs)->Lookup(Filesystem::kRootIno, "a", Cred()).ok());
@@ -457,15 +471,10 @@ TEST(HostileImageTest, MountUsesTheSuperblockAsReplayed) {
 // area, after which the collection's vector is still there.
 TEST(HostileImageTest, HugeSparseSegmentIsRefusedAndCut) {
   MemoryDevice dev(512);
-  FormatOptions fo;
-  fo.seed = 4;
-  fo.journal_blocks = 64;
-  ASSERT_TRUE(Format(&dev, fo).ok());
-  MountOptions mo;
-  mo.commit_interval_ms = 0;
+  ASSERT_TRUE(FormatSmall(&dev, 4));
   uint64_t file = 0;
   {
-    auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+    auto fs = MountBorrowed(&dev);
     ASSERT_TRUE(fs.ok());
     auto c = (*fs)->Mkdir(Filesystem::kRootIno, "c", 0755, Cred());
     ASSERT_TRUE(c.ok());
@@ -494,7 +503,7 @@ TEST(HostileImageTest, HugeSparseSegmentIsRefusedAndCut) {
     found = true;
   }
   ASSERT_TRUE(found);
-  auto refused = Filesystem::Mount(std::make_unique<MemoryDevice>(dev.image()), mo);
+  auto refused = Filesystem::Mount(std::make_unique<MemoryDevice>(dev.image()), NoCommitThread());
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().err(), EUCLEAN) << refused.status().ToString();
   auto r = CheckVolume(&dev, CheckOptions{true, true});
@@ -502,7 +511,7 @@ TEST(HostileImageTest, HugeSparseSegmentIsRefusedAndCut) {
   EXPECT_TRUE(r->Has("vec.segment_bad_size")) << Dump(*r);
   const CheckReport again = Check(&dev, false);
   EXPECT_TRUE(again.problems.empty()) << Dump(again);
-  auto fs = Filesystem::Mount(std::make_unique<MemoryDevice>(dev.image()), mo);
+  auto fs = Filesystem::Mount(std::make_unique<MemoryDevice>(dev.image()), NoCommitThread());
   ASSERT_TRUE(fs.ok()) << fs.status().ToString();
   auto v = (*fs)->GetXattr(file, VEXFS_VECTOR_XATTR, Cred());
   ASSERT_TRUE(v.ok()) << v.status().ToString();
@@ -514,15 +523,10 @@ TEST(HostileImageTest, HugeSparseSegmentIsRefusedAndCut) {
 // through. Walks now stop after as many nodes as the data area has blocks.
 TEST(HostileImageTest, SharedTreeNodeIsRefused) {
   MemoryDevice dev(512);
-  FormatOptions fo;
-  fo.seed = 5;
-  fo.journal_blocks = 64;
-  ASSERT_TRUE(Format(&dev, fo).ok());
-  MountOptions mo;
-  mo.commit_interval_ms = 0;
+  ASSERT_TRUE(FormatSmall(&dev, 5));
   uint64_t dir = 0;
   {
-    auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+    auto fs = MountBorrowed(&dev);
     ASSERT_TRUE(fs.ok());
     auto d = (*fs)->Mkdir(Filesystem::kRootIno, "d", 0755, Cred());
     ASSERT_TRUE(d.ok());
@@ -563,7 +567,7 @@ TEST(HostileImageTest, SharedTreeNodeIsRefused) {
   std::memcpy(in->i_data, &root, sizeof(root));
   SealInode(in);
   {
-    auto fs = Filesystem::Mount(std::make_unique<MemoryDevice>(dev.image()), mo);
+    auto fs = Filesystem::Mount(std::make_unique<MemoryDevice>(dev.image()), NoCommitThread());
     ASSERT_TRUE(fs.ok()) << fs.status().ToString();
     size_t seen = 0;
     const Status s = (*fs)->ReadDir(dir, 0, [&](const DirEntry&) {
@@ -584,13 +588,8 @@ TEST(HostileImageTest, SharedTreeNodeIsRefused) {
 // A small volume with one regular file holding `blocks` blocks of 'a'
 // (cleanly unmounted); returns the file's inode number.
 uint64_t VolumeWithFile(MemoryDevice* dev, uint64_t seed, int blocks, bool fragmented = false) {
-  FormatOptions fo;
-  fo.seed = seed;
-  fo.journal_blocks = 64;
-  EXPECT_TRUE(Format(dev, fo).ok());
-  MountOptions mo;
-  mo.commit_interval_ms = 0;
-  auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(dev), mo);
+  if (!FormatSmall(dev, seed)) return 0;
+  auto fs = MountBorrowed(dev);
   EXPECT_TRUE(fs.ok());
   if (!fs.ok()) return 0;
   auto f = (*fs)->Mknod(Filesystem::kRootIno, "f", S_IFREG | 0644, 0, Cred());
@@ -661,11 +660,9 @@ TEST(HostileImageTest, ExtentOutsideTheDataAreaIsRefused) {
       ASSERT_EQ(leaf != 0, tree);
       ext[0].ee_start = ToLe64(where[target]);
       ResealExtents(&dev, file, leaf);
-      MountOptions mo;
-      mo.commit_interval_ms = 0;
       const std::vector<uint8_t> x(VEXFS_BLOCK_SIZE, 'X');
       {
-        auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+        auto fs = MountBorrowed(&dev);
         ASSERT_TRUE(fs.ok()) << fs.status().ToString();
         std::vector<uint8_t> buf(VEXFS_BLOCK_SIZE);
         auto rd = (*fs)->Read(file, 0, buf);
@@ -690,7 +687,7 @@ TEST(HostileImageTest, ExtentOutsideTheDataAreaIsRefused) {
       ASSERT_TRUE(CheckVolume(&dev, CheckOptions{true, true}).ok());
       const CheckReport again = Check(&dev, false);
       EXPECT_TRUE(again.problems.empty()) << Dump(again);
-      auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+      auto fs = MountBorrowed(&dev);
       ASSERT_TRUE(fs.ok()) << fs.status().ToString();
     }
   }
@@ -719,11 +716,9 @@ TEST(HostileImageTest, LinkedInodesOnTheOrphanList) {
     img.sb.s_orphan_head = ToLe64(target);
     img.sb.s_state = 0;
     img.StoreSuper();
-    MountOptions mo;
-    mo.commit_interval_ms = 0;
     MountInfo info;
     {
-      auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&img.dev), mo, &info);
+      auto fs = MountBorrowed(&img.dev, &info);
       ASSERT_TRUE(fs.ok()) << fs.status().ToString();
       EXPECT_EQ(info.truncations_finished, kind == 0 ? 1u : 0u);
       auto f = (*fs)->Lookup(dir, "f", Cred::Root());
@@ -747,14 +742,12 @@ TEST(HostileImageTest, LinkedInodesOnTheOrphanList) {
 // written data, which survives.
 TEST(HostileImageTest, FileSizeAndExtentLimits) {
   constexpr uint64_t kMaxBytes = VEXFS_MAX_FILE_BLOCKS * VEXFS_BLOCK_SIZE;
-  MountOptions mo;
-  mo.commit_interval_ms = 0;
   {
     MemoryDevice dev(512);
     const uint64_t file = VolumeWithFile(&dev, 30, 2);
     ASSERT_NE(file, 0u);
     {
-      auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+      auto fs = MountBorrowed(&dev);
       ASSERT_TRUE(fs.ok());
       SetAttrRequest r;
       r.valid = SetAttrRequest::kSize;
@@ -781,7 +774,7 @@ TEST(HostileImageTest, FileSizeAndExtentLimits) {
     in->i_size = ToLe64(size);
     SealInode(in);
     {
-      auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+      auto fs = MountBorrowed(&dev);
       ASSERT_TRUE(fs.ok()) << fs.status().ToString();
       EXPECT_EQ((*fs)->GetAttr(file).status().err(), EUCLEAN);
       std::vector<uint8_t> buf(VEXFS_BLOCK_SIZE);
@@ -796,7 +789,7 @@ TEST(HostileImageTest, FileSizeAndExtentLimits) {
     ASSERT_TRUE(y.ok());
     const CheckReport again = Check(&dev, false);
     EXPECT_TRUE(again.problems.empty()) << Dump(again);
-    auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+    auto fs = MountBorrowed(&dev);
     ASSERT_TRUE(fs.ok()) << fs.status().ToString();
     auto a = (*fs)->GetAttr(file);
     ASSERT_TRUE(a.ok()) << a.status().ToString();
@@ -818,7 +811,7 @@ TEST(HostileImageTest, FileSizeAndExtentLimits) {
     ext[0].ee_logical = ToLe32(0xFFFFFFFFu);
     ResealExtents(&dev, file, leaf);
     {
-      auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+      auto fs = MountBorrowed(&dev);
       ASSERT_TRUE(fs.ok()) << fs.status().ToString();
       EXPECT_EQ((*fs)->SeekData(file, 0, SEEK_DATA).status().err(), EUCLEAN);
       (void)(*fs)->Unmount();
@@ -840,15 +833,10 @@ TEST(HostileImageTest, FileSizeAndExtentLimits) {
 // inode it cannot reconnect keeps its link count.
 TEST(HostileImageTest, StraysFindALostFoundWhenItsNameIsTaken) {
   MemoryDevice dev(512);
-  FormatOptions fo;
-  fo.seed = 41;
-  fo.journal_blocks = 64;
-  ASSERT_TRUE(Format(&dev, fo).ok());
-  MountOptions mo;
-  mo.commit_interval_ms = 0;
+  ASSERT_TRUE(FormatSmall(&dev, 41));
   uint64_t dir = 0, file = 0, lf = 0;
   {
-    auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+    auto fs = MountBorrowed(&dev);
     ASSERT_TRUE(fs.ok());
     auto l = (*fs)->Lookup(Filesystem::kRootIno, "lost+found", Cred());
     ASSERT_TRUE(l.ok());
@@ -872,7 +860,7 @@ TEST(HostileImageTest, StraysFindALostFoundWhenItsNameIsTaken) {
   EXPECT_EQ(y->errors_left(), 0u) << Dump(*y);
   const CheckReport again = Check(&dev, false);
   EXPECT_TRUE(again.problems.empty()) << Dump(again);
-  auto fs = Filesystem::Mount(std::make_unique<BorrowedDevice>(&dev), mo);
+  auto fs = MountBorrowed(&dev);
   ASSERT_TRUE(fs.ok()) << fs.status().ToString();
   auto nl = (*fs)->Lookup(Filesystem::kRootIno, "lost+found.1", Cred());
   ASSERT_TRUE(nl.ok()) << nl.status().ToString();

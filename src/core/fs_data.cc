@@ -498,18 +498,18 @@ Status FsImpl::CutPastEnd(uint64_t ino, std::optional<uint64_t> size) {
   // between them would leave the same: so the first step also puts the
   // file on the orphan list (linked, it stands for a pending truncation,
   // which the mount and fsck finish) and the last takes it off.
+  // A cut does not zero the part of its new last block past the new end:
+  // that write would reach the disk before the cut commits, and a crash in
+  // between would leave the file at its old size with those bytes lost.
+  // They are bytes past the end (format.md section 8), zeroed by whatever
+  // grows the file again (ZeroPastEnd).
   bool done = false;
   for (bool first_step = true; !done; first_step = false) {
     VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
       VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
       Dirty(r);
       if (first_step && size) {
-        const uint64_t old_size = Le64(r.raw->i_size);
-        if (*size < old_size && *size % kBs != 0) {
-          VEXFS_RETURN_IF_ERROR(ZeroPartial(r, *size, std::min(old_size, (*size / kBs + 1) * kBs)));
-        } else {
-          VEXFS_RETURN_IF_ERROR(ZeroPastEnd(r, *size));
-        }
+        VEXFS_RETURN_IF_ERROR(ZeroPastEnd(r, *size));
         r.raw->i_size = ToLe64(*size);
         SetTimes(r, false, true, true);
       }

@@ -196,8 +196,9 @@ class FsImpl final : public Filesystem {
                      bool file_data = false);
   Status Truncate(uint64_t ino, uint64_t size);
   // Unmaps every block of `ino` past its size, one operation per 256
-  // extents; with `size`, the first operation also sets the size (and
-  // zeroes the cut or grown part of the last block). A file that needs
+  // extents; with `size`, the first operation also sets the size (and,
+  // growing, zeroes the grown part of the last block; a cut part is left
+  // as it is, see ZeroPastEnd). A file that needs
   // more than one operation is on the orphan list from the first to the
   // last (format.md section 11); without `size` this finishes such a
   // truncation (at mount).
@@ -211,8 +212,9 @@ class FsImpl final : public Filesystem {
   // size: zeroes the file's last block from the current end up to `upto`.
   // Bytes past the end of a file are not kept zero on disk: an extending
   // write lands in place before the commit that sets its size, so a crash
-  // in between leaves them holding its data (and a shrink's zeroing may
-  // not be durable). The zeros are ordered before the commit of the size.
+  // in between leaves them holding its data, and a truncation downwards
+  // leaves the cut bytes of its new last block there. The zeros are
+  // ordered before the commit of the size.
   Status ZeroPastEnd(const InodeRef& r, uint64_t upto);
   Status AllocateRange(const InodeRef& r, uint64_t first_blk, uint64_t end_blk);
 

@@ -899,6 +899,54 @@ TEST(CrashTest, RegrownFileReadsZerosPastItsSize) {
   std::printf("%zu durable states checked\n", checked);
 }
 
+// A truncation downwards used to zero the cut part of its new last block
+// in place, a write that reaches the disk before the truncation commits:
+// a crash in between left the file at its old size with those bytes
+// zeroed, synced data lost to a call that never took effect (found by
+// ConcurrentCrashTest). At every prefix of the log from the truncation
+// to the Sync after it, the file reads whole at its old size or cut at
+// the new one.
+TEST(CrashTest, UncommittedTruncationKeepsTheBytesItCuts) {
+  const Cred root = Cred::Root();
+  auto img = testing::NewImage(2048, 256, 256);
+  std::vector<uint8_t> image = *img;
+  std::vector<RecordingDevice::Event> log;
+  size_t op = 0;  // 1 from the truncation on
+  {
+    auto fsr = Filesystem::Mount(std::make_unique<RecordingDevice>(*img, &log, &op), testing::TestMountOptions());
+    ASSERT_TRUE(fsr.ok()) << fsr.status().ToString();
+    auto fs = std::move(fsr).value();
+    auto f = fs->Mknod(Filesystem::kRootIno, "f", S_IFREG | 0644, 0, root);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE(fs->Write(f->ino, 0, Bytes(std::string(6000, 'a'))).ok());
+    ASSERT_TRUE(fs->Sync().ok());
+    op = 1;
+    SetAttrRequest cut;
+    cut.valid = SetAttrRequest::kSize;
+    cut.size = 5000;
+    ASSERT_TRUE(fs->SetAttr(f->ino, cut, root).ok());
+    ASSERT_TRUE(fs->Sync().ok());
+  }
+  size_t checked = 0;
+  for (size_t i = 0; i <= log.size(); i++) {
+    if (i == log.size() || log[i].op == 1) {
+      auto fs = testing::MountImage(std::make_shared<std::vector<uint8_t>>(image));
+      ASSERT_NE(fs, nullptr);
+      auto f = fs->Lookup(Filesystem::kRootIno, "f", root);
+      ASSERT_TRUE(f.ok());
+      const std::string got = testing::ReadAll(fs.get(), f->ino);
+      EXPECT_TRUE(got == std::string(6000, 'a') || got == std::string(5000, 'a'))
+          << "crash after " << i << " of " << log.size() << " events: size " << got.size() << ", "
+          << std::count(got.begin(), got.end(), '\0') << " zero bytes";
+      checked++;
+    }
+    if (i < log.size() && log[i].block != UINT64_MAX) {
+      std::memcpy(image.data() + log[i].block * kBlockSize, log[i].data.data(), kBlockSize);
+    }
+  }
+  EXPECT_GT(checked, 2u);
+}
+
 // A file grown by a write or a fallocate past its end reads zeros between
 // the old end and the new data, wherever a crash left it: an extending
 // write's data lands in place before the commit that sets the size, so a

@@ -78,7 +78,12 @@ Status FsImpl::WriteChunk(const InodeRef& r, uint64_t offset, std::span<const ui
     prev_phys = phys + run - 1;
     blk += run;
   }
-  if (end > Le64(r.raw->i_size)) r.raw->i_size = ToLe64(end);
+  if (end > Le64(r.raw->i_size)) {
+    // The new size exposes bytes written in place (in a block the file
+    // already mapped, as well as new ones): they go first.
+    r.raw->i_size = ToLe64(end);
+    cache_->NoteOrderedData();
+  }
   if (times) SetTimes(r, false, true, true);
   return Status::Ok();
 }
@@ -188,9 +193,11 @@ Status FsImpl::WriteAllocating(std::unique_lock<std::mutex>& lock, uint64_t ino,
     for (const Run& run : runs) {
       if (run.unwritten) VEXFS_RETURN_IF_ERROR(map.MarkWritten(run.blk, run.blk + run.len));
     }
-    if (any_unwritten) cache_->NoteOrderedData();
     const uint64_t end = offset + data.size();
     VEXFS_RETURN_IF_ERROR(ZeroPastEnd(r, offset));
+    // Newly mapped data, or a new size over blocks written in place, must
+    // be durable before this commits.
+    if (any_unwritten || end > Le64(r.raw->i_size)) cache_->NoteOrderedData();
     if (end > Le64(r.raw->i_size)) r.raw->i_size = ToLe64(end);
     if (times) SetTimes(r, false, true, true);
     return Status::Ok();

@@ -51,6 +51,16 @@ class FsTest : public ::testing::Test {
     fs_ = MountImage(img_);
     ASSERT_NE(fs_, nullptr);
   }
+  // Unmounts, expects fsck to find nothing, mounts again.
+  void UnmountCheckRemount() {
+    ASSERT_TRUE(fs_->Unmount().ok());
+    testing::SharedMemoryDevice dev(img_);
+    auto rep = CheckVolume(&dev, CheckOptions{.repair = false, .force = true});
+    ASSERT_TRUE(rep.ok());
+    EXPECT_TRUE(rep->problems.empty()) << rep->problems[0].code << ": " << rep->problems[0].message;
+    fs_ = MountImage(img_);
+    ASSERT_NE(fs_, nullptr);
+  }
   Attr Create(uint64_t parent, const std::string& name, uint32_t mode = 0644) {
     auto r = fs_->Mknod(parent, name, S_IFREG | mode, 0, kRootCred);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
@@ -459,13 +469,7 @@ TEST_F(FsTest, OrphansReleasedInAnyOrder) {
       fs_->Forget(inos[0], 1);
     }
     EXPECT_EQ(fs_->StatFs()->free_inodes, free_before);
-    ASSERT_TRUE(fs_->Unmount().ok());
-    testing::SharedMemoryDevice dev(img_);
-    auto rep = CheckVolume(&dev, CheckOptions{.repair = false, .force = true});
-    ASSERT_TRUE(rep.ok());
-    EXPECT_TRUE(rep->problems.empty()) << rep->problems[0].code << ": " << rep->problems[0].message;
-    fs_ = MountImage(img_);
-    ASSERT_NE(fs_, nullptr);
+    UnmountCheckRemount();
   }
 }
 
@@ -549,12 +553,7 @@ TEST_F(FsTest, CutsOfFilesOfManyExtentsUnmapEveryExtent) {
                            << (std::mismatch(got.begin(), got.end(), want.begin()).first - got.begin())
                            << " is old data";
   ASSERT_TRUE(fs_->Unlink(kRoot, "removed", kRootCred).ok());
-  ASSERT_TRUE(fs_->Unmount().ok());
-  testing::SharedMemoryDevice dev(img_);
-  auto rep = CheckVolume(&dev, CheckOptions{.repair = false, .force = true});
-  ASSERT_TRUE(rep.ok());
-  EXPECT_TRUE(rep->problems.empty()) << rep->problems[0].code << ": " << rep->problems[0].message;
-  fs_ = MountImage(img_);
+  UnmountCheckRemount();
 }
 
 TEST_F(FsTest, WasCleanIsFalseAfterACrash) {

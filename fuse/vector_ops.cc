@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -286,9 +287,10 @@ int SearchIoctl(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, unsigned fla
 // The query file's binary request answered into *answer (struct
 // vexfs_query_ans, then records or message): `head` holds its head,
 // `floats` its first float_bytes bytes of queries (split by
-// BinaryHeadBytes). *floats is lent to the search and given back.
-void BinaryAnswer(fuse_req_t req, uint64_t dir, const std::string& head, std::vector<float>* floats,
-                  size_t float_bytes, std::string* answer) {
+// BinaryHeadBytes). *floats is lent to the search and given back. Uses
+// no fuse_req_t: a search at the write runs after its request is answered.
+void BinaryAnswer(Collections* vectors, const Cred& cred, uint64_t dir, const std::string& head,
+                  std::vector<float>* floats, size_t float_bytes, std::string* answer) {
   vexfs_query_ans ans{};
   ans.qa_magic = VEXFS_QUERY_ANS_MAGIC;
   ans.qa_size = sizeof(ans);
@@ -305,7 +307,7 @@ void BinaryAnswer(fuse_req_t req, uint64_t dir, const std::string& head, std::ve
   r.threads = std::min(r.threads, UsableCpus());  // more threads than CPUs only queue
   floats->resize(r.nq * r.dim);  // never grows: float_bytes == nq * dim * 4
   r.queries.swap(*floats);
-  Result<std::vector<SearchHit>> hits = Ctx(req)->vectors->Search(dir, r, FullCred(req));
+  Result<std::vector<SearchHit>> hits = vectors->Search(dir, r, cred);
   r.queries.swap(*floats);
   if (!hits.ok()) return fail(hits.status().err(), hits.status().message());
   AppendHits(*hits, answer, nullptr);
@@ -334,7 +336,7 @@ nlohmann::json QueryAnswer(fuse_req_t req, uint64_t dir, const std::string& text
 }  // namespace
 
 OpenFile* OpenFiles::Open(fuse_file_info* fi) {
-  auto st = std::make_unique<OpenFile>();
+  auto st = std::make_shared<OpenFile>();
   OpenFile* raw = st.get();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -347,7 +349,7 @@ OpenFile* OpenFiles::Open(fuse_file_info* fi) {
 void OpenFiles::Release(fuse_file_info* fi) {
   OpenFile* raw = StateOf(fi);
   if (raw == nullptr) return;
-  std::unique_ptr<OpenFile> gone;
+  std::shared_ptr<OpenFile> gone;  // freed here unless a search at the write holds it
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = files_.find(raw);
@@ -387,6 +389,31 @@ void QueryOpen(fuse_req_t req, uint64_t, fuse_file_info* fi) {
 // state (and the lock) at once.
 
 namespace {
+
+// The credentials a search at the write filters by: those of the write,
+// with the supplementary groups read now, while `req` is live (the search
+// runs after the reply, when `req` is gone).
+Cred WriterCred(fuse_req_t req) {
+  Cred c = FullCred(req);
+  if (c.lazy != nullptr) {
+    c.groups = c.lazy->load();
+    c.lazy.reset();
+  }
+  return c;
+}
+
+// Whether `req` is made with the credentials `writer` (as WriterCred
+// took them): uid, gid and, but for root (whose groups no check
+// consults), the supplementary groups as a set.
+bool SameCred(fuse_req_t req, const Cred& writer) {
+  const fuse_ctx* fc = fuse_req_ctx(req);
+  if (fc->uid != writer.uid || fc->gid != writer.gid) return false;
+  if (fc->uid == 0) return true;
+  std::vector<uint32_t> a = WriterCred(req).groups, b = writer.groups;
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  return a == b;
+}
 
 // Appends the bytes of `in` to st's request: returns the count or -errno.
 // REQUIRES: st->mu held.
@@ -428,29 +455,58 @@ ssize_t AppendRequest(OpenFile* st, fuse_bufvec* in) {
 
 }  // namespace
 
-void QueryWrite(fuse_req_t req, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
+void QueryWrite(fuse_req_t req, uint64_t ino, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
   OpenFile* st = StateOf(fi);
   if (st == nullptr) {
     fuse_reply_err(req, EBADF);
     return;
   }
   ssize_t got;
+  std::shared_ptr<OpenFile> hold;  // set when this write completes a VEXFS_QUERY_AT_WRITE request
   {
     std::lock_guard<std::mutex> lock(st->mu);
-    if (st->answered) {  // a new request after an answer
-      st->request.clear();
-      st->float_bytes = 0;
-      st->answer.clear();
-      st->answered = false;
+    if (st->searching) {
+      got = -EBUSY;
+    } else {
+      if (st->answered) {  // a new request after an answer
+        st->request.clear();
+        st->float_bytes = 0;
+        st->answer.clear();
+        st->answered = false;
+        st->answered_at_write = false;
+      }
+      got = AppendRequest(st, in);
+      if (got >= 0) st->write_end = static_cast<uint64_t>(off) + static_cast<uint64_t>(got);
+      if (got > 0 && SearchAtWrite(st->request, st->float_bytes)) {
+        // Everything the search needs from `req` is taken before the
+        // reply frees it.
+        st->writer = WriterCred(req);
+        st->searching = true;
+        hold = st->shared_from_this();
+      }
     }
-    got = AppendRequest(st, in);
-    if (got >= 0) st->write_end = static_cast<uint64_t>(off) + static_cast<uint64_t>(got);
   }
   if (got < 0) {
     fuse_reply_err(req, static_cast<int>(-got));
-  } else {
-    fuse_reply_write(req, static_cast<size_t>(got));
+    return;
   }
+  if (hold == nullptr) {
+    fuse_reply_write(req, static_cast<size_t>(got));
+    return;
+  }
+  Collections* vectors = Ctx(req)->vectors;
+  fuse_reply_write(req, static_cast<size_t>(got));  // `req` and `fi` are gone from here on
+  // `searching` gives request, floats and answer to this thread: no
+  // write changes them and no read looks at them until it is cleared.
+  BinaryAnswer(vectors, hold->writer, ino & ~kQueryBit, hold->request, &hold->floats, hold->float_bytes,
+               &hold->answer);
+  {
+    std::lock_guard<std::mutex> lock(hold->mu);
+    hold->searching = false;
+    hold->answered = true;
+    hold->answered_at_write = true;
+  }
+  hold->searched.notify_all();
 }
 
 void QueryRead(fuse_req_t req, uint64_t ino, size_t size, off_t off, fuse_file_info* fi) {
@@ -461,13 +517,18 @@ void QueryRead(fuse_req_t req, uint64_t ino, size_t size, off_t off, fuse_file_i
   }
   thread_local std::string slice;  // the bytes replied, copied out under the lock
   slice.clear();
+  int err = 0;
   {
-    std::lock_guard<std::mutex> lock(st->mu);
-    if (!st->answered && !st->request.empty()) {
+    std::unique_lock<std::mutex> lock(st->mu);
+    st->searched.wait(lock, [st] { return !st->searching; });
+    if (st->answered_at_write && !SameCred(req, st->writer)) {
+      err = EACCES;
+    } else if (!st->answered && !st->request.empty()) {
       uint32_t magic = 0;
       if (st->request.size() >= sizeof(magic)) std::memcpy(&magic, st->request.data(), sizeof(magic));
       if (magic == VEXFS_QUERY_REQ_MAGIC) {
-        BinaryAnswer(req, ino & ~kQueryBit, st->request, &st->floats, st->float_bytes, &st->answer);
+        BinaryAnswer(Ctx(req)->vectors, FullCred(req), ino & ~kQueryBit, st->request, &st->floats,
+                     st->float_bytes, &st->answer);
       } else {
         st->answer = QueryAnswer(req, ino & ~kQueryBit, st->request).dump() + "\n";
       }
@@ -476,9 +537,13 @@ void QueryRead(fuse_req_t req, uint64_t ino, size_t size, off_t off, fuse_file_i
     // Nothing asked yet, or past the answer: end of file.
     const uint64_t pos =
         static_cast<uint64_t>(off) > st->write_end ? static_cast<uint64_t>(off) - st->write_end : 0;
-    if (st->answered && pos < st->answer.size()) {
+    if (err == 0 && st->answered && pos < st->answer.size()) {
       slice.assign(st->answer, pos, std::min<uint64_t>(size, st->answer.size() - pos));
     }
+  }
+  if (err != 0) {
+    fuse_reply_err(req, err);
+    return;
   }
   fuse_reply_buf(req, slice.data(), slice.size());
 }

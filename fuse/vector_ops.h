@@ -13,6 +13,7 @@
 #endif
 #include <fuse_lowlevel.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -24,7 +25,11 @@
 
 namespace vexfs::fusefs {
 
-struct OpenFile {
+// Shared by the table below and, while it lasts, by a search started at
+// a write (VEXFS_QUERY_AT_WRITE): the write is answered before its search
+// runs, so a release may come meanwhile and must not free the state the
+// search writes into.
+struct OpenFile : std::enable_shared_from_this<OpenFile> {
   // Held by each ioctl on the descriptor (staging buffer, last results):
   // threads sharing one descriptor take turns instead of racing.
   std::mutex ioctl_mu;
@@ -47,6 +52,16 @@ struct OpenFile {
   std::string answer;
   uint64_t write_end = 0;
   bool answered = false;
+  // A search started at the write that completed a VEXFS_QUERY_AT_WRITE
+  // request runs without `mu`: while `searching`, request, floats and
+  // answer belong to it, a write fails with EBUSY and a read waits on
+  // `searched`. `writer` is the credentials it filters by and
+  // `answered_at_write` says the answer came from it: a read by other
+  // credentials is refused (EACCES).
+  bool searching = false;
+  bool answered_at_write = false;
+  Cred writer;
+  std::condition_variable searched;
 };
 
 // The OpenFile of every open file description. Normally freed at release;
@@ -54,14 +69,15 @@ struct OpenFile {
 // then) are freed with the table.
 class OpenFiles {
  public:
-  // A new OpenFile, stored in fi->fh.
+  // A new OpenFile, stored in fi->fh. The table holds one reference,
+  // dropped at Release; OpenFile::shared_from_this takes others.
   OpenFile* Open(fuse_file_info* fi);
   // Frees fi->fh's OpenFile (release, or a failed open reply).
   void Release(fuse_file_info* fi);
 
  private:
   std::mutex mu_;
-  std::unordered_map<OpenFile*, std::unique_ptr<OpenFile>> files_;
+  std::unordered_map<OpenFile*, std::shared_ptr<OpenFile>> files_;
 };
 
 inline OpenFile* StateOf(const fuse_file_info* fi) {
@@ -77,7 +93,9 @@ inline bool IsQueryIno(uint64_t ino) { return (ino & kQueryBit) != 0; }
 int QueryLookup(fuse_req_t req, uint64_t parent, fuse_entry_param* e);
 void QueryGetAttr(fuse_req_t req, uint64_t ino);
 void QueryOpen(fuse_req_t req, uint64_t ino, fuse_file_info* fi);
-void QueryWrite(fuse_req_t req, fuse_bufvec* in, off_t off, fuse_file_info* fi);
+// A write that completes a binary request flagged VEXFS_QUERY_AT_WRITE
+// is replied to first, then searched in the same thread.
+void QueryWrite(fuse_req_t req, uint64_t ino, fuse_bufvec* in, off_t off, fuse_file_info* fi);
 void QueryRead(fuse_req_t req, uint64_t ino, size_t size, off_t off, fuse_file_info* fi);
 
 void VectorIoctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void* arg, fuse_file_info* fi, unsigned flags,

@@ -495,7 +495,7 @@ void VxRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
 }
 
 void VxWriteBuf(fuse_req_t req, fuse_ino_t ino, fuse_bufvec* in, off_t off, fuse_file_info* fi) {
-  if (IsQueryIno(ino)) return QueryWrite(req, in, off, fi);
+  if (IsQueryIno(ino)) return QueryWrite(req, ino, in, off, fi);
   size_t written = 0;
   const int err = DoWrite(req, ino, in, off, fi, &written);
   if (err != 0) {

@@ -46,9 +46,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   };
   if (binary) {
     uint32_t nq = 0;
+    const bool at_write = vexfs::SearchAtWrite(in.substr(0, head), in.size() - head);
     const vexfs::Status s =
         vexfs::ParseBinaryRequest(in.substr(0, head), in.size() - head, &r, &nq);
     if (!s.ok()) return refused(s);
+    // An accepted request is complete: it is searched at its last byte
+    // exactly when it asks to be.
+    vexfs_query_req f;
+    std::memcpy(&f, in.data(), sizeof(f));
+    if (at_write != ((f.qq_flags & VEXFS_QUERY_AT_WRITE) != 0)) abort();
     limits();
     vexfs_query_req h;
     std::memcpy(&h, in.data(), sizeof(h));

@@ -50,6 +50,17 @@ size_t BinaryHeadBytes(std::string_view head) {
   return sizeof(h) + ((size_t{h.qq_filter_len} + 3) & ~size_t{3});
 }
 
+bool SearchAtWrite(std::string_view head, size_t float_bytes) {
+  const size_t head_bytes = BinaryHeadBytes(head);
+  if (head_bytes == SIZE_MAX || head_bytes < sizeof(vexfs_query_req) || head.size() != head_bytes) {
+    return false;
+  }
+  vexfs_query_req h;
+  std::memcpy(&h, head.data(), sizeof(h));
+  if ((h.qq_flags & VEXFS_QUERY_AT_WRITE) == 0) return false;
+  return float_bytes == size_t{h.qq_nq} * h.qq_dim * sizeof(float);
+}
+
 Status ParseBinaryRequest(std::string_view head, size_t float_bytes, SearchRequest* r,
                           uint32_t* nq) {
   *nq = 0;
@@ -60,7 +71,7 @@ Status ParseBinaryRequest(std::string_view head, size_t float_bytes, SearchReque
   std::memcpy(&h, head.data(), sizeof(h));
   *nq = h.qq_nq;
   if (h.qq_magic != VEXFS_QUERY_REQ_MAGIC || h.qq_size != sizeof(h) ||
-      (h.qq_flags & ~VEXFS_SEARCH_RANGE) != 0 || !AllZero(h.qq_reserved, sizeof(h.qq_reserved))) {
+      (h.qq_flags & ~(VEXFS_SEARCH_RANGE | VEXFS_QUERY_AT_WRITE)) != 0 || !AllZero(h.qq_reserved, sizeof(h.qq_reserved))) {
     return Status::InvalidArgument("bad qq_size, qq_flags or reserved field");
   }
   if (h.qq_threads > VEXFS_QUERY_MAX_THREADS) {

@@ -36,6 +36,14 @@ Status SearchFieldsFrom(uint32_t k, uint32_t dim, uint32_t nq, uint32_t effort, 
 // is not binary (it is then all JSON text).
 size_t BinaryHeadBytes(std::string_view head);
 
+// True when `head` is the whole head of a binary request (BinaryHeadBytes
+// bytes) whose qq_flags carry VEXFS_QUERY_AT_WRITE, and `float_bytes` is
+// exactly the qq_nq * qq_dim floats it announces: the request is complete
+// and asks to be searched now. Only the head's announced length is
+// checked; ParseBinaryRequest still judges every field (a request with
+// unknown flag bits, k out of range, ... answers EINVAL as usual).
+bool SearchAtWrite(std::string_view head, size_t float_bytes);
+
 // Parses a binary request whose head (BinaryHeadBytes bytes, or fewer if
 // the request is shorter) is `head`, followed by `float_bytes` bytes of
 // queries. On success sets every field of *r but `queries`, which the

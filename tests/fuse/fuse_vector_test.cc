@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <gtest/gtest.h>
@@ -96,6 +98,12 @@ std::string BinRequest(const std::vector<float>& queries, uint32_t dim, uint32_t
   return req;
 }
 
+// `req` (a BinRequest) with qq_flags = `flags`.
+std::string Flagged(std::string req, uint32_t flags) {
+  std::memcpy(req.data() + offsetof(vexfs_query_req, qq_flags), &flags, sizeof(flags));
+  return req;
+}
+
 // Sends `req` on the open query file `fd` (in write(2)s of `chunk` bytes,
 // 0 = one write) and reads the answer to its end.
 BinAnswer BinExchange(int fd, const std::string& req, size_t chunk = 0) {
@@ -145,17 +153,17 @@ BinAnswer BinExchange(int fd, const std::string& req, size_t chunk = 0) {
   return out;
 }
 
-// One binary request (BinRequest's arguments) on a fresh descriptor of
-// dir's query file.
+// One binary request (BinRequest's arguments, then qq_flags) on a fresh
+// descriptor of dir's query file.
 BinAnswer BinQuery(const std::string& dir, const std::vector<float>& queries, uint32_t dim, uint32_t k,
-                   const std::string& filter = "", uint32_t reserved = 0, size_t cut = 0) {
+                   const std::string& filter = "", uint32_t reserved = 0, size_t cut = 0, uint32_t flags = 0) {
   const int fd = open((dir + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
   if (fd < 0) {
     BinAnswer out;
     out.err = errno;
     return out;
   }
-  BinAnswer out = BinExchange(fd, BinRequest(queries, dim, k, filter, reserved, cut));
+  BinAnswer out = BinExchange(fd, Flagged(BinRequest(queries, dim, k, filter, reserved, cut), flags));
   close(fd);
   return out;
 }
@@ -323,6 +331,53 @@ TEST_F(FuseVectorTest, SearchNeverRevealsWhatTheCallerCannotRead) {
               return b.err == 0 && b.paths == P{{"private/secret", "public/a"}} ? 0 : 1;
             }),
             0);
+  // Searched at the write (VEXFS_QUERY_AT_WRITE): the same, for the writer.
+  for (uint32_t flags : {0u, VEXFS_QUERY_AT_WRITE}) {
+    using P = std::vector<std::vector<std::string>>;
+    const BinAnswer all = BinQuery(c, {1, 0, 0, 6, 0, 0}, 3, 10, "", 0, 0, flags);
+    EXPECT_EQ(all.err, 0) << all.message;
+    EXPECT_EQ(all.paths, (P{{"private/secret", "unreadable", "public/a"}, {"public/a", "unreadable", "private/secret"}}));
+    EXPECT_EQ(RunAs(kA, kA, {}, [&] {
+                const BinAnswer b = BinQuery(c, {1, 0, 0, 6, 0, 0}, 3, 10, "", 0, 0, flags);
+                return b.err == 0 && !b.malformed && b.paths == P{{"public/a"}, {"public/a"}} ? 0 : 1;
+              }),
+              0)
+        << flags;
+    EXPECT_EQ(RunAs(kB, kB, {}, [&] {
+                const BinAnswer b = BinQuery(c, {1, 0, 0}, 3, 10, "", 0, 0, flags);
+                return b.err == 0 && b.paths == P{{"private/secret", "public/a"}} ? 0 : 1;
+              }),
+              0)
+        << flags;
+  }
+  // An answer made at the write is for the writer's credentials only: a
+  // process that shares the descriptor but not the credentials gets
+  // EACCES, not the writer's results; the writer then still reads it.
+  {
+    const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    const std::string req = Flagged(BinRequest({1, 0, 0}, 3, 10), VEXFS_QUERY_AT_WRITE);
+    ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    EXPECT_EQ(RunAs(kA, kA, {}, [&] {
+                char buf[4096];
+                return read(fd, buf, sizeof(buf)) < 0 ? errno : 0;
+              }),
+              EACCES);
+    const BinAnswer root = BinExchange(fd, "");
+    EXPECT_EQ(root.err, 0) << root.message;
+    EXPECT_EQ(root.paths, (std::vector<std::vector<std::string>>{{"private/secret", "unreadable", "public/a"}}));
+    // Written by A: root may not read it either, A may.
+    EXPECT_EQ(RunAs(kA, kA, {}, [&] { return write(fd, req.data(), req.size()) < 0 ? errno : 0; }), 0);
+    char buf[4096];
+    EXPECT_EQ(read(fd, buf, sizeof(buf)), -1);
+    EXPECT_EQ(errno, EACCES);
+    EXPECT_EQ(RunAs(kA, kA, {}, [&] {
+                const BinAnswer b = BinExchange(fd, "");
+                return b.err == 0 && b.paths == std::vector<std::vector<std::string>>{{"public/a"}} ? 0 : 1;
+              }),
+              0);
+    close(fd);
+  }
   // Searching inside the private directory as A: the directory itself is closed.
   ASSERT_EQ(RunAs(kA, kA, {}, [&] {
               std::vector<std::string> p;
@@ -368,6 +423,28 @@ TEST_F(FuseVectorTest, SupplementaryGroupsStillGrantAccess) {
   ASSERT_EQ(chown((c + "/open").c_str(), 0, kG), 0);
   EXPECT_EQ(RunAs(kA, kA, {kG}, search({"team/doc"})), 0);
   EXPECT_EQ(RunAs(kA, kA, {}, search({"open"})), 0);
+  // A request searched at the write is filtered by the writer's groups, and
+  // read only with them: the same uid without the group gets EACCES.
+  const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  const std::string req = Flagged(BinRequest({1, 0, 0}, 3, 10), VEXFS_QUERY_AT_WRITE);
+  EXPECT_EQ(RunAs(kA, kA, {kG}, [&] { return write(fd, req.data(), req.size()) < 0 ? errno : 0; }), 0);
+  EXPECT_EQ(RunAs(kA, kA, {}, [&] {
+              char buf[4096];
+              return read(fd, buf, sizeof(buf)) < 0 ? errno : 0;
+            }),
+            EACCES);
+  EXPECT_EQ(RunAs(kA, kA, {kG}, [&] {
+              const BinAnswer b = BinExchange(fd, "");
+              return b.err == 0 && b.paths == std::vector<std::vector<std::string>>{{"team/doc"}} ? 0 : 1;
+            }),
+            0);
+  EXPECT_EQ(RunAs(kA, kA, {}, [&] {
+              const BinAnswer b = BinExchange(fd, req);
+              return b.err == 0 && b.paths == std::vector<std::vector<std::string>>{{"open"}} ? 0 : 1;
+            }),
+            0);
+  close(fd);
 }
 
 TEST_F(FuseVectorTest, XattrRoundTripAndNamespaceChangesKeepTheIndexRight) {
@@ -716,6 +793,198 @@ TEST_F(FuseVectorTest, TwoSessionsOfOneQueryFile) {
   EXPECT_EQ(a.paths, one.paths);
   EXPECT_EQ(b.paths, other_alone.paths);
   close(fd2);
+  close(fd);
+}
+
+// VEXFS_QUERY_AT_WRITE: searched at the write that completes the request,
+// answered at the read exactly as without the flag, whatever the writes'
+// cuts, qq_threads or filter.
+TEST_F(FuseVectorTest, AtWriteAnswersAsAtRead) {
+  const std::string c = vol_.P("c");
+  const std::vector<float> queries = PutGridAndQueries(c);
+  ASSERT_FALSE(HasFailure());
+  const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  for (const std::string& filter : {std::string(), std::string(R"(name glob "doc1*")")}) {
+    const std::string req = BinRequest(queries, 3, 5, filter);
+    const BinAnswer plain = BinExchange(fd, req);
+    ASSERT_EQ(plain.err, 0) << plain.message;
+    ASSERT_EQ(plain.paths.size(), 9u);
+    for (size_t chunk : {size_t{0}, size_t{1}, size_t{7}, size_t{64}, size_t{66}}) {
+      const BinAnswer at = BinExchange(fd, Flagged(req, VEXFS_QUERY_AT_WRITE), chunk);
+      ASSERT_EQ(at.err, 0) << "chunk " << chunk << ": " << at.message;
+      EXPECT_FALSE(at.malformed);
+      EXPECT_EQ(at.paths, plain.paths) << "chunk " << chunk;
+      // Unflagged again on the same descriptor: back to searching at the read.
+      const BinAnswer again = BinExchange(fd, req, chunk);
+      ASSERT_EQ(again.err, 0) << again.message;
+      EXPECT_EQ(again.paths, plain.paths);
+    }
+    std::string threaded = Flagged(req, VEXFS_QUERY_AT_WRITE);
+    const uint32_t four = 4;
+    std::memcpy(threaded.data() + offsetof(vexfs_query_req, qq_threads), &four, sizeof(four));
+    const BinAnswer t = BinExchange(fd, threaded);
+    ASSERT_EQ(t.err, 0) << t.message;
+    EXPECT_EQ(t.paths, plain.paths);
+  }
+  // The answer is read in small pieces as well as in one.
+  const std::string req = Flagged(BinRequest(queries, 3, 5), VEXFS_QUERY_AT_WRITE);
+  ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  std::string pieces;
+  char buf[13];
+  ssize_t n;
+  for (int i = 0; i < 100000 && (n = read(fd, buf, sizeof(buf))) > 0; i++) pieces.append(buf, static_cast<size_t>(n));
+  ASSERT_EQ(n, 0);
+  ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  std::string whole;
+  char big[65536];
+  while ((n = read(fd, big, sizeof(big))) > 0) whole.append(big, static_cast<size_t>(n));
+  EXPECT_EQ(pieces, whole);
+  EXPECT_GT(whole.size(), sizeof(vexfs_query_ans));
+  close(fd);
+}
+
+// Errors in a request with VEXFS_QUERY_AT_WRITE come back in the answer
+// as without it; an unknown flag bit is EINVAL, beside the flag or alone.
+TEST_F(FuseVectorTest, AtWriteErrorsAreAnswered) {
+  const std::string c = vol_.P("c");
+  WriteFile(c + "/f", "x");
+  ASSERT_EQ(PutVec(c + "/f", {1, 0, 0}), 0);
+  const uint32_t at = VEXFS_QUERY_AT_WRITE;
+  const float nan = std::nanf("");
+  BinAnswer b = BinQuery(c, {1, 0, 0}, 3, 1, "", 0, 0, at);
+  ASSERT_EQ(b.err, 0) << b.message;
+  EXPECT_EQ(b.paths, (std::vector<std::vector<std::string>>{{"f"}}));
+  EXPECT_EQ(BinQuery(c, {1, 0, 0}, 3, 0, "", 0, 0, at).err, EINVAL);      // k = 0
+  EXPECT_EQ(BinQuery(c, {1, 0, 0}, 3, 10001, "", 0, 0, at).err, EINVAL);  // k too large
+  EXPECT_EQ(BinQuery(c, {1, 0, 0}, 3, 1, "", 7, 0, at).err, EINVAL);      // reserved field
+  EXPECT_EQ(BinQuery(c, {1, 0, 0}, 3, 1, "", 0, 4, at).err, EINVAL);      // one float short: at the read
+  b = BinQuery(c, {1, 0}, 2, 1, "", 0, 0, at);                            // dimension mismatch
+  EXPECT_EQ(b.err, EINVAL);
+  EXPECT_NE(b.message.find("dimensions"), std::string::npos) << b.message;
+  EXPECT_EQ(BinQuery(c, {nan, 0, 0}, 3, 1, "", 0, 0, at).err, EINVAL);
+  b = BinQuery(c, {1, 0, 0}, 3, 1, "size >", 0, 0, at);
+  EXPECT_EQ(b.err, EINVAL);
+  EXPECT_NE(b.message.find("column"), std::string::npos) << b.message;
+  EXPECT_FALSE(b.malformed);
+  for (uint32_t flags : {at | (at << 1), at >> 1, at << 1, at | VEXFS_SEARCH_STAGED, 0x80000000u}) {
+    b = BinQuery(c, {1, 0, 0}, 3, 1, "", 0, 0, flags);
+    EXPECT_EQ(b.err, EINVAL) << std::hex << flags;
+    EXPECT_NE(b.message.find("qq_flags"), std::string::npos) << b.message;
+  }
+  // The JSON requests know no such flag and are unchanged.
+  EXPECT_EQ(Paths(Query(c, R"({"vector":[1,0,0],"k":1})")), (std::vector<std::string>{"f"}));
+}
+
+// The search of a VEXFS_QUERY_AT_WRITE request runs after the write is
+// answered, holding the descriptor's state: closing without a read, a
+// write while it runs (EBUSY, or a new request once it is done) and reads
+// and writes racing on one descriptor are all safe, and the next session
+// answers as usual.
+TEST_F(FuseVectorTest, AtWriteCloseWithoutReadAndRacesAreSafe) {
+  const std::string c = vol_.P("c");
+  const std::vector<float> queries = PutGridAndQueries(c);
+  ASSERT_FALSE(HasFailure());
+  std::vector<float> many;  // 1024 queries, so that a search takes a while
+  while (many.size() < 1024 * 3) many.insert(many.end(), queries.begin(), queries.end());
+  many.resize(1024 * 3);
+  const std::string big = Flagged(BinRequest(many, 3, 40), VEXFS_QUERY_AT_WRITE);
+  const std::string req = Flagged(BinRequest(queries, 3, 5), VEXFS_QUERY_AT_WRITE);
+  const BinAnswer want = BinQuery(c, queries, 3, 5);
+  ASSERT_EQ(want.err, 0) << want.message;
+  for (int i = 0; i < 30; i++) {
+    const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, big.data(), big.size()), static_cast<ssize_t>(big.size()));
+    close(fd);  // the release may come while the search runs
+  }
+  int busy = 0;
+  for (int i = 0; i < 10; i++) {
+    const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, big.data(), big.size()), static_cast<ssize_t>(big.size()));
+    // A second request right away: EBUSY while the first is searched, else
+    // it replaces the unread answer. Either way the read answers `req`.
+    const ssize_t w = write(fd, req.data(), req.size());
+    if (w < 0) {
+      ASSERT_EQ(errno, EBUSY);
+      busy++;
+      const BinAnswer first = BinExchange(fd, "");  // waits for the search
+      ASSERT_EQ(first.err, 0) << first.message;
+      EXPECT_EQ(first.paths.size(), 1024u);
+      const BinAnswer b = BinExchange(fd, req);  // after the first answer: a new request
+      ASSERT_EQ(b.err, 0) << b.message;
+      EXPECT_EQ(b.paths, want.paths);
+    } else {
+      ASSERT_EQ(w, static_cast<ssize_t>(req.size()));
+      const BinAnswer b = BinExchange(fd, "");
+      ASSERT_EQ(b.err, 0) << b.message;
+      EXPECT_EQ(b.paths, want.paths);
+    }
+    close(fd);
+  }
+  std::printf("second write during the search: EBUSY %d of 10\n", busy);
+  // Two threads on one descriptor, one writing requests and one reading:
+  // whatever each sees, the daemon stays up and consistent.
+  {
+    const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    std::atomic<bool> stop{false};
+    std::thread reader([&] {
+      char buf[65536];
+      while (!stop.load()) {
+        if (read(fd, buf, sizeof(buf)) < 0 && errno != EACCES) ADD_FAILURE() << strerror(errno);
+      }
+    });
+    for (int i = 0; i < 200; i++) {
+      const std::string& r = i % 3 == 0 ? big : req;
+      if (write(fd, r.data(), r.size()) < 0 && errno != EBUSY) ADD_FAILURE() << strerror(errno);
+    }
+    stop = true;
+    reader.join();
+    close(fd);
+  }
+  ASSERT_TRUE(vol_.mounted());
+  const BinAnswer after = BinQuery(c, queries, 3, 5, "", 0, 0, VEXFS_QUERY_AT_WRITE);
+  ASSERT_EQ(after.err, 0) << after.message;
+  EXPECT_EQ(after.paths, want.paths);
+}
+
+// Which state of the collection an answer searched at the write reflects
+// (docs/ioctl.md section 10): every change made before the write returned;
+// a change made between the write and the read may or may not be there
+// (the search starts when the write is answered), and shows at the next
+// request either way.
+TEST_F(FuseVectorTest, AtWriteSeesChangesMadeBeforeTheWrite) {
+  const std::string c = vol_.P("c");
+  WriteFile(c + "/far", "x");
+  ASSERT_EQ(PutVec(c + "/far", {9, 9, 9}), 0);
+  const std::string req = Flagged(BinRequest({1, 1, 1}, 3, 10), VEXFS_QUERY_AT_WRITE);
+  const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < 20; i++) {
+    const std::string before = "before" + std::to_string(i), after = "after" + std::to_string(i);
+    WriteFile(c + "/" + before, "x");
+    ASSERT_EQ(PutVec(c + "/" + before, {1, 1, 1}), 0);
+    ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    WriteFile(c + "/" + after, "x");  // between the write and the read
+    ASSERT_EQ(PutVec(c + "/" + after, {1, 1, 1}), 0);
+    const BinAnswer b = BinExchange(fd, "");
+    ASSERT_EQ(b.err, 0) << b.message;
+    ASSERT_EQ(b.paths.size(), 1u);
+    const std::vector<std::string>& got = b.paths[0];
+    EXPECT_NE(std::find(got.begin(), got.end(), before), got.end()) << i;
+    EXPECT_EQ(got.back(), "far") << i;
+    // The next request, flagged or not, sees the file made in between.
+    for (uint32_t flags : {0u, VEXFS_QUERY_AT_WRITE}) {
+      const BinAnswer next = BinExchange(fd, Flagged(BinRequest({1, 1, 1}, 3, 10), flags));
+      ASSERT_EQ(next.err, 0) << next.message;
+      ASSERT_EQ(next.paths.size(), 1u);
+      EXPECT_NE(std::find(next.paths[0].begin(), next.paths[0].end(), after), next.paths[0].end()) << i;
+    }
+    ASSERT_EQ(unlink((c + "/" + before).c_str()), 0);
+    ASSERT_EQ(unlink((c + "/" + after).c_str()), 0);
+  }
   close(fd);
 }
 

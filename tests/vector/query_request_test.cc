@@ -125,6 +125,56 @@ TEST(ParseBinaryRequestTest, RejectsEveryMalformedRequest) {
   EXPECT_TRUE(einval(ParseBinaryRequest(whole, 0, &r, &nq)));
 }
 
+TEST(ParseBinaryRequestTest, AtWriteIsAKnownFlag) {
+  SearchRequest r;
+  uint32_t nq = 0;
+  ASSERT_TRUE(ParseBinary(MakeBinary(5, 3, 2, "", [](vexfs_query_req* h) { h->qq_flags = VEXFS_QUERY_AT_WRITE; }),
+                          &r, &nq)
+                  .ok());
+  EXPECT_EQ(r.k, 5u);
+  EXPECT_FALSE(r.max_distance.has_value());
+  ASSERT_TRUE(ParseBinary(MakeBinary(5, 3, 2, "",
+                                     [](vexfs_query_req* h) {
+                                       h->qq_flags = VEXFS_QUERY_AT_WRITE | VEXFS_SEARCH_RANGE;
+                                       h->qq_max_distance = 2.0f;
+                                     }),
+                          &r, &nq)
+                  .ok());
+  EXPECT_EQ(r.max_distance, 2.0f);
+  // Any other bit, alone or beside it, stays EINVAL.
+  for (uint32_t bad : {VEXFS_QUERY_AT_WRITE << 1, VEXFS_QUERY_AT_WRITE >> 1, VEXFS_SEARCH_STAGED, 0x80000000u}) {
+    static uint32_t flags;  // read by the edit function below
+    flags = bad | VEXFS_QUERY_AT_WRITE;
+    const Status s = ParseBinary(MakeBinary(5, 3, 2, "", [](vexfs_query_req* h) { h->qq_flags = flags; }), &r, &nq);
+    EXPECT_EQ(s.err(), EINVAL) << std::hex << flags;
+  }
+}
+
+TEST(SearchAtWriteTest, TrueExactlyAtTheLastByteOfAFlaggedRequest) {
+  const Binary b =
+      MakeBinary(5, 3, 2, "size > 1", [](vexfs_query_req* h) { h->qq_flags = VEXFS_QUERY_AT_WRITE; });
+  const size_t floats = b.floats.size() * 4;
+  EXPECT_TRUE(SearchAtWrite(b.head, floats));
+  EXPECT_FALSE(SearchAtWrite(b.head, floats - 1));
+  EXPECT_FALSE(SearchAtWrite(b.head, floats + 1));
+  EXPECT_FALSE(SearchAtWrite(b.head, 0));
+  EXPECT_FALSE(SearchAtWrite(b.head.substr(0, b.head.size() - 1), 0));  // head incomplete
+  EXPECT_FALSE(SearchAtWrite(b.head.substr(0, 4), 0));
+  EXPECT_FALSE(SearchAtWrite("", 0));
+  EXPECT_FALSE(SearchAtWrite("{\"vector\": [1]}", 0));  // JSON
+  // Without the flag the search waits for the read.
+  EXPECT_FALSE(SearchAtWrite(MakeBinary(5, 3, 2, "size > 1").head, floats));
+  // A flagged request the parser refuses still completes (its answer is
+  // the error): unknown flag bits, k = 0, nq = 0.
+  EXPECT_TRUE(SearchAtWrite(MakeBinary(5, 3, 2, "", [](vexfs_query_req* h) { h->qq_flags = 0xffffffffu; }).head,
+                            floats));
+  EXPECT_TRUE(
+      SearchAtWrite(MakeBinary(0, 3, 2, "", [](vexfs_query_req* h) { h->qq_flags = VEXFS_QUERY_AT_WRITE; }).head,
+                    floats));
+  EXPECT_TRUE(
+      SearchAtWrite(MakeBinary(5, 3, 0, "", [](vexfs_query_req* h) { h->qq_flags = VEXFS_QUERY_AT_WRITE; }).head, 0));
+}
+
 TEST(ParseBinaryRequestTest, Threads) {
   SearchRequest r;
   uint32_t nq;

@@ -232,6 +232,24 @@ struct vexfs_ioc_import {
  * struct vexfs_query_ans, then qa_bytes bytes: qa_total records (struct
  * vexfs_search_hit and its path, as in sq_buf) query by query, best first,
  * or, if qa_errno != 0, an error message (UTF-8, not NUL-terminated). */
+/* qq_flags of a binary request: VEXFS_SEARCH_RANGE, and these bits, which
+ * the query file alone knows (never given to VEXFS_IOC_SEARCH). Any other
+ * bit makes the answer EINVAL.
+ *
+ * VEXFS_QUERY_AT_WRITE: search when the request's last byte arrives, not
+ * at the first read. The daemon replies to the write(2) that completes
+ * the request, then searches at once, so the search is under way while
+ * the client turns around to read; the read waits for it and returns the
+ * answer. Changes completed before that write returned are in the
+ * answer; changes made after it returned may or may not be (without the
+ * flag, every change completed before the read is). The answer is
+ * filtered by the credentials of the thread that made that write
+ * (uid, gid, supplementary groups); a read by other credentials fails
+ * with EACCES. Until the answer is read, a write to the descriptor fails
+ * with EBUSY while the search runs and starts a new request after it.
+ * See docs/ioctl.md section 10. */
+#define VEXFS_QUERY_AT_WRITE 0x100u
+
 #define VEXFS_QUERY_REQ_MAGIC 0x31515856u /* "VXQ1" */
 #define VEXFS_QUERY_ANS_MAGIC 0x31415856u /* "VXA1" */
 #define VEXFS_QUERY_MAX_THREADS 64u
@@ -239,7 +257,7 @@ struct vexfs_ioc_import {
 struct vexfs_query_req {
 	__u32 qq_magic;        /* VEXFS_QUERY_REQ_MAGIC */
 	__u32 qq_size;         /* sizeof(struct vexfs_query_req) */
-	__u32 qq_flags;        /* VEXFS_SEARCH_RANGE or 0 */
+	__u32 qq_flags;        /* VEXFS_SEARCH_RANGE, VEXFS_QUERY_AT_WRITE */
 	__u32 qq_k;            /* results per query, 1..VEXFS_SEARCH_MAX_K */
 	__u32 qq_dim;
 	__u32 qq_nq;           /* queries, 1..VEXFS_SEARCH_MAX_NQ */

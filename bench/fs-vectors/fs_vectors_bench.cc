@@ -128,6 +128,7 @@ struct Options {
   size_t qfile_batch = 64;  // queries per binary request on the query file; 0: none
   bool qfile_pipeline = false;  // also the query file with the next request written ahead
   size_t qfile_threads = 0;     // > 1: also query-file batches with qq_threads = this
+  bool qfile_at_write = false;  // also query-file batches with VEXFS_QUERY_AT_WRITE
   uint64_t seed = 42;
   std::string mount;
   std::string image;  // the mounted image: after the sweeps, unmount and search its indexes in-process
@@ -718,6 +719,11 @@ class Bench {
     bool ok = MountSweep(path, *md, base, row_of_ino, 1, false);
     if (ok && o_.batch > 1) ok = MountSweep(path, *md, base, row_of_ino, o_.batch, false);
     if (ok && o_.qfile_batch > 0) ok = MountSweep(path, *md, base, row_of_ino, o_.qfile_batch, true);
+    if (ok && o_.qfile_batch > 0 && o_.qfile_at_write) {
+      md->SetQueryFlags(VEXFS_QUERY_AT_WRITE);
+      ok = MountSweep(path, *md, base, row_of_ino, o_.qfile_batch, true, false, 1, true);
+      md->SetQueryFlags(0);
+    }
     if (ok && o_.qfile_batch > 0 && o_.qfile_pipeline) {
       ok = MountSweep(path, *md, base, row_of_ino, o_.qfile_batch, true, true);
     }
@@ -729,7 +735,7 @@ class Bench {
 
   bool MountSweep(const std::string& path, MountDir& md, const json& base,
                   const std::unordered_map<uint64_t, uint64_t>& row_of_ino, size_t batch, bool query_file,
-                  bool pipelined = false, size_t threads = 1) {
+                  bool pipelined = false, size_t threads = 1, bool at_write = false) {
     std::vector<std::vector<uint64_t>> inos(batch);
     std::vector<std::vector<std::string>> names(batch);
     size_t mismatches = 0, unknown = 0;
@@ -822,6 +828,12 @@ class Bench {
             "batch of {} queries per binary request on .vexfs-query, two descriptors: a second client "
             "thread writes the next request while the first reads this one's answer (the daemon searches "
             "at the read, one batch at a time); latency is the wait for each answer",
+            batch);
+      } else if (query_file && at_write) {
+        row["path"] = fmt::format("{}, batch {}, query file, at write", path, batch);
+        row["search_mode"] = fmt::format(
+            "batch of {} queries per binary request on .vexfs-query with VEXFS_QUERY_AT_WRITE (one write, "
+            "one read; the daemon searches as soon as the write arrives, the read waits for the answer)",
             batch);
       } else if (query_file) {
         row["path"] = fmt::format("{}, batch {}, query file", path, batch);
@@ -1094,6 +1106,9 @@ int main(int argc, char** argv) {
   app.add_flag("--qfile-pipeline", o.qfile_pipeline,
                "also search through the query file with two descriptors, a second thread writing the "
                "next request while the answer of the one before is read (one search at a time)");
+  app.add_flag("--qfile-at-write", o.qfile_at_write,
+               "also search through the query file with VEXFS_QUERY_AT_WRITE in each request (searched "
+               "when the write arrives, not at the read)");
   app.add_option("--qfile-threads", o.qfile_threads,
                  "also search through the query file with qq_threads = N (one batch split over N daemon "
                  "threads), against the engine's ParallelSearchBatch on N threads; 0 or 1: none")

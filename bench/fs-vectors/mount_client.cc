@@ -287,6 +287,7 @@ int MountDir::QueryFileSend(int slot, const float* queries, uint32_t nq, uint32_
   h.qq_nq = nq;
   h.qq_effort = ef;
   h.qq_threads = threads;
+  h.qq_flags = query_flags_;
   const size_t floats = size_t{nq} * dim * sizeof(float);
   // No filter: the floats follow the header. One writev(2), one FUSE
   // WRITE: the queries go from the caller's rows, not copied behind the

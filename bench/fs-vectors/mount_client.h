@@ -125,6 +125,13 @@ class MountDir {
   int QueryFileReceive(int slot, uint32_t nq, uint32_t k, std::vector<std::vector<uint64_t>>* inos,
                        std::vector<std::vector<std::string>>* paths, QueryFileTimes* times = nullptr);
 
+  // qq_flags of every later query-file request (QueryFileBatch,
+  // QueryFileSend): 0 (the default) or VEXFS_QUERY_AT_WRITE, which has the
+  // daemon search each request when its write arrives instead of at the
+  // read (docs/ioctl.md section 10). With two slots in flight, that means
+  // two searches at once.
+  void SetQueryFlags(uint32_t flags) { query_flags_ = flags; }
+
   static std::string FileName(size_t row);
   // Row index from a FileName() (-1 if it is not one).
   static int64_t RowOf(std::string_view name);
@@ -142,6 +149,7 @@ class MountDir {
   std::unique_ptr<vexfs_ioc_stage> stage_;
   std::unique_ptr<vexfs_ioc_results> results_;
   int query_fd_[kQuerySlots] = {-1, -1};  // the query file, once opened
+  uint32_t query_flags_ = 0;
   std::vector<uint8_t> answer_[kQuerySlots];
 };
 

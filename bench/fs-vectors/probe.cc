@@ -6,11 +6,12 @@
 //
 //   vexfs_fsvec_probe fill DIR              mkdir DIR, make it a collection,
 //                                           store the vectors, wait until indexed
-//   vexfs_fsvec_probe qfile DIR SECONDS [--batch N] [--ef EF] [--pipeline] [--threads T]
+//   vexfs_fsvec_probe qfile DIR SECONDS [--batch N] [--ef EF] [--pipeline] [--threads T] [--at-write]
 //                                           binary requests of N queries on DIR's query file;
 //                                           --pipeline: a second thread writes the next request
 //                                           on a second descriptor while this one reads the
-//                                           answer; --threads: qq_threads
+//                                           answer; --threads: qq_threads; --at-write: set
+//                                           VEXFS_QUERY_AT_WRITE (searched at the write)
 //   vexfs_fsvec_probe ioctl DIR SECONDS [--ef EF]
 //                                           one VEXFS_IOC_SEARCH per query
 //   vexfs_fsvec_probe rejected DIR SECONDS [--batch N]
@@ -78,7 +79,7 @@ int Run(int argc, char** argv) {
   double seconds = 5;
   uint32_t batch = 64, ef = 16;
   pid_t daemon = 0;
-  bool pipeline = false;
+  bool pipeline = false, at_write = false;
   uint32_t threads = 0;
   app.add_option("mode", mode, "fill, qfile, ioctl, rejected or inproc")->required();
   app.add_option("target", target, "collection directory on the mount (inproc: the image)")->required();
@@ -90,6 +91,7 @@ int Run(int argc, char** argv) {
   app.add_flag("--pipeline", pipeline, "qfile: write the next request ahead on a second descriptor");
   app.add_option("--threads", threads, "qfile: qq_threads of each request")
       ->check(CLI::Range(0u, VEXFS_QUERY_MAX_THREADS));
+  app.add_flag("--at-write", at_write, "qfile, rejected: VEXFS_QUERY_AT_WRITE in qq_flags");
   CLI11_PARSE(app, argc, argv);
 
   auto data = Data();
@@ -156,6 +158,7 @@ int Run(int argc, char** argv) {
   } else if (mode == "qfile" || mode == "ioctl" || mode == "rejected") {
     std::unique_ptr<MountDir> md;
     if (int e = MountDir::Open(target, &md)) return Fail("open " + target, e);
+    if (at_write) md->SetQueryFlags(VEXFS_QUERY_AT_WRITE);
     if (mode == "ioctl") batch = 1;
     if (batch > nq) batch = static_cast<uint32_t>(nq);
     std::vector<std::vector<uint64_t>> inos(batch);

@@ -135,7 +135,7 @@ NOTE="Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(grep -m1 'm
 [ -n "${VEXFS_BIN:-}" ] && NOTE="$NOTE (vexfs-fuse and mkfs.vexfs: prebuilt from $VEXFS_BIN, not this tree.)"
 JSON_OUT="${OUT:-$TMP/out.json}"
 DRIVER=("$BIN/vexfs_fs_vectors_bench" --mount "$MNT" --daemon-pid "$PID" --image "$TMP/vexfs.img" --scratch "$TMP"
-        --paths "$PATHS" --out "$JSON_OUT" --note "$NOTE" "${IMPORT_ARGS[@]}")
+        --paths "$PATHS" --out "$JSON_OUT" --note "$NOTE" --qfile-at-write "${IMPORT_ARGS[@]}")
 [ "$QUICK" = 1 ] && DRIVER+=(--quick)
 start=$(date +%s)
 status=0

@@ -866,6 +866,15 @@ TEST_F(FuseVectorTest, AtWriteErrorsAreAnswered) {
   EXPECT_EQ(BinQuery(c, {1, 0, 0}, 3, 10001, "", 0, 0, at).err, EINVAL);  // k too large
   EXPECT_EQ(BinQuery(c, {1, 0, 0}, 3, 1, "", 7, 0, at).err, EINVAL);      // reserved field
   EXPECT_EQ(BinQuery(c, {1, 0, 0}, 3, 1, "", 0, 4, at).err, EINVAL);      // one float short: at the read
+  {
+    // One write past the request's last byte: never complete, EINVAL at the read.
+    const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    const BinAnswer longer = BinExchange(fd, Flagged(BinRequest({1, 0, 0}, 3, 1), at) + std::string(4, '\0'));
+    EXPECT_EQ(longer.err, EINVAL);
+    EXPECT_NE(longer.message.find("header makes it"), std::string::npos) << longer.message;
+    close(fd);
+  }
   b = BinQuery(c, {1, 0}, 2, 1, "", 0, 0, at);                            // dimension mismatch
   EXPECT_EQ(b.err, EINVAL);
   EXPECT_NE(b.message.find("dimensions"), std::string::npos) << b.message;

@@ -56,9 +56,12 @@ void WriteFile(const std::string& path, const std::string& text, mode_t mode = 0
   ASSERT_EQ(chmod(path.c_str(), mode), 0);
 }
 
+// A new session of dir's query file (read-write), or -1 with errno set.
+int OpenQueryFile(const std::string& dir) { return open((dir + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR); }
+
 // One request through the query file; returns the parsed answer.
 nlohmann::json Query(const std::string& dir, const std::string& request) {
-  const int fd = open((dir + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  const int fd = OpenQueryFile(dir);
   if (fd < 0) return nlohmann::json{{"open_errno", errno}};
   std::string answer;
   if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
@@ -101,6 +104,12 @@ std::string BinRequest(const std::vector<float>& queries, uint32_t dim, uint32_t
 // `req` (a BinRequest) with qq_flags = `flags`.
 std::string Flagged(std::string req, uint32_t flags) {
   std::memcpy(req.data() + offsetof(vexfs_query_req, qq_flags), &flags, sizeof(flags));
+  return req;
+}
+
+// `req` (a BinRequest) with qq_threads = `threads`.
+std::string WithThreads(std::string req, uint32_t threads) {
+  std::memcpy(req.data() + offsetof(vexfs_query_req, qq_threads), &threads, sizeof(threads));
   return req;
 }
 
@@ -157,7 +166,7 @@ BinAnswer BinExchange(int fd, const std::string& req, size_t chunk = 0) {
 // descriptor of dir's query file.
 BinAnswer BinQuery(const std::string& dir, const std::vector<float>& queries, uint32_t dim, uint32_t k,
                    const std::string& filter = "", uint32_t reserved = 0, size_t cut = 0, uint32_t flags = 0) {
-  const int fd = open((dir + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  const int fd = OpenQueryFile(dir);
   if (fd < 0) {
     BinAnswer out;
     out.err = errno;
@@ -361,7 +370,7 @@ TEST_F(FuseVectorTest, SearchNeverRevealsWhatTheCallerCannotRead) {
   // process that shares the descriptor but not the credentials gets
   // EACCES, not the writer's results; the writer then still reads it.
   {
-    const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+    const int fd = OpenQueryFile(c);
     ASSERT_GE(fd, 0);
     const std::string req = Flagged(BinRequest({1, 0, 0}, 3, 10), VEXFS_QUERY_AT_WRITE);
     ASSERT_EQ(write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
@@ -432,7 +441,7 @@ TEST_F(FuseVectorTest, SupplementaryGroupsStillGrantAccess) {
   EXPECT_EQ(RunAs(kA, kA, {}, search({"open"})), 0);
   // A request searched at the write is filtered by the writer's groups, and
   // read only with them: the same uid without the group gets EACCES.
-  const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  const int fd = OpenQueryFile(c);
   ASSERT_GE(fd, 0);
   const std::string req = Flagged(BinRequest({1, 0, 0}, 3, 10), VEXFS_QUERY_AT_WRITE);
   EXPECT_EQ(RunAs(kA, kA, {kG}, [&] { return write(fd, req.data(), req.size()) < 0 ? errno : 0; }), 0);
@@ -719,7 +728,7 @@ TEST_F(FuseVectorTest, BinaryRequestsInPiecesAndInSequence) {
   const std::string one = BinRequest({5, 1, 0}, 3, 1);
   const std::vector<std::vector<std::string>> want_two = {{"doc0.txt", "doc2.txt"}, {"doc4.txt", "doc2.txt"}};
   const std::vector<std::vector<std::string>> want_one = {{"doc5.md"}};
-  const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  const int fd = OpenQueryFile(c);
   ASSERT_GE(fd, 0);
   for (size_t chunk : {size_t{0}, size_t{1}, size_t{3}, size_t{5}, size_t{7}, size_t{66}}) {
     BinAnswer b = BinExchange(fd, two, chunk);
@@ -748,25 +757,21 @@ TEST_F(FuseVectorTest, ThreadedBatchesAnswerAsOneThread) {
   const std::string c = vol_.P("c");
   const std::vector<float> queries = PutGridAndQueries(c);
   ASSERT_FALSE(HasFailure());
-  auto with_threads = [](std::string req, uint32_t threads) {
-    std::memcpy(req.data() + offsetof(vexfs_query_req, qq_threads), &threads, sizeof(threads));
-    return req;
-  };
   const std::string req = BinRequest(queries, 3, 5);
-  const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  const int fd = OpenQueryFile(c);
   ASSERT_GE(fd, 0);
   const BinAnswer one = BinExchange(fd, req);
   ASSERT_EQ(one.err, 0) << one.message;
   ASSERT_EQ(one.paths.size(), 9u);
   for (const auto& p : one.paths) EXPECT_EQ(p.size(), 5u);
   for (uint32_t t : {1u, 2u, 4u, 9u, VEXFS_QUERY_MAX_THREADS}) {
-    const BinAnswer many = BinExchange(fd, with_threads(req, t));
+    const BinAnswer many = BinExchange(fd, WithThreads(req, t));
     ASSERT_EQ(many.err, 0) << "threads " << t << ": " << many.message;
     EXPECT_FALSE(many.malformed);
     EXPECT_EQ(many.paths, one.paths) << "threads " << t;
   }
   for (uint32_t t : {VEXFS_QUERY_MAX_THREADS + 1, UINT32_MAX}) {
-    const BinAnswer bad = BinExchange(fd, with_threads(req, t));
+    const BinAnswer bad = BinExchange(fd, WithThreads(req, t));
     EXPECT_EQ(bad.err, EINVAL) << "threads " << t;
     EXPECT_NE(bad.message.find("qq_threads"), std::string::npos) << bad.message;
   }
@@ -781,12 +786,12 @@ TEST_F(FuseVectorTest, TwoSessionsOfOneQueryFile) {
   const std::vector<float> queries = PutGridAndQueries(c);
   ASSERT_FALSE(HasFailure());
   const std::string req = BinRequest(queries, 3, 5);
-  const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  const int fd = OpenQueryFile(c);
   ASSERT_GE(fd, 0);
   const BinAnswer one = BinExchange(fd, req);
   ASSERT_EQ(one.err, 0) << one.message;
   const std::string other = BinRequest({6, 5, 1}, 3, 2);
-  const int fd2 = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  const int fd2 = OpenQueryFile(c);
   ASSERT_GE(fd2, 0);
   const BinAnswer other_alone = BinExchange(fd2, other);
   ASSERT_EQ(other_alone.err, 0) << other_alone.message;
@@ -810,7 +815,7 @@ TEST_F(FuseVectorTest, AtWriteAnswersAsAtRead) {
   const std::string c = vol_.P("c");
   const std::vector<float> queries = PutGridAndQueries(c);
   ASSERT_FALSE(HasFailure());
-  const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  const int fd = OpenQueryFile(c);
   ASSERT_GE(fd, 0);
   for (const std::string& filter : {std::string(), std::string(R"(name glob "doc1*")")}) {
     const std::string req = BinRequest(queries, 3, 5, filter);
@@ -827,10 +832,7 @@ TEST_F(FuseVectorTest, AtWriteAnswersAsAtRead) {
       ASSERT_EQ(again.err, 0) << again.message;
       EXPECT_EQ(again.paths, plain.paths);
     }
-    std::string threaded = Flagged(req, VEXFS_QUERY_AT_WRITE);
-    const uint32_t four = 4;
-    std::memcpy(threaded.data() + offsetof(vexfs_query_req, qq_threads), &four, sizeof(four));
-    const BinAnswer t = BinExchange(fd, threaded);
+    const BinAnswer t = BinExchange(fd, WithThreads(Flagged(req, VEXFS_QUERY_AT_WRITE), 4));
     ASSERT_EQ(t.err, 0) << t.message;
     EXPECT_EQ(t.paths, plain.paths);
   }
@@ -868,7 +870,7 @@ TEST_F(FuseVectorTest, AtWriteErrorsAreAnswered) {
   EXPECT_EQ(BinQuery(c, {1, 0, 0}, 3, 1, "", 0, 4, at).err, EINVAL);      // one float short: at the read
   {
     // One write past the request's last byte: never complete, EINVAL at the read.
-    const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+    const int fd = OpenQueryFile(c);
     ASSERT_GE(fd, 0);
     const BinAnswer longer = BinExchange(fd, Flagged(BinRequest({1, 0, 0}, 3, 1), at) + std::string(4, '\0'));
     EXPECT_EQ(longer.err, EINVAL);
@@ -909,14 +911,14 @@ TEST_F(FuseVectorTest, AtWriteCloseWithoutReadAndRacesAreSafe) {
   const BinAnswer want = BinQuery(c, queries, 3, 5);
   ASSERT_EQ(want.err, 0) << want.message;
   for (int i = 0; i < 30; i++) {
-    const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+    const int fd = OpenQueryFile(c);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(write(fd, big.data(), big.size()), static_cast<ssize_t>(big.size()));
     close(fd);  // the release may come while the search runs
   }
   int busy = 0;
   for (int i = 0; i < 10; i++) {
-    const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+    const int fd = OpenQueryFile(c);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(write(fd, big.data(), big.size()), static_cast<ssize_t>(big.size()));
     // A second request right away: EBUSY while the first is searched, else
@@ -943,7 +945,7 @@ TEST_F(FuseVectorTest, AtWriteCloseWithoutReadAndRacesAreSafe) {
   // Two threads on one descriptor, one writing requests and one reading:
   // whatever each sees, the daemon stays up and consistent.
   {
-    const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+    const int fd = OpenQueryFile(c);
     ASSERT_GE(fd, 0);
     std::atomic<bool> stop{false};
     std::thread reader([&] {
@@ -976,7 +978,7 @@ TEST_F(FuseVectorTest, AtWriteSeesChangesMadeBeforeTheWrite) {
   WriteFile(c + "/far", "x");
   ASSERT_EQ(PutVec(c + "/far", {9, 9, 9}), 0);
   const std::string req = Flagged(BinRequest({1, 1, 1}, 3, 10), VEXFS_QUERY_AT_WRITE);
-  const int fd = open((c + "/" VEXFS_QUERY_FILE).c_str(), O_RDWR);
+  const int fd = OpenQueryFile(c);
   ASSERT_GE(fd, 0);
   for (int i = 0; i < 20; i++) {
     const std::string before = "before" + std::to_string(i), after = "after" + std::to_string(i);

@@ -132,10 +132,8 @@ Status HnswIndex::Impl::PrepareVector(std::span<const float> v, float* out) cons
     return Status::InvalidArgument("vector has dimension " + std::to_string(v.size()) +
                                    ", index has " + std::to_string(dim_));
   }
-  for (size_t i = 0; i < dim_; ++i) {
-    if (!std::isfinite(v[i])) return Status::InvalidArgument("vector has a NaN or Inf component");
-    out[i] = v[i];
-  }
+  if (!AllFinite(v.data(), dim_)) return Status::InvalidArgument("vector has a NaN or Inf component");
+  std::memcpy(out, v.data(), dim_ * sizeof(float));
   if (normalize_ && !NormalizeL2(out, dim_)) {
     return Status::InvalidArgument("zero vector under the cosine metric");
   }

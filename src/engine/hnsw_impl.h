@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "aligned.h"
 #include "vexfs/engine/distance.h"
 #include "vexfs/engine/hnsw.h"
 #include "vexfs/engine/quantizer.h"
@@ -433,7 +434,7 @@ class HnswIndex::Impl {
   void BruteForce(const float* q, size_t k, const IdFilter* filter, std::vector<Cand>* out) const;
   // Validates `query` into buf: the prepared (normalised) vector at
   // buf[0, dim), its query form after it for int8. *q = query form.
-  Status PrepareQuery(std::span<const float> query, std::vector<float>* buf, const float** q) const;
+  Status PrepareQuery(std::span<const float> query, AlignedFloats* buf, const float** q) const;
   // Exact scan of the pending buffer (kInt8 before training).
   void ScanPending(const float* v, size_t k, float radius, const IdFilter* filter,
                    std::vector<Neighbor>* out) const;

@@ -277,7 +277,7 @@ void HnswIndex::Impl::Knn(const float* q, size_t k, size_t ef, const IdFilter* f
   if (out->size() > k) out->resize(k);
 }
 
-Status HnswIndex::Impl::PrepareQuery(std::span<const float> query, std::vector<float>* buf,
+Status HnswIndex::Impl::PrepareQuery(std::span<const float> query, AlignedFloats* buf,
                                      const float** q) const {
   buf->resize(i8_ ? 2 * dim_ + 1 : dim_);
   VEXFS_RETURN_IF_ERROR(PrepareVector(query, buf->data()));
@@ -305,7 +305,7 @@ void HnswIndex::Impl::ScanPending(const float* v, size_t k, float radius, const 
 
 Status HnswIndex::Impl::Rerank(const float* v, const std::vector<Cand>& cands,
                                std::vector<Neighbor>* out) const {
-  thread_local std::vector<float> orig;
+  thread_local AlignedFloats orig;
   orig.resize(dim_);
   out->clear();
   out->reserve(cands.size());
@@ -331,7 +331,7 @@ Result<std::vector<Neighbor>> HnswIndex::Search(std::span<const float> query,
     return Status::InvalidArgument("hnsw: k must be in [1, 10000]");
   }
   // Per-thread scratch: no allocation besides the result on the hot path.
-  thread_local std::vector<float> buf;
+  thread_local AlignedFloats buf;
   thread_local std::vector<Cand> cands;
   const float* q = nullptr;
   VEXFS_RETURN_IF_ERROR(m.PrepareQuery(query, &buf, &q));
@@ -361,7 +361,7 @@ Result<std::vector<Neighbor>> HnswIndex::RangeSearch(std::span<const float> quer
                                                      const SearchParams& params) const {
   const Impl& m = *impl_;
   if (std::isnan(radius)) return Status::InvalidArgument("hnsw: radius is NaN");
-  std::vector<float> buf;
+  AlignedFloats buf;
   const float* q = nullptr;
   VEXFS_RETURN_IF_ERROR(m.PrepareQuery(query, &buf, &q));
   if (!m.trained()) {

@@ -20,10 +20,8 @@ Status CheckVector(std::span<const float> v, size_t dim, const char* prefix, con
     return Status::InvalidArgument(std::string(prefix) + what + " has " + std::to_string(v.size()) +
                                    " elements, index dim is " + std::to_string(dim));
   }
-  for (float x : v) {
-    if (!std::isfinite(x)) {
-      return Status::InvalidArgument(std::string(prefix) + what + " holds NaN or Inf");
-    }
+  if (!AllFinite(v.data(), v.size())) {
+    return Status::InvalidArgument(std::string(prefix) + what + " holds NaN or Inf");
   }
   return Status::Ok();
 }

@@ -244,6 +244,48 @@ TEST(DistanceTest, NormalizeL2) {
   EXPECT_FALSE(NormalizeL2(inf, 2));
 }
 
+// The four running sums and their tail: every length from 1 to 40, against
+// one sequential double sum (the two differ at most in the last bits of the
+// double, so the floats agree to within an ulp).
+TEST(DistanceTest, NormalizeL2MatchesSequentialSum) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  for (size_t d = 1; d <= 40; ++d) {
+    std::vector<float> v(d);
+    for (float& x : v) x = u(rng);
+    v[d - 1] = 1.5f;  // never all zero
+    double s = 0;
+    for (float x : v) s += static_cast<double>(x) * x;
+    const double inv = 1.0 / std::sqrt(s);
+    std::vector<float> got = v;
+    ASSERT_TRUE(NormalizeL2(got.data(), d));
+    for (size_t i = 0; i < d; ++i) {
+      const float want = static_cast<float>(v[i] * inv);
+      EXPECT_LE(std::fabs(got[i] - want), std::fabs(want) * 1.2e-7f) << "d=" << d << " i=" << i;
+    }
+  }
+}
+
+TEST(DistanceTest, AllFinite) {
+  const float kInf = std::numeric_limits<float>::infinity();
+  const float kNaN = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> v(37, 1.0f);
+  v[3] = std::numeric_limits<float>::max();
+  v[4] = -std::numeric_limits<float>::max();
+  v[5] = std::numeric_limits<float>::denorm_min();
+  v[6] = -0.0f;
+  EXPECT_TRUE(AllFinite(v.data(), v.size()));
+  EXPECT_TRUE(AllFinite(v.data(), 0));
+  for (float bad : {kInf, -kInf, kNaN, -kNaN}) {
+    for (size_t at : {size_t{0}, size_t{17}, size_t{36}}) {  // first, middle, tail
+      std::vector<float> w = v;
+      w[at] = bad;
+      EXPECT_FALSE(AllFinite(w.data(), w.size())) << bad << " at " << at;
+      EXPECT_TRUE(AllFinite(w.data(), at)) << "only the elements before " << at;
+    }
+  }
+}
+
 TEST(HalfTest, FloatToHalfEdgeCases) {
   const float kInf = std::numeric_limits<float>::infinity();
   EXPECT_EQ(FloatToHalf(0.0f), 0x0000);

@@ -132,6 +132,14 @@ struct Options {
   uint64_t seed = 42;
   std::string mount;
   std::string image;  // the mounted image: after the sweeps, unmount and search its indexes in-process
+  // After the same-index phase: a shell command that mounts `image` at
+  // `mount` again (returning once it is started), the file it writes the
+  // daemon's pid to, and the ef values of the direct same-index pairs
+  // (empty: per path, the goals table's ef, the smallest whose query-file
+  // batches reached recall@10 >= 0.95).
+  std::string remount_cmd;
+  std::string remount_pidfile;
+  std::vector<size_t> direct_ef;
   std::vector<std::string> paths = {"xattr", "xattr-mt", "import"};
   std::string import_cmd;    // template with {dir} {npy} {names} {threads}; empty = driver import
   std::string import_label;  // e.g. "vexctl import"
@@ -328,6 +336,7 @@ class Bench {
         Write();
       }
       if (status == 0 && !o_.image.empty() && !SameIndex()) status = 1;
+      if (status == 0 && !o_.remount_cmd.empty() && !Direct()) status = 1;
     }
     Write();
     return status;
@@ -733,14 +742,19 @@ class Bench {
     return ok;
   }
 
+  // With `same` (the index the daemon persisted, loaded in-process): the
+  // direct same-index pairs of Direct(), at the ef values `efs`; the
+  // in-process passes search `same`, and the results go into the sweep's
+  // existing row of that path and ef instead of a new row.
   bool MountSweep(const std::string& path, MountDir& md, const json& base,
                   const std::unordered_map<uint64_t, uint64_t>& row_of_ino, size_t batch, bool query_file,
-                  bool pipelined = false, size_t threads = 1, bool at_write = false) {
+                  bool pipelined = false, size_t threads = 1, bool at_write = false,
+                  const engine::HnswIndex* same = nullptr, const std::vector<size_t>* efs = nullptr) {
     std::vector<std::vector<uint64_t>> inos(batch);
     std::vector<std::vector<std::string>> names(batch);
     size_t mismatches = 0, unknown = 0;
     const uint32_t dim = static_cast<uint32_t>(o_.dim), k = static_cast<uint32_t>(o_.k);
-    for (size_t ef : o_.ef) {
+    for (size_t ef : efs ? *efs : o_.ef) {
       mismatches = unknown = 0;
       auto query = [&](size_t i, size_t count, std::vector<uint64_t>* out) {
         for (size_t j = 0; j < count; ++j) {
@@ -786,7 +800,11 @@ class Bench {
       // compares passes taken under the same load; keep each side's fastest.
       SearchResult r, in;
       for (size_t rep = 0; rep < o_.reps && !r.err && !in.err; ++rep) {
-        if (threads > 1) {  // the engine's batch search on as many threads
+        if (same) {
+          KeepFaster(&in,
+                     SweepPoint(o_, data_.queries, gt_, ef, 1, 0, 1, rep == 0, InProcessQuery(ef, same, &row_of_ino)),
+                     rep == 0);
+        } else if (threads > 1) {  // the engine's batch search on as many threads
           KeepFaster(&in,
                      SweepPoint(o_, data_.queries, gt_, ef, batch, 0, 1, rep == 0,
                                 InProcessBatch(ef, threads), nullptr, 0, true),
@@ -844,6 +862,10 @@ class Bench {
         row["search_mode"] = fmt::format("batch of {} staged queries per VEXFS_IOC_SEARCH", batch);
       } else {
         row["search_mode"] = "one query per VEXFS_IOC_SEARCH";
+      }
+      if (same) {
+        AddDirect(row["path"], ef, r.point, in.point);
+        continue;
       }
       AddSearch(&row, r.point, &in.point);
       row["search_batch"] = batch;
@@ -959,9 +981,97 @@ class Bench {
           row["qps_vs_same_index"] = row["qps_vs_in_process"].get<double>() * t_vs_same;
         }
       }
+      same_[path] = std::move(*idx);  // for Direct()
     }
     if (Status st = (*fs)->Unmount(); !st.ok()) Log("in-process unmount: " + st.ToString());
     return ok;
+  }
+
+  // The same-index ratio without the chain through the T-thread build: the
+  // volume is mounted again (--remount-cmd), and each path's query-file
+  // batches (at the read, and at the write with --qfile-at-write) alternate
+  // pass by pass with searches of the very index the daemon loads, held
+  // in-process since SameIndex(). Both sides then search the same graph
+  // under the same load; only the memory they were given differs.
+  bool Direct() {
+    Log("mounting the volume again for direct same-index pairs: " + o_.remount_cmd);
+    if (std::system(o_.remount_cmd.c_str()) != 0) {
+      Log("the remount command failed");
+      return false;
+    }
+    const std::string up = o_.mount + "/..";
+    bool mounted = false;
+    for (int i = 0; i < 200 && !mounted; ++i) {
+      struct stat a {}, b {};
+      mounted = stat(o_.mount.c_str(), &a) == 0 && stat(up.c_str(), &b) == 0 && a.st_dev != b.st_dev;
+      if (!mounted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (!mounted) {
+      Log(o_.mount + " is not mounted 10 s after the remount command");
+      return false;
+    }
+    o_.daemon_pid = 0;  // the old daemon is gone; count the new one's CPU if its pid is known
+    if (!o_.remount_pidfile.empty()) {
+      for (int i = 0; i < 100 && o_.daemon_pid <= 0; ++i) {
+        std::ifstream(o_.remount_pidfile) >> o_.daemon_pid;
+        if (o_.daemon_pid <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+    bool ok = true;
+    for (const auto& [path, same] : same_) {
+      std::unique_ptr<MountDir> md;
+      if (int e = MountDir::Open(o_.mount + "/" + path, &md)) {
+        Log(fmt::format("{}: open after the remount: {}", path, std::strerror(e)));
+        ok = false;
+        continue;
+      }
+      CollectionState cs;
+      const auto t0 = Clock::now();
+      while (md->Info(&cs) == 0 && (cs.pending != 0 || cs.state != VEXFS_COLL_STATE_READY) &&
+             Seconds(t0, Clock::now()) < o_.index_timeout_s) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      Log(fmt::format("{}: after the remount: {} vectors, {} indexed, {} pending", path, cs.count,
+                      cs.indexed, cs.pending));
+      const json none;
+      const auto& rows = row_of_ino_.at(path);
+      std::vector<size_t> efs = o_.direct_ef;
+      if (efs.empty()) {
+        const std::string qf = fmt::format("{}, batch {}, query file", path, o_.qfile_batch);
+        for (const json& r : rows_) {
+          if (r["path"] != qf || !r["recall_at_10"].is_number() || r["recall_at_10"].get<double>() < 0.95) continue;
+          if (efs.empty() || r["ef"].get<size_t>() < efs[0]) efs.assign(1, r["ef"].get<size_t>());
+        }
+        if (efs.empty()) efs.push_back(o_.ef.back());  // never reached: the largest swept
+      }
+      if (o_.qfile_batch > 0) {
+        ok = MountSweep(path, *md, none, rows, o_.qfile_batch, true, false, 1, false, same.get(), &efs) && ok;
+      }
+      if (o_.qfile_batch > 0 && o_.qfile_at_write) {
+        md->SetQueryFlags(VEXFS_QUERY_AT_WRITE);
+        ok = MountSweep(path, *md, none, rows, o_.qfile_batch, true, false, 1, true, same.get(), &efs) && ok;
+        md->SetQueryFlags(0);
+      }
+    }
+    return ok;
+  }
+
+  // Direct()'s result for one row: the mount's passes against the same
+  // index's, alternating.
+  void AddDirect(const std::string& path, size_t ef, const SearchPoint& mount, const SearchPoint& same) {
+    for (json& row : rows_) {
+      if (row["path"] != path || row["ef"] != ef) continue;
+      row["direct_mount_qps"] = mount.qps;
+      row["direct_mount_recall"] = mount.recall;
+      row["direct_same_index_qps"] = same.qps;
+      row["direct_same_index_recall"] = same.recall;
+      row["qps_vs_same_index_direct"] = mount.qps / same.qps;
+      row["qps_cpu_vs_same_index_direct"] = mount.qps_cpu / same.qps_cpu;
+    }
+    Log(fmt::format("  {} ef={} after the remount: {:.0f} qps (recall@{} {:.4f}), its own index "
+                    "in-process alternating with it: {:.0f} qps: ratio {:.2f} (CPU {:.2f})",
+                    path, ef, mount.qps, o_.k, mount.recall, same.qps, mount.qps / same.qps,
+                    mount.qps_cpu / same.qps_cpu));
   }
 
   void Write() const {
@@ -989,7 +1099,9 @@ class Bench {
         "whole vexfs-fuse process. \"Same index\": after the sweeps the volume is unmounted and "
         "the index the daemon built and searched is loaded from the image and searched "
         "in-process, alternating with the T-thread build; the ratio is (mount / T-build) x "
-        "(T-build / same index).\n\n",
+        "(T-build / same index). \"Direct\" (with --remount-cmd): the volume is then mounted "
+        "again and its query-file batches alternate pass by pass with that same index "
+        "in-process.\n\n",
         o_.seed, o_.M, o_.ef_construction, threads_, o_.reps);
     s += "| path | ef | recall@10 | QPS | p50 µs | p99 µs | in-proc QPS | QPS ratio | "
          "QPS/CPU-s ratio | same index: in-proc QPS | QPS ratio, same index | durable inserts/s | "
@@ -1037,9 +1149,10 @@ class Bench {
     }
     std::string s =
         "## Goals\n\n| path | smallest ef with recall@10 >= 0.95 | recall@10 | QPS | "
-        "QPS / in-process (same ef, alternating) | QPS / in-process on the same index | QPS per "
+        "QPS / in-process (same ef, alternating) | QPS / in-process on the same index | QPS / the "
+        "same index, direct (after a remount) | QPS per "
         "CPU-s / in-process | durable insert/s / engine build/s (measured just before) "
-        "|\n|---|--:|--:|--:|--:|--:|--:|--:|\n";
+        "|\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n";
     for (const auto& [p, r] : first) {
       const json* b = best.count(p) ? best.at(p) : nullptr;
       std::string ratio = "—";
@@ -1052,13 +1165,14 @@ class Bench {
       auto get = [&](const char* key, const char* f) {
         return b && b->contains(key) ? Num((*b)[key], f) : std::string("—");
       };
-      s += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", p,
+      s += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", p,
                        b                         ? Num((*b)["ef"], "{:.0f}")
                        : (*r)["qps"].is_number() ? "not reached"
                                                  : "no search",
                        get("recall_at_10", "{:.4f}"), get("qps", "{:.0f}"),
                        get("qps_vs_in_process", "{:.2f}"), get("qps_vs_same_index", "{:.2f}"),
-                       get("qps_cpu_vs_in_process", "{:.2f}"), p == "in-process" ? "—" : ratio);
+                       get("qps_vs_same_index_direct", "{:.2f}"), get("qps_cpu_vs_in_process", "{:.2f}"),
+                       p == "in-process" ? "—" : ratio);
     }
     s += "\nGoals (from the requirement): recall@10 >= 0.95; QPS through the mount >= 0.8x the "
          "in-process engine on the same index (and >= 10,000 single-threaded); durable insert/s "
@@ -1072,6 +1186,8 @@ class Bench {
   engine::GroundTruth gt_;
   double build_per_s_ = 0, build_1t_per_s_ = 0;
   std::unique_ptr<engine::HnswIndex> index_;  // the T-thread build, searched in-process
+  // Per mount path: the index the daemon persisted, loaded by SameIndex().
+  std::map<std::string, std::unique_ptr<engine::HnswIndex>> same_;
   // Per mount path: file inode -> data row (for the persisted index's ids).
   std::map<std::string, std::unordered_map<uint64_t, uint64_t>> row_of_ino_;
   json rows_ = json::array();
@@ -1127,6 +1243,16 @@ int main(int argc, char** argv) {
                  "the image mounted at --mount: after the sweeps, unmount it (fusermount3 -u), wait "
                  "for --daemon-pid to exit and search each collection's persisted index in-process "
                  "(the requirement's \"same index\" baseline)");
+  app.add_option("--remount-cmd", o.remount_cmd,
+                 "after the same-index phase (--image), a shell command that mounts the image at --mount "
+                 "again and returns: then each path's query-file batches alternate with its persisted "
+                 "index in-process (qps_vs_same_index_direct)");
+  app.add_option("--remount-pidfile", o.remount_pidfile,
+                 "a file holding the remounted daemon's pid, written by --remount-cmd (for its CPU time)");
+  std::string direct_ef;
+  app.add_option("--direct-ef", direct_ef,
+                 "comma list of ef values for the direct same-index pairs (default: per path, the "
+                 "smallest ef whose query-file batches reached recall@10 >= 0.95)");
   app.add_option("--index-timeout", o.index_timeout_s, "seconds to wait for pending == 0");
   app.add_option("--out", o.out, "FILE.json (FILE.md beside it)");
   app.add_option("--note", o.note, "a line for the report's header");
@@ -1137,6 +1263,7 @@ int main(int argc, char** argv) {
     if (ef.empty()) ef = "10,16,32,64";
   }
   if (!ef.empty()) o.ef = vexfs::bench::ParseList(ef);
+  if (!direct_ef.empty()) o.direct_ef = vexfs::bench::ParseList(direct_ef);
   if (!paths.empty()) o.paths = vexfs::bench::SplitWords(paths);
   if (o.k != 10 || o.n < o.k || o.nq == 0 || o.ef.empty() || o.n > 9999999) {
     std::fprintf(stderr, "bad sizes\n");

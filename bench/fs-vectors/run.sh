@@ -91,6 +91,12 @@ cleanup() {
     if kill -0 "$PID" 2>/dev/null; then kill "$PID" 2>/dev/null || true; fi
     wait "$PID" 2>/dev/null || true
   fi
+  local rpid
+  rpid=$(cat "$TMP/remount.pid" 2>/dev/null || true)  # the driver's remount, not our child
+  if [ -n "$rpid" ]; then
+    for i in $(seq 600); do kill -0 "$rpid" 2>/dev/null || break; sleep 0.1; done
+    kill "$rpid" 2>/dev/null || true
+  fi
   [ "$rc" -ne 0 ] && [ -s "$TMP/fuse.log" ] && { echo "--- vexfs-fuse log:" >&2; tail -20 "$TMP/fuse.log" >&2; }
   rm -rf "$TMP"
   exit "$rc"
@@ -134,8 +140,13 @@ git -C "$REPO" diff --quiet HEAD -- src fuse include tools 2>/dev/null ||
 NOTE="Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), load average at start $(cut -d' ' -f1-3 /proc/loadavg); build: $SRC; mount: vexfs-fuse -o default_permissions, image $IMAGE_SIZE on $(findmnt -no FSTYPE -T "$TMP")."
 [ -n "${VEXFS_BIN:-}" ] && NOTE="$NOTE (vexfs-fuse and mkfs.vexfs: prebuilt from $VEXFS_BIN, not this tree.)"
 JSON_OUT="${OUT:-$TMP/out.json}"
+# After the same-index phase the driver mounts the volume again with this
+# command (the daemon in the background, its pid in a file) for the direct
+# same-index pairs; cleanup unmounts it like the first one.
+REMOUNT="'$TOOLS/vexfs-fuse' '$TMP/vexfs.img' '$MNT' -f -o default_permissions >>'$TMP/fuse.log' 2>&1 & echo \$! >'$TMP/remount.pid'"
 DRIVER=("$BIN/vexfs_fs_vectors_bench" --mount "$MNT" --daemon-pid "$PID" --image "$TMP/vexfs.img" --scratch "$TMP"
-        --paths "$PATHS" --out "$JSON_OUT" --note "$NOTE" --qfile-at-write "${IMPORT_ARGS[@]}")
+        --paths "$PATHS" --out "$JSON_OUT" --note "$NOTE" --qfile-at-write "${IMPORT_ARGS[@]}"
+        --remount-cmd "$REMOUNT" --remount-pidfile "$TMP/remount.pid")
 [ "$QUICK" = 1 ] && DRIVER+=(--quick)
 start=$(date +%s)
 status=0

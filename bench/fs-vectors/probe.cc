@@ -17,9 +17,11 @@
 //   vexfs_fsvec_probe rejected DIR SECONDS [--batch N]
 //                                           the query file's transport alone: requests of N
 //                                           queries of dim - 1 floats, which the search refuses
-//   vexfs_fsvec_probe inproc IMAGE NAME SECONDS [--ef EF]
+//   vexfs_fsvec_probe inproc IMAGE NAME SECONDS [--ef EF] [--rotate N --batch B]
 //                                           HnswIndex::Search on the index of collection
-//                                           /NAME persisted in IMAGE (not mounted)
+//                                           /NAME persisted in IMAGE (not mounted); --rotate:
+//                                           batches of B handed to N threads in turn, the
+//                                           caller waiting (the shape of FUSE workers)
 //
 // After an untimed warm-up of ~100 queries, prints queries, seconds,
 // queries/s, the client's CPU time (with --pipeline, both threads) and, for the mount modes,
@@ -80,7 +82,7 @@ int Run(int argc, char** argv) {
   uint32_t batch = 64, ef = 16;
   pid_t daemon = 0;
   bool pipeline = false, at_write = false;
-  uint32_t threads = 0;
+  uint32_t threads = 0, rotate = 0;
   app.add_option("mode", mode, "fill, qfile, ioctl, rejected or inproc")->required();
   app.add_option("target", target, "collection directory on the mount (inproc: the image)")->required();
   app.add_option("args", name, "inproc: the collection's name below the root");
@@ -92,6 +94,10 @@ int Run(int argc, char** argv) {
   app.add_option("--threads", threads, "qfile: qq_threads of each request")
       ->check(CLI::Range(0u, VEXFS_QUERY_MAX_THREADS));
   app.add_flag("--at-write", at_write, "qfile, rejected: VEXFS_QUERY_AT_WRITE in qq_flags");
+  app.add_option("--rotate", rotate,
+                 "inproc: hand each batch of --batch queries to the next of N threads in turn and wait "
+                 "for it, as FUSE workers take requests (CPU is then the whole process's)")
+      ->check(CLI::Range(0u, 64u));
   CLI11_PARSE(app, argc, argv);
 
   auto data = Data();
@@ -150,10 +156,46 @@ int Run(int argc, char** argv) {
     sp.k = kK;
     sp.effort = ef;
     for (size_t q = 0; q < 100; q++) (void)(*idx)->Search(queries.row(q % nq), sp);  // warm-up
-    start();
-    for (size_t q = 0; Seconds(t0, Clock::now()) < seconds; q = (q + 1) % nq, done++) {
-      auto r = (*idx)->Search(queries.row(q), sp);
-      if (!r.ok()) return Fail("HnswIndex::Search", r.status().err());
+    if (rotate > 0) {
+      // N workers, one batch at a time, the caller waiting: the shape of a
+      // FUSE daemon serving one client's batches.
+      std::vector<std::binary_semaphore*> go;
+      std::counting_semaphore<> finished(0);
+      std::atomic<size_t> first{0};
+      std::atomic<bool> stop{false}, failed{false};
+      std::vector<std::thread> workers;
+      for (uint32_t w = 0; w < rotate; ++w) {
+        go.push_back(new std::binary_semaphore(0));
+        workers.emplace_back([&, w] {
+          for (;;) {
+            go[w]->acquire();
+            if (stop) return;
+            for (size_t i = 0, q = first; i < batch; ++i, q = (q + 1) % nq) {
+              if (!(*idx)->Search(queries.row(q), sp).ok()) failed = true;
+            }
+            finished.release();
+          }
+        });
+      }
+      const double p0 = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID);
+      start();
+      for (size_t b = 0, q = 0; Seconds(t0, Clock::now()) < seconds; ++b, q = (q + batch) % nq, done += batch) {
+        first = q;
+        go[b % rotate]->release();
+        finished.acquire();
+      }
+      stop = true;
+      for (uint32_t w = 0; w < rotate; ++w) go[w]->release();
+      for (auto& t : workers) t.join();
+      for (auto* g : go) delete g;
+      if (failed) return Fail("HnswIndex::Search", EIO);
+      send_cpu = CpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - p0 - (CpuSeconds(CLOCK_THREAD_CPUTIME_ID) - c0);
+    } else {
+      start();
+      for (size_t q = 0; Seconds(t0, Clock::now()) < seconds; q = (q + 1) % nq, done++) {
+        auto r = (*idx)->Search(queries.row(q), sp);
+        if (!r.ok()) return Fail("HnswIndex::Search", r.status().err());
+      }
     }
   } else if (mode == "qfile" || mode == "ioctl" || mode == "rejected") {
     std::unique_ptr<MountDir> md;

@@ -174,20 +174,21 @@ Status FsImpl::WriteAllocating(std::unique_lock<std::mutex>& lock, uint64_t ino,
   }
   // The data is written: map it. If a truncation, hole punch or another
   // write changed any of these extents meanwhile, leave them alone and let
-  // the caller redo the write under mu_ (a valid order of the two).
+  // the caller redo the write under mu_ (a valid order of the two). The
+  // runs written in place count too: a truncation that cut them would
+  // otherwise see the size raised over the holes it left.
   return RunOp([&]() -> Status {
     *fallback = false;
     VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
     ExtentMap map = Extents(r);
     bool any_unwritten = false;
     for (const Run& run : runs) {
-      if (!run.unwritten) continue;
       VEXFS_ASSIGN_OR_RETURN(BlockMapping m, map.Lookup(run.blk));
-      if (m.hole() || !m.unwritten || m.start != run.phys || m.len < run.len) {
+      if (m.hole() || m.unwritten != run.unwritten || m.start != run.phys || m.len < run.len) {
         *fallback = true;
         return Status::Ok();
       }
-      any_unwritten = true;
+      any_unwritten |= run.unwritten;
     }
     Dirty(r);
     for (const Run& run : runs) {

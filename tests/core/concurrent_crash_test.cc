@@ -573,6 +573,59 @@ TEST(ConcurrentCrashTest, ExtendingWriteInItsLastBlockIsOrderedBeforeItsSize) {
   }
 }
 
+// A whole-block write that extends a file over blocks it maps already
+// (its partial last block and those before: nothing to allocate) writes
+// them without the filesystem lock and then sets the size in a second
+// operation, which checked only the blocks the first had mapped unwritten
+// for a change meanwhile. A truncation in between, cutting the write's
+// range, went unseen: the write raised the size over the holes it left
+// (zeros where it had written) and over the cut tail of its first block
+// (found by WritersRacingOnTheSameFiles: bytes an overwrite had put there
+// before the truncation reappeared under the size). The write and the
+// truncation must come out in one order or the other.
+TEST(ConcurrentCrashTest, TruncationDuringAnExtendingWriteOverMappedBlocks) {
+  Recording rec;
+  rec.image = *testing::NewImage(2048, 128, 256);
+  vexfs_super_block sb;
+  std::memcpy(&sb, rec.image.data(), sizeof(sb));
+  std::function<void()> hook;
+  auto fsr = Filesystem::Mount(
+      std::make_unique<ThreadRecordingDevice>(&rec, core::GeometryOf(sb).data_start, &hook),
+      testing::TestMountOptions());
+  ASSERT_TRUE(fsr.ok()) << fsr.status().ToString();
+  auto fs = std::move(fsr).value();
+  auto f = fs->Mknod(Filesystem::kRootIno, "f", S_IFREG | 0644, 0, Cred::Root());
+  ASSERT_TRUE(f.ok());
+  const std::string before(50000, 'a');  // blocks 0..12, the last one partial
+  ASSERT_TRUE(fs->Write(f->ino, 0, testing::Bytes(before)).ok());
+  const uint64_t off = 10 * kBlockSize, cut = 43127;
+  const std::string data(3 * kBlockSize, 'w');
+  std::atomic<bool> cut_done{false};
+  hook = [&] {  // the writer's first data write: truncate meanwhile
+    if (cut_done.exchange(true)) return;
+    std::thread([&] {
+      SetAttrRequest r;
+      r.valid = SetAttrRequest::kSize;
+      r.size = cut;
+      EXPECT_TRUE(fs->SetAttr(f->ino, r, Cred::Root()).ok());
+    }).join();
+  };
+  std::thread([&] {
+    t_actor = 0;
+    auto n = fs->Write(f->ino, off, testing::Bytes(data));
+    EXPECT_TRUE(n.ok() && *n == data.size()) << n.status().ToString();
+  }).join();
+  hook = nullptr;
+  ASSERT_TRUE(cut_done);
+  const std::string got = testing::ReadAll(fs.get(), f->ino);
+  const std::string write_last = before.substr(0, off) + data;
+  const std::string cut_last = (before.substr(0, off) + data).substr(0, cut);
+  EXPECT_TRUE(got == write_last || got == cut_last)
+      << "size " << got.size() << ", " << std::count(got.begin(), got.end(), '\0') << " zero bytes, "
+      << std::count(got.begin(), got.end(), 'w') << " written";
+  ASSERT_TRUE(fs->Unmount().ok());
+}
+
 // Three writers with two files each, 400 calls per writer; three rounds
 // (one when VEXFS_CRASH_POINTS is lowered, as under ASan).
 TEST(ConcurrentCrashTest, WritersTruncatersAndSyncsRacing) {

@@ -23,6 +23,42 @@
 //     an extending write whose size commit landed without its data, fails);
 //   - grown back by truncation, fallocate or a write past the end, the file
 //     reads zeros past its recovered size.
+//
+// A second workload (WritersRacingOnTheSameFiles) has every writer work on
+// the same two files, so calls on one file overlap: two extensions, an
+// overwrite (locked or not) and a truncation, a write and a hole punch.
+// Overlapping calls take effect in either order, so no one sequence of
+// states describes the file. Each call is modelled by what it does to
+// whatever it finds: a write sets its bytes to its pattern and raises the
+// size to its end; a truncation to s sets the size to s and the bytes from s
+// on to zero (what growing the file again exposes); a fallocate raises the
+// size to its end unless KEEP_SIZE, and sets its range to zero if it
+// punches or zeroes. Call a precedes b if a returned before b was called
+// (a ticket counter read around every call): a comes first in every order
+// the filesystem may have taken. A call is durable if it ended before the
+// last durable Sync (or Fsync of its file) began, and may have taken effect
+// if it began by the crash point. The recovered file is that of some order
+// of some set of calls that holds every durable call, only calls that may
+// have taken effect, and what precedes each (a call that is not durable
+// never precedes a durable one), so:
+//   - its size is one set by a truncation, or raised to by a growing call,
+//     that may have taken effect and is not followed by a durable truncation
+//     (the last truncation, or a growth after it; 0 if none is durable);
+//   - its size is at least each durable call's, unless a truncation to
+//     less that may have taken effect does not precede that call;
+//   - each byte inside the file holds a value that a call which may have
+//     taken effect set there, and no durable call setting that byte follows
+//     that call (zero if no durable call set it). So synced bytes come back
+//     unless a later or racing call changed them, and garbage, another
+//     file's bytes, or bytes a durable call overwrote, fail.
+// (Each call changes the size in one operation: these files stay under
+// 64 KiB, truncated in one step.) Once the threads are done, the volume
+// itself must pass the same check with every call durable; and in one
+// crash image in four the first workload's files, whose calls are ordered,
+// are checked by this model too, which must accept what the states accept.
+//
+// VEXFS_CRASH_POINTS lowers the number of images per seed (ASan runs);
+// VEXFS_CRASH_SEEDS and VEXFS_CRASH_SEED_BASE run other seeds, to hunt.
 // The file also holds the regression tests of what it found that the
 // single-threaded crash tests could not see.
 #include <fcntl.h>
@@ -63,6 +99,7 @@ struct Recording {
   std::mutex mu;
   std::vector<uint8_t> image;  // the device's current contents
   std::vector<Event> log;
+  std::atomic<uint64_t> ticket{0};  // orders calls in real time (see SharedFile)
   size_t Mark() {
     std::lock_guard<std::mutex> lock(mu);
     return log.size();
@@ -111,7 +148,35 @@ class ThreadRecordingDevice : public BlockDevice {
 // ended by `start` are durable once the flush at `flush` is.
 struct SyncRec {
   size_t start, flush;
-  int file;  // -1: every file
+  int file;  // -1: every file; else an index into Workload::files, then ::shared
+};
+
+// A file every writer works on: the calls made on it, each with what it
+// does to the file whatever state it finds (see the header comment).
+struct SharedFile {
+  std::string name;
+  uint64_t ino = 0;
+  struct Call {
+    uint64_t t0, t1;      // tickets taken just before and just after the call
+    size_t start, end;    // log marks around it
+    enum Kind { kWrite, kTruncate, kFallocate } kind;
+    int mode;             // kFallocate
+    uint64_t off, len;    // kWrite, kFallocate; kTruncate: the new size in off
+    uint8_t pattern;      // kWrite
+    std::string what;     // for messages
+    // The bytes it sets, [*lo, *hi) to *v; false if none.
+    bool Sets(uint64_t* lo, uint64_t* hi, uint8_t* v) const {
+      *lo = off;
+      *hi = kind == kTruncate ? UINT64_MAX : off + len;
+      *v = kind == kWrite ? pattern : 0;
+      return kind != kFallocate || (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE));
+    }
+    bool truncates() const { return kind == kTruncate; }
+    bool grows() const { return kind == kWrite || (kind == kFallocate && !(mode & FALLOC_FL_KEEP_SIZE)); }
+    uint64_t size() const { return kind == kTruncate ? off : off + len; }  // truncates() or grows()
+    bool before(const Call& o) const { return t1 < o.t0; }  // ended before o began
+  };
+  std::vector<Call> calls;
 };
 
 // One file's history: its state after each call on it (state 0: empty, as
@@ -125,6 +190,7 @@ struct FileModel {
     std::string what;              // the call, for messages
   };
   std::vector<State> states;
+  SharedFile as_calls;  // the same calls as a shared file's (to check that model too)
 };
 
 constexpr uint64_t kMaxFile = 64 * 1024;
@@ -191,6 +257,7 @@ struct Workload {
   size_t setup_end = 0;       // log events before this are setup
   std::vector<Recording::Event> log;
   std::vector<FileModel> files;
+  std::vector<SharedFile> shared;
   std::vector<SyncRec> syncs;
   uint64_t hooked_syncs = 0;
 };
@@ -205,6 +272,8 @@ void WriterOp(Filesystem* fs, std::mt19937_64& rng, int f, FileModel& m, Recordi
   const int kind = static_cast<int>(rng() % 12);
   const size_t start = rec->Mark();
   std::string what;
+  SharedFile::Call call{};
+  call.pattern = pattern;
   Status s;
   if (kind == 11) {  // fsync this file
     s = fs->Fsync(m.ino, rng() % 2);
@@ -225,6 +294,9 @@ void WriterOp(Filesystem* fs, std::mt19937_64& rng, int f, FileModel& m, Recordi
       len = std::min<uint64_t>(len, kMaxFile);
     }
     what = "write " + std::to_string(off) + "+" + std::to_string(len);
+    call.kind = SharedFile::Call::kWrite;
+    call.off = off;
+    call.len = len;
     const std::vector<uint8_t> data(len, pattern);
     auto n = fs->Write(m.ino, off, data);
     ASSERT_TRUE(n.ok() && *n == len) << n.status().ToString();
@@ -241,6 +313,9 @@ void WriterOp(Filesystem* fs, std::mt19937_64& rng, int f, FileModel& m, Recordi
     }
     what = std::string(times == Filesystem::WriteTimes::kKeep ? "overwrite (keep times) " : "overwrite ") +
            std::to_string(off) + "+" + std::to_string(len);
+    call.kind = SharedFile::Call::kWrite;
+    call.off = off;
+    call.len = len;
     const std::vector<uint8_t> data(len, pattern);
     auto n = fs->Write(m.ino, off, data, times);
     ASSERT_TRUE(n.ok() && *n == len) << n.status().ToString();
@@ -250,6 +325,8 @@ void WriterOp(Filesystem* fs, std::mt19937_64& rng, int f, FileModel& m, Recordi
     r.valid = SetAttrRequest::kSize;
     r.size = rng() % 4 ? (size ? rng() % size : 0) : rng() % kMaxFile;
     what = "truncate to " + std::to_string(r.size);
+    call.kind = SharedFile::Call::kTruncate;
+    call.off = r.size;
     auto a = fs->SetAttr(m.ino, r, root);
     ASSERT_TRUE(a.ok()) << a.status().ToString();
     c.resize(r.size, 0);
@@ -259,6 +336,10 @@ void WriterOp(Filesystem* fs, std::mt19937_64& rng, int f, FileModel& m, Recordi
     const int mode = kModes[rng() % 4];
     const uint64_t off = rng() % kMaxFile, len = 1 + rng() % std::min<uint64_t>(12000, kMaxFile - off);
     what = "fallocate mode " + std::to_string(mode) + " " + std::to_string(off) + "+" + std::to_string(len);
+    call.kind = SharedFile::Call::kFallocate;
+    call.mode = mode;
+    call.off = off;
+    call.len = len;
     s = fs->Fallocate(m.ino, mode, off, len);
     ASSERT_TRUE(s.ok()) << s.ToString();
     const uint64_t end = off + len;
@@ -268,11 +349,232 @@ void WriterOp(Filesystem* fs, std::mt19937_64& rng, int f, FileModel& m, Recordi
     }
   }
   m.states.push_back({start, rec->Mark(), std::move(c), what});
+  // (One thread per file: the calls are ordered, whatever the tickets.)
+  call.t0 = 2 * m.as_calls.calls.size();
+  call.t1 = call.t0 + 1;
+  call.start = start;
+  call.end = m.states.back().end;
+  call.what = what;
+  m.as_calls.calls.push_back(std::move(call));
 }
 
-// Runs the workload: `writers` threads with `files_per_writer` files each,
-// `ops` calls per writer, a random syncer, the hook, a 1 ms commit timer.
-Workload RecordConcurrent(uint64_t seed, int writers, int files_per_writer, int ops) {
+// One random call on shared file `file` (model `m`, whose calls vector is
+// guarded by `calls_mu`), writing byte `pattern`: the same kinds as
+// WriterOp, chosen from the size the file had a moment before (others may
+// change it before the call runs: an overwrite may then extend the file).
+void SharedOp(Filesystem* fs, std::mt19937_64& rng, int file, SharedFile& m, Recording* rec,
+              std::mutex* calls_mu, std::mutex* syncs_mu, std::vector<SyncRec>* syncs, uint8_t pattern) {
+  auto attr = fs->GetAttr(m.ino);
+  ASSERT_TRUE(attr.ok()) << attr.status().ToString();
+  const uint64_t size = attr->size;
+  const int kind = static_cast<int>(rng() % 12);
+  SharedFile::Call c{};
+  c.pattern = pattern;
+  Filesystem::WriteTimes times = Filesystem::WriteTimes::kUpdate;
+  if (kind == 11) {  // fsync this file
+    const size_t start = rec->Mark();
+    const Status s = fs->Fsync(m.ino, rng() % 2);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    std::lock_guard<std::mutex> g(*syncs_mu);
+    syncs->push_back({start, t_last_flush, file});
+    return;
+  }
+  if (kind <= 3) {  // extend
+    c.kind = SharedFile::Call::kWrite;
+    c.off = size + (rng() % 3 == 0 ? rng() % 6000 : 0);
+    c.len = 1 + rng() % 9000;
+    if (kind == 3) {
+      c.off = (c.off + kBlockSize - 1) / kBlockSize * kBlockSize;
+      c.len = (1 + rng() % 3) * kBlockSize;
+    }
+    if (c.off + c.len > kMaxFile) {
+      c.off = 0;
+      c.len = std::min<uint64_t>(c.len, kMaxFile);
+    }
+    c.what = "write " + std::to_string(c.off) + "+" + std::to_string(c.len);
+  } else if (kind <= 6) {  // overwrite inside; whole blocks without times go unlocked
+    if (size == 0) return;
+    c.kind = SharedFile::Call::kWrite;
+    c.off = rng() % size;
+    c.len = 1 + rng() % (size - c.off);
+    if (kind >= 5 && size >= kBlockSize) {
+      c.off = rng() % (size / kBlockSize) * kBlockSize;
+      c.len = (1 + rng() % ((size - c.off) / kBlockSize)) * kBlockSize;
+      times = Filesystem::WriteTimes::kKeep;
+    }
+    c.what = std::string(times == Filesystem::WriteTimes::kKeep ? "overwrite (keep times) " : "overwrite ") +
+             std::to_string(c.off) + "+" + std::to_string(c.len);
+  } else if (kind <= 8) {  // truncate, mostly down
+    c.kind = SharedFile::Call::kTruncate;
+    c.off = rng() % 4 ? (size ? rng() % size : 0) : rng() % kMaxFile;
+    c.what = "truncate to " + std::to_string(c.off);
+  } else {  // fallocate
+    static constexpr int kModes[] = {0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                     FALLOC_FL_ZERO_RANGE};
+    c.kind = SharedFile::Call::kFallocate;
+    c.mode = kModes[rng() % 4];
+    c.off = rng() % kMaxFile;
+    c.len = 1 + rng() % std::min<uint64_t>(12000, kMaxFile - c.off);
+    c.what = "fallocate mode " + std::to_string(c.mode) + " " + std::to_string(c.off) + "+" + std::to_string(c.len);
+  }
+  c.what += " by writer " + std::to_string(t_actor);
+  c.t0 = rec->ticket.fetch_add(1);
+  c.start = rec->Mark();
+  Status s;
+  if (c.kind == SharedFile::Call::kWrite) {
+    const std::vector<uint8_t> data(c.len, pattern);
+    auto n = fs->Write(m.ino, c.off, data, times);
+    s = n.ok() && *n != c.len ? Status::IoError("short write") : n.status();
+  } else if (c.kind == SharedFile::Call::kTruncate) {
+    SetAttrRequest r;
+    r.valid = SetAttrRequest::kSize;
+    r.size = c.off;
+    s = fs->SetAttr(m.ino, r, Cred::Root()).status();
+  } else {
+    s = fs->Fallocate(m.ino, c.mode, c.off, c.len);
+  }
+  c.end = rec->Mark();
+  c.t1 = rec->ticket.fetch_add(1);
+  ASSERT_TRUE(s.ok()) << c.what << ": " << s.ToString();
+  std::lock_guard<std::mutex> g(*calls_mu);
+  m.calls.push_back(std::move(c));
+}
+
+// Grows file `ino` from `size` (`way` 0: truncation, 1: fallocate, 2: a
+// write past the end) and checks that it reads zeros past `size`.
+std::string GrowsWithZeros(Filesystem* fs, uint64_t ino, uint64_t size, int way) {
+  const uint64_t grown = std::max<uint64_t>(size, kMaxFile) + 5000;
+  Status g;
+  switch (way) {
+    case 0: {
+      SetAttrRequest r;
+      r.valid = SetAttrRequest::kSize;
+      r.size = grown;
+      g = fs->SetAttr(ino, r, Cred::Root()).status();
+      break;
+    }
+    case 1: g = fs->Fallocate(ino, 0, size, grown - size); break;
+    case 2: g = fs->Write(ino, grown - 1, std::vector<uint8_t>(1, 0)).status(); break;
+  }
+  if (!g.ok()) return "growing: " + g.ToString();
+  std::vector<uint8_t> tail(grown - size);
+  auto n = fs->Read(ino, size, tail);
+  if (!n.ok() || *n != tail.size()) return "short read after growing";
+  auto nz = std::find_if(tail.begin(), tail.end(), [](uint8_t b) { return b != 0; });
+  if (nz == tail.end()) return "";
+  return "grown from " + std::to_string(size) + " (way " + std::to_string(way) + "), byte " +
+         std::to_string(size + (nz - tail.begin())) + " reads " + std::to_string(*nz);
+}
+
+// Checks shared file `m` as `fs` holds it, where call k is durable if
+// `durable[k]` and the calls that began before log event `visible` may have
+// taken effect (the model in the header comment); then grows it by
+// GrowsWithZeros(`grow_way`) unless `grow_way` < 0.
+std::string CheckShared(Filesystem* fs, const SharedFile& m, const std::vector<bool>& durable, size_t visible,
+                        int grow_way) {
+  using Call = SharedFile::Call;
+  std::vector<const Call*> may;  // began by the crash point (or durable)
+  uint64_t last_cut = 0;         // the latest start of a durable truncation
+  for (size_t k = 0; k < m.calls.size(); k++) {
+    const Call& c = m.calls[k];
+    if (durable[k] || c.start < visible) may.push_back(&c);
+    if (durable[k] && c.truncates()) last_cut = std::max(last_cut, c.t0 + 1);
+  }
+  std::string where = m.name + " (" + std::to_string(may.size()) + " calls)";
+  auto a = fs->GetAttr(m.ino);
+  if (!a.ok()) return where + ": " + a.status().ToString();
+  const uint64_t size = a->size;
+  std::vector<uint8_t> got(size);
+  auto n = fs->Read(m.ino, 0, got);
+  if (!n.ok() || *n != size) return where + ": short read";
+  auto describe = [&](const Call& c) {
+    return "\n  [" + std::to_string(c.start) + ", " + std::to_string(c.end) + ") tickets " + std::to_string(c.t0) +
+           ".." + std::to_string(c.t1) + (durable[&c - m.calls.data()] ? " durable " : " ") + c.what;
+  };
+  // The size: set by a truncation or raised by a write or fallocate not
+  // followed by a durable truncation (the empty file if none was durable)...
+  bool size_ok = last_cut == 0 && size == 0;
+  for (const Call* c : may) size_ok |= (c->truncates() || c->grows()) && c->t1 >= last_cut && c->size() == size;
+  if (!size_ok) return where + ": size " + std::to_string(size) + " is none a call could leave";
+  // ... and not below one a durable call left, unless a truncation that may
+  // have come after it cut lower.
+  for (size_t k = 0; k < m.calls.size(); k++) {
+    const Call& c = m.calls[k];
+    if (!durable[k] || !(c.truncates() || c.grows()) || c.size() <= size) continue;
+    bool cut = false;
+    for (const Call* t : may) cut |= t != &c && t->truncates() && !t->before(c) && t->size() < c.size();
+    if (!cut) return where + ": size " + std::to_string(size) + " below the durable" + describe(c);
+  }
+  // Each byte: a value set by a call not followed by a durable call that
+  // set it too (zero if no durable call set it). A truncation's zero (or
+  // the empty file's) also needs a call that may follow it and bring the
+  // byte back inside the file without setting it: a truncation up, a write
+  // past it, fallocate. The cuts make every segment between them one in
+  // which each call sets all bytes or none, and raises the size past all or
+  // none.
+  struct Effect {
+    const Call* call;
+    uint64_t lo, hi;  // the bytes it sets ([0, 0) if none)
+    uint8_t v;
+    bool sizes;  // truncates() or grows()
+  };
+  std::vector<Effect> effects;
+  effects.reserve(may.size());
+  std::vector<uint64_t> cuts = {0, size};
+  for (const Call* c : may) {
+    Effect f{c, 0, 0, 0, c->truncates() || c->grows()};
+    if (c->Sets(&f.lo, &f.hi, &f.v)) {
+      if (f.lo < size) cuts.push_back(f.lo);
+      if (f.hi < size) cuts.push_back(f.hi);
+    } else {
+      f.lo = f.hi = 0;
+    }
+    if (f.sizes && c->size() < size) cuts.push_back(c->size());
+    effects.push_back(f);
+  }
+  std::sort(cuts.begin(), cuts.end());
+  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  for (size_t i = 0; i + 1 < cuts.size(); i++) {
+    const uint64_t b = cuts[i], e = cuts[i + 1];
+    uint64_t latest = 0;   // the latest start of a durable call setting [b, e)
+    uint64_t regrown = 0;  // the latest end of a call that may bring [b, e) back
+    bool set = false;
+    for (const Effect& f : effects) {
+      const bool sets = f.lo <= b && e <= f.hi;
+      if (sets && durable[f.call - m.calls.data()]) {
+        set = true;
+        latest = std::max(latest, f.call->t0 + 1);
+      }
+      if (f.sizes && !sets && f.call->size() > b) regrown = std::max(regrown, f.call->t1);
+    }
+    bool ok[256] = {};
+    ok[0] = !set && regrown > 0;
+    for (const Effect& f : effects) {
+      if (f.lo <= b && e <= f.hi && f.call->t1 >= latest && (!f.call->truncates() || regrown > f.call->t0)) {
+        ok[f.v] = true;
+      }
+    }
+    for (uint64_t p = b; p < e; p++) {
+      if (ok[got[p]]) continue;
+      std::string seen, sized;
+      for (const Effect& f : effects) {
+        if (f.lo <= p && p < f.hi) seen += describe(*f.call) + ": " + std::to_string(f.v);
+        if (f.sizes && f.call->t1 >= latest) sized += describe(*f.call) + ": " + std::to_string(f.call->size());
+      }
+      return where + ": byte " + std::to_string(p) + " of " + std::to_string(size) + " reads " +
+             std::to_string(got[p]) + "; the calls setting it" + (set ? "" : " (none durable)") + ":" + seen +
+             "\nthe sizes since the last durable one:" + sized;
+    }
+  }
+  if (grow_way < 0) return "";
+  if (std::string e = GrowsWithZeros(fs, m.ino, size, grow_way); !e.empty()) return where + ": " + e;
+  return "";
+}
+
+// Runs the workload: `writers` threads with `files_per_writer` files each
+// or, when `shared_files` > 0, all on those `shared_files` files, `ops` calls
+// per writer, a random syncer, the hook, a 1 ms commit timer.
+Workload RecordConcurrent(uint64_t seed, int writers, int files_per_writer, int ops, int shared_files = 0) {
   Workload out;
   Recording rec;
   rec.image = *testing::NewImage(2048, 128, 256);
@@ -293,7 +595,18 @@ Workload RecordConcurrent(uint64_t seed, int writers, int files_per_writer, int 
     EXPECT_TRUE(a.ok());
     if (!a.ok()) return out;
     m.ino = a->ino;
+    m.as_calls.name = m.name;
+    m.as_calls.ino = m.ino;
     out.files.push_back(std::move(m));
+  }
+  for (int i = 0; i < shared_files; i++) {
+    SharedFile m;
+    m.name = "s" + std::to_string(i);
+    auto a = fs->Mknod(Filesystem::kRootIno, m.name, S_IFREG | 0644, 0, Cred::Root());
+    EXPECT_TRUE(a.ok());
+    if (!a.ok()) return out;
+    m.ino = a->ino;
+    out.shared.push_back(std::move(m));
   }
   EXPECT_TRUE(fs->Sync().ok());
   {
@@ -302,7 +615,7 @@ Workload RecordConcurrent(uint64_t seed, int writers, int files_per_writer, int 
     out.setup_end = rec.log.size();
   }
   for (auto& m : out.files) m.states.push_back({out.setup_end, out.setup_end, {}, "create"});
-  std::mutex syncs_mu;
+  std::mutex syncs_mu, calls_mu;
   std::atomic<int> running{writers};
   {
     SyncOnRequest on_request(fs.get(), &rec, &syncs_mu, &out.syncs);
@@ -322,9 +635,15 @@ Workload RecordConcurrent(uint64_t seed, int writers, int files_per_writer, int 
         t_actor = w;
         std::mt19937_64 rng(seed * 1000 + w);
         for (int op = 0; op < ops && !::testing::Test::HasFatalFailure(); op++) {
+          const auto pattern = static_cast<uint8_t>(1 + (w * 97 + op) % 255);
+          if (shared_files > 0) {
+            const int f = std::getenv("XOWN") ? w % shared_files : static_cast<int>(rng() % shared_files);
+            SharedOp(fs.get(), rng, static_cast<int>(out.files.size()) + f, out.shared[f], &rec, &calls_mu,
+                     &syncs_mu, &out.syncs, pattern);
+            continue;
+          }
           const int f = w * files_per_writer + static_cast<int>(rng() % files_per_writer);
-          WriterOp(fs.get(), rng, f, out.files[f], &rec, &syncs_mu, &out.syncs,
-                   static_cast<uint8_t>(1 + (w * 97 + op) % 255));
+          WriterOp(fs.get(), rng, f, out.files[f], &rec, &syncs_mu, &out.syncs, pattern);
         }
         running--;
       });
@@ -351,16 +670,34 @@ Workload RecordConcurrent(uint64_t seed, int writers, int files_per_writer, int 
     got.resize(n.ok() ? *n : 0);
     EXPECT_TRUE(got == m.states.back().content) << m.name << ": the model disagrees with the volume";
   }
+  for (const auto& m : out.shared) {  // every call complete: only the last ones count
+    const std::vector<bool> all(m.calls.size(), true);
+    const std::string e = CheckShared(fs.get(), m, all, SIZE_MAX, -1);
+    EXPECT_EQ(e, "") << "the model disagrees with the volume";
+  }
   EXPECT_TRUE(fs->Unmount().ok());
   fs.reset();
   out.log = std::move(rec.log);
   return out;
 }
 
+// Which calls on file `fi` (an index into wl.files, then wl.shared) ended
+// before the last Sync, or Fsync of the file, whose flush is before `durable`.
+std::vector<bool> DurableCalls(const Workload& wl, size_t fi, const SharedFile& m, size_t durable) {
+  size_t synced = 0;
+  for (const SyncRec& s : wl.syncs) {
+    if (s.flush < durable && (s.file < 0 || static_cast<size_t>(s.file) == fi)) synced = std::max(synced, s.start);
+  }
+  std::vector<bool> done(m.calls.size());
+  for (size_t k = 0; k < m.calls.size(); k++) done[k] = m.calls[k].end <= synced;
+  return done;
+}
+
 // Checks the image of a crash where the events before `visible` may have
-// reached the device, and every Sync whose flush is before `durable` had.
+// reached the device, and every Sync whose flush is before `durable` had;
+// `cross_check`: each writer's own files by the call model too.
 std::string CheckImage(const Workload& wl, std::vector<uint8_t> image, size_t visible, size_t durable,
-                       int grow_way) {
+                       int grow_way, bool cross_check) {
   auto shared = std::make_shared<std::vector<uint8_t>>(std::move(image));
   auto fsck = [&](const char* when) -> std::string {
     testing::SharedMemoryDevice dev(shared);
@@ -385,7 +722,12 @@ std::string CheckImage(const Workload& wl, std::vector<uint8_t> image, size_t vi
     }
     for (size_t k = 0; k < m.states.size() && m.states[k].start < visible; k++) hi = k;
     hi = std::max(hi, lo);
-    const std::string where = m.name + " (states " + std::to_string(lo) + ".." + std::to_string(hi) + ")";
+    // The call model of shared files, checked against this one where asked:
+    // it may only be more permissive.
+    const std::string calls_err =
+        cross_check ? CheckShared(fs.get(), m.as_calls, DurableCalls(wl, fi, m.as_calls, durable), visible, -1) : "";
+    const std::string where = m.name + " (states " + std::to_string(lo) + ".." + std::to_string(hi) + ")" +
+                              (calls_err.empty() ? "" : " (the call model fails too)");
     auto a = fs->GetAttr(m.ino);
     if (!a.ok()) return where + ": " + a.status().ToString();
     std::vector<uint8_t> got(a->size);
@@ -412,29 +754,17 @@ std::string CheckImage(const Workload& wl, std::vector<uint8_t> image, size_t vi
                std::to_string(got[p]) + "; value/size in each state:" + seen;
       }
     }
+    if (!calls_err.empty()) return "the call model fails where the states agree: " + calls_err;
     // Grown back, the file reads zeros past its recovered size.
-    const uint64_t grown = std::max<uint64_t>(a->size, kMaxFile) + 5000;
-    Status g;
-    switch ((grow_way + fi) % 3) {
-      case 0: {
-        SetAttrRequest r;
-        r.valid = SetAttrRequest::kSize;
-        r.size = grown;
-        g = fs->SetAttr(m.ino, r, Cred::Root()).status();
-        break;
-      }
-      case 1: g = fs->Fallocate(m.ino, 0, a->size, grown - a->size); break;
-      case 2: g = fs->Write(m.ino, grown - 1, std::vector<uint8_t>(1, 0)).status(); break;
+    if (std::string e = GrowsWithZeros(fs.get(), m.ino, a->size, (grow_way + fi) % 3); !e.empty()) {
+      return where + ": " + e;
     }
-    if (!g.ok()) return where + ": growing: " + g.ToString();
-    std::vector<uint8_t> tail(grown - a->size);
-    n = fs->Read(m.ino, a->size, tail);
-    if (!n.ok() || *n != tail.size()) return where + ": short read after growing";
-    auto nz = std::find_if(tail.begin(), tail.end(), [](uint8_t b) { return b != 0; });
-    if (nz != tail.end()) {
-      return where + ": grown from " + std::to_string(a->size) + " (way " + std::to_string((grow_way + fi) % 3) +
-             "), byte " + std::to_string(a->size + (nz - tail.begin())) + " reads " + std::to_string(*nz);
-    }
+  }
+  for (size_t si = 0; si < wl.shared.size(); si++) {
+    const SharedFile& m = wl.shared[si];
+    const std::string e = CheckShared(fs.get(), m, DurableCalls(wl, wl.files.size() + si, m, durable), visible,
+                                      static_cast<int>((grow_way + si) % 3));
+    if (!e.empty()) return e;
   }
   if (Status u = fs->Unmount(); !u.ok()) return "unmount failed: " + u.ToString();
   return fsck("after the mount");
@@ -443,6 +773,16 @@ std::string CheckImage(const Workload& wl, std::vector<uint8_t> image, size_t vi
 size_t MaxPoints() {
   const char* env = std::getenv("VEXFS_CRASH_POINTS");
   return env ? static_cast<size_t>(std::atol(env)) : 1500;
+}
+
+// Seeds `base`, `base` + 1, ...: `count` of them, or VEXFS_CRASH_SEEDS of
+// them from VEXFS_CRASH_SEED_BASE when set (to hunt outside the suite).
+std::vector<uint64_t> Seeds(uint64_t base, int count) {
+  if (const char* env = std::getenv("VEXFS_CRASH_SEED_BASE")) base = std::strtoull(env, nullptr, 10);
+  if (const char* env = std::getenv("VEXFS_CRASH_SEEDS")) count = std::atoi(env);
+  std::vector<uint64_t> seeds;
+  for (int i = 0; i < count; i++) seeds.push_back(base + i);
+  return seeds;
 }
 
 // Checks `budget` flushes, `budget` / 2 other prefixes and `budget` / 2
@@ -494,7 +834,8 @@ void CheckCrashPoints(const Workload& wl, uint64_t seed, size_t budget) {
       applied++;
     }
     // Lossy: Syncs whose flush came before the last flush are durable.
-    const std::string err = CheckImage(wl, std::move(image), at, lossy ? last_flush + 1 : at, static_cast<int>(checked));
+    const std::string err = CheckImage(wl, std::move(image), at, lossy ? last_flush + 1 : at,
+                                       static_cast<int>(checked), checked % 4 == 0);
     ASSERT_EQ(err, "") << (lossy ? "lossy crash at flush " : "crash after event ") << at << " of " << log.size()
                        << " (" << applied << " of " << pending.size() << " writes since the flush at " << last_flush
                        << " applied)";
@@ -630,15 +971,37 @@ TEST(ConcurrentCrashTest, TruncationDuringAnExtendingWriteOverMappedBlocks) {
 // (one when VEXFS_CRASH_POINTS is lowered, as under ASan).
 TEST(ConcurrentCrashTest, WritersTruncatersAndSyncsRacing) {
   const size_t budget = std::max<size_t>(4, MaxPoints() / 3);
-  const int rounds = MaxPoints() >= 1000 ? 3 : 1;
-  for (int round = 0; round < rounds; round++) {
-    const uint64_t seed = 11 + round;
+  for (const uint64_t seed : Seeds(11, MaxPoints() >= 1000 ? 3 : 1)) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     const Workload wl = RecordConcurrent(seed, 3, 2, 400);
     if (HasFatalFailure()) return;
     std::printf("seed %llu: %llu syncs started by the hook\n", static_cast<unsigned long long>(seed),
                 static_cast<unsigned long long>(wl.hooked_syncs));
     EXPECT_GT(wl.hooked_syncs, 0u);
+    CheckCrashPoints(wl, seed, budget);
+    if (HasFatalFailure()) return;
+  }
+}
+
+// Three writers all on the same two files, 300 calls each: extensions race
+// extensions, truncations and fallocates of the same file, overwrites race
+// truncations; two rounds (one when VEXFS_CRASH_POINTS is lowered).
+TEST(ConcurrentCrashTest, WritersRacingOnTheSameFiles) {
+  const size_t budget = std::max<size_t>(4, MaxPoints() / 3);
+  for (const uint64_t seed : Seeds(21, MaxPoints() >= 1000 ? 2 : 1)) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const Workload wl = RecordConcurrent(seed, 3, 0, 300, std::getenv("XOWN") ? 3 : 2);
+    if (HasFatalFailure()) return;
+    size_t raced = 0;  // calls that overlapped another call on their file
+    for (const SharedFile& m : wl.shared) {
+      for (const SharedFile::Call& c : m.calls) {
+        raced += std::any_of(m.calls.begin(), m.calls.end(),
+                             [&](const SharedFile::Call& o) { return &o != &c && !o.before(c) && !c.before(o); });
+      }
+    }
+    std::printf("seed %llu: %llu syncs started by the hook, %zu calls overlapped another on their file\n",
+                static_cast<unsigned long long>(seed), static_cast<unsigned long long>(wl.hooked_syncs), raced);
+    EXPECT_GT(raced, 0u);
     CheckCrashPoints(wl, seed, budget);
     if (HasFatalFailure()) return;
   }

@@ -122,11 +122,13 @@ Status FsImpl::WriteAllocating(std::unique_lock<std::mutex>& lock, uint64_t ino,
     bool unwritten;  // to be marked written once the data is on the device
   };
   std::vector<Run> runs;
+  uint64_t zero_gen = 0;
   // Holes become unwritten extents: until the second operation they read
   // as zeros, and a crash in between leaves allocated blocks past EOF (or
   // unwritten ones inside it), which is a consistent volume.
   VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
     runs.clear();
+    zero_gen = ZeroGen(ino);
     VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
     ExtentMap map = Extents(r);
     uint64_t goal = 0;
@@ -176,9 +178,12 @@ Status FsImpl::WriteAllocating(std::unique_lock<std::mutex>& lock, uint64_t ino,
   // write changed any of these extents meanwhile, leave them alone and let
   // the caller redo the write under mu_ (a valid order of the two). The
   // runs written in place count too: a truncation that cut them would
-  // otherwise see the size raised over the holes it left.
+  // otherwise see the size raised over the holes it left; and so does a
+  // growth that zeroed the old last block past its end (ZeroGen), which
+  // may be one this write wrote in place.
   return RunOp([&]() -> Status {
-    *fallback = false;
+    *fallback = ZeroGen(ino) != zero_gen;
+    if (*fallback) return Status::Ok();
     VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
     ExtentMap map = Extents(r);
     bool any_unwritten = false;
@@ -490,6 +495,7 @@ Status FsImpl::ZeroPartial(const InodeRef& r, uint64_t offset, uint64_t end, boo
 Status FsImpl::ZeroPastEnd(const InodeRef& r, uint64_t upto) {
   const uint64_t size = Le64(r.raw->i_size);
   if (upto <= size || size % kBs == 0) return Status::Ok();
+  ZeroGen(r.ino)++;
   return ZeroPartial(r, size, std::min(upto, (size / kBs + 1) * kBs), /*ordered=*/true);
 }
 

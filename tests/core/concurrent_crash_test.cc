@@ -967,6 +967,58 @@ TEST(ConcurrentCrashTest, TruncationDuringAnExtendingWriteOverMappedBlocks) {
   ASSERT_TRUE(fs->Unmount().ok());
 }
 
+// The same write over a partial last block (its bytes past the end are
+// written in place with the rest) met a growth of the file meanwhile: the
+// growth zeroes the old last block past the old end (ZeroPastEnd, once the
+// write's data is on the device), and the write then kept the zeros where
+// its own bytes belong, whichever order the two take (found by
+// WritersRacingOnTheSameFiles, seed 1377: a synced write read zeros).
+TEST(ConcurrentCrashTest, GrowthDuringAnExtendingWriteOverItsLastBlock) {
+  Recording rec;
+  rec.image = *testing::NewImage(2048, 128, 256);
+  vexfs_super_block sb;
+  std::memcpy(&sb, rec.image.data(), sizeof(sb));
+  std::function<void()> hook;
+  auto fsr = Filesystem::Mount(
+      std::make_unique<ThreadRecordingDevice>(&rec, core::GeometryOf(sb).data_start, &hook),
+      testing::TestMountOptions());
+  ASSERT_TRUE(fsr.ok()) << fsr.status().ToString();
+  auto fs = std::move(fsr).value();
+  auto f = fs->Mknod(Filesystem::kRootIno, "f", S_IFREG | 0644, 0, Cred::Root());
+  ASSERT_TRUE(f.ok());
+  const std::string before(20500, 'a');  // blocks 0..5, the last one partial
+  ASSERT_TRUE(fs->Write(f->ino, 0, testing::Bytes(before)).ok());
+  const uint64_t off = 4 * kBlockSize, grown = 62762;
+  const std::string data(3 * kBlockSize, 'w');  // blocks 4 and 5 in place, 6 new
+  std::atomic<bool> started{false};
+  std::thread grower;
+  hook = [&] {  // the writer's first data write: grow the file meanwhile
+    if (started.exchange(true)) return;
+    grower = std::thread([&] {
+      SetAttrRequest r;
+      r.valid = SetAttrRequest::kSize;
+      r.size = grown;
+      EXPECT_TRUE(fs->SetAttr(f->ino, r, Cred::Root()).ok());
+    });
+    // (It zeroes the old last block once this write's data is written.)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  };
+  std::thread([&] {
+    t_actor = 0;
+    auto n = fs->Write(f->ino, off, testing::Bytes(data));
+    EXPECT_TRUE(n.ok() && *n == data.size()) << n.status().ToString();
+  }).join();
+  ASSERT_TRUE(started);
+  grower.join();
+  hook = nullptr;
+  std::string want = before.substr(0, off) + data;
+  want.resize(grown, '\0');
+  const std::string got = testing::ReadAll(fs.get(), f->ino);
+  EXPECT_TRUE(got == want) << "size " << got.size() << ", " << std::count(got.begin(), got.end(), 'w')
+                           << " of " << data.size() << " written";
+  ASSERT_TRUE(fs->Unmount().ok());
+}
+
 // Three writers with two files each, 400 calls per writer; three rounds
 // (one when VEXFS_CRASH_POINTS is lowered, as under ASan).
 TEST(ConcurrentCrashTest, WritersTruncatersAndSyncsRacing) {

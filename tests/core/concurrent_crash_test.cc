@@ -561,8 +561,10 @@ std::string CheckShared(Filesystem* fs, const SharedFile& m, const std::vector<b
         if (f.lo <= p && p < f.hi) seen += describe(*f.call) + ": " + std::to_string(f.v);
         if (f.sizes && f.call->t1 >= latest) sized += describe(*f.call) + ": " + std::to_string(f.call->size());
       }
+      auto data = fs->SeekData(m.ino, p, SEEK_DATA);  // a hole or unwritten, or written zeros?
       return where + ": byte " + std::to_string(p) + " of " + std::to_string(size) + " reads " +
-             std::to_string(got[p]) + "; the calls setting it" + (set ? "" : " (none durable)") + ":" + seen +
+             std::to_string(got[p]) + " (" + (data.ok() && *data == p ? "written" : "a hole or unwritten") +
+             "); the calls setting it" + (set ? "" : " (none durable)") + ":" + seen +
              "\nthe sizes since the last durable one:" + sized;
     }
   }
@@ -836,6 +838,15 @@ void CheckCrashPoints(const Workload& wl, uint64_t seed, size_t budget) {
     // Lossy: Syncs whose flush came before the last flush are durable.
     const std::string err = CheckImage(wl, std::move(image), at, lossy ? last_flush + 1 : at,
                                        static_cast<int>(checked), checked % 4 == 0);
+    if (!err.empty() && std::getenv("VEXFS_CRASH_SEEDS")) {  // hunting: the syncs and events before the crash
+      for (const SyncRec& s : wl.syncs) {
+        if (s.flush + 300 >= at && s.flush < at) std::printf("sync of %d: [%zu, flush %zu]\n", s.file, s.start, s.flush);
+      }
+      for (size_t i = at >= 300 ? at - 300 : 0; i < at; i++) {
+        std::printf("event %zu: block %lld by %d\n", i, log[i].block == kNoFlush ? -1LL : static_cast<long long>(log[i].block),
+                    log[i].actor);
+      }
+    }
     ASSERT_EQ(err, "") << (lossy ? "lossy crash at flush " : "crash after event ") << at << " of " << log.size()
                        << " (" << applied << " of " << pending.size() << " writes since the flush at " << last_flush
                        << " applied)";

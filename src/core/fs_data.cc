@@ -178,9 +178,10 @@ Status FsImpl::WriteAllocating(std::unique_lock<std::mutex>& lock, uint64_t ino,
   // write changed any of these extents meanwhile, leave them alone and let
   // the caller redo the write under mu_ (a valid order of the two). The
   // runs written in place count too: a truncation that cut them would
-  // otherwise see the size raised over the holes it left; and so does a
-  // growth that zeroed the old last block past its end (ZeroGen), which
-  // may be one this write wrote in place.
+  // otherwise see the size raised over the holes it left; and so do
+  // zeros written in place meanwhile (ZeroGen: a growth zeroing the old
+  // last block past its end, a hole punch's edges), which may have landed
+  // on bytes this write wrote in place, after them.
   return RunOp([&]() -> Status {
     *fallback = ZeroGen(ino) != zero_gen;
     if (*fallback) return Status::Ok();
@@ -485,6 +486,7 @@ Status FsImpl::ZeroPartial(const InodeRef& r, uint64_t offset, uint64_t end, boo
   if (m.hole() || m.unwritten) return Status::Ok();
   std::vector<uint8_t> buf(kBs);
   std::unique_lock<std::shared_mutex> rmw(DataLock(r.ino));
+  ZeroGen(r.ino)++;
   VEXFS_RETURN_IF_ERROR(dev_->Read(m.start, 1, buf.data()));
   std::memset(buf.data() + (offset - blk * kBs), 0, end - offset);
   VEXFS_RETURN_IF_ERROR(dev_->Write(m.start, 1, buf.data()));
@@ -495,7 +497,6 @@ Status FsImpl::ZeroPartial(const InodeRef& r, uint64_t offset, uint64_t end, boo
 Status FsImpl::ZeroPastEnd(const InodeRef& r, uint64_t upto) {
   const uint64_t size = Le64(r.raw->i_size);
   if (upto <= size || size % kBs == 0) return Status::Ok();
-  ZeroGen(r.ino)++;
   return ZeroPartial(r, size, std::min(upto, (size / kBs + 1) * kBs), /*ordered=*/true);
 }
 

@@ -294,8 +294,8 @@ class FsImpl final : public Filesystem {
   // concurrent overwrite or let stale bytes past a new EOF.
   std::shared_mutex& DataLock(uint64_t ino) { return data_locks_[ino % data_locks_.size()]; }
   std::array<std::shared_mutex, 64> data_locks_;
-  // Bumped (under mu_, striped like DataLock) by every ZeroPastEnd with
-  // bytes to zero. A write that wrote blocks in place outside mu_ and
+  // Bumped (under mu_, striped like DataLock) by every ZeroPartial of a
+  // written block. A write that wrote blocks in place outside mu_ and
   // then sets the size (WriteAllocating) redoes itself if it moved: the
   // zeros may have landed on its own bytes after them.
   uint64_t& ZeroGen(uint64_t ino) { return zero_gens_[ino % zero_gens_.size()]; }

@@ -1030,6 +1030,54 @@ TEST(ConcurrentCrashTest, GrowthDuringAnExtendingWriteOverItsLastBlock) {
   ASSERT_TRUE(fs->Unmount().ok());
 }
 
+// So did a hole punch across the old end of such a block: it zeroes the
+// part inside the file (the edges of its range, in place, once the write's
+// data is on the device) and the write then raised the size over the part
+// past the old end holding its own bytes, a mix no order of the two gives.
+TEST(ConcurrentCrashTest, HolePunchDuringAnExtendingWriteOverItsLastBlock) {
+  Recording rec;
+  rec.image = *testing::NewImage(2048, 128, 256);
+  vexfs_super_block sb;
+  std::memcpy(&sb, rec.image.data(), sizeof(sb));
+  std::function<void()> hook;
+  auto fsr = Filesystem::Mount(
+      std::make_unique<ThreadRecordingDevice>(&rec, core::GeometryOf(sb).data_start, &hook),
+      testing::TestMountOptions());
+  ASSERT_TRUE(fsr.ok()) << fsr.status().ToString();
+  auto fs = std::move(fsr).value();
+  auto f = fs->Mknod(Filesystem::kRootIno, "f", S_IFREG | 0644, 0, Cred::Root());
+  ASSERT_TRUE(f.ok());
+  const std::string before(20500, 'a');  // blocks 0..5, the last one partial
+  ASSERT_TRUE(fs->Write(f->ino, 0, testing::Bytes(before)).ok());
+  const uint64_t off = 4 * kBlockSize, hole = 20000, hole_len = 2000;
+  const std::string data(3 * kBlockSize, 'w');  // blocks 4 and 5 in place, 6 new
+  std::atomic<bool> started{false};
+  std::thread grower;
+  hook = [&] {  // the writer's first data write: punch meanwhile
+    if (started.exchange(true)) return;
+    grower = std::thread([&] {
+      EXPECT_TRUE(fs->Fallocate(f->ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, hole, hole_len).ok());
+    });
+    // (It zeroes [hole, 20500) once this write's data is written.)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  };
+  std::thread([&] {
+    t_actor = 0;
+    auto n = fs->Write(f->ino, off, testing::Bytes(data));
+    EXPECT_TRUE(n.ok() && *n == data.size()) << n.status().ToString();
+  }).join();
+  ASSERT_TRUE(started);
+  grower.join();
+  hook = nullptr;
+  const std::string write_last = before.substr(0, off) + data;
+  std::string punch_last = write_last;
+  std::fill(punch_last.begin() + hole, punch_last.begin() + hole + hole_len, '\0');
+  const std::string got = testing::ReadAll(fs.get(), f->ino);
+  EXPECT_TRUE(got == write_last || got == punch_last) << "size " << got.size() << ", " << std::count(got.begin(), got.end(), 'w')
+                           << " of " << data.size() << " written";
+  ASSERT_TRUE(fs->Unmount().ok());
+}
+
 // Three writers with two files each, 400 calls per writer; three rounds
 // (one when VEXFS_CRASH_POINTS is lowered, as under ASan).
 TEST(ConcurrentCrashTest, WritersTruncatersAndSyncsRacing) {

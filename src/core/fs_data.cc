@@ -122,13 +122,13 @@ Status FsImpl::WriteAllocating(std::unique_lock<std::mutex>& lock, uint64_t ino,
     bool unwritten;  // to be marked written once the data is on the device
   };
   std::vector<Run> runs;
-  uint64_t zero_gen = 0;
+  uint64_t tail_gen = 0;
   // Holes become unwritten extents: until the second operation they read
   // as zeros, and a crash in between leaves allocated blocks past EOF (or
   // unwritten ones inside it), which is a consistent volume.
   VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
     runs.clear();
-    zero_gen = ZeroGen(ino);
+    tail_gen = TailGen(ino);
     VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
     ExtentMap map = Extents(r);
     uint64_t goal = 0;
@@ -178,12 +178,14 @@ Status FsImpl::WriteAllocating(std::unique_lock<std::mutex>& lock, uint64_t ino,
   // write changed any of these extents meanwhile, leave them alone and let
   // the caller redo the write under mu_ (a valid order of the two). The
   // runs written in place count too: a truncation that cut them would
-  // otherwise see the size raised over the holes it left; and so do
-  // zeros written in place meanwhile (ZeroGen: a growth zeroing the old
-  // last block past its end, a hole punch's edges), which may have landed
-  // on bytes this write wrote in place, after them.
+  // otherwise see the size raised over the holes it left; and so does a
+  // truncation downwards or zeros written in place meanwhile (TailGen):
+  // bytes this write wrote in place may then have been zeroed (a growth
+  // zeroing the old last block past its end, a hole punch's edges) or
+  // cut and rewritten by another write, after them, and raising the size
+  // would expose that under this write's.
   return RunOp([&]() -> Status {
-    *fallback = ZeroGen(ino) != zero_gen;
+    *fallback = TailGen(ino) != tail_gen;
     if (*fallback) return Status::Ok();
     VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
     ExtentMap map = Extents(r);
@@ -486,7 +488,7 @@ Status FsImpl::ZeroPartial(const InodeRef& r, uint64_t offset, uint64_t end, boo
   if (m.hole() || m.unwritten) return Status::Ok();
   std::vector<uint8_t> buf(kBs);
   std::unique_lock<std::shared_mutex> rmw(DataLock(r.ino));
-  ZeroGen(r.ino)++;
+  TailGen(r.ino)++;
   VEXFS_RETURN_IF_ERROR(dev_->Read(m.start, 1, buf.data()));
   std::memset(buf.data() + (offset - blk * kBs), 0, end - offset);
   VEXFS_RETURN_IF_ERROR(dev_->Write(m.start, 1, buf.data()));
@@ -524,6 +526,7 @@ Status FsImpl::CutPastEnd(uint64_t ino, std::optional<uint64_t> size) {
       VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
       Dirty(r);
       if (first_step && size) {
+        if (*size < Le64(r.raw->i_size)) TailGen(ino)++;
         VEXFS_RETURN_IF_ERROR(ZeroPastEnd(r, *size));
         r.raw->i_size = ToLe64(*size);
         SetTimes(r, false, true, true);

@@ -295,11 +295,12 @@ class FsImpl final : public Filesystem {
   std::shared_mutex& DataLock(uint64_t ino) { return data_locks_[ino % data_locks_.size()]; }
   std::array<std::shared_mutex, 64> data_locks_;
   // Bumped (under mu_, striped like DataLock) by every ZeroPartial of a
-  // written block. A write that wrote blocks in place outside mu_ and
-  // then sets the size (WriteAllocating) redoes itself if it moved: the
-  // zeros may have landed on its own bytes after them.
-  uint64_t& ZeroGen(uint64_t ino) { return zero_gens_[ino % zero_gens_.size()]; }
-  std::array<uint64_t, 64> zero_gens_{};
+  // written block and every truncation downwards. A write that wrote
+  // blocks in place outside mu_ and then sets the size (WriteAllocating)
+  // redoes itself if it moved: its bytes may have been zeroed, or cut and
+  // overwritten by another write, after it wrote them.
+  uint64_t& TailGen(uint64_t ino) { return tail_gens_[ino % tail_gens_.size()]; }
+  std::array<uint64_t, 64> tail_gens_{};
   // Lock-free overwrites and reads. Dirty() bumps the (striped) map generation of the
   // inode it marks, under mu_, on every change to the inode or anything it
   // owns (extent tree, size, flags, being freed); a MapSnapshot made under

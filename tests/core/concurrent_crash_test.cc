@@ -932,6 +932,43 @@ TEST(ConcurrentCrashTest, ExtendingWriteInItsLastBlockIsOrderedBeforeItsSize) {
   }
 }
 
+// The setting of the regression tests below: a volume on a
+// ThreadRecordingDevice, `hook` run before and `after` after every data
+// write of actor 0, and one file "f".
+struct HookedFile {
+  // Mounts the volume and writes `before` to "f".
+  ::testing::AssertionResult Mount(const std::string& before) {
+    rec.image = *testing::NewImage(2048, 128, 256);
+    vexfs_super_block sb;
+    std::memcpy(&sb, rec.image.data(), sizeof(sb));
+    auto fsr = Filesystem::Mount(
+        std::make_unique<ThreadRecordingDevice>(&rec, core::GeometryOf(sb).data_start, &hook, &after),
+        testing::TestMountOptions());
+    if (!fsr.ok()) return ::testing::AssertionFailure() << fsr.status().ToString();
+    fs = std::move(fsr).value();
+    auto f = fs->Mknod(Filesystem::kRootIno, "f", S_IFREG | 0644, 0, Cred::Root());
+    if (!f.ok()) return ::testing::AssertionFailure() << f.status().ToString();
+    ino = f->ino;
+    auto n = fs->Write(ino, 0, testing::Bytes(before));
+    if (!n.ok()) return ::testing::AssertionFailure() << n.status().ToString();
+    return ::testing::AssertionSuccess();
+  }
+  // Writes `data` at `off` as actor 0, on a thread of its own; expects all
+  // of it written.
+  void WriteAsActor(uint64_t off, const std::string& data) {
+    std::thread([&] {
+      t_actor = 0;
+      auto n = fs->Write(ino, off, testing::Bytes(data));
+      EXPECT_TRUE(n.ok() && *n == data.size()) << n.status().ToString();
+    }).join();
+  }
+
+  Recording rec;
+  std::function<void()> hook, after;
+  std::unique_ptr<Filesystem> fs;  // after rec and the hooks: unmounted first
+  uint64_t ino = 0;
+};
+
 // A whole-block write that extends a file over blocks it maps already
 // (its partial last block and those before: nothing to allocate) writes
 // them without the filesystem lock and then sets the size in a second
@@ -943,46 +980,31 @@ TEST(ConcurrentCrashTest, ExtendingWriteInItsLastBlockIsOrderedBeforeItsSize) {
 // before the truncation reappeared under the size). The write and the
 // truncation must come out in one order or the other.
 TEST(ConcurrentCrashTest, TruncationDuringAnExtendingWriteOverMappedBlocks) {
-  Recording rec;
-  rec.image = *testing::NewImage(2048, 128, 256);
-  vexfs_super_block sb;
-  std::memcpy(&sb, rec.image.data(), sizeof(sb));
-  std::function<void()> hook;
-  auto fsr = Filesystem::Mount(
-      std::make_unique<ThreadRecordingDevice>(&rec, core::GeometryOf(sb).data_start, &hook),
-      testing::TestMountOptions());
-  ASSERT_TRUE(fsr.ok()) << fsr.status().ToString();
-  auto fs = std::move(fsr).value();
-  auto f = fs->Mknod(Filesystem::kRootIno, "f", S_IFREG | 0644, 0, Cred::Root());
-  ASSERT_TRUE(f.ok());
   const std::string before(50000, 'a');  // blocks 0..12, the last one partial
-  ASSERT_TRUE(fs->Write(f->ino, 0, testing::Bytes(before)).ok());
+  HookedFile v;
+  ASSERT_TRUE(v.Mount(before));
   const uint64_t off = 10 * kBlockSize, cut = 43127;
   const std::string data(3 * kBlockSize, 'w');
   std::atomic<bool> cut_done{false};
-  hook = [&] {  // the writer's first data write: truncate meanwhile
+  v.hook = [&] {  // the writer's first data write: truncate meanwhile
     if (cut_done.exchange(true)) return;
     std::thread([&] {
       SetAttrRequest r;
       r.valid = SetAttrRequest::kSize;
       r.size = cut;
-      EXPECT_TRUE(fs->SetAttr(f->ino, r, Cred::Root()).ok());
+      EXPECT_TRUE(v.fs->SetAttr(v.ino, r, Cred::Root()).ok());
     }).join();
   };
-  std::thread([&] {
-    t_actor = 0;
-    auto n = fs->Write(f->ino, off, testing::Bytes(data));
-    EXPECT_TRUE(n.ok() && *n == data.size()) << n.status().ToString();
-  }).join();
-  hook = nullptr;
+  v.WriteAsActor(off, data);
+  v.hook = nullptr;
   ASSERT_TRUE(cut_done);
-  const std::string got = testing::ReadAll(fs.get(), f->ino);
+  const std::string got = testing::ReadAll(v.fs.get(), v.ino);
   const std::string write_last = before.substr(0, off) + data;
   const std::string cut_last = (before.substr(0, off) + data).substr(0, cut);
   EXPECT_TRUE(got == write_last || got == cut_last)
       << "size " << got.size() << ", " << std::count(got.begin(), got.end(), '\0') << " zero bytes, "
       << std::count(got.begin(), got.end(), 'w') << " written";
-  ASSERT_TRUE(fs->Unmount().ok());
+  ASSERT_TRUE(v.fs->Unmount().ok());
 }
 
 // The same write over a partial last block (its bytes past the end are
@@ -992,49 +1014,34 @@ TEST(ConcurrentCrashTest, TruncationDuringAnExtendingWriteOverMappedBlocks) {
 // its own bytes belong, whichever order the two take (found by
 // WritersRacingOnTheSameFiles, seed 1377: a synced write read zeros).
 TEST(ConcurrentCrashTest, GrowthDuringAnExtendingWriteOverItsLastBlock) {
-  Recording rec;
-  rec.image = *testing::NewImage(2048, 128, 256);
-  vexfs_super_block sb;
-  std::memcpy(&sb, rec.image.data(), sizeof(sb));
-  std::function<void()> hook;
-  auto fsr = Filesystem::Mount(
-      std::make_unique<ThreadRecordingDevice>(&rec, core::GeometryOf(sb).data_start, &hook),
-      testing::TestMountOptions());
-  ASSERT_TRUE(fsr.ok()) << fsr.status().ToString();
-  auto fs = std::move(fsr).value();
-  auto f = fs->Mknod(Filesystem::kRootIno, "f", S_IFREG | 0644, 0, Cred::Root());
-  ASSERT_TRUE(f.ok());
   const std::string before(20500, 'a');  // blocks 0..5, the last one partial
-  ASSERT_TRUE(fs->Write(f->ino, 0, testing::Bytes(before)).ok());
+  HookedFile v;
+  ASSERT_TRUE(v.Mount(before));
   const uint64_t off = 4 * kBlockSize, grown = 62762;
   const std::string data(3 * kBlockSize, 'w');  // blocks 4 and 5 in place, 6 new
   std::atomic<bool> started{false};
   std::thread grower;
-  hook = [&] {  // the writer's first data write: grow the file meanwhile
+  v.hook = [&] {  // the writer's first data write: grow the file meanwhile
     if (started.exchange(true)) return;
     grower = std::thread([&] {
       SetAttrRequest r;
       r.valid = SetAttrRequest::kSize;
       r.size = grown;
-      EXPECT_TRUE(fs->SetAttr(f->ino, r, Cred::Root()).ok());
+      EXPECT_TRUE(v.fs->SetAttr(v.ino, r, Cred::Root()).ok());
     });
     // (It zeroes the old last block once this write's data is written.)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   };
-  std::thread([&] {
-    t_actor = 0;
-    auto n = fs->Write(f->ino, off, testing::Bytes(data));
-    EXPECT_TRUE(n.ok() && *n == data.size()) << n.status().ToString();
-  }).join();
+  v.WriteAsActor(off, data);
   ASSERT_TRUE(started);
   grower.join();
-  hook = nullptr;
+  v.hook = nullptr;
   std::string want = before.substr(0, off) + data;
   want.resize(grown, '\0');
-  const std::string got = testing::ReadAll(fs.get(), f->ino);
+  const std::string got = testing::ReadAll(v.fs.get(), v.ino);
   EXPECT_TRUE(got == want) << "size " << got.size() << ", " << std::count(got.begin(), got.end(), 'w')
                            << " of " << data.size() << " written";
-  ASSERT_TRUE(fs->Unmount().ok());
+  ASSERT_TRUE(v.fs->Unmount().ok());
 }
 
 // So did a hole punch across the old end of such a block: it zeroes the
@@ -1042,47 +1049,32 @@ TEST(ConcurrentCrashTest, GrowthDuringAnExtendingWriteOverItsLastBlock) {
 // data is on the device) and the write then raised the size over the part
 // past the old end holding its own bytes, a mix no order of the two gives.
 TEST(ConcurrentCrashTest, HolePunchDuringAnExtendingWriteOverItsLastBlock) {
-  Recording rec;
-  rec.image = *testing::NewImage(2048, 128, 256);
-  vexfs_super_block sb;
-  std::memcpy(&sb, rec.image.data(), sizeof(sb));
-  std::function<void()> hook;
-  auto fsr = Filesystem::Mount(
-      std::make_unique<ThreadRecordingDevice>(&rec, core::GeometryOf(sb).data_start, &hook),
-      testing::TestMountOptions());
-  ASSERT_TRUE(fsr.ok()) << fsr.status().ToString();
-  auto fs = std::move(fsr).value();
-  auto f = fs->Mknod(Filesystem::kRootIno, "f", S_IFREG | 0644, 0, Cred::Root());
-  ASSERT_TRUE(f.ok());
   const std::string before(20500, 'a');  // blocks 0..5, the last one partial
-  ASSERT_TRUE(fs->Write(f->ino, 0, testing::Bytes(before)).ok());
+  HookedFile v;
+  ASSERT_TRUE(v.Mount(before));
   const uint64_t off = 4 * kBlockSize, hole = 20000, hole_len = 2000;
   const std::string data(3 * kBlockSize, 'w');  // blocks 4 and 5 in place, 6 new
   std::atomic<bool> started{false};
   std::thread grower;
-  hook = [&] {  // the writer's first data write: punch meanwhile
+  v.hook = [&] {  // the writer's first data write: punch meanwhile
     if (started.exchange(true)) return;
     grower = std::thread([&] {
-      EXPECT_TRUE(fs->Fallocate(f->ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, hole, hole_len).ok());
+      EXPECT_TRUE(v.fs->Fallocate(v.ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, hole, hole_len).ok());
     });
     // (It zeroes [hole, 20500) once this write's data is written.)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   };
-  std::thread([&] {
-    t_actor = 0;
-    auto n = fs->Write(f->ino, off, testing::Bytes(data));
-    EXPECT_TRUE(n.ok() && *n == data.size()) << n.status().ToString();
-  }).join();
+  v.WriteAsActor(off, data);
   ASSERT_TRUE(started);
   grower.join();
-  hook = nullptr;
+  v.hook = nullptr;
   const std::string write_last = before.substr(0, off) + data;
   std::string punch_last = write_last;
   std::fill(punch_last.begin() + hole, punch_last.begin() + hole + hole_len, '\0');
-  const std::string got = testing::ReadAll(fs.get(), f->ino);
+  const std::string got = testing::ReadAll(v.fs.get(), v.ino);
   EXPECT_TRUE(got == write_last || got == punch_last) << "size " << got.size() << ", " << std::count(got.begin(), got.end(), 'w')
                            << " of " << data.size() << " written";
-  ASSERT_TRUE(fs->Unmount().ok());
+  ASSERT_TRUE(v.fs->Unmount().ok());
 }
 
 // And a write cut and rewritten by others meanwhile: once the write over
@@ -1092,45 +1084,30 @@ TEST(ConcurrentCrashTest, HolePunchDuringAnExtendingWriteOverItsLastBlock) {
 // (found by WritersRacingOnTheSameFiles, seed 2066: bytes of a write the
 // truncation had cut came back). It comes last, so all its bytes show.
 TEST(ConcurrentCrashTest, CutAndRewriteDuringAnExtendingWriteOverItsLastBlock) {
-  Recording rec;
-  rec.image = *testing::NewImage(2048, 128, 256);
-  vexfs_super_block sb;
-  std::memcpy(&sb, rec.image.data(), sizeof(sb));
-  std::function<void()> no_hook, after;
-  auto fsr = Filesystem::Mount(
-      std::make_unique<ThreadRecordingDevice>(&rec, core::GeometryOf(sb).data_start, &no_hook, &after),
-      testing::TestMountOptions());
-  ASSERT_TRUE(fsr.ok()) << fsr.status().ToString();
-  auto fs = std::move(fsr).value();
-  auto f = fs->Mknod(Filesystem::kRootIno, "f", S_IFREG | 0644, 0, Cred::Root());
-  ASSERT_TRUE(f.ok());
   const std::string before(39011, 'a');  // blocks 0..9, the last one partial
-  ASSERT_TRUE(fs->Write(f->ino, 0, testing::Bytes(before)).ok());
+  HookedFile v;
+  ASSERT_TRUE(v.Mount(before));
   const uint64_t off = 8 * kBlockSize;
   const std::string data(2 * kBlockSize, 'o');  // blocks 8 and 9, in place
   std::atomic<bool> done{false};
-  after = [&] {  // the writer's data is written: rewrite its last block, cut it
+  v.after = [&] {  // the writer's data is written: rewrite its last block, cut it
     if (done.exchange(true)) return;
     std::thread([&] {
-      EXPECT_TRUE(fs->Write(f->ino, 9 * kBlockSize, testing::Bytes(std::string(kBlockSize, 'x'))).ok());
+      EXPECT_TRUE(v.fs->Write(v.ino, 9 * kBlockSize, testing::Bytes(std::string(kBlockSize, 'x'))).ok());
       SetAttrRequest r;
       r.valid = SetAttrRequest::kSize;
       r.size = 37000;
-      EXPECT_TRUE(fs->SetAttr(f->ino, r, Cred::Root()).ok());
+      EXPECT_TRUE(v.fs->SetAttr(v.ino, r, Cred::Root()).ok());
     }).join();
   };
-  std::thread([&] {
-    t_actor = 0;
-    auto n = fs->Write(f->ino, off, testing::Bytes(data));
-    EXPECT_TRUE(n.ok() && *n == data.size()) << n.status().ToString();
-  }).join();
-  after = nullptr;
+  v.WriteAsActor(off, data);
+  v.after = nullptr;
   ASSERT_TRUE(done);
-  const std::string got = testing::ReadAll(fs.get(), f->ino);
+  const std::string got = testing::ReadAll(v.fs.get(), v.ino);
   EXPECT_TRUE(got == before.substr(0, off) + data)
       << "size " << got.size() << ", " << std::count(got.begin(), got.end(), 'o') << " of " << data.size()
       << " written, " << std::count(got.begin(), got.end(), 'x') << " of the other write's";
-  ASSERT_TRUE(fs->Unmount().ok());
+  ASSERT_TRUE(v.fs->Unmount().ok());
 }
 
 // Three writers with two files each, 400 calls per writer; three rounds

@@ -1037,12 +1037,8 @@ class Bench {
       const auto& rows = row_of_ino_.at(path);
       std::vector<size_t> efs = o_.direct_ef;
       if (efs.empty()) {
-        const std::string qf = fmt::format("{}, batch {}, query file", path, o_.qfile_batch);
-        for (const json& r : rows_) {
-          if (r["path"] != qf || !r["recall_at_10"].is_number() || r["recall_at_10"].get<double>() < 0.95) continue;
-          if (efs.empty() || r["ef"].get<size_t>() < efs[0]) efs.assign(1, r["ef"].get<size_t>());
-        }
-        if (efs.empty()) efs.push_back(o_.ef.back());  // never reached: the largest swept
+        const json* goal = GoalRow(fmt::format("{}, batch {}, query file", path, o_.qfile_batch));
+        efs.push_back(goal ? (*goal)["ef"].get<size_t>() : o_.ef.back());  // never reached: the largest swept
       }
       if (o_.qfile_batch > 0) {
         ok = MountSweep(path, *md, none, rows, o_.qfile_batch, true, false, 1, false, same.get(), &efs) && ok;
@@ -1138,15 +1134,20 @@ class Bench {
   }
 
   // Per path: the smallest ef reaching recall@10 >= 0.95, and the ratios.
-  std::string Goals() const {
-    std::map<std::string, const json*> best;
-    std::map<std::string, const json*> first;
+  // The goals table's row of `path`: the smallest ef whose recall@10
+  // reached 0.95, or null.
+  const json* GoalRow(const std::string& path) const {
+    const json* best = nullptr;
     for (const json& r : rows_) {
-      const std::string p = r["path"];
-      first.emplace(p, &r);
-      if (!r["recall_at_10"].is_number() || r["recall_at_10"].get<double>() < 0.95) continue;
-      if (!best.count(p) || r["ef"].get<size_t>() < (*best[p])["ef"].get<size_t>()) best[p] = &r;
+      if (r["path"] != path || !r["recall_at_10"].is_number() || r["recall_at_10"].get<double>() < 0.95) continue;
+      if (!best || r["ef"].get<size_t>() < (*best)["ef"].get<size_t>()) best = &r;
     }
+    return best;
+  }
+
+  std::string Goals() const {
+    std::map<std::string, const json*> first;
+    for (const json& r : rows_) first.emplace(r["path"].get<std::string>(), &r);
     std::string s =
         "## Goals\n\n| path | smallest ef with recall@10 >= 0.95 | recall@10 | QPS | "
         "QPS / in-process (same ef, alternating) | QPS / in-process on the same index | QPS / the "
@@ -1154,7 +1155,7 @@ class Bench {
         "CPU-s / in-process | durable insert/s / engine build/s (measured just before) "
         "|\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n";
     for (const auto& [p, r] : first) {
-      const json* b = best.count(p) ? best.at(p) : nullptr;
+      const json* b = GoalRow(p);
       std::string ratio = "—";
       if (r->contains("insert_vs_engine_build")) {
         const size_t t = (*r)["engine_build_threads_paired"];

@@ -86,17 +86,15 @@ cleanup() {
     fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null ||
       echo "run.sh: could not unmount $MNT" >&2
   fi
-  if [ -n "$PID" ]; then
-    for i in $(seq 600); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$PID" 2>/dev/null; then kill "$PID" 2>/dev/null || true; fi
-    wait "$PID" 2>/dev/null || true
-  fi
-  local rpid
-  rpid=$(cat "$TMP/remount.pid" 2>/dev/null || true)  # the driver's remount, not our child
-  if [ -n "$rpid" ]; then
-    for i in $(seq 600); do kill -0 "$rpid" 2>/dev/null || break; sleep 0.1; done
-    kill "$rpid" 2>/dev/null || true
-  fi
+  # Our daemon, then the driver's remount (not our child): each gets 60 s
+  # to persist its indexes and exit.
+  local p
+  for p in "$PID" "$(cat "$TMP/remount.pid" 2>/dev/null || true)"; do
+    [ -n "$p" ] || continue
+    for i in $(seq 600); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill "$p" 2>/dev/null || true
+    if [ "$p" = "$PID" ]; then wait "$PID" 2>/dev/null || true; fi
+  done
   [ "$rc" -ne 0 ] && [ -s "$TMP/fuse.log" ] && { echo "--- vexfs-fuse log:" >&2; tail -20 "$TMP/fuse.log" >&2; }
   rm -rf "$TMP"
   exit "$rc"

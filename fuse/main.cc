@@ -275,6 +275,7 @@ int Serve(const CommandLine& cl, int* notify_fd) {
   OpenOptions oo;
   oo.read_only = cl.mount.read_only;
   oo.exclusive = true;
+  oo.start_writeback_bytes = cl.start_writeback_mb << 20;
   Result<std::unique_ptr<BlockDevice>> dev = OpenBlockDevice(target, oo);
   if (!dev.ok()) {
     if (dev.status().err() == EBUSY) {

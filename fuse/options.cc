@@ -68,6 +68,10 @@ Status ParseOption(std::string_view opt, CommandLine* cl) {
     cl->mount.commit_interval_ms = static_cast<uint32_t>(n);
     return Status::Ok();
   }
+  if (StartsWith(opt, "start_writeback_mb=")) {
+    VEXFS_RETURN_IF_ERROR(ParseU64("start_writeback_mb", opt.substr(19), 1u << 20, &cl->start_writeback_mb));
+    return Status::Ok();
+  }
   for (auto w : kFuseFlags) {
     if (opt == w) {
       cl->fuse_options.emplace_back(opt);
@@ -153,6 +157,9 @@ options (-o):
   cache_mb=N           metadata cache size in MiB (default 256)
   commit_ms=N          background journal commit interval (default 5000,
                        0: commit only on fsync, sync, a full journal, unmount)
+  start_writeback_mb=N have the host start writing the image to disk every
+                       N MiB written, so that an fsync finds less to do
+                       (default 8; 0: leave it to the host)
   fsname=, subtype=, nosuid, nodev, noexec, noatime, ... are passed to the
   kernel; fstab words (defaults, auto, noauto, user, nofail, _netdev, x-*)
   are ignored.

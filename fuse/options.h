@@ -3,7 +3,7 @@
 //
 // ParseCommandLine() only parses: it touches no file and no FUSE state, so
 // it is unit-tested on its own. The -o list is split three ways: options
-// for vexfs_core (ro, cache_mb=, commit_ms=, default_permissions turns the
+// for vexfs_core (ro, cache_mb=, commit_ms=, start_writeback_mb=, default_permissions turns the
 // library's own permission checks off), options handed to libfuse and the
 // kernel (allow_other, default_permissions, nosuid, fsname=, ...), and
 // fstab-only words mount(8) passes along (defaults, nofail, _netdev, x-*,
@@ -31,6 +31,8 @@ struct CommandLine {
   bool show_version = false;
   bool default_permissions = false;  // the kernel checks permissions
   MountOptions mount;                // read_only, cache_mb, commit_interval_ms
+  // start_writeback_mb=N: OpenOptions::start_writeback_bytes in MiB.
+  uint64_t start_writeback_mb = 8;
   // Options for fuse_session_new, one per element ("allow_other",
   // "fsname=/img"); unescaped: the caller escapes commas.
   std::vector<std::string> fuse_options;

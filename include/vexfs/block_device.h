@@ -52,6 +52,15 @@ struct OpenOptions {
   // Take an exclusive lock (flock, and O_EXCL for block devices) so that a
   // second mount of the same volume is refused with EBUSY.
   bool exclusive = true;
+  // Early write-back: once this many bytes have been written since the host
+  // last started writing the image out, ask it to start again
+  // (sync_file_range(SYNC_FILE_RANGE_WRITE) over the whole image, from a
+  // background thread, so no Write() waits for it). An fsync then finds
+  // most of the data on its way to the disk instead of all of it in the
+  // host's page cache. Durability does not depend on it: it only moves
+  // write-back that the host may do at any time anyway earlier, and errors
+  // are still reported by Flush(). 0: leave write-back to the host.
+  uint64_t start_writeback_bytes = uint64_t{8} << 20;
 };
 
 // Opens an image file or a block device. A regular file's size is rounded

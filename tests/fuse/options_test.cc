@@ -39,8 +39,13 @@ TEST(FuseOptions, VexfsOptionsGoToTheLibrary) {
   EXPECT_TRUE(cl->mount.read_only);
   EXPECT_EQ(cl->mount.cache_mb, 64u);
   EXPECT_EQ(cl->mount.commit_interval_ms, 250u);
+  EXPECT_EQ(cl->start_writeback_mb, 8u);
   EXPECT_TRUE(Has(*cl, "ro"));
   EXPECT_FALSE(Has(*cl, "cache_mb=64"));
+  cl = Parse({"-o", "start_writeback_mb=0", "img", "/mnt"});
+  ASSERT_TRUE(cl.ok()) << cl.status().ToString();
+  EXPECT_EQ(cl->start_writeback_mb, 0u);
+  EXPECT_TRUE(cl->fuse_options.empty());
 }
 
 TEST(FuseOptions, DefaultPermissionsTurnsLibraryChecksOff) {
@@ -70,6 +75,7 @@ TEST(FuseOptions, Errors) {
   EXPECT_EQ(Parse({"img", "/mnt", "-o", "cache_mb=x"}).status().err(), EINVAL);
   EXPECT_EQ(Parse({"img", "/mnt", "-o", "cache_mb=0"}).status().err(), EINVAL);
   EXPECT_EQ(Parse({"img", "/mnt", "-o", "commit_ms=-1"}).status().err(), EINVAL);
+  EXPECT_EQ(Parse({"img", "/mnt", "-o", "start_writeback_mb=2000000"}).status().err(), EINVAL);
   EXPECT_EQ(Parse({"img", "/mnt", "-o"}).status().err(), EINVAL);
   EXPECT_EQ(Parse({"img", "/mnt", "-x"}).status().err(), EINVAL);
   EXPECT_TRUE(Parse({"--help"}).ok());

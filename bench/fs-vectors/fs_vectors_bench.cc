@@ -126,6 +126,10 @@ struct Options {
   size_t reps = 5;
   size_t batch = 64;  // staged queries per VEXFS_IOC_SEARCH in the batch sweep; <= 1: none
   size_t qfile_batch = 64;  // queries per binary request on the query file; 0: none
+  // Also query-file requests of this many queries (capped at nq): by
+  // default all of them in one request, the most a client can amortise the
+  // round trips over; 0: none.
+  size_t qfile_big_batch = 1000;
   bool qfile_pipeline = false;  // also the query file with the next request written ahead
   size_t qfile_threads = 0;     // > 1: also query-file batches with qq_threads = this
   bool qfile_at_write = false;  // also query-file batches with VEXFS_QUERY_AT_WRITE
@@ -728,6 +732,7 @@ class Bench {
     bool ok = MountSweep(path, *md, base, row_of_ino, 1, false);
     if (ok && o_.batch > 1) ok = MountSweep(path, *md, base, row_of_ino, o_.batch, false);
     if (ok && o_.qfile_batch > 0) ok = MountSweep(path, *md, base, row_of_ino, o_.qfile_batch, true);
+    if (ok && BigBatch() > 0) ok = MountSweep(path, *md, base, row_of_ino, BigBatch(), true);
     if (ok && o_.qfile_batch > 0 && o_.qfile_at_write) {
       md->SetQueryFlags(VEXFS_QUERY_AT_WRITE);
       ok = MountSweep(path, *md, base, row_of_ino, o_.qfile_batch, true, false, 1, true);
@@ -1043,6 +1048,9 @@ class Bench {
       if (o_.qfile_batch > 0) {
         ok = MountSweep(path, *md, none, rows, o_.qfile_batch, true, false, 1, false, same.get(), &efs) && ok;
       }
+      if (BigBatch() > 0) {
+        ok = MountSweep(path, *md, none, rows, BigBatch(), true, false, 1, false, same.get(), &efs) && ok;
+      }
       if (o_.qfile_batch > 0 && o_.qfile_at_write) {
         md->SetQueryFlags(VEXFS_QUERY_AT_WRITE);
         ok = MountSweep(path, *md, none, rows, o_.qfile_batch, true, false, 1, true, same.get(), &efs) && ok;
@@ -1133,6 +1141,13 @@ class Bench {
     return s;
   }
 
+  // --qfile-big-batch capped at the query count; 0 when off or when it
+  // would repeat the --qfile-batch rows.
+  size_t BigBatch() const {
+    const size_t b = std::min<size_t>(o_.qfile_big_batch, data_.queries.rows);
+    return b == o_.qfile_batch ? 0 : b;
+  }
+
   // Per path: the smallest ef reaching recall@10 >= 0.95, and the ratios.
   // The goals table's row of `path`: the smallest ef whose recall@10
   // reached 0.95, or null.
@@ -1220,6 +1235,10 @@ int main(int argc, char** argv) {
                  "also search through the mount with binary batch requests of this many queries on "
                  "the query file (one write, one read per batch); 0: none")
       ->check(CLI::Range(0, 1024));
+  app.add_option("--qfile-big-batch", o.qfile_big_batch,
+                 "also search through the query file with requests of this many queries (capped at "
+                 "--nq; default 1000: all of them in one request); 0: none")
+      ->check(CLI::Range(0, int(VEXFS_SEARCH_MAX_NQ)));
   app.add_flag("--qfile-pipeline", o.qfile_pipeline,
                "also search through the query file with two descriptors, a second thread writing the "
                "next request while the answer of the one before is read (one search at a time)");

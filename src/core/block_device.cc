@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 namespace vexfs {
@@ -110,7 +111,11 @@ class FileDevice final : public BlockDevice {
     if (wb_stop_) return;
     wb_wanted_ = true;
     if (!wb_thread_.joinable()) {
-      wb_thread_ = std::thread([this] { WritebackLoop(); });
+      try {
+        wb_thread_ = std::thread([this] { WritebackLoop(); });
+      } catch (const std::system_error&) {
+        wb_stop_ = true;  // no thread to spare: leave write-back to the host
+      }
     } else {
       wb_cv_.notify_one();
     }

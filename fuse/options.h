@@ -3,9 +3,10 @@
 //
 // ParseCommandLine() only parses: it touches no file and no FUSE state, so
 // it is unit-tested on its own. The -o list is split three ways: options
-// for vexfs_core (ro, cache_mb=, commit_ms=, start_writeback_mb=, default_permissions turns the
-// library's own permission checks off), options handed to libfuse and the
-// kernel (allow_other, default_permissions, nosuid, fsname=, ...), and
+// for vexfs_core and its device (ro, cache_mb=, commit_ms=,
+// start_writeback_mb=, default_permissions turns the library's own
+// permission checks off), options handed to libfuse and the kernel
+// (allow_other, default_permissions, nosuid, fsname=, ...), and
 // fstab-only words mount(8) passes along (defaults, nofail, _netdev, x-*,
 // ...), which are dropped.
 //

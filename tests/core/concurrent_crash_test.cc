@@ -962,6 +962,30 @@ struct HookedFile {
       EXPECT_TRUE(n.ok() && *n == data.size()) << n.status().ToString();
     }).join();
   }
+  // WriteAsActor, with `meanwhile` started on a thread of its own at the
+  // write's first data write, which then waits 100 ms, long enough for
+  // `meanwhile` to block on what the write holds and to go on once the
+  // write's data is on the device.
+  void WriteWhile(uint64_t off, const std::string& data, std::function<void()> meanwhile) {
+    std::atomic<bool> started{false};
+    std::thread other;
+    hook = [&] {
+      if (started.exchange(true)) return;
+      other = std::thread(meanwhile);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    };
+    WriteAsActor(off, data);
+    EXPECT_TRUE(started) << "the write wrote no data";
+    if (other.joinable()) other.join();
+    hook = nullptr;
+  }
+  // Sets the file's size, expecting success.
+  void Resize(uint64_t size) {
+    SetAttrRequest r;
+    r.valid = SetAttrRequest::kSize;
+    r.size = size;
+    EXPECT_TRUE(fs->SetAttr(ino, r, Cred::Root()).ok());
+  }
 
   Recording rec;
   std::function<void()> hook, after;
@@ -988,12 +1012,7 @@ TEST(ConcurrentCrashTest, TruncationDuringAnExtendingWriteOverMappedBlocks) {
   std::atomic<bool> cut_done{false};
   v.hook = [&] {  // the writer's first data write: truncate meanwhile
     if (cut_done.exchange(true)) return;
-    std::thread([&] {
-      SetAttrRequest r;
-      r.valid = SetAttrRequest::kSize;
-      r.size = cut;
-      EXPECT_TRUE(v.fs->SetAttr(v.ino, r, Cred::Root()).ok());
-    }).join();
+    std::thread([&] { v.Resize(cut); }).join();
   };
   v.WriteAsActor(off, data);
   v.hook = nullptr;
@@ -1019,23 +1038,9 @@ TEST(ConcurrentCrashTest, GrowthDuringAnExtendingWriteOverItsLastBlock) {
   ASSERT_TRUE(v.Mount(before));
   const uint64_t off = 4 * kBlockSize, grown = 62762;
   const std::string data(3 * kBlockSize, 'w');  // blocks 4 and 5 in place, 6 new
-  std::atomic<bool> started{false};
-  std::thread grower;
-  v.hook = [&] {  // the writer's first data write: grow the file meanwhile
-    if (started.exchange(true)) return;
-    grower = std::thread([&] {
-      SetAttrRequest r;
-      r.valid = SetAttrRequest::kSize;
-      r.size = grown;
-      EXPECT_TRUE(v.fs->SetAttr(v.ino, r, Cred::Root()).ok());
-    });
-    // (It zeroes the old last block once this write's data is written.)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  };
-  v.WriteAsActor(off, data);
-  ASSERT_TRUE(started);
-  grower.join();
-  v.hook = nullptr;
+  // The growth zeroes the old last block once this write's data is written.
+  v.WriteWhile(off, data, [&] { v.Resize(grown); });
+  ASSERT_FALSE(HasFailure());
   std::string want = before.substr(0, off) + data;
   want.resize(grown, '\0');
   const std::string got = testing::ReadAll(v.fs.get(), v.ino);
@@ -1054,26 +1059,18 @@ TEST(ConcurrentCrashTest, HolePunchDuringAnExtendingWriteOverItsLastBlock) {
   ASSERT_TRUE(v.Mount(before));
   const uint64_t off = 4 * kBlockSize, hole = 20000, hole_len = 2000;
   const std::string data(3 * kBlockSize, 'w');  // blocks 4 and 5 in place, 6 new
-  std::atomic<bool> started{false};
-  std::thread grower;
-  v.hook = [&] {  // the writer's first data write: punch meanwhile
-    if (started.exchange(true)) return;
-    grower = std::thread([&] {
-      EXPECT_TRUE(v.fs->Fallocate(v.ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, hole, hole_len).ok());
-    });
-    // (It zeroes [hole, 20500) once this write's data is written.)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  };
-  v.WriteAsActor(off, data);
-  ASSERT_TRUE(started);
-  grower.join();
-  v.hook = nullptr;
+  // The punch zeroes [hole, 20500) once this write's data is written.
+  v.WriteWhile(off, data, [&] {
+    EXPECT_TRUE(v.fs->Fallocate(v.ino, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, hole, hole_len).ok());
+  });
+  ASSERT_FALSE(HasFailure());
   const std::string write_last = before.substr(0, off) + data;
   std::string punch_last = write_last;
   std::fill(punch_last.begin() + hole, punch_last.begin() + hole + hole_len, '\0');
   const std::string got = testing::ReadAll(v.fs.get(), v.ino);
-  EXPECT_TRUE(got == write_last || got == punch_last) << "size " << got.size() << ", " << std::count(got.begin(), got.end(), 'w')
-                           << " of " << data.size() << " written";
+  EXPECT_TRUE(got == write_last || got == punch_last)
+      << "size " << got.size() << ", " << std::count(got.begin(), got.end(), 'w') << " of " << data.size()
+      << " written";
   ASSERT_TRUE(v.fs->Unmount().ok());
 }
 
@@ -1094,10 +1091,7 @@ TEST(ConcurrentCrashTest, CutAndRewriteDuringAnExtendingWriteOverItsLastBlock) {
     if (done.exchange(true)) return;
     std::thread([&] {
       EXPECT_TRUE(v.fs->Write(v.ino, 9 * kBlockSize, testing::Bytes(std::string(kBlockSize, 'x'))).ok());
-      SetAttrRequest r;
-      r.valid = SetAttrRequest::kSize;
-      r.size = 37000;
-      EXPECT_TRUE(v.fs->SetAttr(v.ino, r, Cred::Root()).ok());
+      v.Resize(37000);
     }).join();
   };
   v.WriteAsActor(off, data);

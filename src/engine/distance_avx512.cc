@@ -189,6 +189,44 @@ float DotF16(const float* q, const uint16_t* x, size_t d) {
   return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 }
 
+// Four float16 vectors at once, with the accumulators and summation order
+// of L2F16/DotF16 above (bit-identical results).
+template <bool kL2>
+void F16x4(const float* q, const uint16_t* const* x, size_t d, float* out) {
+  const uint16_t* xs[4] = {x[0], x[1], x[2], x[3]};
+  __m512 s[4][2];
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) s[j][0] = s[j][1] = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    const __m512 q0 = _mm512_loadu_ps(q + i), q1 = _mm512_loadu_ps(q + i + 16);
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      s[j][0] = Term<kL2>(q0, LoadHalf16(xs[j] + i), s[j][0]);
+      s[j][1] = Term<kL2>(q1, LoadHalf16(xs[j] + i + 16), s[j][1]);
+    }
+  }
+  for (; i + 16 <= d; i += 16) {
+    const __m512 qv = _mm512_loadu_ps(q + i);
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) s[j][0] = Term<kL2>(qv, LoadHalf16(xs[j] + i), s[j][0]);
+  }
+  if (i < d) {
+    const __m512 qv = _mm512_maskz_loadu_ps(Mask16(d - i), q + i);
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) s[j][1] = Term<kL2>(qv, LoadHalfTail(xs[j] + i, d - i), s[j][1]);
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) out[j] = _mm512_reduce_add_ps(_mm512_add_ps(s[j][0], s[j][1]));
+}
+
+void L2F16x4(const float* q, const uint16_t* const* x, size_t d, float* out) {
+  F16x4<true>(q, x, d, out);
+}
+void DotF16x4(const float* q, const uint16_t* const* x, size_t d, float* out) {
+  F16x4<false>(q, x, d, out);
+}
+
 float L2F16F16(const uint16_t* a, const uint16_t* b, size_t d) {
   __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
   size_t i = 0;
@@ -283,7 +321,9 @@ const DistanceKernels kAvx512Kernels = {.level = SimdLevel::kAvx512,
                                         .l2_i8 = L2I8,
                                         .dot_i8 = DotI8,
                                         .l2_f32_x4 = L2F32x4,
-                                        .dot_f32_x4 = DotF32x4};
+                                        .dot_f32_x4 = DotF32x4,
+                                        .l2_f16_x4 = L2F16x4,
+                                        .dot_f16_x4 = DotF16x4};
 
 }  // namespace vexfs::engine::internal
 

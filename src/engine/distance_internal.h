@@ -26,6 +26,10 @@ template <float (*F)(const float*, const float*, size_t)>
 void Repeat4(const float* q, const float* const* x, size_t d, float* out) {
   for (int j = 0; j < 4; ++j) out[j] = F(q, x[j], d);
 }
+template <float (*F)(const float*, const uint16_t*, size_t)>
+void Repeat4F16(const float* q, const uint16_t* const* x, size_t d, float* out) {
+  for (int j = 0; j < 4; ++j) out[j] = F(q, x[j], d);
+}
 
 // Exact binary16 -> binary32 conversion (every half is representable);
 // signalling NaNs come back quiet, matching VCVTPH2PS.

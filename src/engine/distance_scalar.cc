@@ -87,6 +87,8 @@ const DistanceKernels kScalarKernels = {.level = SimdLevel::kScalar,
                                         .l2_i8 = L2I8,
                                         .dot_i8 = DotI8,
                                       .l2_f32_x4 = Repeat4<L2F32>,
-                                      .dot_f32_x4 = Repeat4<DotF32>};
+                                      .dot_f32_x4 = Repeat4<DotF32>,
+                                      .l2_f16_x4 = Repeat4F16<L2F16>,
+                                      .dot_f16_x4 = Repeat4F16<DotF16>};
 
 }  // namespace vexfs::engine::internal

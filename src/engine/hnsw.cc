@@ -56,6 +56,7 @@ HnswIndex::Impl::Impl(const HnswParams& p)
   dist_f32_ = p.metric == Metric::kL2 ? k.l2_f32 : k.dot_f32;
   dist_f32_x4_ = p.metric == Metric::kL2 ? k.l2_f32_x4 : k.dot_f32_x4;
   dist_f16_ = p.metric == Metric::kL2 ? k.l2_f16 : k.dot_f16;
+  dist_f16_x4_ = p.metric == Metric::kL2 ? k.l2_f16_x4 : k.dot_f16_x4;
   dist_f16_f16_ = p.metric == Metric::kL2 ? k.l2_f16_f16 : k.dot_f16_f16;
   const Sq8Kernels& qk = QuantKernels();
   sq8_l2_ = qk.l2;

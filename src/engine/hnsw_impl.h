@@ -341,11 +341,18 @@ class HnswIndex::Impl {
     }
     return bias_ + sign_ * raw;
   }
-  // Dist() to four slots at once. REQUIRES: float32 storage.
-  void Dist4F32(const float* q, const uint32_t* ids, float* out) const {
-    const float* x[4];
-    for (int j = 0; j < 4; ++j) x[j] = reinterpret_cast<const float*>(VecPtr(ids[j]));
-    dist_f32_x4_(q, x, dim_, out);
+  // Dist() to four slots at once, bit for bit. REQUIRES: float32 or
+  // float16 storage.
+  void Dist4(const float* q, const uint32_t* ids, float* out) const {
+    if (f16_) {
+      const uint16_t* x[4];
+      for (int j = 0; j < 4; ++j) x[j] = reinterpret_cast<const uint16_t*>(VecPtr(ids[j]));
+      dist_f16_x4_(q, x, dim_, out);
+    } else {
+      const float* x[4];
+      for (int j = 0; j < 4; ++j) x[j] = reinterpret_cast<const float*>(VecPtr(ids[j]));
+      dist_f32_x4_(q, x, dim_, out);
+    }
     for (int j = 0; j < 4; ++j) out[j] = bias_ + sign_ * out[j];
   }
   // Distance between two stored nodes; `a_form` = PairForm(a). f32 and
@@ -459,6 +466,7 @@ class HnswIndex::Impl {
   float bias_;
   float (*dist_f32_)(const float*, const float*, size_t);
   void (*dist_f32_x4_)(const float*, const float* const*, size_t, float*);
+  void (*dist_f16_x4_)(const float*, const uint16_t* const*, size_t, float*);
   float (*dist_f16_)(const float*, const uint16_t*, size_t);
   float (*dist_f16_f16_)(const uint16_t*, const uint16_t*, size_t);
   float (*sq8_l2_)(const float*, const float*, const int8_t*, size_t);

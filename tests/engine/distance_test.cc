@@ -136,6 +136,28 @@ TEST(DistanceTest, F32x4KernelsMatchOneVectorKernels) {
   }
 }
 
+TEST(DistanceTest, F16x4KernelsMatchOneVectorKernels) {
+  for (SimdLevel level : SimdLevels()) {
+    const DistanceKernels& k = *KernelsFor(level);
+    for (size_t d : TestDims()) {
+      Vectors v = MakeVectors(d + 4, static_cast<uint32_t>(d) + 11);
+      Vectors w = MakeVectors(d + 4, static_cast<uint32_t>(d) + 13);
+      for (size_t off : {0, 1}) {
+        const float* q = v.a.data() + off;
+        const uint16_t* x[4] = {v.h.data() + off, w.h.data() + off + 1, w.h.data() + off + 2,
+                                v.h.data() + off + 3};
+        float l2[4], dot[4];
+        k.l2_f16_x4(q, x, d, l2);
+        k.dot_f16_x4(q, x, d, dot);
+        for (int j = 0; j < 4; ++j) {
+          EXPECT_EQ(l2[j], k.l2_f16(q, x[j], d)) << SimdLevelName(level) << " d=" << d << " j=" << j;
+          EXPECT_EQ(dot[j], k.dot_f16(q, x[j], d)) << SimdLevelName(level) << " d=" << d;
+        }
+      }
+    }
+  }
+}
+
 TEST(DistanceTest, F16KernelsMatchScalar) {
   const DistanceKernels& ref = *KernelsFor(SimdLevel::kScalar);
   for (SimdLevel level : SimdLevels()) {

@@ -44,6 +44,10 @@ struct DistanceKernels {
   // more memory loads in flight when the vectors are not in cache.
   void (*l2_f32_x4)(const float* q, const float* const* x, size_t d, float* out);
   void (*dot_f32_x4)(const float* q, const float* const* x, size_t d, float* out);
+  // The same for a float32 query against four stored float16 vectors:
+  // out[j] = l2_f16(q, x[j], d) (dot_f16 likewise), bit for bit.
+  void (*l2_f16_x4)(const float* q, const uint16_t* const* x, size_t d, float* out);
+  void (*dot_f16_x4)(const float* q, const uint16_t* const* x, size_t d, float* out);
 };
 
 // Kernels for the best level this CPU supports; chosen once, thread-safe.

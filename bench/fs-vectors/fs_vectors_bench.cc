@@ -122,6 +122,9 @@ struct Options {
   size_t threads = 0;  // 0 = hardware concurrency
   size_t M = 16;
   size_t ef_construction = 200;
+  // The element type of every index, collections and in-process: "f32"
+  // (the default) or "f16" (float32 queries against float16 storage).
+  std::string type = "f32";
   std::vector<size_t> ef = {10, 16, 24, 32, 48, 64, 96, 128};
   size_t reps = 5;
   size_t batch = 64;  // staged queries per VEXFS_IOC_SEARCH in the batch sweep; <= 1: none
@@ -386,6 +389,7 @@ class Bench {
     p.metric = engine::Metric::kCosine;
     p.M = o_.M;
     p.ef_construction = o_.ef_construction;
+    p.element_type = o_.type == "f16" ? engine::ElementType::kFloat16 : engine::ElementType::kFloat32;
     p.max_elements = o_.n;
     auto idx = engine::HnswIndex::Create(p);
     if (!idx.ok()) return idx.status();
@@ -495,6 +499,7 @@ class Bench {
         {"metric", "cosine"},
         {"threads", threads_},
         {"params", {{"M", o_.M}, {"ef_construction", o_.ef_construction}}},
+        {"element_type", o_.type},
         {"ef", nullptr},
         {"insert_per_s", nullptr},
         {"qps", nullptr},
@@ -590,6 +595,7 @@ class Bench {
     spec.metric = VEXFS_METRIC_COSINE;
     spec.M = static_cast<uint16_t>(o_.M);
     spec.ef_construction = static_cast<uint16_t>(o_.ef_construction);
+    spec.element_type = o_.type == "f16" ? VEXFS_ELEM_F16 : VEXFS_ELEM_F32;
     const int ce = md->CreateCollection(spec);
     const bool collection = ce == 0;
     if (!collection) {
@@ -1096,7 +1102,7 @@ class Bench {
                      o_.n, o_.dim, o_.nq, o_.k);
     if (!o_.note.empty()) s += o_.note + "\n\n";
     s += fmt::format(
-        "Cosine, synthetic clustered data (seed {}); HNSW M={}, ef_construction={}; {} insert/build "
+        "Cosine, synthetic clustered data (seed {}); HNSW M={}, ef_construction={}, {} elements; {} insert/build "
         "threads (`xattr`: 1); queries single-threaded, fastest of {} passes. Mount passes "
         "alternate with in-process passes at the same ef (\"in-proc QPS\", the driver's own "
         "T-thread build), and the ratios use those; QPS/CPU-s counts the driver thread plus the "
@@ -1106,7 +1112,7 @@ class Bench {
         "(T-build / same index). \"Direct\" (with --remount-cmd): the volume is then mounted "
         "again and its query-file batches alternate pass by pass with that same index "
         "in-process.\n\n",
-        o_.seed, o_.M, o_.ef_construction, threads_, o_.reps);
+        o_.seed, o_.M, o_.ef_construction, o_.type, threads_, o_.reps);
     s += "| path | ef | recall@10 | QPS | p50 µs | p99 µs | in-proc QPS | QPS ratio | "
          "QPS/CPU-s ratio | same index: in-proc QPS | QPS ratio, same index | durable inserts/s | "
          "to indexed (s) |\n"
@@ -1225,6 +1231,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", o.threads, "insert and build threads (0 = all cores)");
   app.add_option("--M", o.M, "HNSW M (collection and in-process)");
   app.add_option("--ef-construction", o.ef_construction, "HNSW ef_construction");
+  app.add_option("--type", o.type, "index element type, collections and in-process: f32 or f16")
+      ->check(CLI::IsMember({"f32", "f16"}));
   app.add_option("--ef", ef, "comma list of ef_search values");
   app.add_option("--reps", o.reps, "timed passes per ef (fastest kept)")->check(CLI::Range(1, 100));
   app.add_option("--batch", o.batch,

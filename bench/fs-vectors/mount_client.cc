@@ -68,7 +68,7 @@ int MountDir::CreateCollection(const CollectionSpec& spec) {
   c.vi_size = sizeof(c);
   c.vi_dim = spec.dim;
   c.vi_metric = spec.metric;
-  c.vi_element_type = VEXFS_ELEM_F32;
+  c.vi_element_type = spec.element_type;
   c.vi_index_kind = VEXFS_INDEX_HNSW;
   c.vi_param[0] = spec.M;
   c.vi_param[1] = spec.ef_construction;

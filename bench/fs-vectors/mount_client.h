@@ -29,6 +29,7 @@ struct CollectionSpec {
   uint8_t metric = 0;  // VEXFS_METRIC_*
   uint16_t M = 16;
   uint16_t ef_construction = 200;
+  uint8_t element_type = 0;  // VEXFS_ELEM_*: the index's element type (0 = f32)
 };
 
 struct CollectionState {

@@ -4,8 +4,9 @@
 // daemon persisted. Data and queries are those of vexfs_fs_vectors_bench
 // (the "10k" shape: 10,000 x 1,536, cosine, seed 42). See README.md.
 //
-//   vexfs_fsvec_probe fill DIR              mkdir DIR, make it a collection,
-//                                           store the vectors, wait until indexed
+//   vexfs_fsvec_probe fill DIR [--type f16] mkdir DIR, make it a collection
+//                                           (float32 index, or float16), store
+//                                           the vectors, wait until indexed
 //   vexfs_fsvec_probe qfile DIR SECONDS [--batch N] [--ef EF] [--pipeline] [--threads T] [--at-write]
 //                                           binary requests of N queries on DIR's query file;
 //                                           --pipeline: a second thread writes the next request
@@ -83,6 +84,7 @@ int Run(int argc, char** argv) {
   pid_t daemon = 0;
   bool pipeline = false, at_write = false;
   uint32_t threads = 0, rotate = 0;
+  std::string type = "f32";
   app.add_option("mode", mode, "fill, qfile, ioctl, rejected or inproc")->required();
   app.add_option("target", target, "collection directory on the mount (inproc: the image)")->required();
   app.add_option("args", name, "inproc: the collection's name below the root");
@@ -90,6 +92,8 @@ int Run(int argc, char** argv) {
   app.add_option("--batch", batch, "queries per query-file request")->check(CLI::Range(1u, VEXFS_SEARCH_MAX_NQ));
   app.add_option("--ef", ef, "ef_search");
   app.add_option("--daemon", daemon, "pid of vexfs-fuse: also print its CPU time per query");
+  app.add_option("--type", type, "fill: the index's element type, f32 or f16")
+      ->check(CLI::IsMember({"f32", "f16"}));
   app.add_flag("--pipeline", pipeline, "qfile: write the next request ahead on a second descriptor");
   app.add_option("--threads", threads, "qfile: qq_threads of each request")
       ->check(CLI::Range(0u, VEXFS_QUERY_MAX_THREADS));
@@ -111,6 +115,7 @@ int Run(int argc, char** argv) {
     CollectionSpec spec;
     spec.dim = kDim;
     spec.metric = VEXFS_METRIC_COSINE;
+    spec.element_type = type == "f16" ? VEXFS_ELEM_F16 : VEXFS_ELEM_F32;
     if (int e = md->CreateCollection(spec)) return Fail("VEXFS_IOC_COLL_CREATE", e);
     StoreResult r = md->StoreVectors(data->base, 2, StoreMethod::kSetxattr);
     if (r.err) return Fail(r.what, r.err);

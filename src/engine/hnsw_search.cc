@@ -41,14 +41,29 @@ uint32_t HnswIndex::Impl::GreedyUpper(const float* q, uint32_t ep, float* ep_d, 
       cnt = src[0];
       ll = src + 1;
     }
-    for (uint32_t j = 0; j < cnt; ++j) {
-      if (j + 1 < cnt) PrefetchVec(ll[j + 1]);
-      const float d = Dist(q, ll[j]);
-      if (d < *ep_d) {
-        *ep_d = d;
-        ep = ll[j];
-        changed = true;
+    // Four at a time where the storage allows it, as in SearchLayer: the
+    // distances are bit-identical and compared in the same order, so the
+    // walk is the one-at-a-time walk.
+    for (uint32_t j = 0; j < cnt; ++j) __builtin_prefetch(VecPtr(ll[j]));
+    float dd[4];
+    for (uint32_t j = 0; j < cnt;) {
+      uint32_t got;
+      if (!i8_ && j + 4 <= cnt) {
+        Dist4(q, ll + j, dd);
+        got = 4;
+      } else {
+        if (j + 1 < cnt) PrefetchVec(ll[j + 1]);
+        dd[0] = Dist(q, ll[j]);
+        got = 1;
       }
+      for (uint32_t t = 0; t < got; ++t) {
+        if (dd[t] < *ep_d) {
+          *ep_d = dd[t];
+          ep = ll[j + t];
+          changed = true;
+        }
+      }
+      j += got;
     }
   }
   return ep;

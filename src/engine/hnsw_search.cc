@@ -51,6 +51,10 @@ uint32_t HnswIndex::Impl::GreedyUpper(const float* q, uint32_t ep, float* ep_d, 
       if (!i8_ && j + 4 <= cnt) {
         Dist4(q, ll + j, dd);
         got = 4;
+      } else if (!i8_ && cnt - j >= 2) {
+        const uint32_t ids[4] = {ll[j], ll[j + 1], ll[cnt - 1], ll[cnt - 1]};
+        Dist4(q, ids, dd);
+        got = cnt - j;
       } else {
         if (j + 1 < cnt) PrefetchVec(ll[j + 1]);
         dd[0] = Dist(q, ll[j]);
@@ -130,6 +134,12 @@ void HnswIndex::Impl::SearchLayer(const float* q, uint32_t ep, float ep_d, int l
       if (batch && j + 4 <= m) {
         Dist4(q, fresh + j, dd);
         got = 4;
+      } else if (batch && m - j >= 2) {
+        // Two or three left: the four-vector kernel with the last id
+        // repeated still streams them side by side (the repeat is cached).
+        const uint32_t ids[4] = {fresh[j], fresh[j + 1], fresh[m - 1], fresh[m - 1]};
+        Dist4(q, ids, dd);
+        got = m - j;
       } else {
         if (j + 1 < m) PrefetchVec(fresh[j + 1]);
         dd[0] = Dist(q, fresh[j]);

@@ -112,9 +112,10 @@ TEST(DistanceTest, F32KernelsMatchScalar) {
   }
 }
 
-// The four-vector kernels must give, bit for bit, what the same level's
-// one-vector kernels give (HNSW mixes them), for every length and alignment.
-TEST(DistanceTest, F32x4KernelsMatchOneVectorKernels) {
+// The four-vector kernels (float32 and float16 storage) must give, bit for
+// bit, what the same level's one-vector kernels give (HNSW mixes them), for
+// every length and alignment.
+TEST(DistanceTest, X4KernelsMatchOneVectorKernels) {
   for (SimdLevel level : SimdLevels()) {
     const DistanceKernels& k = *KernelsFor(level);
     for (size_t d : TestDims()) {
@@ -124,34 +125,18 @@ TEST(DistanceTest, F32x4KernelsMatchOneVectorKernels) {
         const float* q = v.a.data() + off;
         const float* x[4] = {v.b.data() + off, w.a.data() + off + 1, w.b.data() + off + 2,
                              v.b.data() + off + 3};
-        float l2[4], dot[4];
+        const uint16_t* h[4] = {v.h.data() + off, w.h.data() + off + 1, w.h.data() + off + 2,
+                                v.h.data() + off + 3};
+        float l2[4], dot[4], hl2[4], hdot[4];
         k.l2_f32_x4(q, x, d, l2);
         k.dot_f32_x4(q, x, d, dot);
+        k.l2_f16_x4(q, h, d, hl2);
+        k.dot_f16_x4(q, h, d, hdot);
         for (int j = 0; j < 4; ++j) {
           EXPECT_EQ(l2[j], k.l2_f32(q, x[j], d)) << SimdLevelName(level) << " d=" << d << " j=" << j;
           EXPECT_EQ(dot[j], k.dot_f32(q, x[j], d)) << SimdLevelName(level) << " d=" << d;
-        }
-      }
-    }
-  }
-}
-
-TEST(DistanceTest, F16x4KernelsMatchOneVectorKernels) {
-  for (SimdLevel level : SimdLevels()) {
-    const DistanceKernels& k = *KernelsFor(level);
-    for (size_t d : TestDims()) {
-      Vectors v = MakeVectors(d + 4, static_cast<uint32_t>(d) + 11);
-      Vectors w = MakeVectors(d + 4, static_cast<uint32_t>(d) + 13);
-      for (size_t off : {0, 1}) {
-        const float* q = v.a.data() + off;
-        const uint16_t* x[4] = {v.h.data() + off, w.h.data() + off + 1, w.h.data() + off + 2,
-                                v.h.data() + off + 3};
-        float l2[4], dot[4];
-        k.l2_f16_x4(q, x, d, l2);
-        k.dot_f16_x4(q, x, d, dot);
-        for (int j = 0; j < 4; ++j) {
-          EXPECT_EQ(l2[j], k.l2_f16(q, x[j], d)) << SimdLevelName(level) << " d=" << d << " j=" << j;
-          EXPECT_EQ(dot[j], k.dot_f16(q, x[j], d)) << SimdLevelName(level) << " d=" << d;
+          EXPECT_EQ(hl2[j], k.l2_f16(q, h[j], d)) << SimdLevelName(level) << " d=" << d << " j=" << j;
+          EXPECT_EQ(hdot[j], k.dot_f16(q, h[j], d)) << SimdLevelName(level) << " d=" << d;
         }
       }
     }

@@ -227,10 +227,10 @@ const DistanceKernels kAvx2Kernels = {.level = SimdLevel::kAvx2,
                                       .dot_f16_f16 = DotF16F16,
                                       .l2_i8 = L2I8,
                                       .dot_i8 = DotI8,
-                                      .l2_f32_x4 = Repeat4<L2F32>,
-                                      .dot_f32_x4 = Repeat4<DotF32>,
-                                      .l2_f16_x4 = Repeat4F16<L2F16>,
-                                      .dot_f16_x4 = Repeat4F16<DotF16>};
+                                      .l2_f32_x4 = Repeat4<float, L2F32>,
+                                      .dot_f32_x4 = Repeat4<float, DotF32>,
+                                      .l2_f16_x4 = Repeat4<uint16_t, L2F16>,
+                                      .dot_f16_x4 = Repeat4<uint16_t, DotF16>};
 
 }  // namespace vexfs::engine::internal
 

@@ -22,12 +22,9 @@ extern const DistanceKernels kAvx512Kernels;  // AVX-512 F + BW (+ AVX2/FMA/F16C
 // A four-vector kernel made of four calls to a one-vector kernel: the
 // reference for the x4 entries, and their implementation where no wider
 // variant exists.
-template <float (*F)(const float*, const float*, size_t)>
-void Repeat4(const float* q, const float* const* x, size_t d, float* out) {
-  for (int j = 0; j < 4; ++j) out[j] = F(q, x[j], d);
-}
-template <float (*F)(const float*, const uint16_t*, size_t)>
-void Repeat4F16(const float* q, const uint16_t* const* x, size_t d, float* out) {
+// T is the stored element: float (float32) or uint16_t (float16).
+template <class T, float (*F)(const float*, const T*, size_t)>
+void Repeat4(const float* q, const T* const* x, size_t d, float* out) {
   for (int j = 0; j < 4; ++j) out[j] = F(q, x[j], d);
 }
 

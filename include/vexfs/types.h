@@ -77,6 +77,15 @@ inline bool PermissionAllows(const Attr& a, int mask, const Cred& cred) {
   return PermissionAllows(a.mode, a.uid, a.gid, mask, cred);
 }
 
+// Whether PermissionAllows(mode, uid, gid, mask, cred) depends on cred's
+// supplementary groups: a verdict that does not holds for any credentials
+// with the same uid and gid.
+inline bool ConsultsGroups(uint32_t mode, uint32_t uid, uint32_t gid, int mask, const Cred& cred) {
+  if (cred.uid == 0 || cred.uid == uid || cred.gid == gid) return false;
+  const uint32_t group = (mode >> 3) & 7, other = mode & 7;
+  return ((group ^ other) & static_cast<uint32_t>(mask) & 7) != 0;
+}
+
 struct SetAttrRequest {
   enum : uint32_t {
     kMode = 1u << 0,

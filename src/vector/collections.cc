@@ -45,6 +45,8 @@ constexpr size_t kBatch = 256;
 // Vectors added under one hold of the index lock while searches wait.
 constexpr size_t kStep = 32;
 constexpr int kMaxDepth = 4096;
+// Verdicts a search thread keeps from one search to the next (paths held).
+constexpr size_t kMaxMemo = size_t{1} << 20;
 
 Metric MetricOf(uint8_t m) {
   return m == VEXFS_METRIC_IP ? Metric::kInnerProduct : m == VEXFS_METRIC_COSINE ? Metric::kCosine : Metric::kL2;
@@ -78,57 +80,59 @@ struct Names {
 
 // Ids to small values by open addressing, reused from search to search:
 // in the steady state a search allocates nothing for its memos. Clear()
-// costs the entries used, not the table.
+// costs the entries used, not the table. A slot holds key, value and
+// flag together: a lookup in a table larger than the cache misses once.
 class IdMemo {
  public:
   void Clear() {
-    for (uint32_t s : used_) full_[s] = 0;
+    for (uint32_t s : used_) slots_[s].full = 0;
     used_.clear();
   }
+  size_t size() const { return used_.size(); }
   // The value of `id`; inserted as `init` if absent (*inserted says so).
   // The reference lasts until the next Get.
   int32_t& Get(uint64_t id, int32_t init, bool* inserted) {
-    if ((used_.size() + 1) * 2 > keys_.size()) Grow();
+    if ((used_.size() + 1) * 2 > slots_.size()) Grow();
     const size_t s = Slot(id);
-    *inserted = !full_[s];
+    Entry& e = slots_[s];
+    *inserted = !e.full;
     if (*inserted) {
-      full_[s] = 1;
-      keys_[s] = id;
-      vals_[s] = init;
+      e = Entry{id, init, 1};
       used_.push_back(static_cast<uint32_t>(s));
     }
-    return vals_[s];
+    return e.val;
   }
   const int32_t* Find(uint64_t id) const {
-    if (keys_.empty()) return nullptr;
-    const size_t s = Slot(id);
-    return full_[s] ? &vals_[s] : nullptr;
+    if (slots_.empty()) return nullptr;
+    const Entry& e = slots_[Slot(id)];
+    return e.full ? &e.val : nullptr;
   }
 
  private:
+  struct Entry {
+    uint64_t key;
+    int32_t val;
+    uint32_t full;
+  };
   // The slot holding `id`, or the empty one where it would go.
   size_t Slot(uint64_t id) const {
-    const size_t mask = keys_.size() - 1;
+    const size_t mask = slots_.size() - 1;
     size_t s = static_cast<size_t>((id * 0x9E3779B97F4A7C15ull) >> shift_);
-    while (full_[s] && keys_[s] != id) s = (s + 1) & mask;
+    while (slots_[s].full && slots_[s].key != id) s = (s + 1) & mask;
     return s;
   }
   void Grow() {
     std::vector<std::pair<uint64_t, int32_t>> old;
     old.reserve(used_.size());
-    for (uint32_t s : used_) old.emplace_back(keys_[s], vals_[s]);
-    const size_t n = std::max<size_t>(64, keys_.size() * 2);
-    keys_.assign(n, 0);
-    vals_.assign(n, 0);
-    full_.assign(n, 0);
+    for (uint32_t s : used_) old.emplace_back(slots_[s].key, slots_[s].val);
+    const size_t n = std::max<size_t>(64, slots_.size() * 2);
+    slots_.assign(n, Entry{0, 0, 0});
     used_.clear();
     shift_ = 64 - std::countr_zero(n);
     bool inserted;
     for (const auto& [k, v] : old) Get(k, v, &inserted);
   }
-  std::vector<uint64_t> keys_;
-  std::vector<int32_t> vals_;
-  std::vector<uint8_t> full_;
+  std::vector<Entry> slots_;
   std::vector<uint32_t> used_;  // occupied slots
   int shift_ = 64;
 };
@@ -140,6 +144,18 @@ struct SearchScratch {
     std::string path;
     std::vector<uint64_t> dirs;
   };
+  // What `verdict` and `dir_ok` were decided for. They carry over to the
+  // next search with the same key, which no change to the name map
+  // (names_gen), to attributes (epoch) or to credentials beyond uid and
+  // gid can leave standing; searches with a filter start afresh.
+  struct MemoKey {
+    uint64_t dir = 0, epoch = 0, names_gen = 0;
+    uint32_t uid = 0, gid = 0;
+    bool operator==(const MemoKey&) const = default;
+  };
+  MemoKey key;
+  bool reusable = false;  // `key` describes the memos
+  bool groups_used = false;  // a verdict consulted the supplementary groups
   std::vector<Neighbor> cands;
   IdMemo verdict;  // ino -> index in `paths` (visible and matching), -1 not
   IdMemo dir_ok;   // directory -> 1 if the caller may search it, else 0
@@ -234,9 +250,9 @@ class CollectionsImpl final : public Collections, public FsObserver {
   void Enqueue(Coll& c, uint64_t ino, const float* v, size_t n);
 
   // Top `kk` candidates into *out: exact over the pending set, ANN over
-  // the index.
+  // the index; *members gets the collection's member count at the time.
   Status Candidates(Coll& c, const float* q, size_t kk, size_t effort, const engine::IdFilter* filter,
-                    std::vector<Neighbor>* out);
+                    std::vector<Neighbor>* out, size_t* members);
   // REQUIRES: names_mu_ held. The paths from `dir` to `ino`, with the
   // directories crossed (dir first), into s->routes[0, s->nroutes);
   // *facts gets the cached facts of `ino` (epoch 0 if none).
@@ -272,6 +288,8 @@ class CollectionsImpl final : public Collections, public FsObserver {
   std::map<uint64_t, std::shared_ptr<Coll>> colls_;
   std::mutex names_mu_;
   std::unordered_map<uint64_t, Names> names_;
+  // Bumped (under names_mu_) by every change to the links in names_.
+  std::atomic<uint64_t> names_gen_{1};
   std::unordered_set<uint64_t> scope_;  // directories whose entries are tracked
   std::mutex scope_mu_;  // scopes_ only; taken alone
   std::unordered_map<uint64_t, DirScope> scopes_;
@@ -437,7 +455,10 @@ Status CollectionsImpl::ScanNames(uint64_t root) {
       auto& links = names_[e.ino].links;
       bool have = false;
       for (const auto& lk : links) have |= (lk.parent == d && lk.name == e.name);
-      if (!have) links.push_back(Link{d, e.name});
+      if (!have) {
+        links.push_back(Link{d, e.name});
+        names_gen_.fetch_add(1, std::memory_order_release);
+      }
       if (e.type == VEXFS_FT_DIR && !scope_.count(e.ino)) {
         scope_.insert(e.ino);
         stack.push_back(e.ino);
@@ -476,6 +497,7 @@ void CollectionsImpl::OnLink(uint64_t parent, std::string_view name, uint64_t in
   std::lock_guard<std::mutex> l(names_mu_);
   if (!scope_.count(parent)) return;
   names_[ino].links.push_back(Link{parent, std::string(name)});
+  names_gen_.fetch_add(1, std::memory_order_release);
   if (is_dir) scope_.insert(ino);
 }
 
@@ -487,6 +509,7 @@ void CollectionsImpl::OnUnlink(uint64_t parent, std::string_view name, uint64_t 
   links.erase(std::remove_if(links.begin(), links.end(),
                              [&](const Link& lk) { return lk.parent == parent && lk.name == name; }),
               links.end());
+  names_gen_.fetch_add(1, std::memory_order_release);
   if (links.empty()) {
     names_.erase(it);
     // A directory keeps its scope while it is being moved (link follows);
@@ -771,7 +794,7 @@ Result<CollectionInfo> CollectionsImpl::Info(uint64_t dir) {
 // -- Search --------------------------------------------------------------------------
 
 Status CollectionsImpl::Candidates(Coll& c, const float* q, size_t kk, size_t effort,
-                                   const engine::IdFilter* filter, std::vector<Neighbor>* out) {
+                                   const engine::IdFilter* filter, std::vector<Neighbor>* out, size_t* members) {
   const size_t dim = c.cfg.dim;
   out->clear();
   std::unordered_set<uint64_t> shadow;
@@ -780,6 +803,7 @@ Status CollectionsImpl::Candidates(Coll& c, const float* q, size_t kk, size_t ef
   c.readers_waiting--;
   {
     std::lock_guard<std::mutex> l(c.pmu);
+    *members = c.members.size();
     // Cosine compares normalised copies; the index normalises for itself,
     // so the query is normalised here only when something is pending.
     std::vector<float> qn;
@@ -984,12 +1008,24 @@ Status CollectionsImpl::SearchQueries(uint64_t dir, const DirScope& scope, Coll&
   const size_t dim = c->cfg.dim;
   std::vector<SearchHit>& hits = *out;
 
-  // Per-search memos of permission checks and verdicts, in per-thread
-  // scratch that keeps its capacity from search to search.
-  auto allows = [&](const Facts& f, int mask) { return PermissionAllows(f.mode, f.uid, f.gid, mask, cred); };
-  s.verdict.Clear();
-  s.dir_ok.Clear();
-  s.npaths = 0;
+  // Memos of permission checks and verdicts, in per-thread scratch that
+  // keeps its capacity from search to search, and its contents while
+  // nothing they depend on changes (SearchScratch::MemoKey). The name
+  // map's generation is read before any verdict of this search is made:
+  // a change after that makes the next search start afresh.
+  auto allows = [&](const Facts& f, int mask) {
+    if (ConsultsGroups(f.mode, f.uid, f.gid, mask, cred)) s.groups_used = true;
+    return PermissionAllows(f.mode, f.uid, f.gid, mask, cred);
+  };
+  const SearchScratch::MemoKey key{dir, epoch, names_gen_.load(std::memory_order_acquire), cred.uid, cred.gid};
+  if (!s.reusable || s.groups_used || !(s.key == key) || !filter.MatchesAll() || s.npaths >= kMaxMemo) {
+    s.verdict.Clear();
+    s.dir_ok.Clear();
+    s.npaths = 0;
+    s.groups_used = false;
+    s.key = key;
+  }
+  s.reusable = filter.MatchesAll();
   {
     bool fresh;
     s.dir_ok.Get(dir, 0, &fresh) = S_ISDIR(scope.facts.mode) && allows(scope.facts, X_OK);
@@ -1051,11 +1087,7 @@ Status CollectionsImpl::SearchQueries(uint64_t dir, const DirScope& scope, Coll&
 
   for (size_t qi = q_begin; qi < q_end; qi++) {
     const float* q = req.queries.data() + qi * dim;
-    size_t members;
-    {
-      std::lock_guard<std::mutex> l(c->pmu);
-      members = c->members.size();
-    }
+    size_t members = 0;
     const size_t start = hits.size();
     auto take = [&](const std::vector<Neighbor>& cands) {
       WarmNames(cands, std::min(cands.size(), req.k + 8), s);
@@ -1075,7 +1107,7 @@ Status CollectionsImpl::SearchQueries(uint64_t dir, const DirScope& scope, Coll&
     for (int round = 0; round < 6; round++) {
       hits.resize(start);
       s.taken.Clear();
-      VEXFS_RETURN_IF_ERROR(Candidates(*c, q, kk, req.effort, nullptr, &s.cands));
+      VEXFS_RETURN_IF_ERROR(Candidates(*c, q, kk, req.effort, nullptr, &s.cands, &members));
       take(s.cands);
       const bool exhausted = s.cands.size() < kk || kk >= members;
       const bool beyond_radius =
@@ -1102,7 +1134,7 @@ Status CollectionsImpl::SearchQueries(uint64_t dir, const DirScope& scope, Coll&
       engine::IdFilter f = [ok](uint64_t id) { return ok->count(id) > 0; };
       hits.resize(start);
       s.taken.Clear();
-      VEXFS_RETURN_IF_ERROR(Candidates(*c, q, req.k, req.effort, &f, &s.cands));
+      VEXFS_RETURN_IF_ERROR(Candidates(*c, q, req.k, req.effort, &f, &s.cands, &members));
       take(s.cands);
     }
   }

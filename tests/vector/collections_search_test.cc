@@ -129,6 +129,43 @@ TEST_F(CollectionsSearchTest, SearchedDirectoryScopeFollowsChanges) {
   EXPECT_EQ(Paths(sub->ino, user_, 10, "path under \"/moved\""), (std::vector<std::string>{"a"}));
 }
 
+// A search thread keeps its verdicts for the next search of the same
+// directory by the same uid and gid while nothing changes: they must not
+// outlive a change of supplementary groups, of names or of modes.
+TEST_F(CollectionsSearchTest, VerdictsKeptBetweenSearchesFollowEveryChange) {
+  const uint64_t g = Put(dir_, "g", 0640, 1);
+  Put(dir_, "o", 0644, 2);
+  SetAttrRequest chown;
+  chown.valid = SetAttrRequest::kGid;
+  chown.gid = 500;
+  ASSERT_TRUE(fs_->SetAttr(g, chown, root_).ok());
+  colls_->WaitIndexed();
+  const Cred member{1000, 1000, {500}};
+  const Cred outsider{1000, 1000, {}};
+  for (int round = 0; round < 2; round++) {
+    EXPECT_EQ(Paths(dir_, member, 10), (std::vector<std::string>{"g", "o"})) << round;
+    EXPECT_EQ(Paths(dir_, outsider, 10), (std::vector<std::string>{"o"})) << round;
+  }
+  EXPECT_EQ(Paths(dir_, outsider, 10), (std::vector<std::string>{"o"}));
+  EXPECT_EQ(Paths(dir_, outsider, 10), (std::vector<std::string>{"o"}));
+  EXPECT_EQ(Paths(dir_, member, 10), (std::vector<std::string>{"g", "o"}));
+  EXPECT_EQ(Paths(dir_, member, 10), (std::vector<std::string>{"g", "o"}));
+  EXPECT_EQ(Paths(dir_, Cred{1001, 1000, {}}, 10), (std::vector<std::string>{"o"}));
+  ASSERT_TRUE(fs_->Rename(dir_, "o", dir_, "o2", 0, root_).ok());
+  EXPECT_EQ(Paths(dir_, user_, 10), (std::vector<std::string>{"o2"}));
+  ASSERT_TRUE(fs_->Link(g, dir_, "g2", root_).ok());
+  ASSERT_TRUE(fs_->Unlink(dir_, "g", root_).ok());
+  EXPECT_EQ(Paths(dir_, member, 10), (std::vector<std::string>{"g2", "o2"}));
+  SetAttrRequest chmod;
+  chmod.valid = SetAttrRequest::kMode;
+  chmod.mode = 0600;
+  auto o2 = fs_->Lookup(dir_, "o2", root_);
+  ASSERT_TRUE(o2.ok());
+  ASSERT_TRUE(fs_->SetAttr(o2->ino, chmod, root_).ok());
+  EXPECT_EQ(Paths(dir_, user_, 10), std::vector<std::string>{});
+  EXPECT_EQ(Paths(dir_, member, 10), (std::vector<std::string>{"g2"}));
+}
+
 // A batch split over several threads (SearchRequest::threads) answers as
 // one thread does: the same hits in the same order, query by query, with
 // the caller's visibility, a filter and a subdirectory's paths.

@@ -179,7 +179,7 @@ int DoImport(fuse_req_t req, fuse_ino_t dir, const Attr& dattr, const vexfs_ioc_
   const auto* rows = reinterpret_cast<const uint8_t*>(st->staged.data());
   for (size_t i = 0; i < in.vm_count; i++) {
     const std::span<const uint8_t> row(rows + i * dim * sizeof(float), dim * sizeof(float));
-    if (!CheckVector(config->dim, config->metric, row).ok()) return EINVAL;
+    if (!CheckVector(config->dim, config->metric, config->element_type, row).ok()) return EINVAL;
   }
   if (ctx->read_only) return EROFS;
   const Cred cred = FullCred(req);

@@ -55,11 +55,15 @@ struct CollectionConfig {
 };
 
 // Whether `bytes` (raw little-endian float32) is a vector a collection of
-// dimension `dim` and metric `metric` accepts: the right length, every
-// component finite, not all zero under cosine. InvalidArgument naming the
-// problem otherwise. The rule setxattr("user.vexfs.vector") applies, for
-// front ends that check a batch before storing any of it.
-Status CheckVector(uint32_t dim, uint8_t metric, std::span<const uint8_t> bytes);
+// dimension `dim`, metric `metric` and in-memory element type
+// `element_type` (VEXFS_ELEM_*) accepts: the right length, every component
+// finite, not all zero under cosine, and under a float16 index with the
+// l2 or ip metric every component within float16's range (|x| <= 65504;
+// cosine vectors are normalised first, so any finite one fits).
+// InvalidArgument naming the problem otherwise. The rule
+// setxattr("user.vexfs.vector") applies, for front ends that check a
+// batch before storing any of it.
+Status CheckVector(uint32_t dim, uint8_t metric, uint8_t element_type, std::span<const uint8_t> bytes);
 
 struct MountOptions {
   bool read_only = false;

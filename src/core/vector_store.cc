@@ -287,23 +287,31 @@ Result<std::vector<float>> FsImpl::ReadSlot(VecCollection& c, const InodeRef& fi
 }
 
 Status FsImpl::ValidateVector(const VecCollection& c, std::span<const uint8_t> bytes) {
-  return CheckVector(Le32(c.cfg.vc_dim), c.cfg.vc_metric, bytes);
+  return CheckVector(Le32(c.cfg.vc_dim), c.cfg.vc_metric, c.cfg.vc_element_type, bytes);
 }
 
 }  // namespace vexfs::core
 
 namespace vexfs {
+namespace {
+constexpr float kMaxHalf = 65504.0f;  // the largest finite float16
+}  // namespace
 
-Status CheckVector(uint32_t dim, uint8_t metric, std::span<const uint8_t> bytes) {
+Status CheckVector(uint32_t dim, uint8_t metric, uint8_t element_type, std::span<const uint8_t> bytes) {
   if (bytes.size() != size_t{dim} * 4) {
     return Status::InvalidArgument("vector has " + std::to_string(bytes.size()) + " bytes; the collection takes " +
                                    std::to_string(dim) + " float32 (" + std::to_string(dim * 4) + " bytes)");
   }
+  const bool half = element_type == VEXFS_ELEM_F16 && metric != VEXFS_METRIC_COSINE;
   double norm = 0;
   for (uint32_t i = 0; i < dim; i++) {
     float f;
     std::memcpy(&f, bytes.data() + 4 * i, 4);
     if (!std::isfinite(f)) return Status::InvalidArgument("vector component " + std::to_string(i) + " is NaN or infinite");
+    if (half && std::fabs(f) > kMaxHalf) {
+      return Status::InvalidArgument("vector component " + std::to_string(i) + " (" + std::to_string(f) +
+                                     ") is beyond float16's range (|x| <= 65504) of the collection's f16 index");
+    }
     norm += double{f} * f;
   }
   if (metric == VEXFS_METRIC_COSINE && norm == 0) {
@@ -662,6 +670,23 @@ Status FsImpl::UpdateCollection(uint64_t dir, const CollectionConfig& config, co
     }
     if (config.dim != 0 && config.dim != Le32(c->cfg.vc_dim)) {
       return Status::InvalidArgument("the dimension of a collection cannot change");
+    }
+    // Every stored vector must fit the new element type (float16's range
+    // under l2 and ip) before anything changes.
+    if (config.element_type == VEXFS_ELEM_F16 && c->cfg.vc_element_type != VEXFS_ELEM_F16 &&
+        c->cfg.vc_metric != VEXFS_METRIC_COSINE) {
+      const uint32_t dim = Le32(c->cfg.vc_dim);
+      uint64_t misfit = 0;
+      VEXFS_RETURN_IF_ERROR(ForEachLiveSlot(*c, [&](const vexfs_vslot& h, const float* v) {
+        float m = 0;
+        for (uint32_t i = 0; i < dim; i++) m = std::max(m, std::fabs(v[i]));
+        if (m > kMaxHalf && misfit == 0) misfit = Le64(h.vs_owner);
+        return Status::Ok();
+      }, /*rebuild_free=*/false));
+      if (misfit != 0) {
+        return Status::InvalidArgument("the vector of inode " + std::to_string(misfit) +
+                                       " is beyond float16's range (|x| <= 65504): keep f32 for this collection");
+      }
     }
     VEXFS_RETURN_IF_ERROR(RunOp([&]() -> Status {
       return EditCollConfig(*Coll(dir), [&](vexfs_collection& v) {

@@ -411,8 +411,10 @@ class HnswIndex::Impl {
   }
 
   // ---- insert / update (hnsw.cc) ----------------------------------------
-  // Validates and copies `v` (normalised for cosine) to `out`.
-  Status PrepareVector(std::span<const float> v, float* out) const;
+  // Validates and copies `v` (normalised for cosine) to `out`. A vector
+  // to be `stored` must also fit float16 in a float16 index; a query stays
+  // float32 (the kernels take a float32 query), so any finite one will do.
+  Status PrepareVector(std::span<const float> v, float* out, bool stored) const;
   Status EnsureCapacity(size_t n);
   // Re-lays the level-0 arena with 4-byte links and room for
   // max(cap, capacity_) records (EnsureCapacity calls it when the index

@@ -273,7 +273,7 @@ void HnswIndex::Impl::Knn(const float* q, size_t k, size_t ef, const IdFilter* f
 Status HnswIndex::Impl::PrepareQuery(std::span<const float> query, AlignedFloats* buf,
                                      const float** q) const {
   buf->resize(i8_ ? 2 * dim_ + 1 : dim_);
-  VEXFS_RETURN_IF_ERROR(PrepareVector(query, buf->data()));
+  VEXFS_RETURN_IF_ERROR(PrepareVector(query, buf->data(), /*stored=*/false));
   *q = trained() ? QueryForm(buf->data(), buf->data() + dim_) : buf->data();
   return Status::Ok();
 }

@@ -196,6 +196,9 @@ struct Coll {
     std::vector<float> vec;   // as stored
     std::vector<float> norm;  // normalised copy (cosine)
     uint64_t seq = 0;
+    // The index refused it (logged): it stays here, searched exactly and
+    // shadowing any older copy in the index, until its vector changes.
+    bool stuck = false;
   };
   std::unordered_map<uint64_t, Pend> pending;
   std::unordered_set<uint64_t> members;
@@ -587,6 +590,7 @@ bool CollectionsImpl::IndexSome() {
       std::lock_guard<std::mutex> l(c->pmu);
       for (auto& [ino, p] : c->pending) {
         if (add_ids.size() + rm_ids.size() >= kBatch) break;
+        if (p.stuck) continue;
         if (p.remove) {
           rm_ids.push_back(ino);
           seqs_rm.push_back(p.seq);
@@ -609,15 +613,21 @@ bool CollectionsImpl::IndexSome() {
       // the whole batch. (The index may be replaced by Reindex while the
       // lock is released: it is looked up again after every step.)
       const size_t dim = c->cfg.dim;
-      Status s;
-      for (size_t done = 0; done < add_ids.size() && s.ok();) {
+      std::unordered_set<uint64_t> refused;
+      for (size_t done = 0; done < add_ids.size();) {
         const size_t n = std::min(kStep, add_ids.size() - done);
         const std::span<const uint64_t> ids(add_ids.data() + done, n);
         const std::span<const float> vs(vecs.data() + done * dim, n * dim);
-        if (auto* h = dynamic_cast<engine::HnswIndex*>(c->index.get())) {
-          s = h->AddBatch(ids, vs, std::max<size_t>(1, opts_.indexer_threads));
-        } else {
-          for (size_t i = 0; i < n && s.ok(); i++) s = c->index->Add(ids[i], vs.subspan(i * dim, dim));
+        auto* h = dynamic_cast<engine::HnswIndex*>(c->index.get());
+        if (h == nullptr || !h->AddBatch(ids, vs, std::max<size_t>(1, opts_.indexer_threads)).ok()) {
+          // One at a time: what the index refuses stays pending.
+          for (size_t i = 0; i < n; i++) {
+            Status s = c->index->Add(ids[i], vs.subspan(i * dim, dim));
+            if (s.ok()) continue;
+            refused.insert(ids[i]);
+            Log("collection at inode " + std::to_string(c->dir) + ": inode " + std::to_string(ids[i]) +
+                " not indexed (searched exactly instead): " + s.ToString());
+          }
         }
         done += n;
         if (done < add_ids.size() && c->readers_waiting.load() > 0) {
@@ -627,13 +637,17 @@ bool CollectionsImpl::IndexSome() {
           w.lock();
         }
       }
-      if (!s.ok()) Log("collection at inode " + std::to_string(c->dir) + ": indexing failed: " + s.ToString());
       PublishIndexStats(*c);
       // Retire what was applied, unless it changed meanwhile.
       std::lock_guard<std::mutex> l(c->pmu);
       for (size_t i = 0; i < add_ids.size(); i++) {
         auto it = c->pending.find(add_ids[i]);
-        if (it != c->pending.end() && it->second.seq == seqs_add[i]) c->pending.erase(it);
+        if (it == c->pending.end() || it->second.seq != seqs_add[i]) continue;
+        if (refused.count(add_ids[i])) {
+          it->second.stuck = true;
+        } else {
+          c->pending.erase(it);
+        }
       }
       for (size_t i = 0; i < rm_ids.size(); i++) {
         auto it = c->pending.find(rm_ids[i]);
@@ -677,7 +691,8 @@ void CollectionsImpl::WaitIndexed() {
       std::lock_guard<std::mutex> l(map_mu_);
       for (auto& [d, c] : colls_) {
         std::lock_guard<std::mutex> p(c->pmu);
-        if (c->index && !c->pending.empty()) empty = false;
+        if (!c->index) continue;
+        for (const auto& [ino, p] : c->pending) empty &= p.stuck;
       }
     }
     if (empty) return;
@@ -699,6 +714,16 @@ Status CollectionsImpl::Close() {
   Status first;
   for (auto& c : all) {
     if (!c->dirty || !c->index) continue;
+    {
+      // An index missing vectors it refused is not saved: the next mount
+      // rebuilds from the stored vectors (and searches those exactly).
+      std::lock_guard<std::mutex> l(c->pmu);
+      if (std::any_of(c->pending.begin(), c->pending.end(), [](const auto& e) { return e.second.stuck; })) {
+        Log("collection at inode " + std::to_string(c->dir) +
+            ": index not saved (it refused some vectors); it will be rebuilt at the next mount");
+        continue;
+      }
+    }
     auto blob = c->index->Serialize();
     Status s = blob.ok() ? fs_->SaveIndexBlob(c->dir, *blob) : blob.status();
     if (!s.ok()) {

@@ -104,6 +104,35 @@ TEST(HnswTest, Float16StorageRecall) {
   for (size_t i = 0; i < a->size(); ++i) EXPECT_EQ((*a)[i].id, (*b)[i].id);
 }
 
+// A float16 index stores only vectors that fit float16 (|x| <= 65504)
+// and says so; a query stays float32, so any finite one is searched.
+TEST(HnswTest, Float16RejectsOverflowingVectorsButNotQueries) {
+  HnswParams p = Params(4, Metric::kL2);
+  p.element_type = ElementType::kFloat16;
+  auto r = HnswIndex::Create(p);
+  ASSERT_TRUE(r.ok());
+  auto& idx = *r;
+  const std::vector<float> fits = {65504.0f, 0, 0, 0}, near = {1, 0, 0, 0};
+  ASSERT_TRUE(idx->Add(1, fits).ok());
+  ASSERT_TRUE(idx->Add(2, near).ok());
+  const std::vector<float> over = {0, 0, 65520.0f, 0}, negative = {0, 0, 0, -1e30f};
+  Status s = idx->Add(3, over);
+  EXPECT_EQ(s.err(), EINVAL) << s.ToString();
+  const std::vector<uint64_t> seven = {7};
+  EXPECT_EQ(idx->AddBatch(seven, negative, 1).err(), EINVAL);
+  EXPECT_EQ(idx->size(), 2u);
+  EXPECT_FALSE(idx->Contains(3));
+  SearchParams sp;
+  sp.k = 1;
+  auto far = idx->Search(std::vector<float>{1e6f, 0, 0, 0}, sp);
+  ASSERT_TRUE(far.ok()) << far.status().ToString();
+  ASSERT_EQ(far->size(), 1u);
+  EXPECT_EQ((*far)[0].id, 1u);
+  auto close = idx->Search(std::vector<float>{-1e6f, 0, 0, 0}, sp);
+  ASSERT_TRUE(close.ok()) << close.status().ToString();
+  EXPECT_EQ((*close)[0].id, 2u);
+}
+
 TEST(HnswTest, ConcurrentSearchesMatchSequential) {
   const auto data = Clustered(kN, kDim, 23);
   auto idx = Build(Params(kDim, Metric::kL2), data);

@@ -166,6 +166,63 @@ TEST_F(CollectionsSearchTest, VerdictsKeptBetweenSearchesFollowEveryChange) {
   EXPECT_EQ(Paths(dir_, member, 10), (std::vector<std::string>{"g2"}));
 }
 
+// A float16 index holds |x| <= 65504 under l2 and ip: a vector beyond is
+// refused when stored (EINVAL, nothing changes), and a collection holding
+// one cannot be reindexed to f16. Under cosine vectors are normalised
+// first, so any finite one fits.
+TEST_F(CollectionsSearchTest, Float16CollectionsRefuseVectorsBeyondItsRange) {
+  auto bytes = [](const std::vector<float>& v) {
+    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4);
+  };
+  Put(dir_, "big", 0644, 70000);
+  Put(dir_, "small", 0644, 1);
+  CollectionConfig half;
+  half.dim = kDim;
+  half.metric = VEXFS_METRIC_L2;
+  half.index_kind = VEXFS_INDEX_HNSW;
+  half.element_type = VEXFS_ELEM_F16;
+  Status s = colls_->Reindex(dir_, half, root_);
+  EXPECT_EQ(s.err(), EINVAL) << s.ToString();
+  auto cfg = fs_->GetCollection(dir_);
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_EQ(cfg->element_type, VEXFS_ELEM_F32);
+  colls_->WaitIndexed();
+  EXPECT_EQ(Paths(dir_, user_, 10), (std::vector<std::string>{"small", "big"}));
+
+  auto h = fs_->Mkdir(Filesystem::kRootIno, "h", 0755, root_);
+  ASSERT_TRUE(h.ok());
+  ASSERT_TRUE(colls_->Create(h->ino, half, root_).ok());
+  auto f = fs_->Mknod(h->ino, "f", S_IFREG | 0644, 0, root_);
+  ASSERT_TRUE(f.ok());
+  const std::vector<float> over = {0, -65520.0f, 0, 0}, edge = {0, -65504.0f, 0, 0};
+  s = fs_->SetXattr(f->ino, VEXFS_VECTOR_XATTR, bytes(over), 0, root_);
+  EXPECT_EQ(s.err(), EINVAL) << s.ToString();
+  EXPECT_EQ(fs_->GetXattr(f->ino, VEXFS_VECTOR_XATTR, root_).status().err(), ENODATA);
+  ASSERT_TRUE(fs_->SetXattr(f->ino, VEXFS_VECTOR_XATTR, bytes(edge), 0, root_).ok());
+  colls_->WaitIndexed();
+  EXPECT_EQ(Paths(h->ino, user_, 10), (std::vector<std::string>{"f"}));
+
+  auto cos = fs_->Mkdir(Filesystem::kRootIno, "cos", 0755, root_);
+  ASSERT_TRUE(cos.ok());
+  half.metric = VEXFS_METRIC_COSINE;
+  ASSERT_TRUE(colls_->Create(cos->ino, half, root_).ok());
+  auto g = fs_->Mknod(cos->ino, "g", S_IFREG | 0644, 0, root_);
+  ASSERT_TRUE(g.ok());
+  const std::vector<float> huge = {1e30f, 0, 0, 0};
+  EXPECT_TRUE(fs_->SetXattr(g->ino, VEXFS_VECTOR_XATTR, bytes(huge), 0, root_).ok());
+  colls_->WaitIndexed();
+  auto hits = colls_->Search(cos->ino, [] {
+    SearchRequest r;
+    r.dim = kDim;
+    r.k = 1;
+    r.queries = {1, 0, 0, 0};
+    return r;
+  }(), user_);
+  ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].path, "g");
+}
+
 // A batch split over several threads (SearchRequest::threads) answers as
 // one thread does: the same hits in the same order, query by query, with
 // the caller's visibility, a filter and a subdirectory's paths.

@@ -360,6 +360,13 @@ int Serve(const CommandLine& cl, int* notify_fd) {
   sd.ctx = &ctx;
   sd.mountpoint = mountpoint;
   sd.mount_dev = FuseMountDevice(mountpoint);
+  if (cl.readahead_kb != 0 && sd.mount_dev != 0) {
+    // Applied by the request I/O right after the INIT reply (read below).
+    ctx.readahead_kb = static_cast<uint32_t>(cl.readahead_kb);
+    ctx.readahead_warn = cl.readahead_given;
+    ctx.readahead_file = "/sys/class/bdi/" + std::to_string(major(sd.mount_dev)) + ":" +
+                         std::to_string(minor(sd.mount_dev)) + "/read_ahead_kb";
+  }
   sd.main_thread = pthread_self();
   struct sigaction sa {};
   sa.sa_handler = WakeHandler;  // no SA_RESTART: interrupts the loop's wait

@@ -68,6 +68,11 @@ Status ParseOption(std::string_view opt, CommandLine* cl) {
     cl->mount.commit_interval_ms = static_cast<uint32_t>(n);
     return Status::Ok();
   }
+  if (StartsWith(opt, "readahead_kb=")) {
+    VEXFS_RETURN_IF_ERROR(ParseU64("readahead_kb", opt.substr(13), 1u << 16, &cl->readahead_kb));
+    cl->readahead_given = true;
+    return Status::Ok();
+  }
   if (StartsWith(opt, "start_writeback_mb=")) {
     VEXFS_RETURN_IF_ERROR(ParseU64("start_writeback_mb", opt.substr(19), 1u << 20, &cl->start_writeback_mb));
     return Status::Ok();
@@ -160,6 +165,9 @@ options (-o):
   start_writeback_mb=N have the host start writing the image to disk every
                        N MiB written, so that an fsync finds less to do
                        (default 8; 0: leave it to the host)
+  readahead_kb=N       the mount's kernel readahead in KiB, set after the
+                       mount when run as root (default 4096; 0: the
+                       kernel's 128)
   fsname=, subtype=, nosuid, nodev, noexec, noatime, ... are passed to the
   kernel; fstab words (defaults, auto, noauto, user, nofail, _netdev, x-*)
   are ignored.

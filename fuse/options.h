@@ -34,6 +34,10 @@ struct CommandLine {
   MountOptions mount;                // read_only, cache_mb, commit_interval_ms
   // start_writeback_mb=N: OpenOptions::start_writeback_bytes in MiB.
   uint64_t start_writeback_mb = 8;
+  // readahead_kb=N: the mount's kernel readahead (0: the kernel's default,
+  // 128 KiB for FUSE); `readahead_given` if the option was on the line.
+  uint64_t readahead_kb = 4096;
+  bool readahead_given = false;
   // Options for fuse_session_new, one per element ("allow_other",
   // "fsname=/img"); unescaped: the caller escapes commas.
   std::vector<std::string> fuse_options;

@@ -693,7 +693,7 @@ ssize_t RequestRead(int fd, void* buf, size_t len, void* userdata) {
     case FUSE_INIT: {
       const auto init = ArgOf<fuse_init_in>(buf, got);
       const uint32_t add = AmendInitFlags(init.flags, 0);
-      if (init.major == FUSE_KERNEL_VERSION && add != 0) {
+      if (init.major == FUSE_KERNEL_VERSION && (add != 0 || !ctx->readahead_file.empty())) {
         ctx->init_add.store(add, std::memory_order_relaxed);
         ctx->init_unique.store(in.unique, std::memory_order_relaxed);
       }
@@ -714,13 +714,29 @@ ssize_t RequestRead(int fd, void* buf, size_t len, void* userdata) {
   return n;
 }
 
+// Raises the mount's readahead (FuseContext::readahead_kb): the kernel
+// has just applied the INIT reply, which can only lower it.
+void ApplyReadahead(const FuseContext& ctx) {
+  const int fd = ::open(ctx.readahead_file.c_str(), O_WRONLY | O_CLOEXEC);
+  const std::string text = std::to_string(ctx.readahead_kb) + "\n";
+  const bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const int err = errno;
+  if (fd >= 0) ::close(fd);
+  if (!ok && ctx.readahead_warn) {
+    std::fprintf(stderr, "vexfs-fuse: readahead_kb=%u not applied: %s: %s\n", ctx.readahead_kb,
+                 ctx.readahead_file.c_str(), std::strerror(err));
+  }
+}
+
 ssize_t RequestWritev(int fd, struct iovec* iov, int count, void* userdata) {
   auto* ctx = static_cast<FuseContext*>(userdata);
   const uint64_t init_unique = ctx->init_unique.load(std::memory_order_relaxed);
+  bool init_reply = false;
   if (init_unique != 0 && count >= 2 && iov[0].iov_len == sizeof(fuse_out_header)) {
     auto* out = static_cast<fuse_out_header*>(iov[0].iov_base);
     if (out->unique == init_unique) {
       ctx->init_unique.store(0, std::memory_order_relaxed);
+      init_reply = out->error == 0;
       constexpr size_t kFlagsEnd = offsetof(fuse_init_out, flags) + sizeof(uint32_t);
       if (out->error == 0 && iov[1].iov_len >= kFlagsEnd) {
         auto* init = static_cast<fuse_init_out*>(iov[1].iov_base);
@@ -741,6 +757,7 @@ ssize_t RequestWritev(int fd, struct iovec* iov, int count, void* userdata) {
   }
   const ssize_t n = ::writev(fd, iov, count);
   if (IsAnswer(unique)) Answered(ctx);
+  if (init_reply && n >= 0 && !ctx->readahead_file.empty()) ApplyReadahead(*ctx);
   return n;
 }
 

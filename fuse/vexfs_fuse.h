@@ -75,6 +75,13 @@ struct FuseContext {
   std::atomic<uint32_t> init_add{0};
   // -d / -o debug: InstallRequestIo logs the amended INIT reply to stderr.
   bool debug = false;
+  // -o readahead_kb: written to `readahead_file` (the mount's
+  // /sys/class/bdi/MAJOR:MINOR/read_ahead_kb) right after the INIT reply,
+  // which may only lower the kernel's default of 128 KiB for a FUSE mount.
+  // Empty file: left alone. A failure is reported when `readahead_warn`.
+  uint32_t readahead_kb = 0;
+  std::string readahead_file;
+  bool readahead_warn = false;
   // Requests read from /dev/fuse that still owe the kernel a reply, and all
   // requests read, counted by the request I/O below. The shutdown path
   // (fuse/main.cc) waits for the count to drain before it ends the session:

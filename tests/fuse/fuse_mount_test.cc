@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -96,6 +97,32 @@ TEST_F(FuseMount, InitReplyCarriesParallelDirops) {
   EXPECT_NE(line.find("PARALLEL_DIROPS"), std::string::npos) << line;
   const unsigned long flags = std::strtoul(line.c_str() + line.find('=') + 1, nullptr, 16);
   EXPECT_NE(flags & (1ul << 18), 0u) << line;  // FUSE_PARALLEL_DIROPS
+}
+
+// The kernel gives a FUSE mount 128 KiB of readahead and the INIT reply
+// can only lower it; the daemon raises it afterwards (4096 KiB by default,
+// -o readahead_kb=N, 0 leaves the kernel's value), which is what large
+// cold sequential reads need.
+TEST_F(FuseMount, ReadaheadIsRaisedAfterInit) {
+  auto readahead = [&] {
+    struct stat st {};
+    if (stat(vol_->mnt().c_str(), &st) != 0) return std::string("no stat");
+    std::string v = Slurp("/sys/class/bdi/" + std::to_string(major(st.st_dev)) + ":" +
+                          std::to_string(minor(st.st_dev)) + "/read_ahead_kb");
+    while (!v.empty() && v.back() == '\n') v.pop_back();
+    return v;
+  };
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to write /sys/class/bdi";
+  ASSERT_TRUE(vol_->Mount()) << vol_->log();
+  EXPECT_TRUE(RoundTrip());
+  EXPECT_EQ(readahead(), "4096");
+  EXPECT_EQ(vol_->Unmount(), 0);
+  ASSERT_TRUE(vol_->Mount("readahead_kb=256")) << vol_->log();
+  EXPECT_EQ(readahead(), "256");
+  EXPECT_EQ(vol_->Unmount(), 0);
+  ASSERT_TRUE(vol_->Mount("readahead_kb=0")) << vol_->log();
+  EXPECT_EQ(readahead(), "128");
+  EXPECT_EQ(vol_->Unmount(), 0);
 }
 
 TEST_F(FuseMount, BadArgumentsFail) {

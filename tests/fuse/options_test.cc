@@ -46,6 +46,13 @@ TEST(FuseOptions, VexfsOptionsGoToTheLibrary) {
   ASSERT_TRUE(cl.ok()) << cl.status().ToString();
   EXPECT_EQ(cl->start_writeback_mb, 0u);
   EXPECT_TRUE(cl->fuse_options.empty());
+  EXPECT_EQ(cl->readahead_kb, 4096u);
+  EXPECT_FALSE(cl->readahead_given);
+  cl = Parse({"-o", "readahead_kb=512", "img", "/mnt"});
+  ASSERT_TRUE(cl.ok()) << cl.status().ToString();
+  EXPECT_EQ(cl->readahead_kb, 512u);
+  EXPECT_TRUE(cl->readahead_given);
+  EXPECT_TRUE(cl->fuse_options.empty());
 }
 
 TEST(FuseOptions, DefaultPermissionsTurnsLibraryChecksOff) {
@@ -76,6 +83,8 @@ TEST(FuseOptions, Errors) {
   EXPECT_EQ(Parse({"img", "/mnt", "-o", "cache_mb=0"}).status().err(), EINVAL);
   EXPECT_EQ(Parse({"img", "/mnt", "-o", "commit_ms=-1"}).status().err(), EINVAL);
   EXPECT_EQ(Parse({"img", "/mnt", "-o", "start_writeback_mb=2000000"}).status().err(), EINVAL);
+  EXPECT_EQ(Parse({"img", "/mnt", "-o", "readahead_kb=65537"}).status().err(), EINVAL);
+  EXPECT_EQ(Parse({"img", "/mnt", "-o", "readahead_kb=4k"}).status().err(), EINVAL);
   EXPECT_EQ(Parse({"img", "/mnt", "-o"}).status().err(), EINVAL);
   EXPECT_EQ(Parse({"img", "/mnt", "-x"}).status().err(), EINVAL);
   EXPECT_TRUE(Parse({"--help"}).ok());

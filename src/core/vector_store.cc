@@ -678,9 +678,10 @@ Status FsImpl::UpdateCollection(uint64_t dir, const CollectionConfig& config, co
       const uint32_t dim = Le32(c->cfg.vc_dim);
       uint64_t misfit = 0;
       VEXFS_RETURN_IF_ERROR(ForEachLiveSlot(*c, [&](const vexfs_vslot& h, const float* v) {
-        float m = 0;
-        for (uint32_t i = 0; i < dim; i++) m = std::max(m, std::fabs(v[i]));
-        if (m > kMaxHalf && misfit == 0) misfit = Le64(h.vs_owner);
+        const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(v), size_t{dim} * 4);
+        if (misfit == 0 && !CheckVector(dim, c->cfg.vc_metric, VEXFS_ELEM_F16, bytes).ok()) {
+          misfit = Le64(h.vs_owner);
+        }
         return Status::Ok();
       }, /*rebuild_free=*/false));
       if (misfit != 0) {

@@ -13,7 +13,6 @@
 namespace vexfs::engine {
 namespace {
 
-constexpr float kHalfMax = 65504.0f;
 constexpr size_t kQueryBlock = 16;
 // Bytes of stored vectors scored per block: stays within a typical L2.
 constexpr size_t kBaseBlockBytes = 256 * 1024;
@@ -154,7 +153,7 @@ Status FlatIndex::Add(uint64_t id, std::span<const float> vec) {
   }
   if (opt_.element_type == ElementType::kFloat16) {
     for (float x : v) {
-      if (std::fabs(x) > kHalfMax) return Status::InvalidArgument("value outside float16 range");
+      if (std::fabs(x) > kFloat16Max) return Status::InvalidArgument("value outside float16 range");
     }
   }
   auto it = slots_.find(id);
@@ -189,7 +188,7 @@ Status FlatIndex::AddBatch(std::span<const uint64_t> ids, std::span<const float>
     double norm = 0;
     for (float x : v) {
       norm += static_cast<double>(x) * x;
-      if (opt_.element_type == ElementType::kFloat16 && std::fabs(x) > kHalfMax &&
+      if (opt_.element_type == ElementType::kFloat16 && std::fabs(x) > kFloat16Max &&
           opt_.metric != Metric::kCosine) {
         return Status::InvalidArgument("value outside float16 range");
       }

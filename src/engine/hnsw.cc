@@ -141,7 +141,7 @@ Status HnswIndex::Impl::PrepareVector(std::span<const float> v, float* out, bool
   if (f16_ && stored) {
     // Without early exit, so that the loop vectorises.
     uint32_t over = 0;
-    for (size_t i = 0; i < dim_; ++i) over |= static_cast<uint32_t>(std::fabs(out[i]) > 65504.0f);
+    for (size_t i = 0; i < dim_; ++i) over |= static_cast<uint32_t>(std::fabs(out[i]) > kFloat16Max);
     if (over) return Status::InvalidArgument("value overflows float16");
   }
   return Status::Ok();

@@ -88,7 +88,6 @@ class IdMemo {
     for (uint32_t s : used_) slots_[s].full = 0;
     used_.clear();
   }
-  size_t size() const { return used_.size(); }
   // The value of `id`; inserted as `init` if absent (*inserted says so).
   // The reference lasts until the next Get.
   int32_t& Get(uint64_t id, int32_t init, bool* inserted) {

@@ -70,6 +70,9 @@ bool NormalizeL2(float* v, size_t d);
 bool AllFinite(const float* v, size_t d);
 
 // float <-> IEEE binary16 conversion (round to nearest even).
+// kFloat16Max is the largest finite binary16: a float16 index stores only
+// values with |x| <= kFloat16Max.
+inline constexpr float kFloat16Max = 65504.0f;
 uint16_t FloatToHalf(float f);
 float HalfToFloat(uint16_t h);
 

@@ -133,6 +133,12 @@ bool AllFinite(const float* v, size_t d) {
   return bad == 0;
 }
 
+bool FitsFloat16(const float* v, size_t d) {
+  uint32_t over = 0;
+  for (size_t i = 0; i < d; ++i) over |= static_cast<uint32_t>(std::fabs(v[i]) > kFloat16Max);
+  return over == 0;
+}
+
 // Round-to-nearest-even conversion after F. Giesen's float_to_half_fast3_rtne;
 // NaNs keep their top payload bits and are made quiet, like F16C's VCVTPS2PH.
 uint16_t FloatToHalf(float f) {

@@ -151,10 +151,8 @@ Status FlatIndex::Add(uint64_t id, std::span<const float> vec) {
   if (opt_.metric == Metric::kCosine && !NormalizeL2(v.data(), v.size())) {
     return Status::InvalidArgument("cannot insert a zero vector under the cosine metric");
   }
-  if (opt_.element_type == ElementType::kFloat16) {
-    for (float x : v) {
-      if (std::fabs(x) > kFloat16Max) return Status::InvalidArgument("value outside float16 range");
-    }
+  if (opt_.element_type == ElementType::kFloat16 && !FitsFloat16(v.data(), v.size())) {
+    return Status::InvalidArgument("value outside float16 range");
   }
   auto it = slots_.find(id);
   if (it != slots_.end()) {
@@ -185,14 +183,13 @@ Status FlatIndex::AddBatch(std::span<const uint64_t> ids, std::span<const float>
   for (size_t i = 0; i < ids.size(); ++i) {
     std::span<const float> v = vecs.subspan(i * d, d);
     VEXFS_RETURN_IF_ERROR(CheckVector(v, "vector"));
-    double norm = 0;
-    for (float x : v) {
-      norm += static_cast<double>(x) * x;
-      if (opt_.element_type == ElementType::kFloat16 && std::fabs(x) > kFloat16Max &&
-          opt_.metric != Metric::kCosine) {
-        return Status::InvalidArgument("value outside float16 range");
-      }
+    // Cosine vectors are stored normalised, so any finite one fits float16.
+    if (opt_.element_type == ElementType::kFloat16 && opt_.metric != Metric::kCosine &&
+        !FitsFloat16(v.data(), d)) {
+      return Status::InvalidArgument("value outside float16 range");
     }
+    double norm = 0;
+    for (float x : v) norm += static_cast<double>(x) * x;
     if (opt_.metric == Metric::kCosine && !(norm > 0)) {
       return Status::InvalidArgument("cannot insert a zero vector under the cosine metric");
     }

@@ -138,12 +138,7 @@ Status HnswIndex::Impl::PrepareVector(std::span<const float> v, float* out, bool
   if (normalize_ && !NormalizeL2(out, dim_)) {
     return Status::InvalidArgument("zero vector under the cosine metric");
   }
-  if (f16_ && stored) {
-    // Without early exit, so that the loop vectorises.
-    uint32_t over = 0;
-    for (size_t i = 0; i < dim_; ++i) over |= static_cast<uint32_t>(std::fabs(out[i]) > kFloat16Max);
-    if (over) return Status::InvalidArgument("value overflows float16");
-  }
+  if (f16_ && stored && !FitsFloat16(out, dim_)) return Status::InvalidArgument("value overflows float16");
   return Status::Ok();
 }
 

@@ -340,6 +340,14 @@ TEST(FlatIndexTest, BadInputErrors) {
   EXPECT_EQ(cos->Search(std::vector<float>(d, 0.0f), {}).status().err(), EINVAL);
   auto half = MakeIndex(d, Metric::kL2, ElementType::kFloat16);
   EXPECT_EQ(half->Add(1, std::vector<float>{1e6f, 0, 0, 0}).err(), EINVAL);
+  const std::vector<uint64_t> pair = {1, 2};
+  const std::vector<float> big = {1, 0, 0, 0, 0, 1e6f, 0, 0};
+  EXPECT_EQ(half->AddBatch(pair, big).err(), EINVAL);
+  EXPECT_FALSE(half->Contains(1));  // nothing added
+  // Cosine stores normalised vectors: any finite one fits float16.
+  auto half_cos = MakeIndex(d, Metric::kCosine, ElementType::kFloat16);
+  EXPECT_TRUE(half_cos->AddBatch(pair, big).ok());
+  EXPECT_TRUE(half_cos->Add(3, std::vector<float>{0, 0, 1e6f, 0}).ok());
 }
 
 TEST(FlatIndexTest, KLargerThanSizeAndEmpty) {

@@ -73,6 +73,9 @@ bool AllFinite(const float* v, size_t d);
 // kFloat16Max is the largest finite binary16: a float16 index stores only
 // values with |x| <= kFloat16Max.
 inline constexpr float kFloat16Max = 65504.0f;
+// True if every |v[i]| <= kFloat16Max (NaN counts as fitting: callers
+// refuse NaN with AllFinite). Without early exit, so that it vectorises.
+bool FitsFloat16(const float* v, size_t d);
 uint16_t FloatToHalf(float f);
 float HalfToFloat(uint16_t h);
 

@@ -307,7 +307,7 @@ int Serve(const CommandLine& cl, int* notify_fd) {
   ctx.read_only = cl.mount.read_only;
   ctx.check_permissions = cl.mount.check_permissions;
   ctx.entry_timeout = ctx.check_permissions ? 0.0 : 1.0;
-  ctx.writeback_cache = !ctx.check_permissions && !ctx.read_only;
+  ctx.writeback_cache = !ctx.read_only;
   ctx.debug = cl.debug;
 
   fuse_args args = FUSE_ARGS_INIT(0, nullptr);

@@ -99,8 +99,14 @@ int DoLookup(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_entry_par
   return EntryFrom(req, r, e);
 }
 
-int DoSetAttr(fuse_req_t req, fuse_ino_t ino, const struct stat& in, int to_set, Attr* out) {
+int DoSetAttr(fuse_req_t req, fuse_ino_t ino, const struct stat& in, int to_set,
+              const fuse_file_info* fi, Attr* out) {
   SetAttrRequest q;
+  // FATTR_FH: ftruncate(2), open(O_TRUNC), or the file times the kernel
+  // flushes under the writeback cache, all through a handle opened for
+  // writing, whose access was checked at open.
+  const OpenFile* file = StateOf(fi);
+  if (file != nullptr && file->writable) q.valid |= SetAttrRequest::kByWriter;
   if (to_set & FUSE_SET_ATTR_MODE) {
     q.valid |= SetAttrRequest::kMode;
     q.mode = in.st_mode;
@@ -134,6 +140,12 @@ int DoSetAttr(fuse_req_t req, fuse_ino_t ino, const struct stat& in, int to_set,
   if (to_set & FUSE_SET_ATTR_CTIME) {
     q.valid |= SetAttrRequest::kCtime;
     q.ctime = {in.st_ctim.tv_sec, static_cast<uint32_t>(in.st_ctim.tv_nsec)};
+    // Under the writeback cache the kernel sends utimensat(UTIME_NOW) and
+    // the times it keeps itself as an explicit mtime with the same ctime.
+    if ((q.valid & SetAttrRequest::kMtime) && q.mtime.sec == q.ctime.sec &&
+        q.mtime.nsec == q.ctime.nsec) {
+      q.valid |= SetAttrRequest::kMtimeIsNow;
+    }
   }
   // HANDLE_KILLPRIV_V2: the kernel no longer adds the mode change itself.
   // Truncation says so per request; chown of a non-directory always kills
@@ -339,7 +351,7 @@ void VxInit(void* userdata, fuse_conn_info* conn) {
   // The kernel page cache may hold writes until fsync, close or memory
   // pressure: safe because nothing but this mount changes the volume (the
   // device is opened exclusively) and SIGTERM syncs the mount before exiting.
-  // See FuseContext::writeback_cache for why it needs default_permissions.
+  // See FuseContext::writeback_cache for the times it brings.
   if (ctx->writeback_cache && !ctx->read_only) want(FUSE_CAP_WRITEBACK_CACHE);
   ctx->kernel_times.store((conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0);
   // Our files change only through this kernel: no invalidation on mtime
@@ -388,10 +400,10 @@ void VxGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   fuse_reply_attr(req, &st, Ctx(req)->attr_timeout);
 }
 
-void VxSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+void VxSetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
   if (IsQueryIno(ino)) return QueryGetAttr(req, ino);  // "> file" truncation: nothing to do
   Attr out;
-  const int err = DoSetAttr(req, ino, *attr, to_set, &out);
+  const int err = DoSetAttr(req, ino, *attr, to_set, fi, &out);
   if (err != 0) {
     fuse_reply_err(req, err);
     return;
@@ -458,7 +470,7 @@ void VxOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_err(req, err);
     return;
   }
-  Ctx(req)->open_files.Open(fi);
+  Ctx(req)->open_files.Open(fi)->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
   if (fuse_reply_open(req, fi) != 0) Ctx(req)->open_files.Release(fi);
 }
 
@@ -475,7 +487,7 @@ void VxCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     fi->direct_io = 1;
   else
     fi->keep_cache = 1;
-  Ctx(req)->open_files.Open(fi);
+  Ctx(req)->open_files.Open(fi)->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
   if (fuse_reply_create(req, &e, fi) != 0) {
     Fs(req)->Forget(e.ino, 1);
     Ctx(req)->open_files.Release(fi);

@@ -54,10 +54,11 @@ struct FuseContext {
   // kernel walks cached dentries without asking us, so a search permission
   // revoked by chmod would go unnoticed for the timeout.
   double entry_timeout = 1.0;
-  // FUSE_CAP_WRITEBACK_CACHE. Only with kernel permission checks: the kernel
-  // then sends file times it computed itself (setattr with explicit
-  // mtime/ctime, under the credentials of whoever flushes), which VexFS
-  // cannot tell from a user's utimensat() and would refuse to non-owners.
+  // FUSE_CAP_WRITEBACK_CACHE, on every read-write mount. The kernel then
+  // keeps file times itself and sends them as explicit mtime and ctime,
+  // under the credentials of whoever flushes; with VexFS's own permission
+  // checks DoSetAttr tells those from a user's utimensat() by the writer's
+  // handle they carry (kByWriter) or by mtime == ctime (kMtimeIsNow).
   bool writeback_cache = false;
   // The writeback cache was negotiated: the kernel owns the file times of
   // regular files, and WRITEs from its page cache do not set them.

@@ -103,6 +103,17 @@ struct SetAttrRequest {
     // FUSE leaves to the server with HANDLE_KILLPRIV_V2). Alone, and with no
     // bit to clear, it changes nothing (not even ctime).
     kKillSuidGid = 1u << 9,
+    // Sent on behalf of a writer: a SETATTR that carries the handle of a
+    // file opened for writing (ftruncate(2), open(O_TRUNC), or the times
+    // the kernel keeps under FUSE's writeback cache and flushes later).
+    // Like Linux, which checks write access once at open, truncation and
+    // the times then need neither ownership nor write permission now.
+    kByWriter = 1u << 10,
+    // With kMtime: the explicit mtime is the kernel's own "now" (FUSE's
+    // writeback cache sends utimensat(UTIME_NOW), like its flushed times,
+    // as an explicit mtime equal to the ctime it sends with it). Checked
+    // like kMtimeNow (write permission for a non-owner), stored as given.
+    kMtimeIsNow = 1u << 11,
   };
   uint32_t valid = 0;
   uint32_t mode = 0;

@@ -452,6 +452,7 @@ Result<Attr> FsImpl::SetAttr(uint64_t ino, const SetAttrRequest& req, const Cred
       return ToAttr(w);
     }
   }
+  const bool by_writer = (req.valid & SetAttrRequest::kByWriter) != 0;
   if (req.valid & SetAttrRequest::kSize) {
     VEXFS_ASSIGN_OR_RETURN(InodeRef r, GetInode(ino));
     if (r.is_dir()) return Status::Error(EISDIR, "is a directory");
@@ -459,7 +460,7 @@ Result<Attr> FsImpl::SetAttr(uint64_t ino, const SetAttrRequest& req, const Cred
     if (Le32(r.raw->i_flags) & (VEXFS_INODE_FL_IMMUTABLE | VEXFS_INODE_FL_APPEND)) {
       return Status::Error(EPERM, "immutable or append-only file");
     }
-    VEXFS_RETURN_IF_ERROR(Perm(r, W_OK, cred));
+    if (!by_writer) VEXFS_RETURN_IF_ERROR(Perm(r, W_OK, cred));
     VEXFS_RETURN_IF_ERROR(Truncate(ino, req.size));
   }
   Attr out;
@@ -491,22 +492,25 @@ Result<Attr> FsImpl::SetAttr(uint64_t ino, const SetAttrRequest& req, const Cred
     }
     r.raw->i_mode = ToLe16(static_cast<uint16_t>(mode));
     const Timespec now = Now();
-    auto set_time = [&](bool now_flag, const Timespec& t, __le64* sec, __le32* nsec) -> Status {
-      if (perms && !owner) {
-        if (!now_flag) return Status::Error(EPERM, "only the owner may set explicit times");
-        VEXFS_RETURN_IF_ERROR(Perm(r, W_OK, cred));
-      }
+    const bool set_atime = req.valid & (SetAttrRequest::kAtime | SetAttrRequest::kAtimeNow);
+    const bool set_mtime = req.valid & (SetAttrRequest::kMtime | SetAttrRequest::kMtimeNow);
+    if (perms && !owner && (set_atime || set_mtime)) {
+      // As setattr_prepare() and notify_change() order them: a time the
+      // caller chose needs ownership (EPERM); "now" needs write permission
+      // (EACCES), which a writer's handle already proved.
+      const bool chosen_atime = set_atime && !(req.valid & SetAttrRequest::kAtimeNow);
+      const bool chosen_mtime = set_mtime && !(req.valid & SetAttrRequest::kMtimeNow) &&
+                                !(req.valid & SetAttrRequest::kMtimeIsNow) && !by_writer;
+      if (chosen_atime || chosen_mtime) return Status::Error(EPERM, "only the owner may set explicit times");
+      if (!by_writer) VEXFS_RETURN_IF_ERROR(Perm(r, W_OK, cred));
+    }
+    auto set_time = [&](bool now_flag, const Timespec& t, __le64* sec, __le32* nsec) {
       const Timespec v = now_flag ? now : t;
       *sec = ToLe64(static_cast<uint64_t>(v.sec));
       *nsec = ToLe32(v.nsec);
-      return Status::Ok();
     };
-    if (req.valid & (SetAttrRequest::kAtime | SetAttrRequest::kAtimeNow)) {
-      VEXFS_RETURN_IF_ERROR(set_time(req.valid & SetAttrRequest::kAtimeNow, req.atime, &r.raw->i_atime, &r.raw->i_atime_ns));
-    }
-    if (req.valid & (SetAttrRequest::kMtime | SetAttrRequest::kMtimeNow)) {
-      VEXFS_RETURN_IF_ERROR(set_time(req.valid & SetAttrRequest::kMtimeNow, req.mtime, &r.raw->i_mtime, &r.raw->i_mtime_ns));
-    }
+    if (set_atime) set_time(req.valid & SetAttrRequest::kAtimeNow, req.atime, &r.raw->i_atime, &r.raw->i_atime_ns);
+    if (set_mtime) set_time(req.valid & SetAttrRequest::kMtimeNow, req.mtime, &r.raw->i_mtime, &r.raw->i_mtime_ns);
     if (req.valid & SetAttrRequest::kCtime) {
       r.raw->i_ctime = ToLe64(static_cast<uint64_t>(req.ctime.sec));
       r.raw->i_ctime_ns = ToLe32(req.ctime.nsec);

@@ -657,6 +657,53 @@ TEST_F(FsTest, PermissionsForUnprivilegedUsers) {
   EXPECT_EQ(fs_->SetXattr(af->ino, "trusted.x", Bytes("1"), 0, alice).err(), EPERM);
 }
 
+TEST_F(FsTest, SetTimesAsNonOwner) {
+  const Cred bob{1001, 1001, {}};
+  const Attr f = Create(kRoot, "f", 0644);
+  auto times = [&](uint32_t valid, int64_t mtime = 5, int64_t ctime = 7) {
+    SetAttrRequest q;
+    q.valid = valid;
+    q.atime = {3, 0};
+    q.mtime = {mtime, 0};
+    q.ctime = {ctime, 0};
+    return fs_->SetAttr(f.ino, q, bob).status().err();
+  };
+  using R = SetAttrRequest;
+  // A time the caller chose needs ownership, checked before write
+  // permission; "now" needs write permission.
+  EXPECT_EQ(times(R::kAtimeNow | R::kMtimeNow), EACCES);
+  EXPECT_EQ(times(R::kAtimeNow | R::kMtime), EPERM);
+  EXPECT_EQ(times(R::kAtime | R::kMtimeNow), EPERM);
+  EXPECT_EQ(times(R::kMtime | R::kCtime | R::kMtimeIsNow, 7, 7), EACCES);
+  // A writer's handle stands for the write permission checked at open.
+  EXPECT_EQ(times(R::kAtime | R::kByWriter), EPERM);
+  SetAttrRequest trunc;
+  trunc.valid = R::kSize;
+  trunc.size = 10;
+  EXPECT_EQ(fs_->SetAttr(f.ino, trunc, bob).status().err(), EACCES);
+  auto before = fs_->GetAttr(f.ino);
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before->size, 0u);
+  EXPECT_EQ(before->mtime.sec, f.mtime.sec);  // nothing refused changed anything
+  trunc.valid |= R::kByWriter;
+  ASSERT_TRUE(fs_->SetAttr(f.ino, trunc, bob).ok());
+  EXPECT_EQ(times(R::kMtime | R::kCtime | R::kByWriter, 9, 11), 0);
+  auto a = fs_->GetAttr(f.ino);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->size, 10u);
+  EXPECT_EQ(a->mtime.sec, 9);
+  EXPECT_EQ(a->ctime.sec, 11);
+  // With write permission, the kernel's "now" passes and is stored as sent.
+  SetAttrRequest chmod;
+  chmod.valid = R::kMode;
+  chmod.mode = 0666;
+  ASSERT_TRUE(fs_->SetAttr(f.ino, chmod, kRootCred).ok());
+  EXPECT_EQ(times(R::kMtime | R::kCtime | R::kMtimeIsNow, 12, 12), 0);
+  EXPECT_EQ(fs_->GetAttr(f.ino)->mtime.sec, 12);
+  EXPECT_EQ(times(R::kMtime | R::kCtime, 13, 14), EPERM);
+  EXPECT_EQ(times(R::kAtimeNow | R::kMtimeNow), 0);
+}
+
 TEST_F(FsTest, ReadOnlyMountRefusesWrites) {
   Create(kRoot, "f");
   ASSERT_TRUE(fs_->Unmount().ok());

@@ -148,6 +148,56 @@ TEST_P(FusePerm, XattrNamespaces) {
   EXPECT_EQ(AsNobody([&] { return Err(setxattr(f.c_str(), "trusted.x", "1", 1, 0)); }), EPERM);
 }
 
+// Every read-write mount uses the writeback cache, so the kernel keeps the
+// file times and flushes them later as explicit times under the flusher's
+// credentials; truncation through a descriptor carries its handle. A writer
+// who does not own the file, and whose descriptor outlived a chmod that took
+// write permission away, must still write, ftruncate and fsync (Linux
+// checks write access at open), while explicit times stay the owner's.
+TEST_P(FusePerm, NonOwnerWriterKeepsWriteTimesButCannotChooseThem) {
+  Touch("f", 0644);  // root's, not writable by nobody
+  const std::string f = P("f");
+  const timespec old_times[2] = {{1000, 0}, {1000, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, f.c_str(), old_times, 0), 0);
+  const int fd = open(f.c_str(), O_WRONLY);  // inherited by nobody below
+  ASSERT_GE(fd, 0) << strerror(errno);
+  EXPECT_EQ(AsNobody([&] {
+              if (pwrite(fd, "hello world", 11, 0) != 11) return errno;
+              if (ftruncate(fd, 5) != 0) return errno;
+              if (pwrite(fd, "!", 1, 5) != 1) return errno;
+              return Err(fsync(fd));
+            }),
+            0);
+  // Times chosen by a non-owner: EPERM, even through a writable descriptor,
+  // and before write permission is looked at (EACCES), as Linux orders it.
+  const timespec chosen[2] = {{1, 0}, {1, 0}};
+  EXPECT_EQ(AsNobody([&] { return Err(futimens(fd, chosen)); }), EPERM);
+  const timespec now_and_chosen[2] = {{0, UTIME_NOW}, {1, 0}};
+  EXPECT_EQ(AsNobody([&] { return Err(utimensat(AT_FDCWD, f.c_str(), now_and_chosen, 0)); }), EPERM);
+  const timespec chosen_and_now[2] = {{1, 0}, {0, UTIME_NOW}};
+  EXPECT_EQ(AsNobody([&] { return Err(utimensat(AT_FDCWD, f.c_str(), chosen_and_now, 0)); }), EPERM);
+  // "Now" needs write permission, which the mode does not give.
+  EXPECT_EQ(AsNobody([&] { return Err(utimensat(AT_FDCWD, f.c_str(), nullptr, 0)); }), EACCES);
+  EXPECT_EQ(AsNobody([&] { return Err(futimens(fd, nullptr)); }), EACCES);
+  ASSERT_EQ(close(fd), 0);
+  auto check = [&](const char* when) {
+    struct stat st {};
+    ASSERT_EQ(stat(f.c_str(), &st), 0) << when;
+    EXPECT_EQ(st.st_size, 6) << when;
+    EXPECT_GT(st.st_mtim.tv_sec, 1000) << when;  // the writer's, not the refused 1
+    EXPECT_NE(st.st_atim.tv_sec, 1) << when;
+    char buf[16] = {};
+    const int rfd = open(f.c_str(), O_RDONLY);
+    ASSERT_GE(rfd, 0) << when;
+    EXPECT_EQ(read(rfd, buf, sizeof buf), 6) << when;
+    close(rfd);
+    EXPECT_STREQ(buf, "hello!") << when;
+  };
+  check("mounted");
+  ASSERT_TRUE(vol_->Remount(GetParam() ? "default_permissions" : "")) << vol_->log();
+  check("after remount");
+}
+
 // vexfs-fuse negotiates FUSE_HANDLE_KILLPRIV_V2, so the daemon, not the
 // kernel, clears setuid/setgid when a user without CAP_FSETID writes or
 // truncates a file, and on chown; stat() and exec must see it at once.

@@ -14,7 +14,7 @@ for each system. Needs root, /dev/fuse, fio, fusermount3 and python3.
 
   --quick        256 MiB file and 20,000 files (default 1 GiB and 100,000)
   --rounds N     run every workload N times (default 3), the systems'
-                 order reversed every other round; each ratio is the median
+                 order rotated every round; each ratio is the median
                  of the per-round ratios (one round's ratio on this shared
                  machine can be off by 2x with no difference between systems)
   --out FILE     write the JSON array to FILE and the markdown table to
@@ -258,12 +258,15 @@ run_round() {  # SYSTEM...
   done
 }
 
-# Rounds alternate the systems' order, so no system is always measured
-# first (right after the drop_caches of a larger cache) or last.
-REV=()
-for (( i=${#SYS[@]}-1; i>=0; i-- )); do REV+=("${SYS[$i]}"); done
+# Rounds rotate the systems' order (round r starts at the r-th system), so
+# each system is measured first in at most one round of every ${#SYS[@]}. The
+# first write after a large cache drop and a round's file churn runs slower
+# on every system (bench/fuse/README.md, "Issue 3, session 16"); reversing
+# the order every other round put the same two systems first every time.
 for (( ROUND=1; ROUND<=ROUNDS; ROUND++ )); do
-  if (( ROUND % 2 )); then run_round "${SYS[@]}"; else run_round "${REV[@]}"; fi
+  ORDER=()
+  for (( i=0; i<${#SYS[@]}; i++ )); do ORDER+=("${SYS[$(( (ROUND - 1 + i) % ${#SYS[@]} ))]}"); done
+  run_round "${ORDER[@]}"
 done
 
 # ---- report ------------------------------------------------------------------

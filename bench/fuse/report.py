@@ -91,8 +91,8 @@ def main(argv):
         f"{'Quick' if quick == '1' else 'Full'} run: {size_mib} MiB file, "
         f"{rand_ops} random 4 KiB ops, {nfiles} files; drop_caches "
         f"{'before every measurement' if drop_ok == '1' else 'NOT available: reads may be cached'}, "
-        f"then {settle_s} s of settling. {nrounds} round(s), the systems' order reversed "
-        "every other round; values are medians over the rounds, ratios the median of the "
+        f"then {settle_s} s of settling. {nrounds} round(s), the systems' order rotated "
+        "every round (round r starts at the r-th system); values are medians over the rounds, ratios the median of the "
         "per-round ratios with their range in brackets.",
         f"VexFS built from {source}.",
         "",

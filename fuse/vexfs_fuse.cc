@@ -102,7 +102,7 @@ int DoLookup(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_entry_par
 int DoSetAttr(fuse_req_t req, fuse_ino_t ino, const struct stat& in, int to_set,
               const fuse_file_info* fi, Attr* out) {
   SetAttrRequest q;
-  // FATTR_FH: ftruncate(2), open(O_TRUNC), or the file times the kernel
+  // FATTR_FH: ftruncate(2), or the file times the kernel
   // flushes under the writeback cache, all through a handle opened for
   // writing, whose access was checked at open.
   const OpenFile* file = StateOf(fi);

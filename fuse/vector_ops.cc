@@ -338,6 +338,7 @@ nlohmann::json QueryAnswer(fuse_req_t req, uint64_t dir, const std::string& text
 OpenFile* OpenFiles::Open(fuse_file_info* fi) {
   auto st = std::make_shared<OpenFile>();
   OpenFile* raw = st.get();
+  raw->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
   {
     std::lock_guard<std::mutex> lock(mu_);
     files_.emplace(raw, std::move(st));

@@ -30,8 +30,9 @@ namespace vexfs::fusefs {
 // runs, so a release may come meanwhile and must not free the state the
 // search writes into.
 struct OpenFile : std::enable_shared_from_this<OpenFile> {
-  // Opened for writing (O_WRONLY or O_RDWR): a SETATTR that carries this
-  // handle comes from a writer (SetAttrRequest::kByWriter).
+  // Opened for writing (O_WRONLY or O_RDWR; set by OpenFiles::Open): a
+  // SETATTR that carries this handle comes from a writer
+  // (SetAttrRequest::kByWriter).
   bool writable = false;
   // Held by each ioctl on the descriptor (staging buffer, last results):
   // threads sharing one descriptor take turns instead of racing.

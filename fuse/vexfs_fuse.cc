@@ -102,9 +102,9 @@ int DoLookup(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_entry_par
 int DoSetAttr(fuse_req_t req, fuse_ino_t ino, const struct stat& in, int to_set,
               const fuse_file_info* fi, Attr* out) {
   SetAttrRequest q;
-  // FATTR_FH: ftruncate(2), or the file times the kernel
-  // flushes under the writeback cache, all through a handle opened for
-  // writing, whose access was checked at open.
+  // FATTR_FH: ftruncate(2), or the file times the kernel flushes under the
+  // writeback cache, all through a handle opened for writing, whose access
+  // was checked at open.
   const OpenFile* file = StateOf(fi);
   if (file != nullptr && file->writable) q.valid |= SetAttrRequest::kByWriter;
   if (to_set & FUSE_SET_ATTR_MODE) {
@@ -470,7 +470,7 @@ void VxOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_err(req, err);
     return;
   }
-  Ctx(req)->open_files.Open(fi)->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+  Ctx(req)->open_files.Open(fi);
   if (fuse_reply_open(req, fi) != 0) Ctx(req)->open_files.Release(fi);
 }
 
@@ -487,7 +487,7 @@ void VxCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     fi->direct_io = 1;
   else
     fi->keep_cache = 1;
-  Ctx(req)->open_files.Open(fi)->writable = (fi->flags & O_ACCMODE) != O_RDONLY;
+  Ctx(req)->open_files.Open(fi);
   if (fuse_reply_create(req, &e, fi) != 0) {
     Fs(req)->Forget(e.ino, 1);
     Ctx(req)->open_files.Release(fi);

@@ -104,8 +104,8 @@ struct SetAttrRequest {
     // bit to clear, it changes nothing (not even ctime).
     kKillSuidGid = 1u << 9,
     // Sent on behalf of a writer: a SETATTR that carries the handle of a
-    // file opened for writing (ftruncate(2), or the times
-    // the kernel keeps under FUSE's writeback cache and flushes later).
+    // file opened for writing (ftruncate(2), or the times the kernel keeps
+    // under FUSE's writeback cache and flushes later).
     // Like Linux, which checks write access once at open, truncation and
     // the times then need neither ownership nor write permission now.
     kByWriter = 1u << 10,

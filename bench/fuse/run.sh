@@ -24,7 +24,9 @@ for each system. Needs root, /dev/fuse, fio, fusermount3 and python3.
 
 Environment: BUILD_DIR (default build-bench), the build directory;
 SETTLE_S (default 3), seconds to wait after drop_caches before each
-measurement (0 reproduces runs before the wait was added).
+measurement (0 reproduces runs before the wait was added);
+RAND_SLICES (default 5), the slices rand_read_4k is split into, the
+systems taking turns slice by slice (1 reproduces runs before session 17).
 EOF
 }
 
@@ -55,6 +57,8 @@ else
   SIZE_MIB=1024; NFILES=100000; IMG_SIZE=4G
 fi
 RAND_OPS=20000
+RAND_SLICES="${RAND_SLICES:-5}"
+case "$RAND_SLICES" in ''|*[!0-9]*|0) echo "run.sh: RAND_SLICES wants a positive integer" >&2; exit 2 ;; esac
 # Seconds between drop_caches and each measurement. The block layer's
 # writeback throttling (wbt) raises the device's write queue depth while a
 # sync's writes complete quickly and lowers it again over ~2 s of quiet, so
@@ -207,6 +211,40 @@ run_fio() {  # WORKLOAD SYSTEM FIELD UNIT fio-args...
   record "$w" "$s" "$unit" "$(fio_value "$out" "$field")"
 }
 
+# rand_read_4k in RAND_SLICES slices of RAND_OPS / RAND_SLICES reads, the
+# systems taking turns slice by slice (slice j of a round starts at its j-th
+# system; each slice has its own seed, the same for every system). A cold
+# 4 KiB O_DIRECT read is one trip to the disk on every system (~80 us
+# here), and this disk's latency drifts by 10-20% within a minute
+# (bench/fuse/README.md, "Issue 3, session 17"): in one fio run per system
+# the drift between runs decided the ratio. Each system's figure is its
+# reads over its summed run time.
+run_rand_read() {  # SYSTEM...
+  local sys=("$@") j i s out
+  local -A ios=() ms=()
+  for s in "${sys[@]}"; do ios[$s]=0; ms[$s]=0; done
+  for (( j=0; j<RAND_SLICES; j++ )); do
+    for (( i=0; i<${#sys[@]}; i++ )); do
+      s=${sys[$(( (j + i) % ${#sys[@]} ))]}
+      out="$TMP/logs/fio.json"
+      drop_caches
+      fio --name=rand_read_4k --filename="${DIR[$s]}/seqfile" --size="${SIZE_MIB}m" --ioengine=psync \
+        --iodepth=1 --numjobs=1 --fallocate=none --output-format=json --rw=randread --bs=4k --direct=1 \
+        --number_ios=$(( RAND_OPS / RAND_SLICES )) --randseed=$(( 42 + j )) >"$out" \
+        2>"$TMP/logs/fio.err" || { cat "$TMP/logs/fio.err" >&2; die "fio rand_read_4k on $s failed"; }
+      read -r n t < <(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))["jobs"][0]["read"]
+print(r["total_ios"], r["runtime"])' "$out")
+      ios[$s]=$(( ${ios[$s]} + n )); ms[$s]=$(( ${ms[$s]} + t ))
+    done
+  done
+  for s in "${sys[@]}"; do
+    [ "${ms[$s]}" -gt 0 ] || die "rand_read_4k on $s: no run time"
+    record rand_read_4k "$s" ops_per_s "$(python3 -c "print(${ios[$s]} * 1000 / ${ms[$s]})")"
+  done
+}
+
 # passthrough_ll keeps an O_PATH fd open for every inode the kernel holds, so
 # it cannot create (or stat, or readdirplus) more files than RLIMIT_NOFILE
 # allows; when the hard limit cannot be raised (no CAP_SYS_RESOURCE, as in
@@ -226,11 +264,7 @@ run_round() {  # SYSTEM...
     drop_caches
     run_fio seq_read "$s" read_mibs MiB_per_s --rw=read --bs=1m
   done
-  for s in "$@"; do
-    drop_caches
-    run_fio rand_read_4k "$s" read_iops ops_per_s --rw=randread --bs=4k --direct=1 \
-      --number_ios="$RAND_OPS" --randseed=42
-  done
+  run_rand_read "$@"
   for s in "$@"; do
     drop_caches
     # Buffered, not O_DIRECT: passthrough_ll hands libfuse's unaligned write
@@ -270,7 +304,7 @@ for (( ROUND=1; ROUND<=ROUNDS; ROUND++ )); do
 done
 
 # ---- report ------------------------------------------------------------------
-REPORT_ARGS=("$RESULTS" "$ROUNDS" "$QUICK" "$SIZE_MIB" "$NFILES" "$RAND_OPS" "$DROP_OK" "$SETTLE_S" "$SRC")
+REPORT_ARGS=("$RESULTS" "$ROUNDS" "$QUICK" "$SIZE_MIB" "$NFILES" "$RAND_OPS" "$RAND_SLICES" "$DROP_OK" "$SETTLE_S" "$SRC")
 JSON_OUT="${OUT:-$TMP/out.json}"
 MD_OUT="${JSON_OUT%.json}.md"
 [ "$MD_OUT" = "$JSON_OUT" ] && MD_OUT="$JSON_OUT.md"

@@ -639,13 +639,12 @@ int DoIoctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, fuse_file_info* fi
       }
       if (dir) return EISDIR;
       if (!S_ISREG(attr->mode)) return EINVAL;
-      // Write permission: checked at open for a descriptor open for
-      // writing, here otherwise (whatever the mount's permission mode).
+      // Write permission on the file, as setxattr(2) needs, whatever the
+      // descriptor's mode and the mount's permission mode. (libfuse gives
+      // an ioctl no open flags: fi->flags is always 0.)
       if (ctx->read_only) return EROFS;
       const Cred cred = FullCred(req);
-      if ((fi == nullptr || (fi->flags & O_ACCMODE) == O_RDONLY) && !PermissionAllows(*attr, W_OK, cred)) {
-        return EACCES;
-      }
+      if (!PermissionAllows(*attr, W_OK, cred)) return EACCES;
       if (in->vp_flags & VEXFS_PUT_REMOVE) {
         if (in->vp_flags & VEXFS_PUT_STAGED) return EINVAL;
         return ctx->fs->RemoveXattr(ino, VEXFS_VECTOR_XATTR, Cred::Root()).err();

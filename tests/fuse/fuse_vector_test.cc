@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -406,6 +407,60 @@ TEST_F(FuseVectorTest, SearchNeverRevealsWhatTheCallerCannotRead) {
 // Supplementary groups are read lazily (only for checks where the group
 // class and the other class differ): membership must still count, both for
 // search results and for open(2) on the mount.
+// VEXFS_IOC_PUT needs write permission on the file, as setxattr(2) does,
+// whatever the descriptor it comes through: one open for writing,
+// inherited from root, does not stand in for it (docs/ioctl.md section 6).
+TEST_F(FuseVectorTest, PutNeedsWritePermissionWhateverTheDescriptor) {
+  const std::string c = vol_.P("c");
+  const std::string theirs = c + "/root_file", mine = c + "/a_file";
+  WriteFile(theirs, "r");  // root's, 0644
+  WriteFile(mine, "a");
+  ASSERT_EQ(chown(mine.c_str(), kA, kA), 0);
+  auto put = [](int fd, bool remove) {
+    auto p = std::make_unique<vexfs_ioc_put>();
+    std::memset(p.get(), 0, sizeof(*p));
+    p->vp_size = sizeof(*p);
+    if (remove) {
+      p->vp_flags = VEXFS_PUT_REMOVE;
+    } else {
+      p->vp_dim = 3;
+      p->vp_data[0] = 1;
+    }
+    return ioctl(fd, VEXFS_IOC_PUT, p.get()) < 0 ? errno : 0;
+  };
+  const int wfd = open(theirs.c_str(), O_WRONLY);
+  const int rfd = open(theirs.c_str(), O_RDONLY);
+  ASSERT_GE(wfd, 0);
+  ASSERT_GE(rfd, 0);
+  for (const int fd : {wfd, rfd}) {
+    EXPECT_EQ(RunAs(kA, kA, {}, [&] { return put(fd, false); }), EACCES) << (fd == wfd ? "O_WRONLY" : "O_RDONLY");
+    EXPECT_EQ(RunAs(kA, kA, {}, [&] {
+                const float v[3] = {1, 0, 0};
+                return fsetxattr(fd, VEXFS_VECTOR_XATTR, v, sizeof(v), 0) < 0 ? errno : 0;
+              }),
+              EACCES);
+  }
+  char buf[64];
+  EXPECT_EQ(getxattr(theirs.c_str(), VEXFS_VECTOR_XATTR, buf, sizeof(buf)), -1);
+  EXPECT_EQ(errno, ENODATA);
+  // Root through either descriptor, A on its own file through a read-only one.
+  EXPECT_EQ(put(rfd, false), 0);
+  EXPECT_EQ(RunAs(kA, kA, {}, [&] { return put(wfd, true); }), EACCES);
+  EXPECT_EQ(put(wfd, true), 0);
+  EXPECT_EQ(getxattr(theirs.c_str(), VEXFS_VECTOR_XATTR, buf, sizeof(buf)), -1);
+  EXPECT_EQ(RunAs(kA, kA, {}, [&] {
+              const int fd = open(mine.c_str(), O_RDONLY);
+              if (fd < 0) return 100;
+              const int rc = put(fd, false);
+              close(fd);
+              return rc;
+            }),
+            0);
+  EXPECT_EQ(getxattr(mine.c_str(), VEXFS_VECTOR_XATTR, buf, sizeof(buf)), 12);
+  close(wfd);
+  close(rfd);
+}
+
 TEST_F(FuseVectorTest, SupplementaryGroupsStillGrantAccess) {
   constexpr gid_t kG = 4242;
   const std::string c = vol_.P("c");

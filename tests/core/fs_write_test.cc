@@ -708,5 +708,69 @@ TEST(FileDeviceTest, StartsTheHostsWritebackEarly) {
   }
 }
 
+// ReadData remembers regions in which the host's cache held nothing and
+// reads them with O_DIRECT without asking cachestat(2) again. A buffered
+// write there must end that: the write's dirty page is then read through
+// the cache, not first written back by an O_DIRECT read, and every read
+// sees every completed write.
+TEST(FileDeviceTest, ColdRegionsWarmUpOnWrite) {
+  char path[] = "/var/tmp/vexfs_coldregion_XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  struct Unlink {
+    const char* p;
+    ~Unlink() { unlink(p); }
+  } unlink_at_exit{path};
+  ASSERT_EQ(ftruncate(fd, 8 << 20), 0);  // four 2 MiB regions
+  close(fd);
+  if (!DirtyPages(path)) GTEST_SKIP() << "no cachestat(2) on this kernel";
+  OpenOptions oo;
+  oo.start_writeback_bytes = 0;
+  auto dev = OpenBlockDevice(path, oo);
+  ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+  std::vector<uint8_t> blocks(8 * kBlockSize);
+  for (size_t i = 0; i < blocks.size(); i++) blocks[i] = static_cast<uint8_t>(i / kBlockSize + 1);
+  constexpr uint64_t kFirst = 600;  // in the second region, blocks 512..1023
+  ASSERT_TRUE((*dev)->Write(kFirst, 8, blocks.data()).ok());
+  ASSERT_TRUE((*dev)->Flush().ok());
+  const int evict = open(path, O_RDONLY);
+  ASSERT_GE(evict, 0);
+  ASSERT_EQ(posix_fadvise(evict, 0, 0, POSIX_FADV_DONTNEED), 0);
+  close(evict);
+  auto* aligned = static_cast<uint8_t*>(std::aligned_alloc(kBlockSize, kBlockSize));
+  struct Free {
+    void* p;
+    ~Free() { std::free(p); }
+  } free_at_exit{aligned};
+  // Enough cold reads for the region to be remembered as cold.
+  for (uint32_t i = 0; i < 32; i++) {
+    ASSERT_TRUE((*dev)->ReadData(kFirst + i % 8, 1, aligned).ok());
+    ASSERT_EQ(std::memcmp(aligned, blocks.data() + (i % 8) * kBlockSize, kBlockSize), 0) << i;
+  }
+  for (int round = 0; round < 3; round++) {
+    std::vector<uint8_t> again(kBlockSize, static_cast<uint8_t>(0xA0 + round));
+    ASSERT_TRUE((*dev)->Write(kFirst + 1, 1, again.data()).ok());
+    auto before = DirtyPages(path);
+    ASSERT_TRUE(before);
+    ASSERT_GT(before->first, 0u) << "the write left nothing dirty";
+    ASSERT_TRUE((*dev)->ReadData(kFirst + 1, 1, aligned).ok());
+    EXPECT_EQ(std::memcmp(aligned, again.data(), kBlockSize), 0) << round;
+    auto after = DirtyPages(path);
+    ASSERT_TRUE(after);
+    EXPECT_EQ(after->first, before->first) << "the read wrote the dirty page back: it went O_DIRECT";
+    // Its neighbours, still uncached, read as written.
+    for (uint32_t i = 2; i < 8; i++) {
+      ASSERT_TRUE((*dev)->ReadData(kFirst + i, 1, aligned).ok());
+      ASSERT_EQ(std::memcmp(aligned, blocks.data() + i * kBlockSize, kBlockSize), 0) << round << " " << i;
+    }
+    ASSERT_TRUE((*dev)->Flush().ok());
+    const int e = open(path, O_RDONLY);
+    ASSERT_GE(e, 0);
+    ASSERT_EQ(posix_fadvise(e, 0, 0, POSIX_FADV_DONTNEED), 0);
+    close(e);
+    for (uint32_t i = 0; i < 32; i++) ASSERT_TRUE((*dev)->ReadData(kFirst + 2 + i % 6, 1, aligned).ok());
+  }
+}
+
 }  // namespace
 }  // namespace vexfs

@@ -591,21 +591,38 @@ TEST_F(FsWriteTest, GrowingAFileZeroesItsLastBlockPastTheOldEnd) {
   }
 }
 
+// A scratch image file of `bytes` bytes in /var/tmp (a filesystem with
+// O_DIRECT), removed when the test ends, also when an assertion returns
+// early.
+struct TempImage {
+  char path[40] = "/var/tmp/vexfs_device_XXXXXX";
+  bool ok = false;
+  explicit TempImage(off_t bytes) {
+    const int fd = mkstemp(path);
+    if (fd < 0) return;
+    ok = ftruncate(fd, bytes) == 0;
+    close(fd);
+  }
+  ~TempImage() { unlink(path); }
+};
+
+// Drops the file's clean pages from the host's page cache.
+bool Evict(const char* path) {
+  const int fd = open(path, O_RDONLY);
+  if (fd < 0) return false;
+  const bool ok = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0;
+  close(fd);
+  return ok;
+}
+
 // ReadData of an image file on a filesystem with O_DIRECT: small aligned
 // reads of uncached blocks bypass the page cache, cached ones (here: just
 // written, dirty) are read through it; either way every completed Write is
 // seen. Unaligned and large reads work as Read.
 TEST(FileDeviceTest, ReadDataSeesBufferedWrites) {
-  char path[] = "/var/tmp/vexfs_readdata_XXXXXX";
-  const int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  struct Unlink {  // also when an assertion returns early
-    const char* p;
-    ~Unlink() { unlink(p); }
-  } unlink_at_exit{path};
-  ASSERT_EQ(ftruncate(fd, 64 * 4096), 0);
-  close(fd);
-  auto dev = OpenBlockDevice(path, OpenOptions{});
+  TempImage img(64 * 4096);
+  ASSERT_TRUE(img.ok) << strerror(errno);
+  auto dev = OpenBlockDevice(img.path, OpenOptions{});
   ASSERT_TRUE(dev.ok()) << dev.status().ToString();
   std::vector<uint8_t> blocks(8 * 4096);
   for (size_t i = 0; i < blocks.size(); i++) blocks[i] = static_cast<uint8_t>(i / 4096 + 1);
@@ -626,10 +643,7 @@ TEST(FileDeviceTest, ReadDataSeesBufferedWrites) {
   EXPECT_EQ(std::memcmp(aligned, again.data(), 4096), 0);
   // Written back and evicted: read with O_DIRECT.
   ASSERT_TRUE((*dev)->Flush().ok());
-  const int evict = open(path, O_RDONLY);
-  ASSERT_GE(evict, 0);
-  ASSERT_EQ(posix_fadvise(evict, 0, 0, POSIX_FADV_DONTNEED), 0);
-  close(evict);
+  ASSERT_TRUE(Evict(img.path));
   for (uint32_t n : {1u, 4u}) {
     std::memset(aligned, 0, 9 * 4096);
     ASSERT_TRUE((*dev)->ReadData(10, n, aligned).ok());
@@ -663,15 +677,9 @@ std::optional<std::pair<uint64_t, uint64_t>> DirtyPages(const char* path) {
 // the device has the host start writing them out without a Flush, and the
 // data reads back the same.
 TEST(FileDeviceTest, StartsTheHostsWritebackEarly) {
-  char path[] = "/var/tmp/vexfs_writeback_XXXXXX";
-  const int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  struct Unlink {
-    const char* p;
-    ~Unlink() { unlink(p); }
-  } unlink_at_exit{path};
-  ASSERT_EQ(ftruncate(fd, 64 << 20), 0);
-  close(fd);
+  TempImage img(64 << 20);
+  ASSERT_TRUE(img.ok) << strerror(errno);
+  const char* path = img.path;
   if (!DirtyPages(path)) GTEST_SKIP() << "no cachestat(2) on this kernel";
   std::vector<uint8_t> mib(1 << 20);
   for (size_t i = 0; i < mib.size(); i++) mib[i] = static_cast<uint8_t>(i * 7 + 3);
@@ -714,15 +722,9 @@ TEST(FileDeviceTest, StartsTheHostsWritebackEarly) {
 // the cache, not first written back by an O_DIRECT read, and every read
 // sees every completed write.
 TEST(FileDeviceTest, ColdRegionsWarmUpOnWrite) {
-  char path[] = "/var/tmp/vexfs_coldregion_XXXXXX";
-  const int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  struct Unlink {
-    const char* p;
-    ~Unlink() { unlink(p); }
-  } unlink_at_exit{path};
-  ASSERT_EQ(ftruncate(fd, 8 << 20), 0);  // four 2 MiB regions
-  close(fd);
+  TempImage img(8 << 20);  // four 2 MiB regions
+  ASSERT_TRUE(img.ok) << strerror(errno);
+  const char* path = img.path;
   if (!DirtyPages(path)) GTEST_SKIP() << "no cachestat(2) on this kernel";
   OpenOptions oo;
   oo.start_writeback_bytes = 0;
@@ -733,10 +735,7 @@ TEST(FileDeviceTest, ColdRegionsWarmUpOnWrite) {
   constexpr uint64_t kFirst = 600;  // in the second region, blocks 512..1023
   ASSERT_TRUE((*dev)->Write(kFirst, 8, blocks.data()).ok());
   ASSERT_TRUE((*dev)->Flush().ok());
-  const int evict = open(path, O_RDONLY);
-  ASSERT_GE(evict, 0);
-  ASSERT_EQ(posix_fadvise(evict, 0, 0, POSIX_FADV_DONTNEED), 0);
-  close(evict);
+  ASSERT_TRUE(Evict(path));
   auto* aligned = static_cast<uint8_t*>(std::aligned_alloc(kBlockSize, kBlockSize));
   struct Free {
     void* p;
@@ -764,10 +763,7 @@ TEST(FileDeviceTest, ColdRegionsWarmUpOnWrite) {
       ASSERT_EQ(std::memcmp(aligned, blocks.data() + i * kBlockSize, kBlockSize), 0) << round << " " << i;
     }
     ASSERT_TRUE((*dev)->Flush().ok());
-    const int e = open(path, O_RDONLY);
-    ASSERT_GE(e, 0);
-    ASSERT_EQ(posix_fadvise(e, 0, 0, POSIX_FADV_DONTNEED), 0);
-    close(e);
+    ASSERT_TRUE(Evict(path));
     for (uint32_t i = 0; i < 32; i++) ASSERT_TRUE((*dev)->ReadData(kFirst + 2 + i % 6, 1, aligned).ok());
   }
 }

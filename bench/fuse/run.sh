@@ -59,6 +59,7 @@ fi
 RAND_OPS=20000
 RAND_SLICES="${RAND_SLICES:-5}"
 case "$RAND_SLICES" in ''|*[!0-9]*|0) echo "run.sh: RAND_SLICES wants a positive integer" >&2; exit 2 ;; esac
+[ "$RAND_SLICES" -le "$RAND_OPS" ] || { echo "run.sh: RAND_SLICES is at most $RAND_OPS" >&2; exit 2; }
 # Seconds between drop_caches and each measurement. The block layer's
 # writeback throttling (wbt) raises the device's write queue depth while a
 # sync's writes complete quickly and lowers it again over ~2 s of quiet, so

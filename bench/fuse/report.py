@@ -10,7 +10,9 @@ ratio_vs_passthrough_ll and ratio_vs_host: the median over the rounds of
 VexFS's throughput divided by the other system's in the same round, so 1.0
 is parity and higher is better for VexFS, with every round's ratio in
 ratios_vs_passthrough_ll / ratios_vs_host. A ratio is null when the other
-system was not measured.
+system was not measured. Rows PHASE_at_pt_n (run.sh, when passthrough_ll
+ran fewer files than asked) hold a VexFS system's metadata phase on
+passthrough_ll's file count and are divided by passthrough_ll's PHASE row.
 """
 import json
 import statistics
@@ -34,6 +36,19 @@ WORKLOADS = {
     "readdir": "readdir entries, cold",
     "unlink": "unlink, cold",
 }
+# run.sh's PHASE_at_pt_n rows: a VexFS system running a metadata phase on
+# as many files as passthrough_ll could (RLIMIT_NOFILE), compared with
+# passthrough_ll's PHASE row only.
+AT_PT_N = "_at_pt_n"
+for _w in ("create", "stat", "readdir", "unlink"):
+    WORKLOADS[_w + AT_PT_N] = WORKLOADS[_w] + ", on passthrough_ll's file count"
+
+
+def other_key(w, other):
+    """The (workload, system) a VexFS row of workload w is divided by."""
+    if w.endswith(AT_PT_N):
+        return (w[: -len(AT_PT_N)], other) if other == "passthrough_ll" else None
+    return (w, other)
 
 
 def median(xs):
@@ -56,7 +71,8 @@ def main(argv):
 
     def ratios(w, s, other):
         """VexFS over `other` in every round both were measured, in round order."""
-        a, b = per_round.get((w, s), {}), per_round.get((w, other), {})
+        key = other_key(w, other)
+        a, b = per_round.get((w, s), {}), per_round.get(key, {}) if key else {}
         return [a[k] / b[k] for k in sorted(a) if k in b and b[k]]
 
     out = []
@@ -109,7 +125,8 @@ def main(argv):
             n = files.get((w, s))
             if n is not None and str(n) != nfiles:
                 cell += f" ({n} files)"
-                notes.add(s)
+                if not w.endswith(AT_PT_N):
+                    notes.add(s)
             cells.append(cell)
         for s in systems:
             if s in VEXFS_SYSTEMS:

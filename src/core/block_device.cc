@@ -37,9 +37,8 @@ class FileDevice final : public BlockDevice {
         blocks_(blocks),
         ro_(ro),
         is_blk_(is_blk) {
-    if (direct_fd_ >= 0) {
-      nregions_ = (blocks_ + kRegionBlocks - 1) / kRegionBlocks;
-      region_ = std::make_unique<std::atomic<uint8_t>[]>(nregions_);  // value-initialised: 0
+    if (direct_fd_ >= 0) {  // value-initialised: 0
+      region_ = std::make_unique<std::atomic<uint8_t>[]>((blocks_ + kRegionBlocks - 1) / kRegionBlocks);
     }
   }
   ~FileDevice() override {
@@ -143,9 +142,8 @@ class FileDevice final : public BlockDevice {
   }
 
   Status Transfer(bool write, uint64_t block, uint32_t count, void* buf) {
-    // Before and after: a region a concurrent ReadData finds cold in
-    // between is warmed again once these pages are in the cache.
-    Touched(block, count);
+    // After the I/O, on every path: a region a concurrent ReadData finds
+    // cold meanwhile is warmed again once these pages are in the cache.
     struct After {
       FileDevice* d;
       uint64_t b;
@@ -214,10 +212,11 @@ class FileDevice final : public BlockDevice {
 
   // The regions of [block, block + count) may now have pages in the
   // host's cache: buffered I/O of this device went through them.
+  // REQUIRES: the range is on the device (as Read, Write and ReadData check).
   void Touched(uint64_t block, uint32_t count) {
     if (!region_ || count == 0) return;
     const uint64_t last = (block + count - 1) / kRegionBlocks;
-    for (uint64_t r = block / kRegionBlocks; r <= last && r < nregions_; r++) {
+    for (uint64_t r = block / kRegionBlocks; r <= last; r++) {
       if (region_[r].load(std::memory_order_relaxed) != 0) region_[r].store(0, std::memory_order_relaxed);
     }
   }
@@ -236,7 +235,6 @@ class FileDevice final : public BlockDevice {
   // passthrough_ll's plain pread; bench/fuse/README.md).
   static constexpr uint64_t kRegionBlocks = 512;  // 2 MiB
   static constexpr uint8_t kCold = 0xff, kRecheck = 4;
-  uint64_t nregions_ = 0;
   std::unique_ptr<std::atomic<uint8_t>[]> region_;  // only with direct_fd_
   int fd_;
   int direct_fd_;

@@ -203,13 +203,20 @@ d, what = sys.argv[2].split("_")
 print(j[d]["bw_bytes"] / 2**20 if what == "mibs" else j[d]["iops"])' "$1" "$2"
 }
 
-run_fio() {  # WORKLOAD SYSTEM FIELD UNIT fio-args...
-  local w=$1 s=$2 field=$3 unit=$4 out="$TMP/logs/fio.json"
-  shift 4
+FIO_OUT="$TMP/logs/fio.json"
+fio_on() {  # WORKLOAD SYSTEM fio-args...: one fio run on SYSTEM's file, JSON in $FIO_OUT
+  local w=$1 s=$2
+  shift 2
   fio --name="$w" --filename="${DIR[$s]}/seqfile" --size="${SIZE_MIB}m" --ioengine=psync \
-    --iodepth=1 --numjobs=1 --fallocate=none --output-format=json "$@" >"$out" \
+    --iodepth=1 --numjobs=1 --fallocate=none --output-format=json "$@" >"$FIO_OUT" \
     2>"$TMP/logs/fio.err" || { cat "$TMP/logs/fio.err" >&2; die "fio $w on $s failed"; }
-  record "$w" "$s" "$unit" "$(fio_value "$out" "$field")"
+}
+
+run_fio() {  # WORKLOAD SYSTEM FIELD UNIT fio-args...
+  local w=$1 s=$2 field=$3 unit=$4
+  shift 4
+  fio_on "$w" "$s" "$@"
+  record "$w" "$s" "$unit" "$(fio_value "$FIO_OUT" "$field")"
 }
 
 # rand_read_4k in RAND_SLICES slices of RAND_OPS / RAND_SLICES reads, the
@@ -221,22 +228,19 @@ run_fio() {  # WORKLOAD SYSTEM FIELD UNIT fio-args...
 # the drift between runs decided the ratio. Each system's figure is its
 # reads over its summed run time.
 run_rand_read() {  # SYSTEM...
-  local sys=("$@") j i s out
+  local sys=("$@") j i s n t
   local -A ios=() ms=()
   for s in "${sys[@]}"; do ios[$s]=0; ms[$s]=0; done
   for (( j=0; j<RAND_SLICES; j++ )); do
     for (( i=0; i<${#sys[@]}; i++ )); do
       s=${sys[$(( (j + i) % ${#sys[@]} ))]}
-      out="$TMP/logs/fio.json"
       drop_caches
-      fio --name=rand_read_4k --filename="${DIR[$s]}/seqfile" --size="${SIZE_MIB}m" --ioengine=psync \
-        --iodepth=1 --numjobs=1 --fallocate=none --output-format=json --rw=randread --bs=4k --direct=1 \
-        --number_ios=$(( RAND_OPS / RAND_SLICES )) --randseed=$(( 42 + j )) >"$out" \
-        2>"$TMP/logs/fio.err" || { cat "$TMP/logs/fio.err" >&2; die "fio rand_read_4k on $s failed"; }
+      fio_on rand_read_4k "$s" --rw=randread --bs=4k --direct=1 \
+        --number_ios=$(( RAND_OPS / RAND_SLICES )) --randseed=$(( 42 + j ))
       read -r n t < <(python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))["jobs"][0]["read"]
-print(r["total_ios"], r["runtime"])' "$out")
+print(r["total_ios"], r["runtime"])' "$FIO_OUT")
       ios[$s]=$(( ${ios[$s]} + n )); ms[$s]=$(( ${ms[$s]} + t ))
     done
   done

@@ -1,12 +1,15 @@
 // meta_bench: the metadata half of bench/fuse (fio does the data half).
 //
 //   meta_bench PHASE DIR N
+//   meta_bench unlink DIR N FIRST LAST
 //
 // PHASE is one of
 //   create   mkdir DIR, then open(O_CREAT|O_EXCL|O_WRONLY)+close N empty files
 //   stat     stat(2) the N files, in creation order
 //   readdir  opendir/readdir DIR to the end, N entries expected
-//   unlink   unlink the N files, then rmdir DIR
+//   unlink   unlink the N files, then rmdir DIR; with FIRST LAST, only
+//            files FIRST .. LAST-1 of the N, and rmdir DIR only if LAST is N
+//            (run.sh unlinks in slices, the systems taking turns)
 //   release  mkdir DIR, create and keep open N files, unlink them all, then
 //            close them oldest first; only the closes are timed (each
 //            releases an unlinked inode; needs N free file descriptors).
@@ -16,6 +19,7 @@
 // dentry and inode caches between phases (so stat, readdir and unlink reach
 // the filesystem instead of the kernel's caches). Prints one line:
 //   {"phase":"stat","n":100000,"seconds":1.23,"ops_per_s":81300.0}
+// where n counts the files this run handled (LAST - FIRST for a slice).
 // Exit status 0 on success, 1 on any failed call (message on stderr).
 // Files are named f0000000 .. f(N-1), fixed width, so every phase walks the
 // same names and no phase formats more than one number per operation.
@@ -37,6 +41,8 @@ namespace {
 
 // When the timed part of a phase starts; a phase may move it later.
 std::chrono::steady_clock::time_point g_start;
+// unlink's slice: files [g_first, g_last) of the N (g_last -1: all N).
+long g_first = 0, g_last = -1;
 
 void FileName(const std::string& dir, long i, char* buf, size_t len) {
   std::snprintf(buf, len, "%s/f%07ld", dir.c_str(), i);
@@ -93,11 +99,12 @@ int Readdir(const std::string& dir, long n) {
 
 int Unlink(const std::string& dir, long n) {
   char path[4096];
-  for (long i = 0; i < n; ++i) {
+  const long last = g_last < 0 ? n : g_last;
+  for (long i = g_first; i < last; ++i) {
     FileName(dir, i, path, sizeof path);
     if (unlink(path) != 0) return Fail("unlink", path);
   }
-  if (rmdir(dir.c_str()) != 0) return Fail("rmdir", dir.c_str());
+  if (last == n && rmdir(dir.c_str()) != 0) return Fail("rmdir", dir.c_str());
   return 0;
 }
 
@@ -127,8 +134,10 @@ int Release(const std::string& dir, long n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: meta_bench create|stat|readdir|unlink|release DIR N\n");
+  if (argc != 4 && !(argc == 6 && std::strcmp(argv[1], "unlink") == 0)) {
+    std::fprintf(stderr,
+                 "usage: meta_bench create|stat|readdir|unlink|release DIR N\n"
+                 "       meta_bench unlink DIR N FIRST LAST\n");
     return 2;
   }
   const std::string phase = argv[1];
@@ -137,6 +146,16 @@ int main(int argc, char** argv) {
   if (n <= 0 || n > 9999999) {
     std::fprintf(stderr, "meta_bench: N must be in 1..9999999\n");
     return 2;
+  }
+  if (argc == 6) {
+    char* end1 = nullptr;
+    char* end2 = nullptr;
+    g_first = std::strtol(argv[4], &end1, 10);
+    g_last = std::strtol(argv[5], &end2, 10);
+    if (*end1 != '\0' || *end2 != '\0' || g_first < 0 || g_first >= g_last || g_last > n) {
+      std::fprintf(stderr, "meta_bench: want 0 <= FIRST < LAST <= N\n");
+      return 2;
+    }
   }
   int (*fn)(const std::string&, long) = nullptr;
   if (phase == "create") fn = Create;
@@ -152,7 +171,8 @@ int main(int argc, char** argv) {
   int rc = fn(dir, n);
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - g_start).count();
   if (rc != 0) return rc;
-  std::printf("{\"phase\":\"%s\",\"n\":%ld,\"seconds\":%.6f,\"ops_per_s\":%.1f}\n", phase.c_str(), n,
-              s, n / s);
+  const long done = g_last < 0 ? n : g_last - g_first;
+  std::printf("{\"phase\":\"%s\",\"n\":%ld,\"seconds\":%.6f,\"ops_per_s\":%.1f}\n", phase.c_str(),
+              done, s, done / s);
   return 0;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns run.sh's results.jsonl into the JSON array and the markdown table.
 
-usage: report.py RESULTS.jsonl ROUNDS QUICK SIZE_MIB NFILES RAND_OPS RAND_SLICES DROP_OK SETTLE_S SOURCE OUT.json OUT.md
+usage: report.py RESULTS.jsonl ROUNDS QUICK SIZE_MIB NFILES RAND_OPS RAND_SLICES UNLINK_SLICES DROP_OK SETTLE_S SOURCE OUT.json OUT.md
 
 Every row of the JSON array is one (workload, system) with the median of
 its rounds' values under the unit's name (MiB_per_s or ops_per_s) and every
@@ -56,8 +56,8 @@ def median(xs):
 
 
 def main(argv):
-    (results, nrounds, quick, size_mib, nfiles, rand_ops, rand_slices, drop_ok, settle_s, source,
-     out_json, out_md) = argv[1:13]
+    (results, nrounds, quick, size_mib, nfiles, rand_ops, rand_slices, unlink_slices, drop_ok, settle_s,
+     source, out_json, out_md) = argv[1:14]
     rows = [json.loads(line) for line in open(results) if line.strip()]
     # per_round[(workload, system)] = {round: value}
     per_round = {}
@@ -106,7 +106,7 @@ def main(argv):
     lines = [
         f"{'Quick' if quick == '1' else 'Full'} run: {size_mib} MiB file, "
         f"{rand_ops} random 4 KiB ops (the reads in {rand_slices} slice(s), the systems taking turns), "
-        f"{nfiles} files; drop_caches "
+        f"{nfiles} files (unlinked in {unlink_slices} slice(s), the systems taking turns); drop_caches "
         f"{'before every measurement' if drop_ok == '1' else 'NOT available: reads may be cached'}, "
         f"then {settle_s} s of settling. {nrounds} round(s), the systems' order rotated "
         "every round (round r starts at the r-th system); values are medians over the rounds, ratios the median of the "

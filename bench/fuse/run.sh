@@ -26,7 +26,9 @@ Environment: BUILD_DIR (default build-bench), the build directory;
 SETTLE_S (default 3), seconds to wait after drop_caches before each
 measurement (0 reproduces runs before the wait was added);
 RAND_SLICES (default 5), the slices rand_read_4k is split into, the
-systems taking turns slice by slice (1 reproduces runs before session 17).
+systems taking turns slice by slice (1 reproduces runs before session 17);
+UNLINK_SLICES (default 5), the same for unlink (1: one run per directory,
+as before session 18).
 EOF
 }
 
@@ -59,6 +61,8 @@ fi
 RAND_OPS=20000
 RAND_SLICES="${RAND_SLICES:-5}"
 case "$RAND_SLICES" in ''|*[!0-9]*|0) echo "run.sh: RAND_SLICES wants a positive integer" >&2; exit 2 ;; esac
+UNLINK_SLICES="${UNLINK_SLICES:-5}"
+case "$UNLINK_SLICES" in ''|*[!0-9]*|0) echo "run.sh: UNLINK_SLICES wants a positive integer" >&2; exit 2 ;; esac
 [ "$RAND_SLICES" -le "$RAND_OPS" ] || { echo "run.sh: RAND_SLICES is at most $RAND_OPS" >&2; exit 2; }
 # Seconds between drop_caches and each measurement. The block layer's
 # writeback throttling (wbt) raises the device's write queue depth while a
@@ -257,6 +261,9 @@ print(r["total_ios"], r["runtime"])' "$FIO_OUT")
 PT_MAX=$(( $(ulimit -Hn) - 1000 ))
 PT_SAME_N=0
 [[ ",$SYSTEMS," == *,passthrough_ll,* ]] && [ "$NFILES" -gt "$PT_MAX" ] && PT_SAME_N=1
+# Every unlink slice must hold a file (meta_bench refuses an empty one).
+[ "$UNLINK_SLICES" -le "$NFILES" ] && { [ "$PT_SAME_N" = 0 ] || [ "$UNLINK_SLICES" -le "$PT_MAX" ]; } ||
+  die "UNLINK_SLICES ($UNLINK_SLICES) exceeds the files of a directory"
 
 # One round: each workload runs on every system (in the order given) before
 # the next starts, so the numbers compared in one ratio were taken minutes
@@ -282,7 +289,7 @@ run_round() {  # SYSTEM...
   done
   for s in "$@"; do rm -f "${DIR[$s]}/seqfile"; done
 
-  for phase in create stat readdir unlink; do
+  for phase in create stat readdir; do
     for s in "$@"; do
       n=$NFILES
       if [ "$s" = passthrough_ll ] && [ "$n" -gt "$PT_MAX" ]; then
@@ -298,6 +305,47 @@ run_round() {  # SYSTEM...
         meta_phase "$phase" "$s" meta_pt_n "$PT_MAX" "${phase}_at_pt_n"
       fi
     done
+  done
+  run_unlink "$@"
+}
+
+# unlink in UNLINK_SLICES slices, like rand_read_4k: every directory of the
+# metadata phases (each system's, and VexFS's PHASE_at_pt_n one) loses the
+# next 1/UNLINK_SLICES of its files in turn, slice j starting at its j-th
+# directory, each slice after drop_caches. An unlink is the same five FUSE
+# requests on VexFS and passthrough_ll, and the same 19,000 unlinks ran at
+# 11.3k and 6.0k ops/s ten minutes apart on this machine (bench/fuse/
+# README.md, "Issue 3, session 18"). A figure is the files over the summed
+# run time; the last slice also removes the directory, as one run did.
+run_unlink() {  # SYSTEM...
+  local j i s key n first last t line
+  local keys=()
+  local -A sys_of=() sub_of=() n_of=() secs=()
+  for s in "$@"; do
+    n=$NFILES
+    [ "$s" = passthrough_ll ] && [ "$n" -gt "$PT_MAX" ] && n=$PT_MAX
+    keys+=("unlink/$s"); sys_of["unlink/$s"]=$s; sub_of["unlink/$s"]=meta; n_of["unlink/$s"]=$n
+    if [ "$PT_SAME_N" = 1 ] && { [ "$s" = vexfs ] || [ "$s" = vexfs_default ]; }; then
+      key="unlink_at_pt_n/$s"
+      keys+=("$key"); sys_of[$key]=$s; sub_of[$key]=meta_pt_n; n_of[$key]=$PT_MAX
+    fi
+  done
+  for key in "${keys[@]}"; do secs[$key]=0; done
+  for (( j=0; j<UNLINK_SLICES; j++ )); do
+    for (( i=0; i<${#keys[@]}; i++ )); do
+      key=${keys[$(( (j + i) % ${#keys[@]} ))]}
+      n=${n_of[$key]}
+      first=$(( n * j / UNLINK_SLICES )); last=$(( n * (j + 1) / UNLINK_SLICES ))
+      drop_caches
+      line="$("$AUX/meta_bench" unlink "${DIR[${sys_of[$key]}]}/${sub_of[$key]}" "$n" "$first" "$last")" ||
+        die "meta_bench unlink on ${sys_of[$key]} (files $first..$last of $n) failed"
+      t=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["seconds"])' "$line")
+      secs[$key]=$(python3 -c "print(${secs[$key]} + $t)")
+    done
+  done
+  for key in "${keys[@]}"; do
+    record "${key%%/*}" "${sys_of[$key]}" ops_per_s "$(python3 -c "print(${n_of[$key]} / ${secs[$key]})")" \
+      "${n_of[$key]}"
   done
 }
 
@@ -321,7 +369,7 @@ for (( ROUND=1; ROUND<=ROUNDS; ROUND++ )); do
 done
 
 # ---- report ------------------------------------------------------------------
-REPORT_ARGS=("$RESULTS" "$ROUNDS" "$QUICK" "$SIZE_MIB" "$NFILES" "$RAND_OPS" "$RAND_SLICES" "$DROP_OK" "$SETTLE_S" "$SRC")
+REPORT_ARGS=("$RESULTS" "$ROUNDS" "$QUICK" "$SIZE_MIB" "$NFILES" "$RAND_OPS" "$RAND_SLICES" "$UNLINK_SLICES" "$DROP_OK" "$SETTLE_S" "$SRC")
 JSON_OUT="${OUT:-$TMP/out.json}"
 MD_OUT="${JSON_OUT%.json}.md"
 [ "$MD_OUT" = "$JSON_OUT" ] && MD_OUT="$JSON_OUT.md"

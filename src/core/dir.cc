@@ -111,12 +111,15 @@ Status Directory::Create(uint64_t goal) {
   return Status::Ok();
 }
 
-Result<std::optional<DirRec>> Directory::Lookup(std::string_view name) {
-  const uint64_t h = Hash(name);
-  TreeRootMem root = LoadRoot();
-  Tree<DirCodec> tree(env_, &root);
-  VEXFS_ASSIGN_OR_RETURN(TreePath path, tree.Descend(h));
-  const vexfs_tree_node* n = Node(path.back().buf);
+namespace {
+
+// Where `name` (hashing to h) is in leaf `n`: its record's byte offset and
+// size, or nullopt. Checks only what it reads (bounds); Decode checks the
+// rest when the leaf is rewritten whole.
+struct RawRec {
+  size_t off = 0, size = 0;
+};
+Result<std::optional<RawRec>> FindInLeaf(const vexfs_tree_node* n, uint64_t h, std::string_view name) {
   const uint16_t count = Le16(n->tn_count), used = Le16(n->tn_used);
   size_t off = 0;
   for (uint16_t i = 0; i < count; i++) {
@@ -131,18 +134,32 @@ Result<std::optional<DirRec>> Directory::Lookup(std::string_view name) {
     if (len == 0 || off + VEXFS_DIR_REC_SIZE(len) > used) return Status::Corruption("directory leaf: bad record");
     if (rh > h) break;
     if (rh == h && len == name.size() && std::memcmp(p + VEXFS_DIR_REC_HDR, name.data(), len) == 0) {
-      DirRec r;
-      r.hash = rh;
-      uint64_t ino;
-      std::memcpy(&ino, p + 8, 8);
-      r.ino = le64toh(ino);
-      r.type = p[17];
-      r.name = std::string(name);
-      return std::optional<DirRec>(std::move(r));
+      return std::optional<RawRec>(RawRec{off, VEXFS_DIR_REC_SIZE(len)});
     }
     off += VEXFS_DIR_REC_SIZE(len);
   }
-  return std::optional<DirRec>();
+  return std::optional<RawRec>();
+}
+
+}  // namespace
+
+Result<std::optional<DirRec>> Directory::Lookup(std::string_view name) {
+  const uint64_t h = Hash(name);
+  TreeRootMem root = LoadRoot();
+  Tree<DirCodec> tree(env_, &root);
+  VEXFS_ASSIGN_OR_RETURN(TreePath path, tree.Descend(h));
+  const vexfs_tree_node* n = Node(path.back().buf);
+  VEXFS_ASSIGN_OR_RETURN(std::optional<RawRec> at, FindInLeaf(n, h, name));
+  if (!at) return std::optional<DirRec>();
+  const uint8_t* p = n->tn_space + at->off;
+  DirRec r;
+  r.hash = h;
+  uint64_t ino;
+  std::memcpy(&ino, p + 8, 8);
+  r.ino = le64toh(ino);
+  r.type = p[17];
+  r.name = std::string(name);
+  return std::optional<DirRec>(std::move(r));
 }
 
 Status Directory::Add(std::string_view name, uint64_t ino, uint8_t type) {
@@ -171,6 +188,30 @@ Status Directory::EditRecord(std::string_view name, bool remove, uint64_t ino, u
   TreeRootMem root = LoadRoot();
   Tree<DirCodec> tree(env_, &root);
   VEXFS_ASSIGN_OR_RETURN(TreePath path, tree.Descend(h));
+  // In place when the leaf keeps a record (unlink, rename): no decoding and
+  // re-encoding of the whole leaf. A leaf's last record goes the long way,
+  // which may free the leaf.
+  Buffer* leaf = path.back().buf;
+  VEXFS_ASSIGN_OR_RETURN(std::optional<RawRec> at, FindInLeaf(Node(leaf), h, name));
+  if (!at) return Status::NotFound("no such entry");
+  if (!remove || Le16(Node(leaf)->tn_count) > 1) {
+    env_.cache->MarkDirty(leaf, SealKind::kBlockHeader);
+    vexfs_tree_node* n = Node(leaf);
+    uint8_t* p = n->tn_space + at->off;
+    if (remove) {
+      const size_t used = Le16(n->tn_used);
+      std::memmove(p, p + at->size, used - at->off - at->size);
+      std::memset(n->tn_space + used - at->size, 0, at->size);
+      n->tn_used = ToLe16(static_cast<uint16_t>(used - at->size));
+      n->tn_count = ToLe16(static_cast<uint16_t>(Le16(n->tn_count) - 1));
+    } else {
+      const uint64_t v = htole64(ino);
+      std::memcpy(p + 8, &v, 8);
+      p[17] = type;
+    }
+    StoreRoot(root, remove ? -1 : 0);
+    return Status::Ok();
+  }
   std::vector<DirRec> recs;
   VEXFS_RETURN_IF_ERROR(tree.DecodeLeaf(path, &recs));
   auto it = std::find_if(recs.begin(), recs.end(),

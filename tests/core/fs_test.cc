@@ -209,6 +209,57 @@ TEST_F(FsTest, DirectoryWithManyEntries) {
   EXPECT_EQ(st->free_inodes, st2->free_inodes);
 }
 
+// Unlink, rename over a name and RENAME_EXCHANGE edit a directory leaf in
+// place (only a leaf's last record is removed by rewriting it): every
+// leaf must stay well formed (fsck decodes each one) and every name
+// findable, in a directory of many leaves with names of many lengths.
+TEST_F(FsTest, DirectoryEditsInPlaceKeepLeavesWellFormed) {
+  auto d = fs_->Mkdir(kRoot, "d", 0755, kRootCred);
+  ASSERT_TRUE(d.ok());
+  std::mt19937 rng(7);
+  std::map<std::string, uint64_t> model;  // name -> inode
+  for (int i = 0; i < 3000; i++) {
+    const std::string name = "n" + std::to_string(i) + std::string(rng() % 40, 'x');
+    Attr a = Create(d->ino, name);
+    ASSERT_NE(a.ino, 0u) << name;
+    model[name] = a.ino;
+  }
+  auto check = [&] {
+    EXPECT_EQ(List(d->ino).size(), model.size() + 2);
+    for (const auto& [name, ino] : model) {
+      auto r = fs_->Lookup(d->ino, name, kRootCred);
+      ASSERT_TRUE(r.ok()) << name << ": " << r.status().ToString();
+      EXPECT_EQ(r->ino, ino) << name;
+    }
+  };
+  std::vector<std::string> names;
+  for (const auto& [name, ino] : model) names.push_back(name);
+  std::shuffle(names.begin(), names.end(), rng);
+  // Two of every three go: unlinked, or renamed over a name that stays.
+  for (size_t i = 0; i + 2 < names.size(); i += 3) {
+    ASSERT_TRUE(fs_->Unlink(d->ino, names[i], kRootCred).ok()) << names[i];
+    model.erase(names[i]);
+    ASSERT_TRUE(fs_->Rename(d->ino, names[i + 1], d->ino, names[i + 2], 0, kRootCred).ok()) << names[i + 1];
+    model[names[i + 2]] = model[names[i + 1]];
+    model.erase(names[i + 1]);
+  }
+  check();
+  // Exchanges of the survivors, pairwise.
+  std::vector<std::string> left;
+  for (const auto& [name, ino] : model) left.push_back(name);
+  for (size_t i = 0; i + 1 < left.size(); i += 2) {
+    ASSERT_TRUE(fs_->Rename(d->ino, left[i], d->ino, left[i + 1], RENAME_EXCHANGE, kRootCred).ok()) << left[i];
+    std::swap(model[left[i]], model[left[i + 1]]);
+  }
+  check();
+  UnmountCheckRemount();
+  check();
+  for (const auto& [name, ino] : model) ASSERT_TRUE(fs_->Unlink(d->ino, name, kRootCred).ok()) << name;
+  EXPECT_EQ(List(d->ino), (std::vector<std::string>{".", ".."}));
+  ASSERT_TRUE(fs_->Rmdir(kRoot, "d", kRootCred).ok());
+  UnmountCheckRemount();
+}
+
 TEST_F(FsTest, ErrnoCases) {
   Attr a = Create(kRoot, "f");
   EXPECT_EQ(fs_->Mknod(kRoot, "f", S_IFREG | 0644, 0, kRootCred).status().err(), EEXIST);

@@ -190,7 +190,7 @@ Status Directory::EditRecord(std::string_view name, bool remove, uint64_t ino, u
   VEXFS_ASSIGN_OR_RETURN(TreePath path, tree.Descend(h));
   // In place when the leaf keeps a record (unlink, rename): no decoding and
   // re-encoding of the whole leaf. A leaf's last record goes the long way,
-  // which may free the leaf.
+  // below.
   Buffer* leaf = path.back().buf;
   VEXFS_ASSIGN_OR_RETURN(std::optional<RawRec> at, FindInLeaf(Node(leaf), h, name));
   if (!at) return Status::NotFound("no such entry");
@@ -212,19 +212,12 @@ Status Directory::EditRecord(std::string_view name, bool remove, uint64_t ino, u
     StoreRoot(root, remove ? -1 : 0);
     return Status::Ok();
   }
+  // The leaf's only record goes: the leaf is rewritten empty, which may
+  // free it. Decoding it first keeps the whole-leaf checks on this path.
   std::vector<DirRec> recs;
   VEXFS_RETURN_IF_ERROR(tree.DecodeLeaf(path, &recs));
-  auto it = std::find_if(recs.begin(), recs.end(),
-                         [&](const DirRec& r) { return r.hash == h && r.name == name; });
-  if (it == recs.end()) return Status::NotFound("no such entry");
-  if (remove) {
-    recs.erase(it);
-  } else {
-    it->ino = ino;
-    it->type = type;
-  }
-  VEXFS_RETURN_IF_ERROR(tree.Rewrite(path, recs));
-  StoreRoot(root, remove ? -1 : 0);
+  VEXFS_RETURN_IF_ERROR(tree.Rewrite(path, {}));
+  StoreRoot(root, -1);
   return Status::Ok();
 }
 

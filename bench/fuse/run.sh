@@ -261,6 +261,17 @@ print(r["total_ios"], r["runtime"])' "$FIO_OUT")
 PT_MAX=$(( $(ulimit -Hn) - 1000 ))
 PT_SAME_N=0
 [[ ",$SYSTEMS," == *,passthrough_ll,* ]] && [ "$NFILES" -gt "$PT_MAX" ] && PT_SAME_N=1
+# The files a system's metadata phases run on: NFILES, or PT_MAX for
+# passthrough_ll when RLIMIT_NOFILE holds it below that.
+files_of() {  # SYSTEM
+  if [ "$1" = passthrough_ll ] && [ "$NFILES" -gt "$PT_MAX" ]; then echo "$PT_MAX"; else echo "$NFILES"; fi
+}
+# Whether SYSTEM also runs each metadata phase on passthrough_ll's file
+# count, in a directory of its own (meta_pt_n), so that one ratio compares
+# directories of the same size (report.py: PHASE_at_pt_n).
+at_pt_n() {  # SYSTEM
+  [ "$PT_SAME_N" = 1 ] && { [ "$1" = vexfs ] || [ "$1" = vexfs_default ]; }
+}
 # Every unlink slice must hold a file (meta_bench refuses an empty one).
 [ "$UNLINK_SLICES" -le "$NFILES" ] && { [ "$PT_SAME_N" = 0 ] || [ "$UNLINK_SLICES" -le "$PT_MAX" ]; } ||
   die "UNLINK_SLICES ($UNLINK_SLICES) exceeds the files of a directory"
@@ -291,17 +302,11 @@ run_round() {  # SYSTEM...
 
   for phase in create stat readdir; do
     for s in "$@"; do
-      n=$NFILES
-      if [ "$s" = passthrough_ll ] && [ "$n" -gt "$PT_MAX" ]; then
-        n=$PT_MAX
-        [ "$phase" = create ] && [ "$ROUND" = 1 ] &&
-          log "passthrough_ll: $n files only (RLIMIT_NOFILE hard limit $(ulimit -Hn))"
-      fi
+      n=$(files_of "$s")
+      [ "$n" != "$NFILES" ] && [ "$phase" = create ] && [ "$ROUND" = 1 ] &&
+        log "$s: $n files only (RLIMIT_NOFILE hard limit $(ulimit -Hn))"
       meta_phase "$phase" "$s" meta "$n" "$phase"
-      # passthrough_ll limited to fewer files: VexFS also runs the phase on
-      # that many, in a directory of its own, so that one ratio compares
-      # directories of the same size (report.py: PHASE_at_pt_n).
-      if [ "$PT_SAME_N" = 1 ] && { [ "$s" = vexfs ] || [ "$s" = vexfs_default ]; }; then
+      if at_pt_n "$s"; then
         meta_phase "$phase" "$s" meta_pt_n "$PT_MAX" "${phase}_at_pt_n"
       fi
     done
@@ -322,10 +327,8 @@ run_unlink() {  # SYSTEM...
   local keys=()
   local -A sys_of=() sub_of=() n_of=() secs=()
   for s in "$@"; do
-    n=$NFILES
-    [ "$s" = passthrough_ll ] && [ "$n" -gt "$PT_MAX" ] && n=$PT_MAX
-    keys+=("unlink/$s"); sys_of["unlink/$s"]=$s; sub_of["unlink/$s"]=meta; n_of["unlink/$s"]=$n
-    if [ "$PT_SAME_N" = 1 ] && { [ "$s" = vexfs ] || [ "$s" = vexfs_default ]; }; then
+    keys+=("unlink/$s"); sys_of["unlink/$s"]=$s; sub_of["unlink/$s"]=meta; n_of["unlink/$s"]=$(files_of "$s")
+    if at_pt_n "$s"; then
       key="unlink_at_pt_n/$s"
       keys+=("$key"); sys_of[$key]=$s; sub_of[$key]=meta_pt_n; n_of[$key]=$PT_MAX
     fi

@@ -216,6 +216,52 @@ int32_t DotI8(const int8_t* a, const int8_t* b, size_t d) {
   return static_cast<int32_t>(HSumI32(_mm256_add_epi32(s0, s1)));
 }
 
+// Sixteen floats an iteration into four double accumulators.
+double SumSqF32(const float* v, size_t d) {
+  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+  __m256d a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
+  size_t i = 0;
+  for (; i + 16 <= d; i += 16) {
+    const __m256d x0 = _mm256_cvtps_pd(_mm_loadu_ps(v + i));
+    const __m256d x1 = _mm256_cvtps_pd(_mm_loadu_ps(v + i + 4));
+    const __m256d x2 = _mm256_cvtps_pd(_mm_loadu_ps(v + i + 8));
+    const __m256d x3 = _mm256_cvtps_pd(_mm_loadu_ps(v + i + 12));
+    a0 = _mm256_fmadd_pd(x0, x0, a0);
+    a1 = _mm256_fmadd_pd(x1, x1, a1);
+    a2 = _mm256_fmadd_pd(x2, x2, a2);
+    a3 = _mm256_fmadd_pd(x3, x3, a3);
+  }
+  for (; i + 4 <= d; i += 4) {
+    const __m256d x = _mm256_cvtps_pd(_mm_loadu_ps(v + i));
+    a0 = _mm256_fmadd_pd(x, x, a0);
+  }
+  const __m256d a = _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3));
+  const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
+  double s = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+  for (; i < d; ++i) s += static_cast<double>(v[i]) * static_cast<double>(v[i]);
+  return s;
+}
+
+void ScaleF32(float* v, size_t d, double s) {
+  const __m256d f = _mm256_set1_pd(s);
+  size_t i = 0;
+  for (; i + 4 <= d; i += 4) {
+    _mm_storeu_ps(v + i, _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(v + i)), f)));
+  }
+  for (; i < d; ++i) v[i] = static_cast<float>(static_cast<double>(v[i]) * s);
+}
+
+bool AllFiniteF32(const float* v, size_t d) {
+  const __m256i exp = _mm256_set1_epi32(0x7f800000);
+  __m256i bad = _mm256_setzero_si256();
+  size_t i = 0;
+  for (; i + 8 <= d; i += 8) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + i));
+    bad = _mm256_or_si256(bad, _mm256_cmpeq_epi32(_mm256_and_si256(x, exp), exp));
+  }
+  return _mm256_testz_si256(bad, bad) && AllFiniteScalar(v + i, d - i);
+}
+
 }  // namespace
 
 const DistanceKernels kAvx2Kernels = {.level = SimdLevel::kAvx2,
@@ -230,7 +276,10 @@ const DistanceKernels kAvx2Kernels = {.level = SimdLevel::kAvx2,
                                       .l2_f32_x4 = Repeat4<float, L2F32>,
                                       .dot_f32_x4 = Repeat4<float, DotF32>,
                                       .l2_f16_x4 = Repeat4<uint16_t, L2F16>,
-                                      .dot_f16_x4 = Repeat4<uint16_t, DotF16>};
+                                      .dot_f16_x4 = Repeat4<uint16_t, DotF16>,
+                                      .sum_sq_f32 = SumSqF32,
+                                      .scale_f32 = ScaleF32,
+                                      .all_finite_f32 = AllFiniteF32};
 
 }  // namespace vexfs::engine::internal
 

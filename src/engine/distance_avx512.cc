@@ -309,6 +309,61 @@ int32_t DotI8(const int8_t* a, const int8_t* b, size_t d) {
   return static_cast<int32_t>(HSumI32(_mm512_add_epi32(s0, s1)));
 }
 
+// Thirty-two floats an iteration into four double accumulators.
+double SumSqF32(const float* v, size_t d) {
+  __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+  __m512d a2 = _mm512_setzero_pd(), a3 = _mm512_setzero_pd();
+  size_t i = 0;
+  for (; i + 32 <= d; i += 32) {
+    const __m512d x0 = _mm512_cvtps_pd(_mm256_loadu_ps(v + i));
+    const __m512d x1 = _mm512_cvtps_pd(_mm256_loadu_ps(v + i + 8));
+    const __m512d x2 = _mm512_cvtps_pd(_mm256_loadu_ps(v + i + 16));
+    const __m512d x3 = _mm512_cvtps_pd(_mm256_loadu_ps(v + i + 24));
+    a0 = _mm512_fmadd_pd(x0, x0, a0);
+    a1 = _mm512_fmadd_pd(x1, x1, a1);
+    a2 = _mm512_fmadd_pd(x2, x2, a2);
+    a3 = _mm512_fmadd_pd(x3, x3, a3);
+  }
+  for (; i + 8 <= d; i += 8) {
+    const __m512d x = _mm512_cvtps_pd(_mm256_loadu_ps(v + i));
+    a0 = _mm512_fmadd_pd(x, x, a0);
+  }
+  if (i < d) {  // masked-out lanes are +0
+    const __m512d x = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(Mask16(d - i), v + i)));
+    a1 = _mm512_fmadd_pd(x, x, a1);
+  }
+  return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3)));
+}
+
+void ScaleF32(float* v, size_t d, double s) {
+  const __m512d f = _mm512_set1_pd(s);
+  size_t i = 0;
+  for (; i + 8 <= d; i += 8) {
+    _mm256_storeu_ps(v + i, _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(_mm256_loadu_ps(v + i)), f)));
+  }
+  if (i < d) {
+    // Without AVX-512 VL: 512-bit masked load and store, lanes [d - i, 16) untouched.
+    const __mmask16 m = Mask16(d - i);
+    const __m512d x = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(m, v + i)));
+    _mm512_mask_storeu_ps(v + i, m, _mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_mul_pd(x, f))));
+  }
+}
+
+bool AllFiniteF32(const float* v, size_t d) {
+  const __m512i exp = _mm512_set1_epi32(0x7f800000);
+  __mmask16 bad = 0;
+  size_t i = 0;
+  for (; i + 16 <= d; i += 16) {
+    const __m512i x = _mm512_loadu_si512(v + i);
+    bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(x, exp), exp);
+  }
+  if (i < d) {  // masked-out lanes are 0, which is finite
+    const __m512i x = _mm512_maskz_loadu_epi32(Mask16(d - i), v + i);
+    bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(x, exp), exp);
+  }
+  return bad == 0;
+}
+
 }  // namespace
 
 const DistanceKernels kAvx512Kernels = {.level = SimdLevel::kAvx512,
@@ -323,7 +378,10 @@ const DistanceKernels kAvx512Kernels = {.level = SimdLevel::kAvx512,
                                         .l2_f32_x4 = L2F32x4,
                                         .dot_f32_x4 = DotF32x4,
                                         .l2_f16_x4 = L2F16x4,
-                                        .dot_f16_x4 = DotF16x4};
+                                        .dot_f16_x4 = DotF16x4,
+                                        .sum_sq_f32 = SumSqF32,
+                                        .scale_f32 = ScaleF32,
+                                        .all_finite_f32 = AllFiniteF32};
 
 }  // namespace vexfs::engine::internal
 

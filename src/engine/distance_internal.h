@@ -19,6 +19,10 @@ extern const DistanceKernels kScalarKernels;
 extern const DistanceKernels kAvx2Kernels;    // AVX2 + FMA + F16C
 extern const DistanceKernels kAvx512Kernels;  // AVX-512 F + BW (+ AVX2/FMA/F16C)
 
+// The scalar level's all_finite_f32; the SIMD levels finish their tails
+// with it.
+bool AllFiniteScalar(const float* v, size_t d);
+
 // A four-vector kernel made of four calls to a one-vector kernel: the
 // reference for the x4 entries, and their implementation where no wider
 // variant exists.

@@ -293,6 +293,57 @@ TEST(DistanceTest, AllFinite) {
   }
 }
 
+// NormalizeL2's kernels at every level against the scalar ones: the sum of
+// squares to ~1e-16 relative (the order of additions differs), the scaling
+// bit for bit, and the finiteness test exactly, with a NaN or an infinity at
+// the first, a middle and the last element, so the vector body and every
+// tail length see one.
+TEST(DistanceTest, NormKernelsMatchScalar) {
+  const DistanceKernels& ref = *KernelsFor(SimdLevel::kScalar);
+  const float kInf = std::numeric_limits<float>::infinity();
+  const float kNaN = std::numeric_limits<float>::quiet_NaN();
+  for (SimdLevel level : SimdLevels()) {
+    const DistanceKernels& k = *KernelsFor(level);
+    for (size_t d : TestDims()) {
+      const Vectors v = MakeVectors(d, static_cast<uint32_t>(d) + 11);
+      const float* a = v.a.data() + 1;  // unaligned
+      const double want = ref.sum_sq_f32(a, d);
+      EXPECT_NEAR(k.sum_sq_f32(a, d), want, want * 1e-14) << SimdLevelName(level) << " d=" << d;
+      std::vector<float> x(v.a), y(v.a);
+      ref.scale_f32(x.data() + 1, d, 0.37);
+      k.scale_f32(y.data() + 1, d, 0.37);
+      for (size_t i = 0; i <= d; ++i) {
+        ASSERT_EQ(std::bit_cast<uint32_t>(x[i]), std::bit_cast<uint32_t>(y[i]))
+            << SimdLevelName(level) << " d=" << d << " i=" << i;
+      }
+      EXPECT_TRUE(k.all_finite_f32(a, d));
+      for (float bad : {kInf, -kInf, kNaN}) {
+        for (size_t at : {size_t{0}, d / 2, d - 1}) {
+          std::vector<float> w(v.a);
+          w[1 + at] = bad;
+          EXPECT_FALSE(k.all_finite_f32(w.data() + 1, d)) << SimdLevelName(level) << " d=" << d << " at " << at;
+          EXPECT_EQ(k.all_finite_f32(w.data() + 1, at), true) << SimdLevelName(level) << " d=" << d;
+        }
+      }
+    }
+  }
+}
+
+// NormalizeL2 goes through Kernels(): at the best level it gives what the
+// scalar passes give, to within an ulp.
+TEST(DistanceTest, NormalizeL2AtBestLevelMatchesScalar) {
+  const DistanceKernels& ref = *KernelsFor(SimdLevel::kScalar);
+  for (size_t d : TestDims()) {
+    Vectors v = MakeVectors(d, static_cast<uint32_t>(d) + 5);
+    std::vector<float> want(v.a.begin(), v.a.begin() + d);
+    ref.scale_f32(want.data(), d, 1.0 / std::sqrt(ref.sum_sq_f32(want.data(), d)));
+    ASSERT_TRUE(NormalizeL2(v.a.data(), d));
+    for (size_t i = 0; i < d; ++i) {
+      EXPECT_LE(std::fabs(v.a[i] - want[i]), std::fabs(want[i]) * 1.2e-7f) << "d=" << d << " i=" << i;
+    }
+  }
+}
+
 TEST(HalfTest, FloatToHalfEdgeCases) {
   const float kInf = std::numeric_limits<float>::infinity();
   EXPECT_EQ(FloatToHalf(0.0f), 0x0000);

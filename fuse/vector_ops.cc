@@ -416,6 +416,17 @@ bool SameCred(fuse_req_t req, const Cred& writer) {
   return a == b;
 }
 
+// The answer's bytes a read of `size` at `off` gets, into *out (nothing
+// asked yet, or past the answer: none, end of file). Offsets count from the
+// end of the last write. REQUIRES: st.mu held, st.searching false.
+void AnswerSlice(const OpenFile& st, off_t off, size_t size, std::string* out) {
+  out->clear();
+  const uint64_t pos = static_cast<uint64_t>(off) > st.write_end ? static_cast<uint64_t>(off) - st.write_end : 0;
+  if (st.answered && pos < st.answer.size()) {
+    out->assign(st.answer, pos, std::min<uint64_t>(size, st.answer.size() - pos));
+  }
+}
+
 // Appends the bytes of `in` to st's request: returns the count or -errno.
 // REQUIRES: st->mu held.
 ssize_t AppendRequest(OpenFile* st, fuse_bufvec* in) {
@@ -501,13 +512,21 @@ void QueryWrite(fuse_req_t req, uint64_t ino, fuse_bufvec* in, off_t off, fuse_f
   // write changes them and no read looks at them until it is cleared.
   BinaryAnswer(vectors, hold->writer, ino & ~kQueryBit, hold->request, &hold->floats, hold->float_bytes,
                &hold->answer);
+  // The reads parked meanwhile are answered from here, each with the bytes
+  // at its own offset, copied out under the lock as QueryRead does.
+  thread_local std::vector<OpenFile::ParkedRead> parked;
+  thread_local std::vector<std::string> slices;
   {
     std::lock_guard<std::mutex> lock(hold->mu);
     hold->searching = false;
     hold->answered = true;
     hold->answered_at_write = true;
+    parked.swap(hold->parked);
+    if (slices.size() < parked.size()) slices.resize(parked.size());
+    for (size_t i = 0; i < parked.size(); i++) AnswerSlice(*hold, parked[i].off, parked[i].size, &slices[i]);
   }
-  hold->searched.notify_all();
+  for (size_t i = 0; i < parked.size(); i++) fuse_reply_buf(parked[i].req, slices[i].data(), slices[i].size());
+  parked.clear();
 }
 
 void QueryRead(fuse_req_t req, uint64_t ino, size_t size, off_t off, fuse_file_info* fi) {
@@ -520,9 +539,16 @@ void QueryRead(fuse_req_t req, uint64_t ino, size_t size, off_t off, fuse_file_i
   slice.clear();
   int err = 0;
   {
-    std::unique_lock<std::mutex> lock(st->mu);
-    st->searched.wait(lock, [st] { return !st->searching; });
-    if (st->answered_at_write && !SameCred(req, st->writer)) {
+    std::lock_guard<std::mutex> lock(st->mu);
+    if (st->searching) {
+      // A search at the write is running: its thread answers this read
+      // (QueryWrite), unless the credentials differ.
+      if (SameCred(req, st->writer)) {
+        st->parked.push_back({req, size, off});
+        return;
+      }
+      err = EACCES;
+    } else if (st->answered_at_write && !SameCred(req, st->writer)) {
       err = EACCES;
     } else if (!st->answered && !st->request.empty()) {
       uint32_t magic = 0;
@@ -535,12 +561,7 @@ void QueryRead(fuse_req_t req, uint64_t ino, size_t size, off_t off, fuse_file_i
       }
       st->answered = true;
     }
-    // Nothing asked yet, or past the answer: end of file.
-    const uint64_t pos =
-        static_cast<uint64_t>(off) > st->write_end ? static_cast<uint64_t>(off) - st->write_end : 0;
-    if (err == 0 && st->answered && pos < st->answer.size()) {
-      slice.assign(st->answer, pos, std::min<uint64_t>(size, st->answer.size() - pos));
-    }
+    if (err == 0) AnswerSlice(*st, off, size, &slice);
   }
   if (err != 0) {
     fuse_reply_err(req, err);

@@ -13,7 +13,6 @@
 #endif
 #include <fuse_lowlevel.h>
 
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -58,14 +57,21 @@ struct OpenFile : std::enable_shared_from_this<OpenFile> {
   bool answered = false;
   // A search started at the write that completed a VEXFS_QUERY_AT_WRITE
   // request runs without `mu`: while `searching`, request, floats and
-  // answer belong to it, a write fails with EBUSY and a read waits on
-  // `searched`. `writer` is the credentials it filters by and
-  // `answered_at_write` says the answer came from it: a read by other
-  // credentials is refused (EACCES).
+  // answer belong to it, a write fails with EBUSY, and a read by the
+  // writer's credentials is parked in `parked`: the search's thread
+  // answers it when the answer is ready, so no worker thread waits.
+  // `writer` is the credentials it filters by and `answered_at_write` says
+  // the answer came from it: a read by other credentials is refused
+  // (EACCES).
   bool searching = false;
   bool answered_at_write = false;
   Cred writer;
-  std::condition_variable searched;
+  struct ParkedRead {
+    fuse_req_t req;
+    size_t size;
+    off_t off;
+  };
+  std::vector<ParkedRead> parked;
 };
 
 // The OpenFile of every open file description. Normally freed at release;

@@ -1023,6 +1023,50 @@ TEST_F(FuseVectorTest, AtWriteCloseWithoutReadAndRacesAreSafe) {
   EXPECT_EQ(after.paths, want.paths);
 }
 
+// A read that arrives while the search of a VEXFS_QUERY_AT_WRITE request
+// runs is set aside and answered by the searching thread (docs/ioctl.md
+// section 10): the writer's read gets the whole answer, one by other
+// credentials EACCES, at once. The other uid's read is released the moment
+// the write returns, while the 1,024-query search is still running.
+TEST_F(FuseVectorTest, ReadsDuringAnAtWriteSearchAreAnsweredByIt) {
+  const std::string c = vol_.P("c");
+  const std::vector<float> queries = PutGridAndQueries(c);
+  ASSERT_FALSE(HasFailure());
+  std::vector<float> many;
+  while (many.size() < 1024 * 3) many.insert(many.end(), queries.begin(), queries.end());
+  many.resize(1024 * 3);
+  const std::string big = Flagged(BinRequest(many, 3, 40), VEXFS_QUERY_AT_WRITE);
+  const BinAnswer want = BinQuery(c, many, 3, 40);
+  ASSERT_EQ(want.err, 0) << want.message;
+  ASSERT_EQ(want.paths.size(), 1024u);
+  for (int i = 0; i < 5; i++) {
+    const int fd = OpenQueryFile(c);
+    ASSERT_GE(fd, 0);
+    int go[2];
+    ASSERT_EQ(pipe(go), 0);
+    int other = -1;
+    std::thread t([&] {
+      other = RunAs(kA, kA, {}, [&] {
+        char b;
+        if (read(go[0], &b, 1) != 1) return 200;
+        char buf[65536];
+        return read(fd, buf, sizeof(buf)) < 0 ? errno : 0;
+      });
+    });
+    usleep(20000);  // the child is forked and waits on the pipe
+    ASSERT_EQ(write(fd, big.data(), big.size()), static_cast<ssize_t>(big.size()));
+    ASSERT_EQ(write(go[1], "x", 1), 1);
+    const BinAnswer b = BinExchange(fd, "");
+    t.join();
+    EXPECT_EQ(other, EACCES) << "round " << i;
+    ASSERT_EQ(b.err, 0) << b.message;
+    EXPECT_EQ(b.paths, want.paths) << "round " << i;
+    close(go[0]);
+    close(go[1]);
+    close(fd);
+  }
+}
+
 // Which state of the collection an answer searched at the write reflects
 // (docs/ioctl.md section 10): every change made before the write returned;
 // a change made between the write and the read may or may not be there

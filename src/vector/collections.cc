@@ -259,10 +259,11 @@ class CollectionsImpl final : public Collections, public FsObserver {
   // directories crossed (dir first), into s->routes[0, s->nroutes);
   // *facts gets the cached facts of `ino` (epoch 0 if none).
   void RoutesLocked(uint64_t ino, uint64_t dir, uint64_t root, SearchScratch* s, Facts* facts);
-  // Brings the name-map entries of the first `n` candidates not decided
-  // yet into the cache, their lookups overlapping: after an index search
-  // they are all cache misses, and checking one hit at a time would wait
-  // for each in turn.
+  // Brings what checking the first `n` candidates will read into the
+  // cache, their loads overlapping: after an index search they are all
+  // cache misses, and checking one hit at a time would wait for each in
+  // turn. A candidate decided before: its memoised path; one not decided
+  // yet: its name-map entry (names_mu_ is taken only if there is one).
   void WarmNames(const std::vector<Neighbor>& cands, size_t n, const SearchScratch& s);
   // Facts of `ino` current at `epoch` (read before the call): the cached
   // ones if `*f` already holds them, else fetched and cached. False if the
@@ -903,6 +904,16 @@ void CollectionsImpl::RoutesLocked(uint64_t ino, uint64_t dir, uint64_t root, Se
 }
 
 void CollectionsImpl::WarmNames(const std::vector<Neighbor>& cands, size_t n, const SearchScratch& s) {
+  bool undecided = false;
+  for (size_t i = 0; i < n; i++) {
+    const int32_t* known = s.verdict.Find(cands[i].id);
+    if (known == nullptr) {
+      undecided = true;
+    } else if (*known >= 0) {
+      __builtin_prefetch(&s.paths[static_cast<size_t>(*known)]);
+    }
+  }
+  if (!undecided) return;
   std::lock_guard<std::mutex> l(names_mu_);
   for (size_t i = 0; i < n; i++) {
     if (s.verdict.Find(cands[i].id) != nullptr) continue;

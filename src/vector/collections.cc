@@ -987,22 +987,16 @@ Result<std::vector<SearchHit>> CollectionsImpl::Search(uint64_t dir, const Searc
   if (req.queries.size() != req.nq * dim) return Status::InvalidArgument("query data does not match nq * dim");
   if (req.k == 0 || req.k > kMaxK) return Status::InvalidArgument("k must be 1..10000");
   if (req.max_distance && std::isnan(*req.max_distance)) return Status::InvalidArgument("max_distance is NaN");
+  const engine::DistanceKernels& kernels = engine::Kernels();
   for (size_t qi = 0; qi < req.nq; qi++) {
     const float* q = req.queries.data() + qi * dim;
-    // On the bits, without early exit, so that the loop vectorises.
-    uint32_t inf_or_nan = 0, any_bit = 0;
-    for (size_t i = 0; i < dim; i++) {
-      uint32_t u;
-      std::memcpy(&u, q + i, 4);
-      inf_or_nan |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
-      any_bit |= u & 0x7fffffffu;
-    }
-    if (inf_or_nan) {
+    if (!kernels.all_finite_f32(q, dim)) {
       const size_t i = std::find_if(q, q + dim, [](float x) { return !std::isfinite(x); }) - q;
       return Status::InvalidArgument("query component " + std::to_string(i) + " is NaN or infinite");
     }
-    // Finite and not all zero: NormalizeL2 cannot fail.
-    if (any_bit == 0 && c->metric == Metric::kCosine) {
+    // Finite and not all zero (a nonzero float's square is nonzero in
+    // double): NormalizeL2 cannot fail.
+    if (c->metric == Metric::kCosine && !(kernels.sum_sq_f32(q, dim) > 0)) {
       return Status::InvalidArgument("a zero query vector has no direction (cosine metric)");
     }
   }

@@ -88,6 +88,71 @@ class CollectionsSearchTest : public ::testing::Test {
   uint64_t dir_ = 0;
 };
 
+// Every query of a request is checked before any is searched: NaN or an
+// infinity anywhere (the kernels' vector body and tail alike, at 37
+// dimensions) names its component, and under cosine a query of zeros
+// (-0.0 included) has no direction, while one of subnormals does. Under L2
+// a zero query is fine.
+TEST_F(CollectionsSearchTest, QueriesAreCheckedBeforeAnySearch) {
+  constexpr size_t kD = 37;
+  auto make = [&](const char* name, uint32_t metric) {
+    auto d = fs_->Mkdir(Filesystem::kRootIno, name, 0755, root_);
+    EXPECT_TRUE(d.ok());
+    CollectionConfig cfg;
+    cfg.dim = kD;
+    cfg.metric = metric;
+    cfg.index_kind = VEXFS_INDEX_HNSW;
+    EXPECT_TRUE(colls_->Create(d->ino, cfg, root_).ok());
+    auto f = fs_->Mknod(d->ino, "f", S_IFREG | 0644, 0, root_);
+    EXPECT_TRUE(f.ok());
+    std::vector<float> v(kD, 0.5f);
+    EXPECT_TRUE(fs_->SetXattr(f->ino, VEXFS_VECTOR_XATTR,
+                              {reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(float)}, 0, root_)
+                    .ok());
+    return d->ino;
+  };
+  const uint64_t cos = make("cos", VEXFS_METRIC_COSINE), l2 = make("l2", VEXFS_METRIC_L2);
+  // Three queries; the second is `bad`.
+  auto search = [&](uint64_t dir, const std::vector<float>& bad) {
+    SearchRequest r;
+    r.dim = kD;
+    r.k = 1;
+    r.nq = 3;
+    r.queries.assign(kD, 1.0f);
+    r.queries.insert(r.queries.end(), bad.begin(), bad.end());
+    r.queries.insert(r.queries.end(), kD, 1.0f);
+    return colls_->Search(dir, r, root_);
+  };
+  for (float x : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                  -std::numeric_limits<float>::infinity()}) {
+    for (size_t at : {size_t{0}, size_t{20}, size_t{36}}) {
+      std::vector<float> q(kD, 1.0f);
+      q[at] = x;
+      for (uint64_t dir : {cos, l2}) {
+        auto hits = search(dir, q);
+        ASSERT_FALSE(hits.ok()) << x << " at " << at;
+        EXPECT_EQ(hits.status().err(), EINVAL);
+        EXPECT_NE(hits.status().message().find("query component " + std::to_string(at) + " is NaN or infinite"),
+                  std::string::npos)
+            << hits.status().message();
+      }
+    }
+  }
+  for (float z : {0.0f, -0.0f}) {
+    auto hits = search(cos, std::vector<float>(kD, z));
+    ASSERT_FALSE(hits.ok());
+    EXPECT_NE(hits.status().message().find("no direction"), std::string::npos) << hits.status().message();
+    auto l2_hits = search(l2, std::vector<float>(kD, z));
+    ASSERT_TRUE(l2_hits.ok()) << l2_hits.status().ToString();
+    EXPECT_EQ(l2_hits->size(), 3u);
+  }
+  std::vector<float> tiny(kD, 0.0f);
+  tiny[36] = std::numeric_limits<float>::denorm_min();
+  auto hits = search(cos, tiny);
+  ASSERT_TRUE(hits.ok()) << hits.status().ToString();
+  EXPECT_EQ(hits->size(), 3u);
+}
+
 // 600 members of which only two are readable by the user, far from the
 // query: every member is decided in one search, and only those two come
 // back, whether or not the indexer has caught up.

@@ -50,7 +50,7 @@ struct DistanceKernels {
   void (*dot_f16_x4)(const float* q, const uint16_t* const* x, size_t d, float* out);
   // NormalizeL2's two passes. sum_sq_f32: the sum of v[i]^2 in double
   // (every square is exact in double; the levels add them in different
-  // orders, so sums agree to ~1e-16 relative, not bit for bit).
+  // orders, so sums agree to rounding, ~1e-15 relative, not bit for bit).
   // scale_f32: v[i] = float(double(v[i]) * s), one rounding per element:
   // bit for bit the same at every level.
   double (*sum_sq_f32)(const float* v, size_t d);

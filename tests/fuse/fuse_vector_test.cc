@@ -1027,7 +1027,8 @@ TEST_F(FuseVectorTest, AtWriteCloseWithoutReadAndRacesAreSafe) {
 // runs is set aside and answered by the searching thread (docs/ioctl.md
 // section 10): the writer's read gets the whole answer, one by other
 // credentials EACCES, at once. The other uid's read is released the moment
-// the write returns, while the 1,024-query search is still running.
+// the write returns, while the 1,024-query search is still running, and
+// ends before ours starts.
 TEST_F(FuseVectorTest, ReadsDuringAnAtWriteSearchAreAnsweredByIt) {
   const std::string c = vol_.P("c");
   const std::vector<float> queries = PutGridAndQueries(c);
@@ -1056,9 +1057,11 @@ TEST_F(FuseVectorTest, ReadsDuringAnAtWriteSearchAreAnsweredByIt) {
     usleep(20000);  // the child is forked and waits on the pipe
     ASSERT_EQ(write(fd, big.data(), big.size()), static_cast<ssize_t>(big.size()));
     ASSERT_EQ(write(go[1], "x", 1), 1);
-    const BinAnswer b = BinExchange(fd, "");
+    // The other uid's read first: reads of one open file take turns on its
+    // position, so a read of ours now would hold it back until the answer.
     t.join();
     EXPECT_EQ(other, EACCES) << "round " << i;
+    const BinAnswer b = BinExchange(fd, "");
     ASSERT_EQ(b.err, 0) << b.message;
     EXPECT_EQ(b.paths, want.paths) << "round " << i;
     close(go[0]);

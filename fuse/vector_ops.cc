@@ -540,16 +540,13 @@ void QueryRead(fuse_req_t req, uint64_t ino, size_t size, off_t off, fuse_file_i
   int err = 0;
   {
     std::lock_guard<std::mutex> lock(st->mu);
-    if (st->searching) {
-      // A search at the write is running: its thread answers this read
-      // (QueryWrite), unless the credentials differ.
-      if (SameCred(req, st->writer)) {
-        st->parked.push_back({req, size, off});
-        return;
-      }
+    // An answer searched at the write, running or done, is for the
+    // writer's credentials only.
+    if ((st->searching || st->answered_at_write) && !SameCred(req, st->writer)) {
       err = EACCES;
-    } else if (st->answered_at_write && !SameCred(req, st->writer)) {
-      err = EACCES;
+    } else if (st->searching) {
+      st->parked.push_back({req, size, off});  // answered by the search's thread (QueryWrite)
+      return;
     } else if (!st->answered && !st->request.empty()) {
       uint32_t magic = 0;
       if (st->request.size() >= sizeof(magic)) std::memcpy(&magic, st->request.data(), sizeof(magic));
